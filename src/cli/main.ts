@@ -1,0 +1,135 @@
+/**
+ * The `sigmalite` command line. Stdout carries only the lines scripts depend on
+ * (`sigmalite listening on URL`, `sigmalite user EMAIL PASSWORD`); logs go to stderr.
+ */
+import { Command, Option } from 'commander';
+import {
+  AccountError,
+  createAccount,
+  generatePassword,
+  removeAccount,
+  setPassword,
+} from '../accounts/service.js';
+import { createApp, openStore } from '../app.js';
+import { type Config, ConfigError, DEFAULTS, OPTIONS, resolveConfig } from '../config.js';
+import type { Store } from '../store/types.js';
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+
+function addServeOptions(command: Command): Command {
+  for (const spec of OPTIONS) {
+    if (spec.envOnly) continue;
+    const flag =
+      spec.type === 'boolean' ? `--${spec.flag}` : `--${spec.flag} <${spec.arg ?? 'VALUE'}>`;
+    const fallback = DEFAULTS[spec.key];
+    const help = `${spec.help} (env ${spec.env}${fallback !== undefined && spec.type !== 'boolean' ? `; default ${fallback}` : ''})`;
+    command.addOption(new Option(flag, help));
+  }
+  return command;
+}
+
+function flagsOf(
+  options: Record<string, unknown>,
+): Partial<Record<keyof Config, string | boolean>> {
+  const flags: Partial<Record<keyof Config, string | boolean>> = {};
+  for (const spec of OPTIONS) {
+    const value = options[spec.key];
+    if (typeof value === 'string' || typeof value === 'boolean') flags[spec.key] = value;
+  }
+  return flags;
+}
+
+async function serve(options: Record<string, unknown>): Promise<void> {
+  const config = resolveConfig(flagsOf(options));
+  const app = await createApp(config);
+  for (const user of app.generatedUsers) out(`sigmalite user ${user.email} ${user.password}`);
+  out(`sigmalite listening on ${app.url}`);
+  let closing = false;
+  const stop = async () => {
+    if (closing) return;
+    closing = true;
+    await app.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+/** Runs `fn` on the store of the data directory a `user` command names. */
+async function withStore(options: Record<string, unknown>, fn: (store: Store) => Promise<void>) {
+  const config = resolveConfig(flagsOf(options));
+  if (config.memory) throw new ConfigError('user commands need a data directory, not --memory');
+  const store = openStore(config);
+  try {
+    await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+const dataOption = () =>
+  new Option('--data <DIR>', 'Directory of the SQLite database (env SIGMALITE_DATA)');
+
+export function buildCli(): Command {
+  const program = new Command('sigmalite')
+    .description('A self-hostable implementation of the CloudSigma REST API 2.0')
+    .showHelpAfterError();
+
+  addServeOptions(
+    program.command('serve', { isDefault: true }).description('Run the API server'),
+  ).action((options: Record<string, unknown>) => serve(options));
+
+  const user = program.command('user').description('Manage accounts (also while a server runs)');
+  const digest = { digest: true };
+  user
+    .command('add <email> [password]')
+    .description('Create an account; prints a generated password if none is given')
+    .addOption(dataOption())
+    .action((email: string, password: string | undefined, options: Record<string, unknown>) =>
+      withStore(options, async (store) => {
+        const chosen = password ?? generatePassword();
+        await createAccount(store, { email, password: chosen }, digest);
+        out(`sigmalite user ${email} ${password === undefined ? chosen : '(password as given)'}`);
+      }),
+    );
+  user
+    .command('list')
+    .description('List accounts: uuid and email')
+    .addOption(dataOption())
+    .action((options: Record<string, unknown>) =>
+      withStore(options, async (store) => {
+        for (const account of await store.accounts.list()) out(`${account.uuid} ${account.email}`);
+      }),
+    );
+  user
+    .command('passwd <email> [password]')
+    .description('Change a password; prints a generated one if none is given')
+    .addOption(dataOption())
+    .action((email: string, password: string | undefined, options: Record<string, unknown>) =>
+      withStore(options, async (store) => {
+        const chosen = password ?? generatePassword();
+        await setPassword(store, { email, password: chosen }, digest);
+        out(`sigmalite user ${email} ${password === undefined ? chosen : '(password as given)'}`);
+      }),
+    );
+  user
+    .command('remove <email>')
+    .description('Remove an account and everything it owns')
+    .addOption(dataOption())
+    .action((email: string, options: Record<string, unknown>) =>
+      withStore(options, (store) => removeAccount(store, email)),
+    );
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  try {
+    await buildCli().parseAsync([...argv], { from: 'user' });
+  } catch (e) {
+    if (e instanceof ConfigError || e instanceof AccountError) {
+      process.stderr.write(`sigmalite: ${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+}

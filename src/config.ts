@@ -1,0 +1,217 @@
+/**
+ * The one typed configuration. Every option is declared once below: its flag, environment
+ * variable, type, default and help. Precedence: flags > environment (SIGMALITE_*) > defaults.
+ */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+export interface Config {
+  host: string;
+  port: number;
+  /** Directory of the SQLite file. */
+  data: string;
+  /** Keep the SQLite database in memory (nothing survives a restart). */
+  memory: boolean;
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  bodyLimit: number;
+  defaultCpuType: string;
+  /** A JSON file replacing the default capabilities. */
+  capabilities: string | undefined;
+  publicUrl: string | undefined;
+  logLevel: string;
+  /** The balance every account shows (billing is not enforced). */
+  balance: string;
+  /** Accounts to create or update at start: `email:password[,...]` (SIGMALITE_USERS). */
+  users: string | undefined;
+}
+
+export interface OptionSpec {
+  key: keyof Config;
+  /** The long flag without dashes; a boolean flag takes no value. */
+  flag: string;
+  env: string;
+  type: 'string' | 'integer' | 'boolean';
+  /** Placeholder for the value in help texts. */
+  arg?: string;
+  help: string;
+  /** Not a flag (secrets and lists come from the environment only). */
+  envOnly?: boolean;
+}
+
+export function defaultDataDir(): string {
+  const base = process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share');
+  return join(base, 'sigmalite');
+}
+
+export const DEFAULTS: Config = {
+  host: '127.0.0.1',
+  port: 4780,
+  data: defaultDataDir(),
+  memory: false,
+  tlsCert: undefined,
+  tlsKey: undefined,
+  bodyLimit: 10 * 1024 * 1024,
+  defaultCpuType: 'amd',
+  capabilities: undefined,
+  publicUrl: undefined,
+  logLevel: 'info',
+  balance: '10000.00',
+  users: undefined,
+};
+
+export const OPTIONS: readonly OptionSpec[] = [
+  {
+    key: 'host',
+    flag: 'host',
+    env: 'SIGMALITE_HOST',
+    type: 'string',
+    arg: 'ADDRESS',
+    help: 'Address to listen on',
+  },
+  {
+    key: 'port',
+    flag: 'port',
+    env: 'SIGMALITE_PORT',
+    type: 'integer',
+    arg: 'PORT',
+    help: 'Port to listen on (0: a free port)',
+  },
+  {
+    key: 'data',
+    flag: 'data',
+    env: 'SIGMALITE_DATA',
+    type: 'string',
+    arg: 'DIR',
+    help: 'Directory of the SQLite database (sigmalite.db); default $XDG_DATA_HOME/sigmalite or ~/.local/share/sigmalite',
+  },
+  {
+    key: 'memory',
+    flag: 'memory',
+    env: 'SIGMALITE_MEMORY',
+    type: 'boolean',
+    help: 'Keep the database in memory',
+  },
+  {
+    key: 'tlsCert',
+    flag: 'tls-cert',
+    env: 'SIGMALITE_TLS_CERT',
+    type: 'string',
+    arg: 'FILE',
+    help: 'Serve HTTPS with this PEM certificate (with --tls-key)',
+  },
+  {
+    key: 'tlsKey',
+    flag: 'tls-key',
+    env: 'SIGMALITE_TLS_KEY',
+    type: 'string',
+    arg: 'FILE',
+    help: 'The PEM private key of --tls-cert',
+  },
+  {
+    key: 'publicUrl',
+    flag: 'public-url',
+    env: 'SIGMALITE_PUBLIC_URL',
+    type: 'string',
+    arg: 'URL',
+    help: 'Scheme and host clients reach the API at (Location headers, /locations/); default: the request Host',
+  },
+  {
+    key: 'bodyLimit',
+    flag: 'body-limit',
+    env: 'SIGMALITE_BODY_LIMIT',
+    type: 'integer',
+    arg: 'BYTES',
+    help: 'Largest request body accepted',
+  },
+  {
+    key: 'defaultCpuType',
+    flag: 'default-cpu-type',
+    env: 'SIGMALITE_DEFAULT_CPU_TYPE',
+    type: 'string',
+    arg: 'TYPE',
+    help: 'cpu_type of servers created without one',
+  },
+  {
+    key: 'capabilities',
+    flag: 'capabilities',
+    env: 'SIGMALITE_CAPABILITIES',
+    type: 'string',
+    arg: 'FILE',
+    help: 'JSON file replacing the default /capabilities/',
+  },
+  {
+    key: 'balance',
+    flag: 'balance',
+    env: 'SIGMALITE_BALANCE',
+    type: 'string',
+    arg: 'DECIMAL',
+    help: 'Balance every account shows in /balance/',
+  },
+  {
+    key: 'logLevel',
+    flag: 'log-level',
+    env: 'SIGMALITE_LOG_LEVEL',
+    type: 'string',
+    arg: 'LEVEL',
+    help: 'trace, debug, info, warn, error, fatal or silent',
+  },
+  {
+    key: 'users',
+    flag: 'users',
+    env: 'SIGMALITE_USERS',
+    type: 'string',
+    envOnly: true,
+    help: 'Accounts to create or update at start: email:password[,email:password...]',
+  },
+];
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads one option's text (from a flag or the environment) into its type. */
+export function parseOption(
+  spec: OptionSpec,
+  text: string | boolean,
+  source: string,
+): Config[keyof Config] {
+  if (spec.type === 'boolean') {
+    if (typeof text === 'boolean') return text;
+    if (/^(1|true|yes|on)$/i.test(text)) return true;
+    if (/^(0|false|no|off|)$/i.test(text)) return false;
+    throw new ConfigError(`${source}: expected a boolean, got "${text}"`);
+  }
+  if (typeof text === 'boolean') throw new ConfigError(`${source}: a value is required`);
+  if (spec.type === 'integer') {
+    if (!/^\d+$/.test(text))
+      throw new ConfigError(`${source}: expected a non-negative integer, got "${text}"`);
+    return Number(text);
+  }
+  return text;
+}
+
+/** Builds the configuration: defaults, then the environment, then flags. */
+export function resolveConfig(
+  flags: Partial<Record<keyof Config, string | boolean>>,
+  env: NodeJS.ProcessEnv = process.env,
+): Config {
+  const config: Config = { ...DEFAULTS };
+  const target = config as unknown as Record<string, unknown>;
+  for (const spec of OPTIONS) {
+    const fromEnv = env[spec.env];
+    if (fromEnv !== undefined && fromEnv !== '')
+      target[spec.key] = parseOption(spec, fromEnv, spec.env);
+    const fromFlag = flags[spec.key];
+    if (fromFlag !== undefined && !spec.envOnly)
+      target[spec.key] = parseOption(spec, fromFlag, `--${spec.flag}`);
+  }
+  if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
+    throw new ConfigError('--tls-cert and --tls-key go together');
+  }
+  if (config.port > 65535) throw new ConfigError(`--port: ${config.port} is not a port`);
+  return config;
+}

@@ -1,0 +1,131 @@
+/**
+ * The one error catalogue. Every CloudSigma error the API can answer is built here; code throws
+ * `ApiError`s and `formatError` turns them into `[{error_point, error_type, error_message}]`.
+ */
+
+export type ErrorType =
+  | 'validation'
+  | 'notexist'
+  | 'backend'
+  | 'permission'
+  | 'database'
+  | 'concurrency'
+  | 'billing'
+  | 'payment';
+
+const STATUS_BY_TYPE: Record<ErrorType, number> = {
+  validation: 400,
+  notexist: 404,
+  permission: 403,
+  billing: 402,
+  payment: 402,
+  concurrency: 503,
+  backend: 500,
+  database: 500,
+};
+
+export class ApiError extends Error {
+  readonly status: number;
+  constructor(
+    readonly type: ErrorType,
+    message: string,
+    readonly point: string | null = null,
+    status?: number,
+    readonly headers: Record<string, string | string[]> = {},
+  ) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status ?? STATUS_BY_TYPE[type];
+  }
+
+  body(): string {
+    return JSON.stringify([
+      { error_point: this.point, error_type: this.type, error_message: this.message },
+    ]);
+  }
+}
+
+/** Several validation errors answered at once (CloudSigma's body is an array for this reason). */
+export class ApiErrors extends ApiError {
+  constructor(readonly errors: ApiError[]) {
+    const first = errors[0]!;
+    super(first.type, first.message, first.point, first.status);
+  }
+  override body(): string {
+    return JSON.stringify(
+      this.errors.map((e) => ({
+        error_point: e.point,
+        error_type: e.type,
+        error_message: e.message,
+      })),
+    );
+  }
+}
+
+/** Thrown by stores when an optimistic version check fails; the store retries, then answers 503. */
+export class ConflictError extends Error {
+  constructor(message = 'concurrent update') {
+    super(message);
+    this.name = 'ConflictError';
+  }
+}
+
+export const errors = {
+  // 400 validation
+  invalid: (point: string | null, message: string) => new ApiError('validation', message, point),
+  required: (point: string) => new ApiError('validation', 'This field is required', point),
+  badJson: (detail: string) =>
+    new ApiError('validation', `Request body is not valid JSON: ${detail}`, null),
+  badUtf8: () => new ApiError('validation', 'Request body is not valid UTF-8', null),
+  nullCharacter: (point: string | null) =>
+    new ApiError('validation', 'The NUL character (\\0) is not allowed', point),
+  tooDeep: () => new ApiError('validation', 'Request body is nested too deeply', null),
+  bodyTooLarge: (limit: number) =>
+    new ApiError('validation', `Request body is larger than ${limit} bytes`, null, 413),
+  unknownAction: (action: string | undefined) =>
+    new ApiError(
+      'validation',
+      action === undefined ? 'Parameter "do" is required' : `Unknown action "${action}"`,
+      'do',
+    ),
+  notYetSupported: (point: string, what: string) =>
+    new ApiError('validation', `${what} are not supported by this sigmalite version`, point),
+
+  // 404 notexist
+  notExist: (uuid: string) =>
+    new ApiError('notexist', `Object with uuid ${uuid} does not exist`, null),
+  noSuchPath: (path: string) =>
+    new ApiError('notexist', `The requested URL ${path} was not found on this server`, null),
+
+  // 403 permission
+  permission: (message: string, point: string | null = null) =>
+    new ApiError('permission', message, point),
+
+  // protocol
+  methodNotAllowed: (method: string, path: string, allowed: string[]) =>
+    new ApiError('validation', `Method ${method} is not allowed on ${path}`, null, 405, {
+      allow: allowed.join(','),
+    }),
+  notAcceptable: (what: string) =>
+    new ApiError(
+      'validation',
+      `Cannot produce ${what}: this API answers application/json only`,
+      null,
+      406,
+    ),
+  unauthorized: (challenges: string[]) =>
+    new ApiError(
+      'permission',
+      'Authentication credentials were not provided or are invalid',
+      null,
+      401,
+      {
+        'www-authenticate': challenges,
+      },
+    ),
+
+  // 5xx
+  concurrency: () =>
+    new ApiError('concurrency', 'The object was changed by another request; try again', null),
+  backend: () => new ApiError('backend', 'unknown error', null),
+};

@@ -1,0 +1,225 @@
+/**
+ * The protocol layer on Fastify: routing with optional trailing slashes, authentication, content
+ * negotiation, JSON bodies, the list envelope and `fields=`, request ids, OPTIONS and 405, and the
+ * one place where errors become CloudSigma's `[{error_point, error_type, error_message}]`.
+ */
+import { randomUUID } from 'node:crypto';
+import compress from '@fastify/compress';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
+import { canonicalJson } from '../model/json.js';
+import { API_PREFIX } from '../model/refs.js';
+import type { ApiContext, ApiResult, Method, RouteSpec } from './api.js';
+import { type Authenticator, BASIC_CHALLENGE, type Principal } from './auth.js';
+import { parseJsonBody } from './body.js';
+import { ApiError, errors } from './errors.js';
+import { last, type Query, readProjection } from './query.js';
+import { RequestLog } from './request-log.js';
+
+export interface HttpOptions {
+  routes: RouteSpec[];
+  authenticator: Authenticator;
+  logger: FastifyBaseLogger;
+  bodyLimit: number;
+  /** Overrides the origin taken from the request's Host header. */
+  publicUrl?: string;
+  https?: { cert: Buffer; key: Buffer };
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+export async function buildHttpServer(options: HttpOptions): Promise<FastifyInstance> {
+  // The https option changes Fastify's server type parameter; the routes do not care which it is.
+  const app = Fastify({
+    loggerInstance: options.logger,
+    logController: new RequestLog(),
+    bodyLimit: options.bodyLimit,
+    exposeHeadRoutes: false,
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 500 },
+    genReqId: () => randomUUID().replaceAll('-', ''),
+    ...(options.https ? { https: options.https } : {}),
+  }) as unknown as FastifyInstance;
+
+  await app.register(compress, { global: true, encodings: ['gzip'], threshold: 1024 });
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => {
+    try {
+      done(null, parseJsonBody(body as Buffer));
+    } catch (e) {
+      done(e as Error, undefined);
+    }
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('X-REQUEST-ID', request.id);
+    const path = pathOf(request.url);
+    if (!path.startsWith(`${API_PREFIX}/`) && path !== API_PREFIX) return;
+    checkAcceptable(request);
+    if (request.method === 'OPTIONS') return;
+    const principal = await options.authenticator.authenticate(request.headers.authorization);
+    if (!principal) throw errors.unauthorized([BASIC_CHALLENGE]);
+    request.principal = principal;
+  });
+
+  app.setErrorHandler((error: FastifyError | ApiError, request, reply) => {
+    const apiError = toApiError(error, options.bodyLimit);
+    if (apiError.status >= 500) request.log.error({ err: error }, 'request failed');
+    sendError(reply, apiError);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    sendError(reply, errors.noSuchPath(pathOf(request.url)));
+  });
+
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/healthz',
+    handler: async (_request, reply) => reply.type(JSON_TYPE).send('{"status":"ok"}'),
+  });
+
+  for (const spec of options.routes) registerRoute(app, spec, options);
+  return app;
+}
+
+function registerRoute(app: FastifyInstance, spec: RouteSpec, options: HttpOptions): void {
+  const allowed = Object.keys(spec.handlers) as Method[];
+  const allowHeader = [...allowed, 'OPTIONS'].join(',');
+  app.route({
+    method: [...ALL_METHODS],
+    url: API_PREFIX + spec.path,
+    handler: async (request, reply) => {
+      if (request.method === 'OPTIONS') {
+        return reply
+          .code(200)
+          .header('allow', allowHeader)
+          .type('text/plain; charset=utf-8')
+          .send(allowed.join(','));
+      }
+      const method = (request.method === 'HEAD' ? 'GET' : request.method) as Method;
+      const handler = spec.handlers[method];
+      if (!handler) throw errors.methodNotAllowed(request.method, pathOf(request.url), allowed);
+      const ctx: ApiContext = {
+        principal: request.principal!,
+        params: request.params as Record<string, string>,
+        query: request.query as Query,
+        body: request.body,
+        origin: options.publicUrl ?? `${request.protocol}://${request.host}`,
+        method,
+        path: pathOf(request.url),
+      };
+      const result = await handler(ctx);
+      return sendResult(reply, result, ctx);
+    },
+  });
+}
+
+function sendResult(reply: FastifyReply, result: ApiResult, ctx: ApiContext): FastifyReply {
+  const projection = ctx.method === 'GET' ? readProjection(ctx.query) : undefined;
+  switch (result.type) {
+    case 'list': {
+      const items = projection
+        ? result.items.map((item) => project(item, projection))
+        : result.items;
+      const body = `{"meta":{"limit":${result.limit},"offset":${result.offset},"total_count":${result.total}},"objects":[${items.join(',')}]}`;
+      return reply.code(200).type(JSON_TYPE).send(body);
+    }
+    case 'object': {
+      const body = projection ? project(result.json, projection) : result.json;
+      return reply
+        .code(result.status ?? 200)
+        .headers(result.headers ?? {})
+        .type(JSON_TYPE)
+        .send(body);
+    }
+    case 'value':
+      return reply
+        .code(result.status ?? 200)
+        .headers(result.headers ?? {})
+        .type(JSON_TYPE)
+        .send(canonicalJson(result.body));
+    case 'empty':
+      // CloudSigma's 204s carry this content type (fixtures); the body is empty.
+      return reply
+        .code(result.status ?? 204)
+        .type('text/html; charset=utf-8')
+        .send();
+  }
+}
+
+function project(json: string, names: readonly string[]): string {
+  const source = JSON.parse(json) as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const name of names) if (Object.hasOwn(source, name)) out[name] = source[name];
+  return canonicalJson(out);
+}
+
+function sendError(reply: FastifyReply, error: ApiError): void {
+  reply.code(error.status).headers(error.headers).type(JSON_TYPE).send(error.body());
+}
+
+function toApiError(error: FastifyError | ApiError, bodyLimit: number): ApiError {
+  if (error instanceof ApiError) return error;
+  if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return errors.bodyTooLarge(bodyLimit);
+  if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+    return errors.invalid(null, error.message);
+  }
+  return errors.backend();
+}
+
+/**
+ * `Accept` and `?format=`: JSON or anything (`*\/*`) is served; a request that accepts only other
+ * types (XML, which CloudSigma documents but no client uses) gets 406.
+ */
+function checkAcceptable(request: FastifyRequest): void {
+  const format = last(queryOf(request.url), 'format');
+  if (format !== undefined) {
+    if (format !== 'json') throw errors.notAcceptable(`format "${format}"`);
+    return;
+  }
+  const accept = request.headers.accept;
+  if (!accept) return;
+  const types = accept.split(',').map((part) => {
+    const [type, ...params] = part.trim().toLowerCase().split(';');
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    return { type: type!.trim(), q: q ? Number(q.slice(2)) : 1 };
+  });
+  const ok = types.some(
+    (t) =>
+      t.q > 0 &&
+      (t.type === 'application/json' ||
+        t.type === '*/*' ||
+        t.type === 'application/*' ||
+        t.type.endsWith('+json')),
+  );
+  if (!ok) throw errors.notAcceptable(accept);
+}
+
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}
+
+function queryOf(url: string): Query {
+  const q = url.indexOf('?');
+  if (q < 0) return {};
+  const out: Record<string, string[]> = {};
+  for (const [key, value] of new URLSearchParams(url.slice(q + 1))) {
+    const values = out[key] ?? [];
+    values.push(value);
+    out[key] = values;
+  }
+  return out;
+}

@@ -1,0 +1,60 @@
+/**
+ * The field-description toolkit. A resource is declared once as a map of `FieldDef`s; that
+ * declaration drives input reading (`model/input.ts`), `/schema/` output (`model/schema.ts`) and,
+ * later, OpenAPI and the docs.
+ */
+import type { Json } from './json.js';
+
+export type FieldType =
+  | 'string'
+  | 'integer'
+  | 'boolean'
+  | 'dict'
+  | 'list'
+  | 'related'
+  | 'datetime'
+  | 'decimal';
+
+/** Rendered in `/schema/` as tastypie does: `"No default provided."`. */
+export const NO_DEFAULT = Symbol('No default provided.');
+
+export interface FieldDef {
+  type: FieldType;
+  help: string;
+  /** The schema default; omitted means `NO_DEFAULT`. Input defaults are the resource's business. */
+  default?: Json | typeof NO_DEFAULT;
+  readonly?: boolean;
+  required?: boolean;
+  /** Shown as `required` in the schema but generated when a client leaves it out (a NIC's mac). */
+  optionalOnInput?: boolean;
+  choices?: readonly string[];
+  /** Whether `null` is accepted on input. */
+  nullable?: boolean;
+  /** Nested fields of an embedded object (`shape: 'one'`) or of each list item (`shape: 'many'`). */
+  fields?: Fields;
+  shape?: 'one' | 'many';
+  /** For references: the resource kind the uuid must belong to (`drives`, `vlans`, ...). */
+  ref?: string;
+  maxLength?: number;
+  /** Extra keys rendered as they are in `/schema/` (tastypie model resources show these). */
+  schemaExtra?: Record<string, Json>;
+  /** A rule on the read value; throw an `ApiError` naming `point`. */
+  check?: (value: unknown, point: string) => void;
+}
+
+export type Fields = Record<string, FieldDef>;
+
+export interface ResourceDef {
+  /** The URL segment and the store kind: `servers`, `drives`, ... */
+  kind: string;
+  fields: Fields;
+  /** Keys of the plain list representation (`GET /{kind}/`); undefined means list == detail. */
+  listFields?: readonly string[];
+  filtering?: Record<string, string>;
+  ordering?: readonly string[];
+  allowedListMethods: readonly string[];
+  allowedDetailMethods: readonly string[];
+  /** tastypie model resources (profile) render `blank/nullable/unique` instead of `required`. */
+  schemaOmitsRequired?: boolean;
+  defaultLimit?: number;
+}

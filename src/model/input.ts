@@ -1,0 +1,176 @@
+/**
+ * Reads a client's JSON object against a resource declaration: type checks with CloudSigma's
+ * coercions (numeric strings for integers), choices, references reduced to ids, nested objects.
+ * Read-only and unknown keys are dropped (clients PUT back what they GET); the unknown ones are
+ * reported so a strict mode can refuse them.
+ */
+import { ApiError, ApiErrors, errors } from '../http/errors.js';
+import type { FieldDef, Fields } from './fields.js';
+import { isPlainObject } from './json.js';
+import { readRef } from './refs.js';
+
+export interface ReadOptions {
+  /** Enforce `required` (a create); a PUT merges first and checks the result itself. */
+  requireAll: boolean;
+}
+
+export interface ReadResult {
+  values: Record<string, unknown>;
+  unknown: string[];
+}
+
+/** Reads the writable fields of `body`. Throws one `ApiErrors` listing every bad field. */
+export function readInput(
+  fields: Fields,
+  body: unknown,
+  options: ReadOptions,
+  pointPrefix = '',
+): ReadResult {
+  const problems: ApiError[] = [];
+  const unknown: string[] = [];
+  const values = readObject(fields, body, options, pointPrefix, problems, unknown);
+  if (problems.length === 1) throw problems[0];
+  if (problems.length > 1) throw new ApiErrors(problems);
+  return { values, unknown };
+}
+
+function readObject(
+  fields: Fields,
+  body: unknown,
+  options: ReadOptions,
+  prefix: string,
+  problems: ApiError[],
+  unknown: string[],
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (!isPlainObject(body)) {
+    problems.push(
+      errors.invalid(prefix === '' ? null : prefix.slice(0, -1), 'Expected a JSON object'),
+    );
+    return out;
+  }
+  for (const key of Object.keys(body)) {
+    if (!(key in fields)) unknown.push(prefix + key);
+  }
+  for (const [name, def] of Object.entries(fields)) {
+    if (def.readonly) continue;
+    const point = prefix + name;
+    const present = Object.hasOwn(body, name);
+    if (!present) {
+      if (options.requireAll && def.required && !def.optionalOnInput) {
+        problems.push(errors.required(point));
+      }
+      continue;
+    }
+    try {
+      out[name] = readValue(def, body[name], point, problems, unknown);
+    } catch (e) {
+      if (e instanceof ApiError) problems.push(e);
+      else throw e;
+    }
+  }
+  return out;
+}
+
+function readValue(
+  def: FieldDef,
+  value: unknown,
+  point: string,
+  problems: ApiError[],
+  unknown: string[],
+): unknown {
+  if (value === null) {
+    if (def.nullable) return null;
+    throw errors.invalid(point, 'This field cannot be null');
+  }
+  const read = readNonNull(def, value, point, problems, unknown);
+  def.check?.(read, point);
+  return read;
+}
+
+function readNonNull(
+  def: FieldDef,
+  value: unknown,
+  point: string,
+  problems: ApiError[],
+  unknown: string[],
+): unknown {
+  if (def.type === 'related') {
+    if (def.fields) {
+      const nestedOptions = { requireAll: true };
+      if (def.shape === 'many') {
+        if (!Array.isArray(value)) throw errors.invalid(point, 'Expected a list');
+        return value.map((item, i) =>
+          readObject(def.fields!, item, nestedOptions, `${point}.${i}.`, problems, unknown),
+        );
+      }
+      return readObject(def.fields, value, nestedOptions, `${point}.`, problems, unknown);
+    }
+    if (def.shape === 'many') {
+      if (!Array.isArray(value)) throw errors.invalid(point, 'Expected a list of references');
+      return value.map((item, i) => readRef(item, def.ref, `${point}.${i}`));
+    }
+    return readRef(value, def.ref, point);
+  }
+  switch (def.type) {
+    case 'string':
+    case 'datetime':
+      return readString(def, value, point);
+    case 'integer':
+      return readInteger(value, point);
+    case 'decimal':
+      return readDecimal(value, point);
+    case 'boolean':
+      if (typeof value !== 'boolean') throw errors.invalid(point, 'Expected true or false');
+      return value;
+    case 'dict':
+      if (!isPlainObject(value)) throw errors.invalid(point, 'Expected an object');
+      return value;
+    case 'list':
+      if (!Array.isArray(value)) throw errors.invalid(point, 'Expected a list');
+      if (def.choices) {
+        for (const item of value) {
+          if (typeof item !== 'string' || !def.choices.includes(item)) {
+            throw badChoice(point, item, def.choices);
+          }
+        }
+      }
+      return value;
+  }
+}
+
+function readString(def: FieldDef, value: unknown, point: string): string {
+  if (typeof value !== 'string') throw errors.invalid(point, 'Expected a string');
+  if (def.maxLength !== undefined && [...value].length > def.maxLength) {
+    throw errors.invalid(point, `Ensure this value has at most ${def.maxLength} characters`);
+  }
+  if (def.choices && !def.choices.includes(value)) throw badChoice(point, value, def.choices);
+  return value;
+}
+
+function badChoice(point: string, value: unknown, choices: readonly string[]): ApiError {
+  return errors.invalid(
+    point,
+    `Value ${JSON.stringify(value)} is not a valid choice. Valid choices are: ${choices.join(', ')}`,
+  );
+}
+
+const INTEGER_TEXT = /^\s*[-+]?\d+\s*$/;
+
+/** Integers may come as JSON numbers or numeric strings (pycloudsigma sends `size` as a string). */
+export function readInteger(value: unknown, point: string): number {
+  let n: number;
+  if (typeof value === 'number') n = value;
+  else if (typeof value === 'string' && INTEGER_TEXT.test(value)) n = Number(value);
+  else throw errors.invalid(point, 'Expected an integer');
+  if (!Number.isSafeInteger(n)) throw errors.invalid(point, 'Expected an integer');
+  return n;
+}
+
+const DECIMAL_TEXT = /^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$/;
+
+function readDecimal(value: unknown, point: string): string {
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  if (typeof value === 'string' && DECIMAL_TEXT.test(value)) return value.trim();
+  throw errors.invalid(point, 'Expected a decimal number');
+}

@@ -1,0 +1,42 @@
+/** Renders a resource declaration as tastypie's `/schema/` document. */
+import type { FieldDef, Fields, ResourceDef } from './fields.js';
+import { NO_DEFAULT } from './fields.js';
+import type { Json, JsonObject } from './json.js';
+
+export function renderSchema(def: ResourceDef): JsonObject {
+  const schema: JsonObject = {
+    allowed_detail_http_methods: [...def.allowedDetailMethods],
+    allowed_list_http_methods: [...def.allowedListMethods],
+    default_format: 'application/json',
+    default_limit: def.defaultLimit ?? 20,
+    fields: renderFields(def.fields, def.schemaOmitsRequired ?? false),
+  };
+  if (def.filtering) schema.filtering = { ...def.filtering };
+  if (def.ordering) schema.ordering = [...def.ordering];
+  return schema;
+}
+
+function renderFields(fields: Fields, omitRequired: boolean): JsonObject {
+  const out: JsonObject = {};
+  for (const [name, field] of Object.entries(fields)) out[name] = renderField(field, omitRequired);
+  return out;
+}
+
+function renderField(field: FieldDef, omitRequired: boolean): JsonObject {
+  const out: JsonObject = {
+    default:
+      field.default === undefined || field.default === NO_DEFAULT
+        ? NO_DEFAULT_TEXT
+        : (field.default as Json),
+    help_text: field.help,
+    readonly: field.readonly ?? false,
+    type: field.type,
+  };
+  if (!omitRequired) out.required = field.required ?? false;
+  if (field.choices) out.choices = [...field.choices];
+  if (field.fields) out.fields = renderFields(field.fields, omitRequired);
+  if (field.schemaExtra) Object.assign(out, field.schemaExtra);
+  return out;
+}
+
+const NO_DEFAULT_TEXT = 'No default provided.';

@@ -1,0 +1,166 @@
+/**
+ * Pieces every resource shares: field declarations that recur (meta, tags, owner...), reading
+ * POST bodies in their three shapes, loading an object the caller may see, and turning a document
+ * into a store record with its rendered representations.
+ */
+import type { ApiContext } from '../http/api.js';
+import { errors } from '../http/errors.js';
+import type { FieldDef, ResourceDef } from '../model/fields.js';
+import { canonicalJson, isPlainObject } from '../model/json.js';
+import { type Link, link } from '../model/refs.js';
+import type { NewRecord, ObjectRecord, ReadTx } from '../store/types.js';
+
+export const META_KEY_MAX = 32;
+
+export function checkMeta(value: unknown, point: string): void {
+  if (!isPlainObject(value)) throw errors.invalid(point, 'Expected an object');
+  for (const [key, item] of Object.entries(value)) {
+    if ([...key].length > META_KEY_MAX) {
+      throw errors.invalid(point, `Meta keys must be at most ${META_KEY_MAX} characters: "${key}"`);
+    }
+    if (typeof item !== 'string') {
+      throw errors.invalid(point, `Meta values must be strings; "${key}" is not`);
+    }
+  }
+}
+
+export const fields = {
+  uuid: (help: string): FieldDef => ({
+    type: 'string',
+    help,
+    default: null,
+    readonly: true,
+    required: true,
+  }),
+  resourceUri: (): FieldDef => ({
+    type: 'string',
+    help: 'Unicode string data. Ex: "Hello World"',
+    readonly: true,
+    required: true,
+  }),
+  owner: (help: string, required = true): FieldDef => ({
+    type: 'related',
+    help,
+    default: null,
+    readonly: true,
+    required,
+  }),
+  meta: (help: string): FieldDef => ({ type: 'dict', help, default: {}, check: checkMeta }),
+  tags: (): FieldDef => ({
+    type: 'related',
+    help: 'Many related resources. Can be either a list of URIs or list of individually nested resource data.',
+    shape: 'many',
+    ref: 'tags',
+  }),
+  grantees: (): FieldDef => ({
+    type: 'list',
+    help: "A list of data. Ex: ['abc', 26.73, 8]",
+    readonly: true,
+  }),
+  permissions: (): FieldDef => ({
+    type: 'list',
+    help: "A list of data. Ex: ['abc', 26.73, 8]",
+    readonly: true,
+  }),
+  jobs: (): FieldDef => ({
+    type: 'related',
+    help: 'Background jobs related to this resource',
+    readonly: true,
+    required: true,
+  }),
+};
+
+/** The objects of a POST body: `{"objects": [...]}`, a bare list, or one bare object. */
+export function readObjects(body: unknown): unknown[] {
+  if (Array.isArray(body)) return nonEmpty(body);
+  if (isPlainObject(body)) {
+    if (Object.hasOwn(body, 'objects')) {
+      if (!Array.isArray(body.objects))
+        throw errors.invalid('objects', 'Expected a list of objects');
+      return nonEmpty(body.objects);
+    }
+    return [body];
+  }
+  if (body === undefined) throw errors.invalid(null, 'A request body is required');
+  throw errors.invalid(null, 'Expected a JSON object or a list of objects');
+}
+
+function nonEmpty(items: unknown[]): unknown[] {
+  if (items.length === 0) throw errors.invalid('objects', 'At least one object is required');
+  return items;
+}
+
+/** The uuids of a bulk DELETE body: `{"objects": [{"uuid": ...}|"uuid", ...]}`. */
+export function readUuids(body: unknown): string[] {
+  const items = readObjects(body);
+  return items.map((item, i) => {
+    if (typeof item === 'string' && item !== '') return item;
+    if (isPlainObject(item) && typeof item.uuid === 'string' && item.uuid !== '') return item.uuid;
+    throw errors.invalid(`objects.${i}.uuid`, 'Each object needs a "uuid"');
+  });
+}
+
+export function userLink(uuid: string): Link {
+  return link('user', uuid);
+}
+
+/** A document kind: how it is rendered and indexed. */
+export interface DocKind<D> {
+  def: ResourceDef;
+  uuid(doc: D): string;
+  owner(doc: D): string | null;
+  name(doc: D): string;
+  status(doc: D): string | null;
+  /** The detail representation (what GET /{kind}/{uuid}/ answers). */
+  render(doc: D): Record<string, unknown>;
+}
+
+export function toRecord<D>(kind: DocKind<D>, doc: D): NewRecord {
+  const detail = kind.render(doc);
+  return {
+    kind: kind.def.kind,
+    uuid: kind.uuid(doc),
+    owner: kind.owner(doc),
+    name: kind.name(doc),
+    status: kind.status(doc),
+    doc: JSON.stringify(doc),
+    detail: canonicalJson(detail),
+    summary: canonicalJson(summarize(kind.def, detail)),
+  };
+}
+
+/** The record `doc` replaces `previous` with (same version, which the store checks). */
+export function toUpdate<D>(kind: DocKind<D>, previous: ObjectRecord, doc: D): ObjectRecord {
+  return { ...toRecord(kind, doc), version: previous.version };
+}
+
+export function summarize(
+  def: ResourceDef,
+  detail: Record<string, unknown>,
+): Record<string, unknown> {
+  if (!def.listFields) return detail;
+  const out: Record<string, unknown> = {};
+  for (const key of def.listFields) out[key] = detail[key];
+  return out;
+}
+
+export function parseDoc<D>(record: ObjectRecord): D {
+  return JSON.parse(record.doc) as D;
+}
+
+/**
+ * The record of `uuid` if it is a `kind` object the caller may see; otherwise 404 `notexist`,
+ * the same answer for a foreign object as for a missing one.
+ */
+export async function loadVisible(
+  tx: Pick<ReadTx, 'get'>,
+  kind: string,
+  uuid: string,
+  ctx: Pick<ApiContext, 'principal'>,
+): Promise<ObjectRecord> {
+  const record = await tx.get(uuid);
+  if (!record || record.kind !== kind || record.owner !== ctx.principal.uuid) {
+    throw errors.notExist(uuid);
+  }
+  return record;
+}

@@ -1,0 +1,122 @@
+/**
+ * The routes every collection resource has: list, detail list, schema, one object, create (one or
+ * many), PUT merge, delete (one or many). A resource supplies its rules; the conventions are here.
+ */
+import type { ApiContext, ApiResult, RouteSpec } from '../http/api.js';
+import { errors } from '../http/errors.js';
+import { readFilters, readOrder, readPaging } from '../http/query.js';
+import type { ResourceDef } from '../model/fields.js';
+import { isPlainObject } from '../model/json.js';
+import { resourceUri } from '../model/refs.js';
+import { renderSchema } from '../model/schema.js';
+import type { ObjectRecord, WriteTx } from '../store/types.js';
+import { loadVisible, readObjects, readUuids } from './common.js';
+import type { ResourceEnv } from './env.js';
+
+export interface CollectionRules {
+  def: ResourceDef;
+  /** Validates and stores new objects (all or nothing); returns their rendered detail. */
+  create(owner: string, items: unknown[]): Promise<string[]>;
+  /** Applies a PUT body to one object inside `tx`; returns the rendered detail. */
+  update(tx: WriteTx, record: ObjectRecord, body: unknown): Promise<string>;
+  /** Deletes objects inside `tx` (query parameters such as `recurse` are the resource's). */
+  remove(tx: WriteTx, records: ObjectRecord[], ctx: ApiContext): Promise<void>;
+}
+
+export function collectionRoutes(env: ResourceEnv, rules: CollectionRules): RouteSpec[] {
+  const { def } = rules;
+  const kind = def.kind;
+  const list =
+    (view: 'summary' | 'detail') =>
+    async (ctx: ApiContext): Promise<ApiResult> => {
+      const paging = readPaging(ctx.query, def.defaultLimit ?? 20);
+      const page = await env.store.read((tx) =>
+        tx.list({
+          kind,
+          owner: ctx.principal.uuid,
+          filters: readFilters(ctx.query, def),
+          order: readOrder(ctx.query, def),
+          limit: paging.limit,
+          offset: paging.offset,
+          view: def.listFields ? view : 'detail',
+        }),
+      );
+      return { type: 'list', total: page.total, ...paging, items: page.items };
+    };
+
+  return [
+    {
+      path: `/${kind}/`,
+      handlers: {
+        GET: list('summary'),
+        POST: async (ctx) => {
+          const created = await rules.create(ctx.principal.uuid, readObjects(ctx.body));
+          const headers: Record<string, string> = {};
+          if (created.length === 1) {
+            const uuid = (JSON.parse(created[0]!) as { uuid: string }).uuid;
+            headers.location = ctx.origin + resourceUri(kind, uuid);
+          }
+          return {
+            type: 'object',
+            status: 201,
+            json: `{"objects":[${created.join(',')}]}`,
+            headers,
+          };
+        },
+        PUT: async (ctx) => {
+          const items = readObjects(ctx.body);
+          const updated = await env.store.write(async (tx) => {
+            const out: string[] = [];
+            for (const [i, item] of items.entries()) {
+              if (!isPlainObject(item) || typeof item.uuid !== 'string') {
+                throw errors.invalid(`objects.${i}.uuid`, 'Each object needs a "uuid"');
+              }
+              const record = await loadVisible(tx, kind, item.uuid, ctx);
+              out.push(await rules.update(tx, record, item));
+            }
+            return out;
+          });
+          return { type: 'object', json: `{"objects":[${updated.join(',')}]}` };
+        },
+        DELETE: async (ctx) => {
+          const uuids = readUuids(ctx.body);
+          await env.store.write(async (tx) => {
+            const records: ObjectRecord[] = [];
+            for (const uuid of new Set(uuids)) records.push(await loadVisible(tx, kind, uuid, ctx));
+            await rules.remove(tx, records, ctx);
+          });
+          return { type: 'empty' };
+        },
+      },
+    },
+    { path: `/${kind}/detail/`, handlers: { GET: list('detail') } },
+    {
+      path: `/${kind}/schema/`,
+      handlers: { GET: async () => ({ type: 'value', body: renderSchema(def) }) },
+    },
+    {
+      path: `/${kind}/:uuid/`,
+      handlers: {
+        GET: async (ctx) => {
+          const record = await loadVisible(env.store, kind, ctx.params.uuid!, ctx);
+          return { type: 'object', json: record.detail };
+        },
+        PUT: async (ctx) => {
+          if (!isPlainObject(ctx.body)) throw errors.invalid(null, 'Expected a JSON object');
+          const json = await env.store.write(async (tx) => {
+            const record = await loadVisible(tx, kind, ctx.params.uuid!, ctx);
+            return rules.update(tx, record, ctx.body);
+          });
+          return { type: 'object', json };
+        },
+        DELETE: async (ctx) => {
+          await env.store.write(async (tx) => {
+            const record = await loadVisible(tx, kind, ctx.params.uuid!, ctx);
+            await rules.remove(tx, [record], ctx);
+          });
+          return { type: 'empty' };
+        },
+      },
+    },
+  ];
+}

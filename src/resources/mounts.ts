@@ -1,0 +1,92 @@
+/**
+ * The server–drive relation, kept consistent in both directions inside one transaction: a
+ * server's `drives` and each drive's `mounted_on` and `mounted`/`unmounted` status.
+ */
+import { errors } from '../http/errors.js';
+import type { WriteTx } from '../store/types.js';
+import { parseDoc, toUpdate } from './common.js';
+import { type DriveDoc, driveKind, settledStatus } from './drives/model.js';
+import { type AttachmentDoc, type ServerDoc, serverKind } from './servers/model.js';
+
+/**
+ * Checks that every drive a server definition attaches exists, is the caller's, and may be
+ * mounted there (a disk without `allow_multimount` on one server only).
+ */
+export async function checkAttachments(
+  tx: WriteTx,
+  owner: string,
+  serverUuid: string,
+  attachments: readonly AttachmentDoc[],
+): Promise<void> {
+  const seen = new Set<string>();
+  for (const [i, attachment] of attachments.entries()) {
+    const point = `drives.${i}.drive`;
+    if (seen.has(attachment.drive)) {
+      throw errors.invalid(point, `Drive ${attachment.drive} is attached more than once`);
+    }
+    seen.add(attachment.drive);
+    const record = await tx.get(attachment.drive);
+    if (record?.kind !== 'drives' || record.owner !== owner) {
+      throw errors.invalid(point, `Object with uuid ${attachment.drive} does not exist`);
+    }
+    const drive = parseDoc<DriveDoc>(record);
+    const elsewhere = drive.mounted_on.filter((uuid) => uuid !== serverUuid);
+    if (drive.media === 'disk' && !drive.allow_multimount && elsewhere.length > 0) {
+      throw errors.invalid(
+        'drives',
+        `Drive ${drive.uuid} is already attached to server ${elsewhere[0]} and does not allow multimount`,
+      );
+    }
+  }
+}
+
+/** Updates the drives whose attachment to `serverUuid` appeared or disappeared. */
+export async function applyMounts(
+  tx: WriteTx,
+  serverUuid: string,
+  before: readonly AttachmentDoc[],
+  after: readonly AttachmentDoc[],
+): Promise<void> {
+  const was = new Set(before.map((a) => a.drive));
+  const is = new Set(after.map((a) => a.drive));
+  for (const uuid of was) {
+    if (!is.has(uuid)) await changeMount(tx, uuid, serverUuid, false);
+  }
+  for (const uuid of is) {
+    if (!was.has(uuid)) await changeMount(tx, uuid, serverUuid, true);
+  }
+}
+
+async function changeMount(tx: WriteTx, driveUuid: string, serverUuid: string, mount: boolean) {
+  const record = await tx.get(driveUuid);
+  if (record?.kind !== 'drives') return;
+  const drive = parseDoc<DriveDoc>(record);
+  const others = drive.mounted_on.filter((uuid) => uuid !== serverUuid);
+  drive.mounted_on = mount ? [...others, serverUuid] : others;
+  drive.status = settledStatus(drive);
+  await tx.update(toUpdate(driveKind, record, drive));
+}
+
+/**
+ * Detaches a drive that is going away from every server it is mounted on (except those being
+ * deleted with it). A server that is not stopped keeps its drives: 403.
+ */
+export async function detachEverywhere(
+  tx: WriteTx,
+  drive: DriveDoc,
+  except: ReadonlySet<string> = new Set(),
+): Promise<void> {
+  for (const serverUuid of drive.mounted_on) {
+    if (except.has(serverUuid)) continue;
+    const record = await tx.get(serverUuid);
+    if (record?.kind !== 'servers') continue;
+    const server = parseDoc<ServerDoc>(record);
+    if (server.status !== 'stopped') {
+      throw errors.permission(
+        `Cannot delete drive ${drive.uuid}: it is mounted on server ${server.uuid} in state "${server.status}"`,
+      );
+    }
+    server.drives = server.drives.filter((a) => a.drive !== drive.uuid);
+    await tx.update(toUpdate(serverKind, record, server));
+  }
+}

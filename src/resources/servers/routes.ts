@@ -1,0 +1,31 @@
+import type { RouteSpec } from '../../http/api.js';
+import { errors } from '../../http/errors.js';
+import { last } from '../../http/query.js';
+import { collectionRoutes } from '../crud.js';
+import type { ResourceEnv } from '../env.js';
+import { SERVERS } from './model.js';
+import {
+  createServers,
+  deleteServers,
+  RECURSE_OPTIONS,
+  type Recurse,
+  updateServer,
+} from './service.js';
+
+export function serverRoutes(env: ResourceEnv): RouteSpec[] {
+  return collectionRoutes(env, {
+    def: SERVERS,
+    create: (owner, items) => createServers(env, owner, items),
+    update: (tx, record, body) => updateServer(env, tx, record, body),
+    remove: (tx, records, ctx) =>
+      deleteServers(tx, records, readRecurse(last(ctx.query, 'recurse'))),
+  });
+}
+
+function readRecurse(value: string | undefined): Recurse | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!(RECURSE_OPTIONS as readonly string[]).includes(value)) {
+    throw errors.invalid('recurse', `recurse must be one of ${RECURSE_OPTIONS.join(', ')}`);
+  }
+  return value as Recurse;
+}

@@ -1,0 +1,292 @@
+/** Server definitions: create, update (PUT merge), delete (with `recurse`). */
+import { errors } from '../../http/errors.js';
+import { readInput } from '../../model/input.js';
+import type { Random } from '../../model/random.js';
+import type { ObjectRecord, WriteTx } from '../../store/types.js';
+import { parseDoc, toRecord, toUpdate } from '../common.js';
+import type { DriveDoc } from '../drives/model.js';
+import { deleteDrives } from '../drives/service.js';
+import type { ResourceEnv } from '../env.js';
+import { applyMounts, checkAttachments } from '../mounts.js';
+import {
+  type AttachmentDoc,
+  type IpConf,
+  type NicDoc,
+  SERVERS,
+  type ServerDoc,
+  serverKind,
+} from './model.js';
+import { checkServer, defaultSmp } from './rules.js';
+
+const MAC_NAMESPACE = 'mac';
+
+/** A NIC as the client described it; `mac` null means a new NIC that needs one. */
+type NicDraft = Omit<NicDoc, 'mac'> & { mac: string | null };
+
+interface Draft {
+  doc: ServerDoc;
+  nics: NicDraft[];
+}
+
+/** Validates and stores new servers, all or nothing. Returns their rendered detail. */
+export async function createServers(
+  env: ResourceEnv,
+  owner: string,
+  items: unknown[],
+): Promise<string[]> {
+  const drafts = items.map((item) => newServer(env, owner, item));
+  return env.store.write(async (tx) => {
+    const out: string[] = [];
+    for (const { doc, nics } of drafts) {
+      doc.nics = await assignMacs(tx, env.random, doc.uuid, [], nics);
+      await checkAttachments(tx, owner, doc.uuid, doc.drives);
+      const record = toRecord(serverKind, doc);
+      await tx.insert(record);
+      await applyMounts(tx, doc.uuid, [], doc.drives);
+      out.push(record.detail);
+    }
+    return out;
+  });
+}
+
+function newServer(env: ResourceEnv, owner: string, item: unknown): Draft {
+  const { values: v } = readInput(SERVERS.fields, item, { requireAll: true });
+  rejectUnsupportedRefs(v);
+  const cpuType = (v.cpu_type as string | undefined) ?? env.defaultCpuType;
+  const cpu = v.cpu as number;
+  const nics = ((v.nics as Record<string, unknown>[] | undefined) ?? []).map(readNic);
+  const doc: ServerDoc = {
+    uuid: env.random.uuid(),
+    owner,
+    name: v.name as string,
+    cpu,
+    mem: v.mem as number,
+    smp:
+      (v.smp as number | null | undefined) ??
+      defaultSmp(cpu, { cpu_type: cpuType }, env.capabilities),
+    vnc_password: v.vnc_password as string,
+    cpu_type: cpuType,
+    hypervisor: (v.hypervisor as string | undefined) ?? 'kvm',
+    cpu_model: (v.cpu_model as string | null | undefined) ?? null,
+    context: (v.context as boolean | undefined) ?? true,
+    cpus_instead_of_cores: (v.cpus_instead_of_cores as boolean | undefined) ?? false,
+    enable_numa: (v.enable_numa as boolean | undefined) ?? false,
+    hv_relaxed: (v.hv_relaxed as boolean | undefined) ?? false,
+    hv_tsc: (v.hv_tsc as boolean | undefined) ?? false,
+    auto_start: (v.auto_start as boolean | undefined) ?? false,
+    is_grey: (v.is_grey as boolean | undefined) ?? false,
+    allocation_pool: (v.allocation_pool as string | null | undefined) ?? null,
+    requirements: (v.requirements as unknown[] | undefined) ?? [],
+    meta: (v.meta as Record<string, string> | undefined) ?? {},
+    tags: [],
+    pubkeys: [],
+    nics: [],
+    drives: ((v.drives as Record<string, unknown>[] | undefined) ?? []).map(readAttachment),
+    gpus: ((v.gpus as Record<string, unknown>[] | undefined) ?? []).map((g) => ({
+      model: g.model as string,
+    })),
+    epcs: ((v.epcs as Record<string, unknown>[] | undefined) ?? []).map((e) => ({
+      size: e.size as number,
+    })),
+    status: 'stopped',
+    runtime: null,
+    jobs: [],
+  };
+  checkServer({ ...doc, nics: nics.map((n) => ({ ...n, mac: n.mac ?? '' })) }, env.capabilities);
+  return { doc, nics };
+}
+
+/**
+ * References to resources that come with the account features (tags, pubkeys, VLANs, static IPs,
+ * firewall policies) answer a clear 400 until those resources exist.
+ */
+function rejectUnsupportedRefs(v: Record<string, unknown>): void {
+  if (Array.isArray(v.tags) && v.tags.length > 0) throw errors.notYetSupported('tags', 'Tags');
+  if (Array.isArray(v.pubkeys) && v.pubkeys.length > 0) {
+    throw errors.notYetSupported('pubkeys', 'Public keys');
+  }
+}
+
+function readNic(input: Record<string, unknown>, i: number): NicDraft {
+  const point = `nics.${i}`;
+  if (input.vlan !== undefined && input.vlan !== null) {
+    throw errors.notYetSupported(`${point}.vlan`, 'VLANs');
+  }
+  if (input.firewall_policy !== undefined && input.firewall_policy !== null) {
+    throw errors.notYetSupported(`${point}.firewall_policy`, 'Firewall policies');
+  }
+  const nic: NicDraft = {
+    mac: (input.mac as string | null | undefined) ?? null,
+    model: (input.model as NicDoc['model'] | null | undefined) ?? 'virtio',
+    boot_order: (input.boot_order as number | null | undefined) ?? null,
+    vlan: null,
+    firewall_policy: null,
+    ip_v4_conf: readIpConf(input.ip_v4_conf),
+    ip_v6_conf: readIpConf(input.ip_v6_conf),
+    runtime: null,
+  };
+  for (const [name, conf] of [
+    ['ip_v4_conf', nic.ip_v4_conf],
+    ['ip_v6_conf', nic.ip_v6_conf],
+  ] as const) {
+    if (conf?.conf === 'static' && conf.ip !== null) {
+      throw errors.notYetSupported(`${point}.${name}.ip`, 'Static IPs');
+    }
+  }
+  return nic;
+}
+
+function readIpConf(value: unknown): IpConf | null {
+  if (value === undefined || value === null) return null;
+  const conf = value as Record<string, unknown>;
+  return {
+    conf: (conf.conf as IpConf['conf'] | undefined) ?? null,
+    ip: (conf.ip as string | null | undefined) ?? null,
+  };
+}
+
+function readAttachment(input: Record<string, unknown>): AttachmentDoc {
+  return {
+    drive: input.drive as string,
+    device: input.device as AttachmentDoc['device'],
+    dev_channel: input.dev_channel as string,
+    boot_order: (input.boot_order as number | null | undefined) ?? null,
+    runtime: null,
+  };
+}
+
+/**
+ * Gives every NIC its MAC: a NIC sent with the MAC of an existing NIC replaces it (keeping the
+ * MAC); a NIC without one gets a new `22:xx:xx:xx:xx:xx`, unique in the cloud; an unknown MAC is an
+ * error. MACs of NICs that are gone are released.
+ */
+async function assignMacs(
+  tx: WriteTx,
+  random: Random,
+  serverUuid: string,
+  existing: readonly NicDoc[],
+  drafts: readonly NicDraft[],
+): Promise<NicDoc[]> {
+  const known = new Set(existing.map((n) => n.mac.toLowerCase()));
+  const kept = new Set<string>();
+  drafts.forEach((draft, i) => {
+    if (draft.mac === null) return;
+    const mac = draft.mac.toLowerCase();
+    if (!known.has(mac)) {
+      throw errors.invalid(`nics.${i}.mac`, `No NIC with MAC ${draft.mac} exists on this server`);
+    }
+    if (kept.has(mac)) throw errors.invalid(`nics.${i}.mac`, `MAC ${draft.mac} is given twice`);
+    kept.add(mac);
+  });
+  await tx.releaseAll(MAC_NAMESPACE, serverUuid);
+  const nics: NicDoc[] = [];
+  for (const draft of drafts) {
+    let mac = draft.mac?.toLowerCase();
+    if (mac === undefined) {
+      do mac = newMac(random);
+      while (!(await tx.claim(MAC_NAMESPACE, mac, serverUuid)));
+    } else {
+      await tx.claim(MAC_NAMESPACE, mac, serverUuid);
+    }
+    nics.push({ ...draft, mac });
+  }
+  return nics;
+}
+
+function newMac(random: Random): string {
+  const bytes = random.bytes(5);
+  return ['22', ...[...bytes].map((b) => b.toString(16).padStart(2, '0'))].join(':');
+}
+
+/** On a server that is not stopped only these change; the rest of a PUT is ignored (§2.4). */
+const LIVE_FIELDS = new Set(['name', 'meta', 'tags']);
+
+/** PUT: a top-level merge; lists and `meta` are replaced whole. Returns the rendered detail. */
+export async function updateServer(
+  env: ResourceEnv,
+  tx: WriteTx,
+  record: ObjectRecord,
+  body: unknown,
+): Promise<string> {
+  const { values } = readInput(SERVERS.fields, body, { requireAll: false });
+  rejectUnsupportedRefs(values);
+  const doc = parseDoc<ServerDoc>(record);
+  const liveOnly = doc.status !== 'stopped';
+  const next: ServerDoc = { ...doc };
+  let nicDrafts: NicDraft[] | undefined;
+  for (const [key, value] of Object.entries(values)) {
+    if (liveOnly && !LIVE_FIELDS.has(key)) continue;
+    switch (key) {
+      case 'nics':
+        nicDrafts = (value as Record<string, unknown>[]).map(readNic);
+        break;
+      case 'drives':
+        next.drives = (value as Record<string, unknown>[]).map(readAttachment);
+        break;
+      case 'gpus':
+        next.gpus = (value as Record<string, unknown>[]).map((g) => ({ model: g.model as string }));
+        break;
+      case 'epcs':
+        next.epcs = (value as Record<string, unknown>[]).map((e) => ({ size: e.size as number }));
+        break;
+      case 'smp':
+        next.smp = (value as number | null) ?? defaultSmp(next.cpu, next, env.capabilities);
+        break;
+      case 'tags':
+      case 'pubkeys':
+        break;
+      default:
+        (next as unknown as Record<string, unknown>)[key] = value;
+    }
+  }
+  const nicsToCheck = nicDrafts ? nicDrafts.map((n) => ({ ...n, mac: n.mac ?? '' })) : next.nics;
+  checkServer({ ...next, nics: nicsToCheck }, env.capabilities);
+  if (nicDrafts) next.nics = await assignMacs(tx, env.random, doc.uuid, doc.nics, nicDrafts);
+  await checkAttachments(tx, doc.owner, doc.uuid, next.drives);
+  const updated = toUpdate(serverKind, record, next);
+  await tx.update(updated);
+  await applyMounts(tx, doc.uuid, doc.drives, next.drives);
+  return updated.detail;
+}
+
+export const RECURSE_OPTIONS = ['all_drives', 'disks', 'cdroms'] as const;
+export type Recurse = (typeof RECURSE_OPTIONS)[number];
+
+/**
+ * Deletes stopped servers; with `recurse`, also the drives of the chosen media (detached from any
+ * other server first). Drives that stay are unmounted.
+ */
+export async function deleteServers(
+  tx: WriteTx,
+  records: readonly ObjectRecord[],
+  recurse: Recurse | undefined,
+): Promise<void> {
+  const deleting = new Set(records.map((r) => r.uuid));
+  const doomedDrives = new Map<string, ObjectRecord>();
+  for (const record of records) {
+    const server = parseDoc<ServerDoc>(record);
+    if (server.status !== 'stopped') {
+      throw errors.permission(
+        `Cannot delete guest in state "${server.status}". Guest should be in state "stopped"`,
+      );
+    }
+    if (!recurse) continue;
+    for (const attachment of server.drives) {
+      const drive = await tx.get(attachment.drive);
+      if (drive?.kind !== 'drives' || drive.owner !== server.owner) continue;
+      const media = parseDoc<DriveDoc>(drive).media;
+      if (recurse === 'all_drives' || (recurse === 'disks') === (media === 'disk')) {
+        doomedDrives.set(drive.uuid, drive);
+      }
+    }
+  }
+  for (const record of records) {
+    const server = parseDoc<ServerDoc>(record);
+    const current = await tx.get(record.uuid);
+    if (!current) continue;
+    await applyMounts(tx, server.uuid, server.drives, []);
+    await tx.releaseAll(MAC_NAMESPACE, server.uuid);
+    await tx.remove(current);
+  }
+  await deleteDrives(tx, [...doomedDrives.values()], deleting);
+}

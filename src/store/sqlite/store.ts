@@ -1,0 +1,379 @@
+/**
+ * The embedded store: better-sqlite3 on one file (WAL) or in memory.
+ *
+ * better-sqlite3 is synchronous, but the store interface is asynchronous (PostgreSQL). A
+ * transaction's function may await between statements, and other requests' continuations could
+ * then run on the same connection inside the open transaction. So every read and write runs under
+ * one FIFO lock; single-statement reads take a fast path when nobody holds it.
+ */
+import { createHash } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { ConflictError, errors } from '../../http/errors.js';
+import { Mutex } from '../mutex.js';
+import type {
+  Account,
+  AccountRepo,
+  Filter,
+  ListPage,
+  ListQuery,
+  NewRecord,
+  ObjectRecord,
+  ReadTx,
+  Store,
+  WriteTx,
+} from '../types.js';
+import { DuplicateEmailError, fold, WRITE_RETRIES } from '../types.js';
+import { SQLITE_MIGRATIONS } from './migrations.js';
+
+type Statement = Database.Statement;
+
+export interface SqliteOptions {
+  /** A file path, or `:memory:`. */
+  path: string;
+  /** `NORMAL` survives a process crash (WAL); `FULL` also survives a power loss. */
+  synchronous?: 'NORMAL' | 'FULL';
+}
+
+interface Row {
+  kind: string;
+  uuid: string;
+  owner: string | null;
+  name: string;
+  status: string | null;
+  version: number;
+  doc: string;
+  detail: string;
+  summary: string;
+}
+
+interface AccountRow {
+  uuid: string;
+  email: string;
+  password_hash: string;
+  ha1: string | null;
+  cred_version: number;
+  created_at: string;
+}
+
+const RECORD_COLUMNS = 'kind, uuid, owner, name, status, version, doc, detail, summary';
+
+export class SqliteStore implements Store {
+  readonly engine = 'sqlite' as const;
+  readonly accounts: AccountRepo;
+  private readonly db: Database.Database;
+  private readonly lock = new Mutex();
+  private readonly statements = new Map<string, Statement>();
+  private readonly tx: SqliteTx;
+
+  constructor(options: SqliteOptions) {
+    this.db = new Database(options.path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
+    this.db.pragma('busy_timeout = 5000');
+    this.db.pragma('foreign_keys = ON');
+    this.migrate();
+    this.tx = new SqliteTx(this);
+    this.accounts = new SqliteAccounts(this);
+  }
+
+  private migrate(): void {
+    const current = this.db.pragma('user_version', { simple: true }) as number;
+    const apply = this.db.transaction(() => {
+      for (let i = current; i < SQLITE_MIGRATIONS.length; i++) {
+        this.db.exec(SQLITE_MIGRATIONS[i]!);
+      }
+      this.db.pragma(`user_version = ${SQLITE_MIGRATIONS.length}`);
+    });
+    if (current < SQLITE_MIGRATIONS.length) apply.immediate();
+  }
+
+  /** A cached prepared statement. */
+  statement(sql: string): Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  async get(uuid: string): Promise<ObjectRecord | undefined> {
+    if (this.lock.locked) return this.lock.run(() => this.tx.getSync(uuid));
+    return this.tx.getSync(uuid);
+  }
+
+  read<T>(fn: (tx: ReadTx) => Promise<T>): Promise<T> {
+    return this.lock.run(() => fn(this.tx));
+  }
+
+  async write<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
+    for (let attempt = 0; attempt <= WRITE_RETRIES; attempt++) {
+      try {
+        return await this.lock.run(() => this.inTransaction(fn));
+      } catch (e) {
+        if (!(e instanceof ConflictError)) throw e;
+      }
+    }
+    throw errors.concurrency();
+  }
+
+  private async inTransaction<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
+    this.statement('BEGIN IMMEDIATE').run();
+    try {
+      const result = await fn(this.tx);
+      this.statement('COMMIT').run();
+      return result;
+    } catch (e) {
+      if (this.db.inTransaction) this.statement('ROLLBACK').run();
+      throw e;
+    }
+  }
+
+  /** Runs a synchronous unit under the lock, in a transaction (account operations). */
+  locked<T>(fn: () => T): Promise<T> {
+    return this.lock.run(() => this.db.transaction(fn).immediate());
+  }
+
+  async fingerprint(): Promise<string> {
+    return this.lock.run(() => {
+      const hash = createHash('sha256');
+      for (const table of [
+        `SELECT ${RECORD_COLUMNS} FROM objects ORDER BY seq`,
+        'SELECT * FROM object_counts ORDER BY owner, kind',
+        'SELECT * FROM claims ORDER BY namespace, value',
+        'SELECT * FROM accounts ORDER BY uuid',
+      ]) {
+        for (const row of this.statement(table).iterate()) hash.update(JSON.stringify(row));
+      }
+      return hash.digest('hex');
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.lock.run(() => this.db.close());
+  }
+}
+
+class SqliteTx implements WriteTx {
+  constructor(private readonly store: SqliteStore) {}
+
+  getSync(uuid: string): ObjectRecord | undefined {
+    return this.store.statement(`SELECT ${RECORD_COLUMNS} FROM objects WHERE uuid = ?`).get(uuid) as
+      | Row
+      | undefined;
+  }
+
+  async get(uuid: string): Promise<ObjectRecord | undefined> {
+    return this.getSync(uuid);
+  }
+
+  async getMany(uuids: readonly string[]): Promise<ObjectRecord[]> {
+    const out: ObjectRecord[] = [];
+    for (const uuid of new Set(uuids)) {
+      const record = this.getSync(uuid);
+      if (record) out.push(record);
+    }
+    return out;
+  }
+
+  async list(query: ListQuery): Promise<ListPage> {
+    const where = ['kind = ?', query.owner === null ? 'owner IS NULL' : 'owner = ?'];
+    const params: unknown[] = [query.kind];
+    if (query.owner !== null) params.push(query.owner);
+    for (const filter of query.filters) {
+      const [clause, values] = filterClause(filter);
+      where.push(clause);
+      params.push(...values);
+    }
+    const whereSql = where.join(' AND ');
+    let total: number;
+    if (query.filters.length === 0) {
+      const row = this.store
+        .statement('SELECT n FROM object_counts WHERE owner = ? AND kind = ?')
+        .get(query.owner ?? '', query.kind) as { n: number } | undefined;
+      total = row?.n ?? 0;
+    } else {
+      const row = this.store
+        .statement(`SELECT count(*) AS n FROM objects WHERE ${whereSql}`)
+        .get(...params) as { n: number };
+      total = row.n;
+    }
+    const column = query.view === 'detail' ? 'detail' : 'summary';
+    const order = query.order
+      ? `${query.order.column} ${query.order.descending ? 'DESC' : 'ASC'}, seq`
+      : 'seq';
+    const rows = this.store
+      .statement(
+        `SELECT ${column} AS j FROM objects WHERE ${whereSql} ORDER BY ${order} LIMIT ? OFFSET ?`,
+      )
+      .pluck()
+      .all(...params, query.limit === 0 ? -1 : query.limit, query.offset) as string[];
+    return { total, items: rows };
+  }
+
+  async claimHolder(namespace: string, value: string): Promise<string | undefined> {
+    return this.store
+      .statement('SELECT holder FROM claims WHERE namespace = ? AND value = ?')
+      .pluck()
+      .get(namespace, value) as string | undefined;
+  }
+
+  async insert(record: NewRecord): Promise<void> {
+    this.store
+      .statement(
+        `INSERT INTO objects (kind, uuid, owner, name, name_fold, status, version, doc, detail, summary)
+         VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)`,
+      )
+      .run(
+        record.kind,
+        record.uuid,
+        record.owner,
+        record.name,
+        fold(record.name),
+        record.status,
+        record.doc,
+        record.detail,
+        record.summary,
+      );
+    this.store
+      .statement(
+        `INSERT INTO object_counts (owner, kind, n) VALUES (?, ?, 1)
+         ON CONFLICT (owner, kind) DO UPDATE SET n = n + 1`,
+      )
+      .run(record.owner ?? '', record.kind);
+  }
+
+  async update(record: ObjectRecord): Promise<void> {
+    const result = this.store
+      .statement(
+        `UPDATE objects SET name = ?, name_fold = ?, status = ?, version = version + 1,
+           doc = ?, detail = ?, summary = ?
+         WHERE uuid = ? AND version = ?`,
+      )
+      .run(
+        record.name,
+        fold(record.name),
+        record.status,
+        record.doc,
+        record.detail,
+        record.summary,
+        record.uuid,
+        record.version,
+      );
+    if (result.changes !== 1) throw new ConflictError(`${record.kind} ${record.uuid} changed`);
+  }
+
+  async remove(record: ObjectRecord): Promise<void> {
+    const result = this.store
+      .statement('DELETE FROM objects WHERE uuid = ? AND version = ?')
+      .run(record.uuid, record.version);
+    if (result.changes !== 1) throw new ConflictError(`${record.kind} ${record.uuid} changed`);
+    this.store
+      .statement('UPDATE object_counts SET n = n - 1 WHERE owner = ? AND kind = ?')
+      .run(record.owner ?? '', record.kind);
+  }
+
+  async claim(namespace: string, value: string, holder: string): Promise<boolean> {
+    this.store
+      .statement(
+        'INSERT INTO claims (namespace, value, holder) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+      )
+      .run(namespace, value, holder);
+    return (await this.claimHolder(namespace, value)) === holder;
+  }
+
+  async releaseAll(namespace: string, holder: string): Promise<void> {
+    this.store
+      .statement('DELETE FROM claims WHERE namespace = ? AND holder = ?')
+      .run(namespace, holder);
+  }
+}
+
+function filterClause(filter: Filter): [string, string[]] {
+  if (filter.op === 'contains') {
+    const column = filter.column === 'name' ? 'name_fold' : filter.column;
+    const values = filter.values.map(fold);
+    return [`(${values.map(() => `instr(${column}, ?) > 0`).join(' OR ')})`, values];
+  }
+  return [`${filter.column} IN (${filter.values.map(() => '?').join(', ')})`, [...filter.values]];
+}
+
+class SqliteAccounts implements AccountRepo {
+  constructor(private readonly store: SqliteStore) {}
+
+  private s(sql: string): Statement {
+    return this.store.statement(sql);
+  }
+
+  create(account: Account): Promise<void> {
+    return this.store.locked(() => {
+      const taken = this.s('SELECT 1 FROM accounts WHERE email = ?').get(account.email);
+      if (taken) throw new DuplicateEmailError(account.email);
+      this.s(
+        `INSERT INTO accounts (uuid, email, password_hash, ha1, cred_version, created_at)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+      ).run(
+        account.uuid,
+        account.email,
+        account.passwordHash,
+        account.ha1,
+        account.credVersion,
+        account.createdAt,
+      );
+    });
+  }
+
+  async byEmail(email: string): Promise<Account | undefined> {
+    return toAccount(this.s('SELECT * FROM accounts WHERE email = ?').get(email) as AccountRow);
+  }
+
+  async byUuid(uuid: string): Promise<Account | undefined> {
+    return toAccount(this.s('SELECT * FROM accounts WHERE uuid = ?').get(uuid) as AccountRow);
+  }
+
+  async credVersion(uuid: string): Promise<number | undefined> {
+    return this.s('SELECT cred_version FROM accounts WHERE uuid = ?').pluck().get(uuid) as
+      | number
+      | undefined;
+  }
+
+  async list(): Promise<Account[]> {
+    const rows = this.s('SELECT * FROM accounts ORDER BY created_at, email').all() as AccountRow[];
+    return rows.map((row) => toAccount(row)!);
+  }
+
+  async count(): Promise<number> {
+    return this.s('SELECT count(*) FROM accounts').pluck().get() as number;
+  }
+
+  setPassword(uuid: string, passwordHash: string, ha1: string | null): Promise<void> {
+    return this.store.locked(() => {
+      this.s(
+        'UPDATE accounts SET password_hash = ?, ha1 = ?, cred_version = cred_version + 1 WHERE uuid = ?',
+      ).run(passwordHash, ha1, uuid);
+    });
+  }
+
+  remove(uuid: string): Promise<void> {
+    return this.store.locked(() => {
+      this.s('DELETE FROM claims WHERE holder IN (SELECT uuid FROM objects WHERE owner = ?)').run(
+        uuid,
+      );
+      this.s('DELETE FROM objects WHERE owner = ?').run(uuid);
+      this.s('DELETE FROM object_counts WHERE owner = ?').run(uuid);
+      this.s('DELETE FROM accounts WHERE uuid = ?').run(uuid);
+    });
+  }
+}
+
+function toAccount(row: AccountRow | undefined): Account | undefined {
+  if (!row) return undefined;
+  return {
+    uuid: row.uuid,
+    email: row.email,
+    passwordHash: row.password_hash,
+    ha1: row.ha1,
+    credVersion: row.cred_version,
+    createdAt: row.created_at,
+  };
+}

@@ -1,0 +1,124 @@
+/**
+ * The store interface. Every implementation (SQLite, PostgreSQL) passes the same behaviour suite
+ * (`store/behaviour.ts`). Nothing above this interface knows which one runs.
+ *
+ * A resource object is a record: indexed columns for what is looked up, filtered or ordered, the
+ * internal document, and its two rendered representations (detail and list), written in the same
+ * transaction as the document so reads splice bytes instead of serialising.
+ */
+
+export interface ObjectRecord {
+  kind: string;
+  uuid: string;
+  /** Account uuid; null for objects that belong to the cloud (library drives). */
+  owner: string | null;
+  name: string;
+  status: string | null;
+  /** Optimistic concurrency: an update must carry the version it read. */
+  version: number;
+  doc: string;
+  detail: string;
+  summary: string;
+}
+
+export type NewRecord = Omit<ObjectRecord, 'version'>;
+
+export type FilterColumn = 'uuid' | 'name' | 'status';
+
+/** Values are ORed; filters are ANDed. `contains` is case-insensitive and Unicode-aware. */
+export interface Filter {
+  column: FilterColumn;
+  op: 'exact' | 'contains';
+  values: readonly string[];
+}
+
+export interface ListQuery {
+  kind: string;
+  owner: string | null;
+  filters: readonly Filter[];
+  order?: { column: 'uuid' | 'name'; descending: boolean };
+  /** 0 means everything. */
+  limit: number;
+  offset: number;
+  view: 'detail' | 'summary';
+}
+
+export interface ListPage {
+  total: number;
+  /** Rendered JSON of each object, in order. */
+  items: string[];
+}
+
+export interface ReadTx {
+  get(uuid: string): Promise<ObjectRecord | undefined>;
+  getMany(uuids: readonly string[]): Promise<ObjectRecord[]>;
+  list(query: ListQuery): Promise<ListPage>;
+  /** Who holds a unique value (a MAC address, an IP) in a namespace. */
+  claimHolder(namespace: string, value: string): Promise<string | undefined>;
+}
+
+export interface WriteTx extends ReadTx {
+  insert(record: NewRecord): Promise<void>;
+  /** Writes `record` if the stored version is still `record.version`; else throws ConflictError. */
+  update(record: ObjectRecord): Promise<void>;
+  remove(record: ObjectRecord): Promise<void>;
+  /** Claims a unique value for `holder`; false if another holder has it. */
+  claim(namespace: string, value: string, holder: string): Promise<boolean>;
+  /** Releases every value `holder` holds in `namespace`. */
+  releaseAll(namespace: string, holder: string): Promise<void>;
+}
+
+export interface Account {
+  uuid: string;
+  email: string;
+  /** `scrypt$N$r$p$salt$hash`, base64 parts. */
+  passwordHash: string;
+  /** MD5(email:users:password) for HTTP Digest; null when Digest is turned off. */
+  ha1: string | null;
+  /** Bumped by every credential change; cached logins compare it on every hit. */
+  credVersion: number;
+  createdAt: string;
+}
+
+export interface AccountRepo {
+  /** Throws `DuplicateEmailError` if the email is taken. */
+  create(account: Account): Promise<void>;
+  byEmail(email: string): Promise<Account | undefined>;
+  byUuid(uuid: string): Promise<Account | undefined>;
+  credVersion(uuid: string): Promise<number | undefined>;
+  list(): Promise<Account[]>;
+  count(): Promise<number>;
+  setPassword(uuid: string, passwordHash: string, ha1: string | null): Promise<void>;
+  /** Removes the account and everything it owns, in one transaction. */
+  remove(uuid: string): Promise<void>;
+}
+
+export class DuplicateEmailError extends Error {
+  constructor(email: string) {
+    super(`an account with email ${email} already exists`);
+    this.name = 'DuplicateEmailError';
+  }
+}
+
+export interface Store {
+  readonly engine: 'sqlite' | 'postgres';
+  readonly accounts: AccountRepo;
+  /** One object, outside any transaction (the hot path of GET). */
+  get(uuid: string): Promise<ObjectRecord | undefined>;
+  read<T>(fn: (tx: ReadTx) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in a transaction. On a version conflict the whole function is run again (3 times);
+   * then it fails with a 503 `concurrency` error. `fn` must have no effects outside `tx`.
+   */
+  write<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T>;
+  /** A cheap digest of every stored row: tests compare it before and after a rejected request. */
+  fingerprint(): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Case folding shared by every store for `contains` filters. */
+export function fold(text: string): string {
+  return text.normalize('NFKC').toLowerCase();
+}
+
+export const WRITE_RETRIES = 3;
