@@ -1,0 +1,128 @@
+/**
+ * Test support: a sigmalite app on a real socket (port 0, in-memory store, silent logs) with two
+ * accounts, and a small HTTP client that speaks Basic auth.
+ */
+import pino from 'pino';
+import { type App, createApp } from '../../src/app.js';
+import { type Config, DEFAULTS } from '../../src/config.js';
+
+export interface User {
+  email: string;
+  password: string;
+}
+
+export const ALICE: User = { email: 'alice@example.com', password: 'alice-secret' };
+export const BOB: User = { email: 'bob@example.com', password: 'bob-secret' };
+
+export interface Response {
+  status: number;
+  headers: Headers;
+  text: string;
+  /** The parsed body; undefined when it is empty or not JSON. */
+  json: any;
+}
+
+export interface RequestOptions {
+  body?: unknown;
+  /** Sent as is instead of JSON-encoding `body`. */
+  raw?: string | Uint8Array;
+  headers?: Record<string, string>;
+  /** Override the credentials (null: none). */
+  auth?: User | null;
+}
+
+export class Client {
+  constructor(
+    /** `http://127.0.0.1:PORT` */
+    readonly origin: string,
+    readonly user: User | null,
+  ) {}
+
+  /** `path` is relative to `/api/2.0` unless it starts with `/api/` or `/healthz`. */
+  async request(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
+    const url =
+      this.origin +
+      (path.startsWith('/api/') || path.startsWith('/healthz') ? path : `/api/2.0${path}`);
+    const headers: Record<string, string> = { ...options.headers };
+    const user = options.auth === undefined ? this.user : options.auth;
+    if (user && !hasHeader(headers, 'authorization')) {
+      headers.authorization = `Basic ${Buffer.from(`${user.email}:${user.password}`).toString('base64')}`;
+    }
+    let body: string | Uint8Array | undefined;
+    if (options.raw !== undefined) body = options.raw;
+    else if (options.body !== undefined) body = JSON.stringify(options.body);
+    if (body !== undefined && !hasHeader(headers, 'content-type'))
+      headers['content-type'] = 'application/json';
+    const response = await fetch(url, { method, headers, body });
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: response.status, headers: response.headers, text, json };
+  }
+
+  get(path: string, options?: RequestOptions) {
+    return this.request('GET', path, options);
+  }
+  post(path: string, body?: unknown, options?: RequestOptions) {
+    return this.request('POST', path, { ...options, body });
+  }
+  put(path: string, body?: unknown, options?: RequestOptions) {
+    return this.request('PUT', path, { ...options, body });
+  }
+  delete(path: string, body?: unknown, options?: RequestOptions) {
+    return this.request('DELETE', path, { ...options, body });
+  }
+}
+
+function hasHeader(headers: Record<string, string>, name: string): boolean {
+  return Object.keys(headers).some((key) => key.toLowerCase() === name);
+}
+
+export interface TestApp {
+  app: App;
+  origin: string;
+  alice: Client;
+  bob: Client;
+  anonymous: Client;
+  close(): Promise<void>;
+}
+
+export async function startTestApp(overrides: Partial<Config> = {}): Promise<TestApp> {
+  const config: Config = {
+    ...DEFAULTS,
+    memory: true,
+    port: 0,
+    users: [ALICE, BOB].map((u) => `${u.email}:${u.password}`).join(','),
+    ...overrides,
+  };
+  const app = await createApp(config, { logger: pino({ level: 'silent' }) });
+  const origin = new URL(app.url).origin;
+  return {
+    app,
+    origin,
+    alice: new Client(origin, ALICE),
+    bob: new Client(origin, BOB),
+    anonymous: new Client(origin, null),
+    close: () => app.close(),
+  };
+}
+
+/** A minimal valid server definition. */
+export function serverBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    name: 'test-server',
+    cpu: 1000,
+    mem: 536870912,
+    vnc_password: 'testserver',
+    ...overrides,
+  };
+}
+
+/** A minimal valid drive definition. */
+export function driveBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return { name: 'test-drive', size: 1073741824, media: 'disk', ...overrides };
+}
