@@ -19,6 +19,7 @@ export interface Response {
   headers: Headers;
   text: string;
   /** The parsed body; undefined when it is empty or not JSON. */
+  // biome-ignore lint/suspicious/noExplicitAny: tests walk response bodies freely and assert on them.
   json: any;
 }
 
