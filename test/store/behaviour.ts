@@ -1,0 +1,234 @@
+/**
+ * The store behaviour suite: every Store implementation runs exactly these tests.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ApiError, ConflictError } from '../../src/http/errors.js';
+import { type Account, DuplicateEmailError, type NewRecord, type Store } from '../../src/store/types.js';
+
+export function record(overrides: Partial<NewRecord> & { uuid: string }): NewRecord {
+  const name = overrides.name ?? `name-${overrides.uuid}`;
+  return {
+    kind: 'servers',
+    owner: 'owner-a',
+    name,
+    status: 'stopped',
+    doc: JSON.stringify({ uuid: overrides.uuid, n: 0 }),
+    detail: JSON.stringify({ uuid: overrides.uuid, name, detail: true }),
+    summary: JSON.stringify({ uuid: overrides.uuid }),
+    ...overrides,
+  };
+}
+
+function account(uuid: string, email: string): Account {
+  return { uuid, email, passwordHash: 'scrypt$x', ha1: null, credVersion: 1, createdAt: '2026-01-01T00:00:00Z' };
+}
+
+export function storeBehaviour(name: string, open: () => Promise<Store>): void {
+  describe(`store behaviour: ${name}`, () => {
+    let store: Store;
+    beforeEach(async () => {
+      store = await open();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    it('inserts and reads back records, with version 1', async () => {
+      await store.write((tx) => tx.insert(record({ uuid: 'u1' })));
+      const got = await store.get('u1');
+      expect(got).toMatchObject({ kind: 'servers', uuid: 'u1', owner: 'owner-a', version: 1 });
+      expect(await store.read((tx) => tx.get('nope'))).toBeUndefined();
+      const many = await store.read((tx) => tx.getMany(['u1', 'nope', 'u1']));
+      expect(many.map((r) => r.uuid)).toEqual(['u1']);
+    });
+
+    it('refuses a second object with the same uuid and keeps the first', async () => {
+      await store.write((tx) => tx.insert(record({ uuid: 'dup', name: 'first' })));
+      await expect(store.write((tx) => tx.insert(record({ uuid: 'dup', name: 'second' })))).rejects.toThrow();
+      expect((await store.get('dup'))?.name).toBe('first');
+    });
+
+    it('rolls back every change of a failed transaction', async () => {
+      const before = await store.fingerprint();
+      await expect(
+        store.write(async (tx) => {
+          await tx.insert(record({ uuid: 'r1' }));
+          await tx.claim('mac', '22:00:00:00:00:01', 'r1');
+          throw new Error('boom');
+        }),
+      ).rejects.toThrow('boom');
+      expect(await store.get('r1')).toBeUndefined();
+      expect(await store.fingerprint()).toBe(before);
+    });
+
+    it('updates with an optimistic version and refuses a stale one', async () => {
+      await store.write((tx) => tx.insert(record({ uuid: 'v1' })));
+      const first = (await store.get('v1'))!;
+      await store.write((tx) => tx.update({ ...first, name: 'renamed', status: 'running' }));
+      const second = (await store.get('v1'))!;
+      expect(second).toMatchObject({ name: 'renamed', status: 'running', version: 2 });
+      // A stale version conflicts on every retry: the store gives up with 503 concurrency.
+      const attempt = store.write((tx) => tx.update({ ...first, name: 'stale' }));
+      await expect(attempt).rejects.toBeInstanceOf(ApiError);
+      await expect(attempt).rejects.toMatchObject({ type: 'concurrency', status: 503 });
+      expect((await store.get('v1'))!.name).toBe('renamed');
+    });
+
+    it('retries a transaction whose read-merge-write conflicted', async () => {
+      await store.write((tx) => tx.insert(record({ uuid: 'retry' })));
+      let calls = 0;
+      await store.write(async (tx) => {
+        calls++;
+        const current = (await tx.get('retry'))!;
+        if (calls === 1) throw new ConflictError();
+        await tx.update({ ...current, name: 'done' });
+      });
+      expect(calls).toBe(2);
+      expect((await store.get('retry'))!.name).toBe('done');
+    });
+
+    it('never loses an update when many writers race on one object', async () => {
+      await store.write((tx) => tx.insert(record({ uuid: 'race' })));
+      const bump = () =>
+        store.write(async (tx) => {
+          const current = (await tx.get('race'))!;
+          const doc = JSON.parse(current.doc) as { n: number };
+          await new Promise((resolve) => setImmediate(resolve));
+          await tx.update({ ...current, doc: JSON.stringify({ ...doc, n: doc.n + 1 }) });
+        });
+      await Promise.all(Array.from({ length: 25 }, bump));
+      const final = (await store.get('race'))!;
+      expect(JSON.parse(final.doc).n).toBe(25);
+      expect(final.version).toBe(26);
+    });
+
+    it('removes with a version check and keeps counts', async () => {
+      await store.write(async (tx) => {
+        await tx.insert(record({ uuid: 'd1' }));
+        await tx.insert(record({ uuid: 'd2' }));
+      });
+      const page = () =>
+        store.read((tx) =>
+          tx.list({ kind: 'servers', owner: 'owner-a', filters: [], limit: 20, offset: 0, view: 'summary' }),
+        );
+      expect((await page()).total).toBe(2);
+      const d1 = (await store.get('d1'))!;
+      await store.write((tx) => tx.remove(d1));
+      expect(await store.get('d1')).toBeUndefined();
+      expect((await page()).total).toBe(1);
+      await expect(store.write((tx) => tx.remove(d1))).rejects.toMatchObject({ type: 'concurrency' });
+    });
+
+    describe('lists', () => {
+      beforeEach(async () => {
+        await store.write(async (tx) => {
+          const names = ['Alpha', 'beta', 'ÄBC-gamma', 'delta,comma', 'Epsilon'];
+          for (const [i, n] of names.entries()) {
+            await tx.insert(record({ uuid: `l${i}`, name: n, status: i % 2 === 0 ? 'stopped' : 'running' }));
+          }
+          await tx.insert(record({ uuid: 'other', owner: 'owner-b', name: 'Alpha' }));
+          await tx.insert(record({ uuid: 'drive', kind: 'drives', name: 'Alpha' }));
+        });
+      });
+      const list = (overrides: Partial<Parameters<import('../../src/store/types.js').ReadTx['list']>[0]>) =>
+        store.read((tx) =>
+          tx.list({ kind: 'servers', owner: 'owner-a', filters: [], limit: 20, offset: 0, view: 'summary', ...overrides }),
+        );
+      const uuids = (items: string[]) => items.map((item) => (JSON.parse(item) as { uuid: string }).uuid);
+
+      it('scopes by kind and owner, in creation order, with the chosen view', async () => {
+        const page = await list({});
+        expect(page.total).toBe(5);
+        expect(uuids(page.items)).toEqual(['l0', 'l1', 'l2', 'l3', 'l4']);
+        expect(JSON.parse(page.items[0]!)).toEqual({ uuid: 'l0' });
+        const detail = await list({ view: 'detail' });
+        expect(JSON.parse(detail.items[0]!)).toMatchObject({ detail: true });
+      });
+
+      it('pages with limit and offset; limit 0 is everything', async () => {
+        const page = await list({ limit: 2, offset: 1 });
+        expect(page.total).toBe(5);
+        expect(uuids(page.items)).toEqual(['l1', 'l2']);
+        expect(uuids((await list({ limit: 0, offset: 3 })).items)).toEqual(['l3', 'l4']);
+      });
+
+      it('filters exact (ORed values) and contains (case-insensitive, Unicode), ANDed', async () => {
+        const exact = await list({ filters: [{ column: 'name', op: 'exact', values: ['Alpha', 'beta'] }] });
+        expect(uuids(exact.items)).toEqual(['l0', 'l1']);
+        expect(exact.total).toBe(2);
+        const contains = await list({ filters: [{ column: 'name', op: 'contains', values: ['äb'] }] });
+        expect(uuids(contains.items)).toEqual(['l2']);
+        const upper = await list({ filters: [{ column: 'name', op: 'contains', values: ['ALP', 'EPS'] }] });
+        expect(uuids(upper.items)).toEqual(['l0', 'l4']);
+        const anded = await list({
+          filters: [
+            { column: 'name', op: 'contains', values: ['a'] },
+            { column: 'status', op: 'exact', values: ['running'] },
+          ],
+        });
+        expect(uuids(anded.items)).toEqual(['l1', 'l3']);
+        const sqlish = await list({ filters: [{ column: 'name', op: 'contains', values: ["%' OR 1=1 --"] }] });
+        expect(sqlish.total).toBe(0);
+        const percent = await list({ filters: [{ column: 'name', op: 'contains', values: ['%'] }] });
+        expect(percent.total).toBe(0);
+      });
+
+      it('orders by name or uuid, ascending or descending', async () => {
+        const byName = await list({ order: { column: 'name', descending: false } });
+        expect(uuids(byName.items)).toEqual(['l0', 'l4', 'l1', 'l3', 'l2']);
+        const byUuidDesc = await list({ order: { column: 'uuid', descending: true } });
+        expect(uuids(byUuidDesc.items)).toEqual(['l4', 'l3', 'l2', 'l1', 'l0']);
+      });
+    });
+
+    it('claims unique values per namespace and releases them by holder', async () => {
+      await store.write(async (tx) => {
+        expect(await tx.claim('mac', 'm1', 'a')).toBe(true);
+        expect(await tx.claim('mac', 'm1', 'a')).toBe(true);
+        expect(await tx.claim('mac', 'm1', 'b')).toBe(false);
+        expect(await tx.claim('ip', 'm1', 'b')).toBe(true);
+        expect(await tx.claimHolder('mac', 'm1')).toBe('a');
+        await tx.releaseAll('mac', 'a');
+        expect(await tx.claimHolder('mac', 'm1')).toBeUndefined();
+        expect(await tx.claimHolder('ip', 'm1')).toBe('b');
+      });
+    });
+
+    it('keeps accounts: unique emails, credential versions, removal with everything owned', async () => {
+      await store.accounts.create(account('acc-1', 'one@example.com'));
+      await expect(store.accounts.create(account('acc-2', 'one@example.com'))).rejects.toBeInstanceOf(
+        DuplicateEmailError,
+      );
+      await store.accounts.create(account('acc-2', 'two@example.com'));
+      expect(await store.accounts.count()).toBe(2);
+      expect((await store.accounts.byEmail('one@example.com'))?.uuid).toBe('acc-1');
+      expect(await store.accounts.byEmail('ONE@example.com')).toBeUndefined();
+      expect(await store.accounts.credVersion('acc-1')).toBe(1);
+      await store.accounts.setPassword('acc-1', 'scrypt$y', 'ha1');
+      expect(await store.accounts.credVersion('acc-1')).toBe(2);
+      expect((await store.accounts.byUuid('acc-1'))?.ha1).toBe('ha1');
+      await store.write(async (tx) => {
+        await tx.insert(record({ uuid: 'owned', owner: 'acc-1' }));
+        await tx.claim('mac', 'owned-mac', 'owned');
+        await tx.insert(record({ uuid: 'kept', owner: 'acc-2' }));
+      });
+      await store.accounts.remove('acc-1');
+      expect(await store.accounts.byUuid('acc-1')).toBeUndefined();
+      expect(await store.get('owned')).toBeUndefined();
+      expect(await store.get('kept')).toBeDefined();
+      expect(await store.read((tx) => tx.claimHolder('mac', 'owned-mac'))).toBeUndefined();
+      expect((await store.accounts.list()).map((a) => a.email)).toEqual(['two@example.com']);
+    });
+
+    it('has a fingerprint that changes with any write and only then', async () => {
+      const empty = await store.fingerprint();
+      expect(await store.fingerprint()).toBe(empty);
+      await store.write((tx) => tx.insert(record({ uuid: 'f1' })));
+      const one = await store.fingerprint();
+      expect(one).not.toBe(empty);
+      const r = (await store.get('f1'))!;
+      await store.write((tx) => tx.update({ ...r, detail: '{"changed":true}' }));
+      expect(await store.fingerprint()).not.toBe(one);
+    });
+  });
+}
