@@ -22,6 +22,7 @@ import type { ResourceEnv } from './resources/env.js';
 import { locationRoutes } from './resources/locations/routes.js';
 import { profileRoutes } from './resources/profile/routes.js';
 import { serverRoutes } from './resources/servers/routes.js';
+import { PostgresStore } from './store/postgres/store.js';
 import { SqliteStore } from './store/sqlite/store.js';
 import type { Store } from './store/types.js';
 
@@ -37,11 +38,14 @@ export interface App {
 
 export interface AppOverrides {
   logger?: Logger;
+  /** A store opened by the caller (tests give each app a PostgreSQL schema of its own). */
+  store?: Store;
 }
 
 export const DB_FILE = 'sigmalite.db';
 
-export function openStore(config: Pick<Config, 'memory' | 'data'>): Store {
+export async function openStore(config: Pick<Config, 'memory' | 'data' | 'store'>): Promise<Store> {
+  if (config.store) return PostgresStore.open({ url: config.store });
   if (config.memory) return new SqliteStore({ path: ':memory:' });
   mkdirSync(config.data, { recursive: true });
   return new SqliteStore({ path: join(config.data, DB_FILE) });
@@ -58,7 +62,7 @@ export function createLogger(level: string): Logger {
 
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
-  const store = openStore(config);
+  const store = overrides.store ?? (await openStore(config));
   try {
     const accountOptions = { digest: true };
     const generatedUsers = await ensureAccounts(

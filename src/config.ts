@@ -12,6 +12,8 @@ export interface Config {
   data: string;
   /** Keep the SQLite database in memory (nothing survives a restart). */
   memory: boolean;
+  /** A PostgreSQL URL (`postgres://...`): the shared store instead of SQLite. */
+  store: string | undefined;
   tlsCert: string | undefined;
   tlsKey: string | undefined;
   bodyLimit: number;
@@ -49,6 +51,7 @@ export const DEFAULTS: Config = {
   port: 4780,
   data: defaultDataDir(),
   memory: false,
+  store: undefined,
   tlsCert: undefined,
   tlsKey: undefined,
   bodyLimit: 10 * 1024 * 1024,
@@ -212,6 +215,10 @@ export function resolveConfig(
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
     throw new ConfigError('--tls-cert and --tls-key go together');
   }
+  if (config.store !== undefined && !/^postgres(ql)?:\/\//.test(config.store)) {
+    throw new ConfigError(`--store: expected a postgres:// URL, got "${config.store}"`);
+  }
+  if (config.store !== undefined && config.memory) throw new ConfigError('--store and --memory exclude each other');
   if (config.port > 65535) throw new ConfigError(`--port: ${config.port} is not a port`);
   return config;
 }

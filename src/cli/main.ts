@@ -59,7 +59,7 @@ async function serve(options: Record<string, unknown>): Promise<void> {
 async function withStore(options: Record<string, unknown>, fn: (store: Store) => Promise<void>) {
   const config = resolveConfig(flagsOf(options));
   if (config.memory) throw new ConfigError('user commands need a data directory, not --memory');
-  const store = openStore(config);
+  const store = await openStore(config);
   try {
     await fn(store);
   } finally {
@@ -69,6 +69,7 @@ async function withStore(options: Record<string, unknown>, fn: (store: Store) =>
 
 const dataOption = () =>
   new Option('--data <DIR>', 'Directory of the SQLite database (env SIGMALITE_DATA)');
+const storeOption = () => new Option('--store <URL>', 'PostgreSQL URL instead of SQLite (env SIGMALITE_STORE)');
 
 export function buildCli(): Command {
   const program = new Command('sigmalite')
@@ -85,6 +86,7 @@ export function buildCli(): Command {
     .command('add <email> [password]')
     .description('Create an account; prints a generated password if none is given')
     .addOption(dataOption())
+    .addOption(storeOption())
     .action((email: string, password: string | undefined, options: Record<string, unknown>) =>
       withStore(options, async (store) => {
         const chosen = password ?? generatePassword();
@@ -96,6 +98,7 @@ export function buildCli(): Command {
     .command('list')
     .description('List accounts: uuid and email')
     .addOption(dataOption())
+    .addOption(storeOption())
     .action((options: Record<string, unknown>) =>
       withStore(options, async (store) => {
         for (const account of await store.accounts.list()) out(`${account.uuid} ${account.email}`);
@@ -105,6 +108,7 @@ export function buildCli(): Command {
     .command('passwd <email> [password]')
     .description('Change a password; prints a generated one if none is given')
     .addOption(dataOption())
+    .addOption(storeOption())
     .action((email: string, password: string | undefined, options: Record<string, unknown>) =>
       withStore(options, async (store) => {
         const chosen = password ?? generatePassword();
@@ -116,6 +120,7 @@ export function buildCli(): Command {
     .command('remove <email>')
     .description('Remove an account and everything it owns')
     .addOption(dataOption())
+    .addOption(storeOption())
     .action((email: string, options: Record<string, unknown>) =>
       withStore(options, (store) => removeAccount(store, email)),
     );

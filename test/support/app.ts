@@ -5,6 +5,8 @@
 import pino from 'pino';
 import { type App, createApp } from '../../src/app.js';
 import { type Config, DEFAULTS } from '../../src/config.js';
+import type { Store } from '../../src/store/types.js';
+import { openTestStore } from './stores.js';
 
 export interface User {
   email: string;
@@ -100,7 +102,8 @@ export async function startTestApp(overrides: Partial<Config> = {}): Promise<Tes
     users: [ALICE, BOB].map((u) => `${u.email}:${u.password}`).join(','),
     ...overrides,
   };
-  const app = await createApp(config, { logger: pino({ level: 'silent' }) });
+  const store: Store | undefined = config.memory ? await openTestStore() : undefined;
+  const app = await createApp(config, { logger: pino({ level: 'silent' }), store });
   const origin = new URL(app.url).origin;
   return {
     app,

@@ -1,0 +1,42 @@
+/** PostgreSQL schema, applied in order under an advisory lock (several processes may start at once). */
+export const POSTGRES_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE objects (
+    seq BIGSERIAL PRIMARY KEY,
+    kind TEXT NOT NULL,
+    uuid TEXT NOT NULL,
+    owner TEXT,
+    name TEXT COLLATE "C" NOT NULL,
+    name_fold TEXT NOT NULL,
+    status TEXT,
+    version INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    summary TEXT NOT NULL
+  );
+  CREATE UNIQUE INDEX objects_uuid ON objects(uuid);
+  CREATE INDEX objects_owner_kind_seq ON objects(owner, kind, seq);
+  CREATE INDEX objects_owner_kind_name ON objects(owner, kind, name);
+  CREATE TABLE object_counts (
+    owner TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (owner, kind)
+  );
+  CREATE TABLE claims (
+    namespace TEXT NOT NULL,
+    value TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    PRIMARY KEY (namespace, value)
+  );
+  CREATE INDEX claims_holder ON claims(namespace, holder);
+  CREATE TABLE accounts (
+    uuid TEXT PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    ha1 TEXT,
+    cred_version INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  `,
+];

@@ -1,0 +1,400 @@
+/**
+ * The shared store: PostgreSQL through `pg`, for several API processes on one database.
+ *
+ * Inside a write transaction every read locks its row (`FOR UPDATE`), so a read-merge-write is
+ * not interleaved with another writer's; version checks still guard records read elsewhere, and
+ * conflicts, deadlocks and serialization failures run the transaction again (3 times) before a
+ * 503 `concurrency`.
+ */
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import { ConflictError, errors } from '../../http/errors.js';
+import type {
+  Account,
+  AccountRepo,
+  Filter,
+  ListPage,
+  ListQuery,
+  NewRecord,
+  ObjectRecord,
+  ReadTx,
+  Store,
+  WriteTx,
+} from '../types.js';
+import { DuplicateEmailError, fold, WRITE_RETRIES } from '../types.js';
+import { POSTGRES_MIGRATIONS } from './migrations.js';
+
+export interface PostgresOptions {
+  /** `postgres://user@host:port/database` */
+  url: string;
+  /** A schema of its own (created if missing); tests use one per store. Default `public`. */
+  schema?: string;
+  /** Drop the schema on close (tests). */
+  dropSchemaOnClose?: boolean;
+  poolSize?: number;
+}
+
+type Queryable = pg.Pool | pg.PoolClient;
+
+interface AccountRow {
+  uuid: string;
+  email: string;
+  password_hash: string;
+  ha1: string | null;
+  cred_version: number;
+  created_at: string;
+}
+
+const RECORD_COLUMNS = 'kind, uuid, owner, name, status, version, doc, detail, summary';
+/** Errors after which a transaction is worth running again. */
+const RETRYABLE_CODES = new Set(['40001', '40P01']);
+const UNIQUE_VIOLATION = '23505';
+const MIGRATION_LOCK = 7_421_133;
+
+export class PostgresStore implements Store {
+  readonly engine = 'postgres' as const;
+  readonly accounts: AccountRepo;
+  private readonly pool: pg.Pool;
+  private readonly reader: PgTx;
+
+  private constructor(
+    pool: pg.Pool,
+    private readonly options: PostgresOptions,
+  ) {
+    this.pool = pool;
+    this.reader = new PgTx(pool, false);
+    this.accounts = new PgAccounts(this, pool);
+  }
+
+  static async open(options: PostgresOptions): Promise<PostgresStore> {
+    const schema = options.schema ?? 'public';
+    if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`invalid schema name "${schema}"`);
+    const pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize ?? 10,
+      options: `-c search_path=${schema}`,
+    });
+    // An idle client's error (the server restarting) must not crash the process.
+    pool.on('error', () => {});
+    try {
+      await migrate(pool, schema);
+    } catch (e) {
+      await pool.end();
+      throw e;
+    }
+    return new PostgresStore(pool, options);
+  }
+
+  async get(uuid: string): Promise<ObjectRecord | undefined> {
+    return this.reader.get(uuid);
+  }
+
+  read<T>(fn: (tx: ReadTx) => Promise<T>): Promise<T> {
+    return fn(this.reader);
+  }
+
+  async write<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
+    for (let attempt = 0; attempt <= WRITE_RETRIES; attempt++) {
+      try {
+        return await this.transaction((client) => fn(new PgTx(client, true)));
+      } catch (e) {
+        if (!(e instanceof ConflictError) && !RETRYABLE_CODES.has(pgCode(e) ?? '')) throw e;
+      }
+    }
+    throw errors.concurrency();
+  }
+
+  async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw e;
+    } finally {
+      client.release();
+    }
+  }
+
+  async fingerprint(): Promise<string> {
+    const hash = createHash('sha256');
+    for (const sql of [
+      `SELECT ${RECORD_COLUMNS} FROM objects ORDER BY seq`,
+      'SELECT owner, kind, n::integer AS n FROM object_counts ORDER BY owner, kind',
+      'SELECT * FROM claims ORDER BY namespace, value',
+      'SELECT * FROM accounts ORDER BY uuid',
+    ]) {
+      for (const row of (await this.pool.query(sql)).rows) hash.update(JSON.stringify(row));
+    }
+    return hash.digest('hex');
+  }
+
+  async close(): Promise<void> {
+    if (this.options.dropSchemaOnClose && this.options.schema) {
+      await this.pool.query(`DROP SCHEMA IF EXISTS ${this.options.schema} CASCADE`);
+    }
+    await this.pool.end();
+  }
+}
+
+async function migrate(pool: pg.Pool, schema: string): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    try {
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+      await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL)');
+      const { rows } = await client.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_migrations');
+      const current = rows[0]?.v ?? 0;
+      for (let i = current; i < POSTGRES_MIGRATIONS.length; i++) {
+        await client.query('BEGIN');
+        await client.query(POSTGRES_MIGRATIONS[i]!);
+        await client.query('INSERT INTO schema_migrations (version) VALUES ($1)', [i + 1]);
+        await client.query('COMMIT');
+      }
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+    }
+  } finally {
+    client.release();
+  }
+}
+
+function pgCode(e: unknown): string | undefined {
+  return typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
+}
+
+class PgTx implements WriteTx {
+  constructor(
+    private readonly db: Queryable,
+    /** Inside a write transaction: reads lock their rows. */
+    private readonly writing: boolean,
+  ) {}
+
+  private get lock(): string {
+    return this.writing ? ' FOR UPDATE' : '';
+  }
+
+  async get(uuid: string): Promise<ObjectRecord | undefined> {
+    const { rows } = await this.db.query<ObjectRecord>(
+      `SELECT ${RECORD_COLUMNS} FROM objects WHERE uuid = $1${this.lock}`,
+      [uuid],
+    );
+    return rows[0];
+  }
+
+  async getMany(uuids: readonly string[]): Promise<ObjectRecord[]> {
+    if (uuids.length === 0) return [];
+    const unique = [...new Set(uuids)];
+    const { rows } = await this.db.query<ObjectRecord>(
+      `SELECT ${RECORD_COLUMNS} FROM objects WHERE uuid = ANY($1::text[]) ORDER BY seq${this.lock}`,
+      [unique],
+    );
+    const byUuid = new Map(rows.map((row) => [row.uuid, row]));
+    return unique.flatMap((uuid) => byUuid.get(uuid) ?? []);
+  }
+
+  async list(query: ListQuery): Promise<ListPage> {
+    const params: unknown[] = [query.kind];
+    const where = ['kind = $1'];
+    if (query.owner === null) where.push('owner IS NULL');
+    else {
+      params.push(query.owner);
+      where.push(`owner = $${params.length}`);
+    }
+    for (const filter of query.filters) where.push(filterClause(filter, params));
+    const whereSql = where.join(' AND ');
+    let total: number;
+    if (query.filters.length === 0) {
+      const { rows } = await this.db.query<{ n: string }>(
+        'SELECT n FROM object_counts WHERE owner = $1 AND kind = $2',
+        [query.owner ?? '', query.kind],
+      );
+      total = Number(rows[0]?.n ?? 0);
+    } else {
+      const { rows } = await this.db.query<{ n: string }>(
+        `SELECT count(*) AS n FROM objects WHERE ${whereSql}`,
+        params,
+      );
+      total = Number(rows[0]?.n ?? 0);
+    }
+    const column = query.view === 'detail' ? 'detail' : 'summary';
+    const order = query.order
+      ? `${query.order.column} ${query.order.descending ? 'DESC' : 'ASC'}, seq`
+      : 'seq';
+    const limit = query.limit === 0 ? 'ALL' : String(query.limit);
+    const { rows } = await this.db.query<{ j: string }>(
+      `SELECT ${column} AS j FROM objects WHERE ${whereSql} ORDER BY ${order} LIMIT ${limit} OFFSET ${query.offset}`,
+      params,
+    );
+    return { total, items: rows.map((row) => row.j) };
+  }
+
+  async claimHolder(namespace: string, value: string): Promise<string | undefined> {
+    const { rows } = await this.db.query<{ holder: string }>(
+      'SELECT holder FROM claims WHERE namespace = $1 AND value = $2',
+      [namespace, value],
+    );
+    return rows[0]?.holder;
+  }
+
+  async insert(record: NewRecord): Promise<void> {
+    await this.db.query(
+      `INSERT INTO objects (kind, uuid, owner, name, name_fold, status, version, doc, detail, summary)
+       VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9)`,
+      [
+        record.kind,
+        record.uuid,
+        record.owner,
+        record.name,
+        fold(record.name),
+        record.status,
+        record.doc,
+        record.detail,
+        record.summary,
+      ],
+    );
+    await this.db.query(
+      `INSERT INTO object_counts (owner, kind, n) VALUES ($1, $2, 1)
+       ON CONFLICT (owner, kind) DO UPDATE SET n = object_counts.n + 1`,
+      [record.owner ?? '', record.kind],
+    );
+  }
+
+  async update(record: ObjectRecord): Promise<void> {
+    const result = await this.db.query(
+      `UPDATE objects SET name = $1, name_fold = $2, status = $3, version = version + 1,
+         doc = $4, detail = $5, summary = $6
+       WHERE uuid = $7 AND version = $8`,
+      [
+        record.name,
+        fold(record.name),
+        record.status,
+        record.doc,
+        record.detail,
+        record.summary,
+        record.uuid,
+        record.version,
+      ],
+    );
+    if (result.rowCount !== 1) throw new ConflictError(`${record.kind} ${record.uuid} changed`);
+  }
+
+  async remove(record: ObjectRecord): Promise<void> {
+    const result = await this.db.query('DELETE FROM objects WHERE uuid = $1 AND version = $2', [
+      record.uuid,
+      record.version,
+    ]);
+    if (result.rowCount !== 1) throw new ConflictError(`${record.kind} ${record.uuid} changed`);
+    await this.db.query('UPDATE object_counts SET n = n - 1 WHERE owner = $1 AND kind = $2', [
+      record.owner ?? '',
+      record.kind,
+    ]);
+  }
+
+  async claim(namespace: string, value: string, holder: string): Promise<boolean> {
+    await this.db.query(
+      'INSERT INTO claims (namespace, value, holder) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+      [namespace, value, holder],
+    );
+    return (await this.claimHolder(namespace, value)) === holder;
+  }
+
+  async releaseAll(namespace: string, holder: string): Promise<void> {
+    await this.db.query('DELETE FROM claims WHERE namespace = $1 AND holder = $2', [namespace, holder]);
+  }
+}
+
+function filterClause(filter: Filter, params: unknown[]): string {
+  if (filter.op === 'contains') {
+    const column = filter.column === 'name' ? 'name_fold' : filter.column;
+    const parts = filter.values.map((value) => {
+      params.push(fold(value));
+      return `strpos(${column}, $${params.length}) > 0`;
+    });
+    return `(${parts.join(' OR ')})`;
+  }
+  params.push([...filter.values]);
+  return `${filter.column} = ANY($${params.length}::text[])`;
+}
+
+class PgAccounts implements AccountRepo {
+  constructor(
+    private readonly store: PostgresStore,
+    private readonly pool: pg.Pool,
+  ) {}
+
+  async create(account: Account): Promise<void> {
+    try {
+      await this.pool.query(
+        `INSERT INTO accounts (uuid, email, password_hash, ha1, cred_version, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)`,
+        [account.uuid, account.email, account.passwordHash, account.ha1, account.credVersion, account.createdAt],
+      );
+    } catch (e) {
+      if (pgCode(e) === UNIQUE_VIOLATION) throw new DuplicateEmailError(account.email);
+      throw e;
+    }
+  }
+
+  private async one(sql: string, value: string): Promise<Account | undefined> {
+    const { rows } = await this.pool.query<AccountRow>(sql, [value]);
+    return rows[0] && toAccount(rows[0]);
+  }
+
+  byEmail(email: string): Promise<Account | undefined> {
+    return this.one('SELECT * FROM accounts WHERE email = $1', email);
+  }
+
+  byUuid(uuid: string): Promise<Account | undefined> {
+    return this.one('SELECT * FROM accounts WHERE uuid = $1', uuid);
+  }
+
+  async credVersion(uuid: string): Promise<number | undefined> {
+    const { rows } = await this.pool.query<{ cred_version: number }>(
+      'SELECT cred_version FROM accounts WHERE uuid = $1',
+      [uuid],
+    );
+    return rows[0]?.cred_version;
+  }
+
+  async list(): Promise<Account[]> {
+    const { rows } = await this.pool.query<AccountRow>('SELECT * FROM accounts ORDER BY created_at, email');
+    return rows.map(toAccount);
+  }
+
+  async count(): Promise<number> {
+    const { rows } = await this.pool.query<{ n: string }>('SELECT count(*) AS n FROM accounts');
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  async setPassword(uuid: string, passwordHash: string, ha1: string | null): Promise<void> {
+    await this.pool.query(
+      'UPDATE accounts SET password_hash = $1, ha1 = $2, cred_version = cred_version + 1 WHERE uuid = $3',
+      [passwordHash, ha1, uuid],
+    );
+  }
+
+  remove(uuid: string): Promise<void> {
+    return this.store.transaction(async (client) => {
+      await client.query('DELETE FROM claims WHERE holder IN (SELECT uuid FROM objects WHERE owner = $1)', [uuid]);
+      await client.query('DELETE FROM objects WHERE owner = $1', [uuid]);
+      await client.query('DELETE FROM object_counts WHERE owner = $1', [uuid]);
+      await client.query('DELETE FROM accounts WHERE uuid = $1', [uuid]);
+    });
+  }
+}
+
+function toAccount(row: AccountRow): Account {
+  return {
+    uuid: row.uuid,
+    email: row.email,
+    passwordHash: row.password_hash,
+    ha1: row.ha1,
+    credVersion: row.cred_version,
+    createdAt: row.created_at,
+  };
+}
