@@ -13,6 +13,7 @@ import { Authenticator } from './http/auth.js';
 import { buildHttpServer } from './http/server.js';
 import { cryptoRandom } from './model/random.js';
 import { API_PREFIX } from './model/refs.js';
+import { accountRoutes } from './resources/accounts/routes.js';
 import { balanceRoutes } from './resources/balance/routes.js';
 import { DEFAULT_CAPABILITIES } from './resources/capabilities/default.js';
 import { capabilitiesRoutes } from './resources/capabilities/routes.js';
@@ -64,7 +65,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const store = overrides.store ?? (await openStore(config));
   try {
-    const accountOptions = { digest: true };
+    const accountOptions = { digest: config.digest };
+    if (!config.digest) await store.accounts.clearDigest();
     const generatedUsers = await ensureAccounts(
       store,
       parseUsers(config.users ?? ''),
@@ -77,7 +79,9 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       random: cryptoRandom,
       now: () => new Date(),
     };
+    const authenticator = new Authenticator(store, { digest: config.digest });
     const routes: RouteSpec[] = [
+      ...accountRoutes(authenticator),
       ...serverRoutes(env),
       ...driveRoutes(env),
       ...profileRoutes(env),
@@ -87,7 +91,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     ];
     const http = await buildHttpServer({
       routes,
-      authenticator: new Authenticator(store),
+      authenticator,
       logger,
       bodyLimit: config.bodyLimit,
       publicUrl: config.publicUrl,

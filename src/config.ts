@@ -24,13 +24,15 @@ export interface Config {
   logLevel: string;
   /** The balance every account shows (billing is not enforced). */
   balance: string;
+  /** Offer HTTP Digest and keep each account's HA1 (`--no-digest` drops both). */
+  digest: boolean;
   /** Accounts to create or update at start: `email:password[,...]` (SIGMALITE_USERS). */
   users: string | undefined;
 }
 
 export interface OptionSpec {
   key: keyof Config;
-  /** The long flag without dashes; a boolean flag takes no value. */
+  /** The long flag without dashes; a boolean flag takes no value (`no-x` sets `x` false). */
   flag: string;
   env: string;
   type: 'string' | 'integer' | 'boolean';
@@ -60,6 +62,7 @@ export const DEFAULTS: Config = {
   publicUrl: undefined,
   logLevel: 'info',
   balance: '10000.00',
+  digest: true,
   users: undefined,
 };
 

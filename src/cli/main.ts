@@ -28,19 +28,20 @@ function addServeOptions(command: Command): Command {
   return command;
 }
 
-function flagsOf(
-  options: Record<string, unknown>,
-): Partial<Record<keyof Config, string | boolean>> {
+/** The flags given on the command line (not commander's defaults, so the environment applies). */
+function flagsOf(command: Command): Partial<Record<keyof Config, string | boolean>> {
+  const options = command.opts<Record<string, unknown>>();
   const flags: Partial<Record<keyof Config, string | boolean>> = {};
   for (const spec of OPTIONS) {
+    if (command.getOptionValueSource(spec.key) !== 'cli') continue;
     const value = options[spec.key];
     if (typeof value === 'string' || typeof value === 'boolean') flags[spec.key] = value;
   }
   return flags;
 }
 
-async function serve(options: Record<string, unknown>): Promise<void> {
-  const config = resolveConfig(flagsOf(options));
+async function serve(command: Command): Promise<void> {
+  const config = resolveConfig(flagsOf(command));
   const app = await createApp(config);
   for (const user of app.generatedUsers) out(`sigmalite user ${user.email} ${user.password}`);
   out(`sigmalite listening on ${app.url}`);
@@ -56,12 +57,12 @@ async function serve(options: Record<string, unknown>): Promise<void> {
 }
 
 /** Runs `fn` on the store of the data directory a `user` command names. */
-async function withStore(options: Record<string, unknown>, fn: (store: Store) => Promise<void>) {
-  const config = resolveConfig(flagsOf(options));
+async function withStore(command: Command, fn: (store: Store, config: Config) => Promise<void>) {
+  const config = resolveConfig(flagsOf(command));
   if (config.memory) throw new ConfigError('user commands need a data directory, not --memory');
   const store = await openStore(config);
   try {
-    await fn(store);
+    await fn(store, config);
   } finally {
     await store.close();
   }
@@ -78,19 +79,18 @@ export function buildCli(): Command {
 
   addServeOptions(
     program.command('serve', { isDefault: true }).description('Run the API server'),
-  ).action((options: Record<string, unknown>) => serve(options));
+  ).action((_options: unknown, command: Command) => serve(command));
 
   const user = program.command('user').description('Manage accounts (also while a server runs)');
-  const digest = { digest: true };
   user
     .command('add <email> [password]')
     .description('Create an account; prints a generated password if none is given')
     .addOption(dataOption())
     .addOption(storeOption())
-    .action((email: string, password: string | undefined, options: Record<string, unknown>) =>
-      withStore(options, async (store) => {
+    .action((email: string, password: string | undefined, _options: unknown, command: Command) =>
+      withStore(command, async (store, config) => {
         const chosen = password ?? generatePassword();
-        await createAccount(store, { email, password: chosen }, digest);
+        await createAccount(store, { email, password: chosen }, { digest: config.digest });
         out(`sigmalite user ${email} ${password === undefined ? chosen : '(password as given)'}`);
       }),
     );
@@ -99,8 +99,8 @@ export function buildCli(): Command {
     .description('List accounts: uuid and email')
     .addOption(dataOption())
     .addOption(storeOption())
-    .action((options: Record<string, unknown>) =>
-      withStore(options, async (store) => {
+    .action((_options: unknown, command: Command) =>
+      withStore(command, async (store) => {
         for (const account of await store.accounts.list()) out(`${account.uuid} ${account.email}`);
       }),
     );
@@ -109,10 +109,10 @@ export function buildCli(): Command {
     .description('Change a password; prints a generated one if none is given')
     .addOption(dataOption())
     .addOption(storeOption())
-    .action((email: string, password: string | undefined, options: Record<string, unknown>) =>
-      withStore(options, async (store) => {
+    .action((email: string, password: string | undefined, _options: unknown, command: Command) =>
+      withStore(command, async (store, config) => {
         const chosen = password ?? generatePassword();
-        await setPassword(store, { email, password: chosen }, digest);
+        await setPassword(store, { email, password: chosen }, { digest: config.digest });
         out(`sigmalite user ${email} ${password === undefined ? chosen : '(password as given)'}`);
       }),
     );
@@ -121,8 +121,8 @@ export function buildCli(): Command {
     .description('Remove an account and everything it owns')
     .addOption(dataOption())
     .addOption(storeOption())
-    .action((email: string, options: Record<string, unknown>) =>
-      withStore(options, (store) => removeAccount(store, email)),
+    .action((email: string, _options: unknown, command: Command) =>
+      withStore(command, (store) => removeAccount(store, email)),
     );
   return program;
 }

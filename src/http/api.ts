@@ -5,8 +5,8 @@
 import type { Principal } from './auth.js';
 import type { Query } from './query.js';
 
-export interface ApiContext {
-  principal: Principal;
+/** A request as routes see it, before anyone is authenticated. */
+export interface RequestInfo {
   params: Record<string, string>;
   query: Query;
   /** Parsed JSON body; undefined when the request had none. */
@@ -15,23 +15,35 @@ export interface ApiContext {
   origin: string;
   method: string;
   path: string;
+  /** Path and query as sent. */
+  url: string;
+  headers: Record<string, string | undefined>;
+  cookies: Record<string, string>;
 }
+
+/** A request whose account is known. */
+export interface ApiContext extends RequestInfo {
+  principal: Principal;
+}
+
+export type ResultHeaders = Record<string, string | string[]>;
 
 export type ApiResult =
   /** A page of pre-rendered objects, wrapped in the list envelope. */
   | { type: 'list'; total: number; limit: number; offset: number; items: string[] }
   /** One pre-rendered object. */
-  | { type: 'object'; status?: number; json: string; headers?: Record<string, string> }
+  | { type: 'object'; status?: number; json: string; headers?: ResultHeaders }
   /** Any value, rendered as canonical JSON. */
-  | { type: 'value'; status?: number; body: unknown; headers?: Record<string, string> }
+  | { type: 'value'; status?: number; body: unknown; headers?: ResultHeaders }
   | { type: 'empty'; status?: number };
 
 export type ApiHandler = (ctx: ApiContext) => Promise<ApiResult>;
+/** A handler that runs without authentication and authenticates itself where it needs to. */
+export type PublicHandler = (ctx: RequestInfo) => Promise<ApiResult>;
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
 /** One URL of the API (below `/api/2.0`), with a handler per method it allows. */
-export interface RouteSpec {
-  path: string;
-  handlers: Partial<Record<Method, ApiHandler>>;
-}
+export type RouteSpec =
+  | { path: string; handlers: Partial<Record<Method, ApiHandler>>; public?: false }
+  | { path: string; handlers: Partial<Record<Method, PublicHandler>>; public: true };

@@ -1,68 +1,206 @@
 /**
- * Authentication. HTTP Basic against scrypt hashes; a slow hash must not run on every request, so
- * verified credentials are cached under an HMAC of the Authorization header (never the header
- * itself) in a bounded LRU, and every hit re-reads the account's credential version, so a password
- * changed by another process takes effect on the next request.
+ * Authentication: HTTP Basic, HTTP Digest, and session cookies with CSRF tokens.
+ *
+ * A slow hash must not run on every request, so verified Basic credentials are cached under an
+ * HMAC of the Authorization header (never the header itself) in a bounded LRU, and every hit
+ * re-reads the account's credential version: a password changed by another process takes effect
+ * on the next request. Failed logins are throttled per account (`LoginThrottle`); credentials
+ * already verified and live sessions keep working while an account is throttled.
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { verifyPassword } from '../accounts/passwords.js';
 import type { Store } from '../store/types.js';
+import { DigestVerifier, parseDigest } from './digest.js';
+import { ApiError, errors } from './errors.js';
+import { LoginThrottle } from './throttle.js';
 
 export interface Principal {
   uuid: string;
   email: string;
+  via: 'basic' | 'digest' | 'session';
 }
 
-interface CachedLogin extends Principal {
+interface CachedLogin {
+  uuid: string;
+  email: string;
   credVersion: number;
 }
 
-export interface AuthenticatorOptions {
-  cacheSize?: number;
+export interface AuthRequest {
+  method: string;
+  /** Path and query as sent (Digest signs it). */
+  url: string;
+  authorization: string | undefined;
+  sessionId: string | undefined;
+  csrfHeader: string | undefined;
 }
+
+export interface AuthenticatorOptions {
+  /** Offer and accept HTTP Digest (needs the stored HA1). */
+  digest: boolean;
+  cacheSize?: number;
+  sessionTtlMs?: number;
+  now?: () => number;
+}
+
+export interface NewSession {
+  principal: Principal;
+  sessionId: string;
+  csrfToken: string;
+  maxAgeSeconds: number;
+}
+
+export const BASIC_CHALLENGE = 'Basic realm="users"';
+export const SESSION_COOKIE = 'sessionid';
+export const CSRF_COOKIE = 'csrftoken';
+/** Django's defaults, which CloudSigma's cookies show. */
+export const SESSION_MAX_AGE = 1_209_600;
+export const CSRF_MAX_AGE = 31_449_600;
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export class Authenticator {
   private readonly secret = randomBytes(32);
   private readonly cache: LRUCache<string, CachedLogin>;
   private readonly inFlight = new Map<string, Promise<CachedLogin | null>>();
+  private readonly throttle: LoginThrottle;
+  private readonly digest: DigestVerifier | undefined;
+  private readonly now: () => number;
 
   constructor(
     private readonly store: Store,
-    options: AuthenticatorOptions = {},
+    private readonly options: AuthenticatorOptions,
   ) {
     this.cache = new LRUCache({ max: options.cacheSize ?? 10_000 });
+    this.now = options.now ?? Date.now;
+    this.throttle = new LoginThrottle(10, 60_000, this.now);
+    this.digest = options.digest ? new DigestVerifier(300_000, this.now) : undefined;
   }
 
-  /** The account an Authorization header proves, or null. */
-  async authenticate(header: string | undefined): Promise<Principal | null> {
-    if (!header) return null;
+  /** The 401 for a request without valid credentials, with a challenge per scheme offered. */
+  unauthorized(stale = false): ApiError {
+    const challenges = [BASIC_CHALLENGE];
+    if (this.digest) challenges.push(this.digest.challenge(stale));
+    return errors.unauthorized(challenges);
+  }
+
+  /** The account a request proves, or an ApiError (401, 403 for a missing CSRF token, 429). */
+  async authenticate(request: AuthRequest): Promise<Principal> {
+    const header = request.authorization;
+    if (header) {
+      if (/^digest\s/i.test(header)) return this.fromDigest(header, request);
+      return this.fromBasic(header);
+    }
+    if (request.sessionId) {
+      const principal = await this.fromSession(request.sessionId);
+      if (principal) {
+        if (!SAFE_METHODS.has(request.method) && !(await this.csrfMatches(request))) {
+          throw errors.permission(
+            'CSRF verification failed: send the csrftoken cookie value as X-CSRFToken',
+          );
+        }
+        return principal;
+      }
+    }
+    throw this.unauthorized();
+  }
+
+  private async fromBasic(header: string): Promise<Principal> {
     const key = createHmac('sha256', this.secret).update(header).digest('base64');
     const cached = this.cache.get(key);
     if (cached) {
       const version = await this.store.accounts.credVersion(cached.uuid);
-      if (version === cached.credVersion) return { uuid: cached.uuid, email: cached.email };
+      if (version === cached.credVersion)
+        return { uuid: cached.uuid, email: cached.email, via: 'basic' };
       this.cache.delete(key);
     }
+    const basic = parseBasic(header);
+    if (!basic) throw this.unauthorized();
     let pending = this.inFlight.get(key);
     if (!pending) {
-      pending = this.verify(header).finally(() => this.inFlight.delete(key));
+      this.refuseIfThrottled(basic.email);
+      pending = this.verifyPassword(basic.email, basic.password).finally(() =>
+        this.inFlight.delete(key),
+      );
       this.inFlight.set(key, pending);
     }
     const login = await pending;
-    if (!login) return null;
+    if (!login) throw this.unauthorized();
     this.cache.set(key, login);
-    return { uuid: login.uuid, email: login.email };
+    return { uuid: login.uuid, email: login.email, via: 'basic' };
   }
 
-  private async verify(header: string): Promise<CachedLogin | null> {
-    const basic = parseBasic(header);
-    if (!basic) return null;
-    const account = await this.store.accounts.byEmail(basic.email);
-    if (!account) return null;
-    if (!(await verifyPassword(basic.password, account.passwordHash))) return null;
-    return { uuid: account.uuid, email: account.email, credVersion: account.credVersion };
+  /** Checks a password (the slow hash); records a failure for the throttle. */
+  private async verifyPassword(email: string, password: string): Promise<CachedLogin | null> {
+    const account = await this.store.accounts.byEmail(email);
+    if (account && (await verifyPassword(password, account.passwordHash))) {
+      return { uuid: account.uuid, email: account.email, credVersion: account.credVersion };
+    }
+    this.throttle.fail(email);
+    return null;
   }
+
+  private refuseIfThrottled(email: string): void {
+    const seconds = this.throttle.retryAfter(email);
+    if (seconds > 0) throw errors.throttled(seconds);
+  }
+
+  private async fromDigest(header: string, request: AuthRequest): Promise<Principal> {
+    const params = this.digest ? parseDigest(header) : null;
+    if (!this.digest || !params) throw this.unauthorized();
+    const nonce = this.digest.checkNonce(params.nonce);
+    if (nonce !== 'ok') throw this.unauthorized(nonce === 'stale');
+    this.refuseIfThrottled(params.username);
+    const account = await this.store.accounts.byEmail(params.username);
+    if (!account?.ha1 || !this.digest.verify(params, account.ha1, request.method, request.url)) {
+      this.throttle.fail(params.username);
+      throw this.unauthorized();
+    }
+    return { uuid: account.uuid, email: account.email, via: 'digest' };
+  }
+
+  private async fromSession(sessionId: string): Promise<Principal | null> {
+    const session = await this.store.sessions.get(hashSessionId(sessionId), this.now());
+    if (!session) return null;
+    const account = await this.store.accounts.byUuid(session.account);
+    return account ? { uuid: account.uuid, email: account.email, via: 'session' } : null;
+  }
+
+  private async csrfMatches(request: AuthRequest): Promise<boolean> {
+    if (!request.sessionId || !request.csrfHeader) return false;
+    const session = await this.store.sessions.get(hashSessionId(request.sessionId), this.now());
+    return session?.csrfToken === request.csrfHeader;
+  }
+
+  /** `do=login`: checks the password (throttled) and opens a session. */
+  async login(email: string, password: string): Promise<NewSession> {
+    this.refuseIfThrottled(email);
+    const login = await this.verifyPassword(email, password);
+    if (!login) throw errors.permission('Wrong username or password', null, 401);
+    const sessionId = randomBytes(32).toString('base64url');
+    const csrfToken = randomBytes(32).toString('hex');
+    await this.store.sessions.create({
+      idHash: hashSessionId(sessionId),
+      account: login.uuid,
+      csrfToken,
+      expiresAt: this.now() + (this.options.sessionTtlMs ?? SESSION_MAX_AGE * 1000),
+    });
+    return {
+      principal: { uuid: login.uuid, email: login.email, via: 'session' },
+      sessionId,
+      csrfToken,
+      maxAgeSeconds: Math.floor((this.options.sessionTtlMs ?? SESSION_MAX_AGE * 1000) / 1000),
+    };
+  }
+
+  async logout(sessionId: string): Promise<void> {
+    await this.store.sessions.remove(hashSessionId(sessionId));
+  }
+}
+
+function hashSessionId(sessionId: string): string {
+  return createHash('sha256').update(sessionId).digest('hex');
 }
 
 export function parseBasic(header: string): { email: string; password: string } | null {
@@ -73,5 +211,3 @@ export function parseBasic(header: string): { email: string; password: string } 
   if (colon < 0) return null;
   return { email: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
-
-export const BASIC_CHALLENGE = 'Basic realm="users"';

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { parseJsonBody } from './body.js';
 import { ApiError } from './errors.js';
 
-const parse = (text: string | Buffer) => parseJsonBody(Buffer.isBuffer(text) ? text : Buffer.from(text));
+const parse = (text: string | Buffer) =>
+  parseJsonBody(Buffer.isBuffer(text) ? text : Buffer.from(text));
 
 function errorOf(fn: () => unknown): ApiError {
   try {

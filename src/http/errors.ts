@@ -98,8 +98,8 @@ export const errors = {
     new ApiError('notexist', `The requested URL ${path} was not found on this server`, null),
 
   // 403 permission
-  permission: (message: string, point: string | null = null) =>
-    new ApiError('permission', message, point),
+  permission: (message: string, point: string | null = null, status?: number) =>
+    new ApiError('permission', message, point, status),
 
   // protocol
   methodNotAllowed: (method: string, path: string, allowed: string[]) =>
@@ -122,6 +122,15 @@ export const errors = {
       {
         'www-authenticate': challenges,
       },
+    ),
+
+  throttled: (seconds: number) =>
+    new ApiError(
+      'permission',
+      `Too many failed logins for this account; try again in ${seconds} seconds`,
+      null,
+      429,
+      { 'retry-after': String(seconds) },
     ),
 
   // 5xx

@@ -23,7 +23,10 @@ describe('splitValues', () => {
 
 describe('readFilters', () => {
   it('reads known filters, ANDs repeated parameters and ignores the unknown', () => {
-    const filters = readFilters({ name: ['a,b', 'c'], status: 'running', foo: 'x', uuid: 'u' }, def);
+    const filters = readFilters(
+      { name: ['a,b', 'c'], status: 'running', foo: 'x', uuid: 'u' },
+      def,
+    );
     expect(filters).toEqual([
       { column: 'name', op: 'exact', values: ['a', 'b'] },
       { column: 'name', op: 'exact', values: ['c'] },

@@ -14,8 +14,9 @@ import Fastify, {
 } from 'fastify';
 import { canonicalJson } from '../model/json.js';
 import { API_PREFIX } from '../model/refs.js';
-import type { ApiContext, ApiResult, Method, RouteSpec } from './api.js';
-import { type Authenticator, BASIC_CHALLENGE, type Principal } from './auth.js';
+import { parse as parseCookies } from 'cookie';
+import type { ApiContext, ApiResult, Method, RequestInfo, RouteSpec } from './api.js';
+import { type AuthRequest, type Authenticator, type Principal, SESSION_COOKIE } from './auth.js';
 import { parseJsonBody } from './body.js';
 import { ApiError, errors } from './errors.js';
 import { last, type Query, readProjection } from './query.js';
@@ -38,6 +39,30 @@ declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal;
   }
+  interface FastifyContextConfig {
+    /** The route authenticates itself (login). */
+    public?: boolean;
+  }
+}
+
+/** What the authenticator needs of a request. */
+export function authRequest(request: {
+  method: string;
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+}): AuthRequest {
+  const header = (name: string) => {
+    const value = request.headers[name];
+    return Array.isArray(value) ? value[0] : value;
+  };
+  const cookies = parseCookies(header('cookie') ?? '');
+  return {
+    method: request.method,
+    url: request.url,
+    authorization: header('authorization'),
+    sessionId: cookies[SESSION_COOKIE],
+    csrfHeader: header('x-csrftoken'),
+  };
 }
 
 export async function buildHttpServer(options: HttpOptions): Promise<FastifyInstance> {
@@ -49,6 +74,11 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
     exposeHeadRoutes: false,
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 500 },
     genReqId: () => randomUUID().replaceAll('-', ''),
+    // Malformed URLs (bad %-escapes, over-long parameters) never reach the hooks below.
+    frameworkErrors: (error, request, reply) => {
+      reply.header('X-REQUEST-ID', request.id);
+      sendError(reply, toApiError(error, options.bodyLimit));
+    },
     ...(options.https ? { https: options.https } : {}),
   }) as unknown as FastifyInstance;
 
@@ -68,10 +98,8 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
     const path = pathOf(request.url);
     if (!path.startsWith(`${API_PREFIX}/`) && path !== API_PREFIX) return;
     checkAcceptable(request);
-    if (request.method === 'OPTIONS') return;
-    const principal = await options.authenticator.authenticate(request.headers.authorization);
-    if (!principal) throw errors.unauthorized([BASIC_CHALLENGE]);
-    request.principal = principal;
+    if (request.method === 'OPTIONS' || request.routeOptions.config?.public) return;
+    request.principal = await options.authenticator.authenticate(authRequest(request));
   });
 
   app.setErrorHandler((error: FastifyError | ApiError, request, reply) => {
@@ -100,6 +128,7 @@ function registerRoute(app: FastifyInstance, spec: RouteSpec, options: HttpOptio
   app.route({
     method: [...ALL_METHODS],
     url: API_PREFIX + spec.path,
+    config: { public: spec.public === true },
     handler: async (request, reply) => {
       if (request.method === 'OPTIONS') {
         return reply
@@ -109,24 +138,42 @@ function registerRoute(app: FastifyInstance, spec: RouteSpec, options: HttpOptio
           .send(allowed.join(','));
       }
       const method = (request.method === 'HEAD' ? 'GET' : request.method) as Method;
-      const handler = spec.handlers[method];
-      if (!handler) throw errors.methodNotAllowed(request.method, pathOf(request.url), allowed);
-      const ctx: ApiContext = {
-        principal: request.principal!,
+      const info: RequestInfo = {
         params: request.params as Record<string, string>,
         query: request.query as Query,
         body: request.body,
         origin: options.publicUrl ?? `${request.protocol}://${request.host}`,
         method,
         path: pathOf(request.url),
+        url: request.url,
+        headers: flatHeaders(request.headers),
+        cookies: parseCookies(flatHeaders(request.headers).cookie ?? '') as Record<string, string>,
       };
-      const result = await handler(ctx);
-      return sendResult(reply, result, ctx);
+      let result: ApiResult;
+      if (spec.public) {
+        const handler = spec.handlers[method];
+        if (!handler) throw errors.methodNotAllowed(request.method, pathOf(request.url), allowed);
+        result = await handler(info);
+      } else {
+        const handler = spec.handlers[method];
+        if (!handler) throw errors.methodNotAllowed(request.method, pathOf(request.url), allowed);
+        result = await handler({ ...info, principal: request.principal! });
+      }
+      return sendResult(reply, result, info);
     },
   });
 }
 
-function sendResult(reply: FastifyReply, result: ApiResult, ctx: ApiContext): FastifyReply {
+function flatHeaders(
+  headers: Record<string, string | string[] | undefined>,
+): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(headers))
+    out[name] = Array.isArray(value) ? value.join(', ') : value;
+  return out;
+}
+
+function sendResult(reply: FastifyReply, result: ApiResult, ctx: RequestInfo): FastifyReply {
   const projection = ctx.method === 'GET' ? readProjection(ctx.query) : undefined;
   switch (result.type) {
     case 'list': {

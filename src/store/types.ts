@@ -88,9 +88,28 @@ export interface AccountRepo {
   credVersion(uuid: string): Promise<number | undefined>;
   list(): Promise<Account[]>;
   count(): Promise<number>;
+  /** Also ends the account's sessions: a changed password takes effect everywhere. */
   setPassword(uuid: string, passwordHash: string, ha1: string | null): Promise<void>;
-  /** Removes the account and everything it owns, in one transaction. */
+  /** Forgets every Digest HA1 (`--no-digest`). */
+  clearDigest(): Promise<void>;
+  /** Removes the account, its sessions and everything it owns, in one transaction. */
   remove(uuid: string): Promise<void>;
+}
+
+/** A login session (`sessionid` cookie). Only a hash of the session id is stored. */
+export interface Session {
+  idHash: string;
+  account: string;
+  csrfToken: string;
+  /** Milliseconds since the epoch. */
+  expiresAt: number;
+}
+
+export interface SessionRepo {
+  create(session: Session): Promise<void>;
+  /** The session if it exists and has not expired. */
+  get(idHash: string, now: number): Promise<Session | undefined>;
+  remove(idHash: string): Promise<void>;
 }
 
 export class DuplicateEmailError extends Error {
@@ -103,6 +122,7 @@ export class DuplicateEmailError extends Error {
 export interface Store {
   readonly engine: 'sqlite' | 'postgres';
   readonly accounts: AccountRepo;
+  readonly sessions: SessionRepo;
   /** One object, outside any transaction (the hot path of GET). */
   get(uuid: string): Promise<ObjectRecord | undefined>;
   read<T>(fn: (tx: ReadTx) => Promise<T>): Promise<T>;

@@ -220,6 +220,33 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
       expect((await store.accounts.list()).map((a) => a.email)).toEqual(['two@example.com']);
     });
 
+    it('keeps sessions until they expire, the password changes or the account goes', async () => {
+      await store.accounts.create(account('acc-s', 's@example.com'));
+      const now = Date.now();
+      await store.sessions.create({ idHash: 'h1', account: 'acc-s', csrfToken: 'c1', expiresAt: now + 60_000 });
+      await store.sessions.create({ idHash: 'h2', account: 'acc-s', csrfToken: 'c2', expiresAt: now + 60_000 });
+      expect(await store.sessions.get('h1', now)).toEqual({
+        idHash: 'h1',
+        account: 'acc-s',
+        csrfToken: 'c1',
+        expiresAt: now + 60_000,
+      });
+      expect(await store.sessions.get('h1', now + 60_000)).toBeUndefined();
+      await store.sessions.remove('h1');
+      expect(await store.sessions.get('h1', now)).toBeUndefined();
+      await store.accounts.setPassword('acc-s', 'scrypt$z', null);
+      expect(await store.sessions.get('h2', now)).toBeUndefined();
+      await store.sessions.create({ idHash: 'h3', account: 'acc-s', csrfToken: 'c3', expiresAt: now + 60_000 });
+      await store.accounts.remove('acc-s');
+      expect(await store.sessions.get('h3', now)).toBeUndefined();
+    });
+
+    it('forgets every Digest HA1 on demand', async () => {
+      await store.accounts.create({ ...account('acc-d', 'd@example.com'), ha1: 'abc' });
+      await store.accounts.clearDigest();
+      expect((await store.accounts.byUuid('acc-d'))?.ha1).toBeNull();
+    });
+
     it('has a fingerprint that changes with any write and only then', async () => {
       const empty = await store.fingerprint();
       expect(await store.fingerprint()).toBe(empty);

@@ -39,4 +39,13 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
     created_at TEXT NOT NULL
   );
   `,
+  `
+  CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    csrf_token TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+  );
+  CREATE INDEX sessions_account ON sessions(account);
+  `,
 ];

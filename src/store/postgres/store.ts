@@ -18,6 +18,8 @@ import type {
   NewRecord,
   ObjectRecord,
   ReadTx,
+  Session,
+  SessionRepo,
   Store,
   WriteTx,
 } from '../types.js';
@@ -54,6 +56,7 @@ const MIGRATION_LOCK = 7_421_133;
 export class PostgresStore implements Store {
   readonly engine = 'postgres' as const;
   readonly accounts: AccountRepo;
+  readonly sessions: SessionRepo;
   private readonly pool: pg.Pool;
   private readonly reader: PgTx;
 
@@ -64,6 +67,7 @@ export class PostgresStore implements Store {
     this.pool = pool;
     this.reader = new PgTx(pool, false);
     this.accounts = new PgAccounts(this, pool);
+    this.sessions = new PgSessions(pool);
   }
 
   static async open(options: PostgresOptions): Promise<PostgresStore> {
@@ -126,6 +130,7 @@ export class PostgresStore implements Store {
       'SELECT owner, kind, n::integer AS n FROM object_counts ORDER BY owner, kind',
       'SELECT * FROM claims ORDER BY namespace, value',
       'SELECT * FROM accounts ORDER BY uuid',
+      'SELECT id_hash, account, csrf_token, expires_at::text AS expires_at FROM sessions ORDER BY id_hash',
     ]) {
       for (const row of (await this.pool.query(sql)).rows) hash.update(JSON.stringify(row));
     }
@@ -371,11 +376,18 @@ class PgAccounts implements AccountRepo {
     return Number(rows[0]?.n ?? 0);
   }
 
-  async setPassword(uuid: string, passwordHash: string, ha1: string | null): Promise<void> {
-    await this.pool.query(
-      'UPDATE accounts SET password_hash = $1, ha1 = $2, cred_version = cred_version + 1 WHERE uuid = $3',
-      [passwordHash, ha1, uuid],
-    );
+  setPassword(uuid: string, passwordHash: string, ha1: string | null): Promise<void> {
+    return this.store.transaction(async (client) => {
+      await client.query(
+        'UPDATE accounts SET password_hash = $1, ha1 = $2, cred_version = cred_version + 1 WHERE uuid = $3',
+        [passwordHash, ha1, uuid],
+      );
+      await client.query('DELETE FROM sessions WHERE account = $1', [uuid]);
+    });
+  }
+
+  async clearDigest(): Promise<void> {
+    await this.pool.query('UPDATE accounts SET ha1 = NULL WHERE ha1 IS NOT NULL');
   }
 
   remove(uuid: string): Promise<void> {
@@ -383,8 +395,43 @@ class PgAccounts implements AccountRepo {
       await client.query('DELETE FROM claims WHERE holder IN (SELECT uuid FROM objects WHERE owner = $1)', [uuid]);
       await client.query('DELETE FROM objects WHERE owner = $1', [uuid]);
       await client.query('DELETE FROM object_counts WHERE owner = $1', [uuid]);
+      await client.query('DELETE FROM sessions WHERE account = $1', [uuid]);
       await client.query('DELETE FROM accounts WHERE uuid = $1', [uuid]);
     });
+  }
+}
+
+class PgSessions implements SessionRepo {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async create(session: Session): Promise<void> {
+    await this.pool.query('DELETE FROM sessions WHERE expires_at <= $1', [Date.now()]);
+    await this.pool.query(
+      'INSERT INTO sessions (id_hash, account, csrf_token, expires_at) VALUES ($1, $2, $3, $4)',
+      [session.idHash, session.account, session.csrfToken, session.expiresAt],
+    );
+  }
+
+  async get(idHash: string, now: number): Promise<Session | undefined> {
+    const { rows } = await this.pool.query<{
+      id_hash: string;
+      account: string;
+      csrf_token: string;
+      expires_at: string;
+    }>('SELECT * FROM sessions WHERE id_hash = $1 AND expires_at > $2', [idHash, now]);
+    const row = rows[0];
+    return (
+      row && {
+        idHash: row.id_hash,
+        account: row.account,
+        csrfToken: row.csrf_token,
+        expiresAt: Number(row.expires_at),
+      }
+    );
+  }
+
+  async remove(idHash: string): Promise<void> {
+    await this.pool.query('DELETE FROM sessions WHERE id_hash = $1', [idHash]);
   }
 }
 

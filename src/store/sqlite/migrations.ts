@@ -39,4 +39,13 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     created_at TEXT NOT NULL
   ) WITHOUT ROWID;
   `,
+  `
+  CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    csrf_token TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX sessions_account ON sessions(account);
+  `,
 ];

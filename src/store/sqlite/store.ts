@@ -19,6 +19,8 @@ import type {
   NewRecord,
   ObjectRecord,
   ReadTx,
+  Session,
+  SessionRepo,
   Store,
   WriteTx,
 } from '../types.js';
@@ -60,6 +62,7 @@ const RECORD_COLUMNS = 'kind, uuid, owner, name, status, version, doc, detail, s
 export class SqliteStore implements Store {
   readonly engine = 'sqlite' as const;
   readonly accounts: AccountRepo;
+  readonly sessions: SessionRepo;
   private readonly db: Database.Database;
   private readonly lock = new Mutex();
   private readonly statements = new Map<string, Statement>();
@@ -74,6 +77,7 @@ export class SqliteStore implements Store {
     this.migrate();
     this.tx = new SqliteTx(this);
     this.accounts = new SqliteAccounts(this);
+    this.sessions = new SqliteSessions(this);
   }
 
   private migrate(): void {
@@ -142,6 +146,7 @@ export class SqliteStore implements Store {
         'SELECT * FROM object_counts ORDER BY owner, kind',
         'SELECT * FROM claims ORDER BY namespace, value',
         'SELECT * FROM accounts ORDER BY uuid',
+        'SELECT * FROM sessions ORDER BY id_hash',
       ]) {
         for (const row of this.statement(table).iterate()) hash.update(JSON.stringify(row));
       }
@@ -351,6 +356,13 @@ class SqliteAccounts implements AccountRepo {
       this.s(
         'UPDATE accounts SET password_hash = ?, ha1 = ?, cred_version = cred_version + 1 WHERE uuid = ?',
       ).run(passwordHash, ha1, uuid);
+      this.s('DELETE FROM sessions WHERE account = ?').run(uuid);
+    });
+  }
+
+  clearDigest(): Promise<void> {
+    return this.store.locked(() => {
+      this.s('UPDATE accounts SET ha1 = NULL WHERE ha1 IS NOT NULL').run();
     });
   }
 
@@ -361,7 +373,41 @@ class SqliteAccounts implements AccountRepo {
       );
       this.s('DELETE FROM objects WHERE owner = ?').run(uuid);
       this.s('DELETE FROM object_counts WHERE owner = ?').run(uuid);
+      this.s('DELETE FROM sessions WHERE account = ?').run(uuid);
       this.s('DELETE FROM accounts WHERE uuid = ?').run(uuid);
+    });
+  }
+}
+
+interface SessionRow {
+  id_hash: string;
+  account: string;
+  csrf_token: string;
+  expires_at: number;
+}
+
+class SqliteSessions implements SessionRepo {
+  constructor(private readonly store: SqliteStore) {}
+
+  create(session: Session): Promise<void> {
+    return this.store.locked(() => {
+      this.store.statement('DELETE FROM sessions WHERE expires_at <= ?').run(Date.now());
+      this.store
+        .statement('INSERT INTO sessions (id_hash, account, csrf_token, expires_at) VALUES (?, ?, ?, ?)')
+        .run(session.idHash, session.account, session.csrfToken, session.expiresAt);
+    });
+  }
+
+  async get(idHash: string, now: number): Promise<Session | undefined> {
+    const row = this.store
+      .statement('SELECT * FROM sessions WHERE id_hash = ? AND expires_at > ?')
+      .get(idHash, now) as SessionRow | undefined;
+    return row && { idHash: row.id_hash, account: row.account, csrfToken: row.csrf_token, expiresAt: row.expires_at };
+  }
+
+  remove(idHash: string): Promise<void> {
+    return this.store.locked(() => {
+      this.store.statement('DELETE FROM sessions WHERE id_hash = ?').run(idHash);
     });
   }
 }

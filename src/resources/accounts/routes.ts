@@ -1,0 +1,83 @@
+/**
+ * `POST /accounts/action/?do=login|logout|check_login`: session login with `sessionid` and
+ * `csrftoken` cookies (api-reference.md §1.3). The route is public; logout and check_login
+ * authenticate by session themselves.
+ */
+import { serialize } from 'cookie';
+import type { ApiResult, RequestInfo, RouteSpec } from '../../http/api.js';
+import {
+  type Authenticator,
+  CSRF_COOKIE,
+  CSRF_MAX_AGE,
+  SESSION_COOKIE,
+} from '../../http/auth.js';
+import { errors } from '../../http/errors.js';
+import { last } from '../../http/query.js';
+import { authRequest } from '../../http/server.js';
+import { isPlainObject } from '../../model/json.js';
+
+export function accountRoutes(authenticator: Authenticator): RouteSpec[] {
+  const actions: Record<string, (ctx: RequestInfo) => Promise<ApiResult>> = {
+    login: async (ctx) => {
+      const body = isPlainObject(ctx.body) ? ctx.body : {};
+      const { username, password } = body;
+      if (typeof username !== 'string' || username === '') throw errors.required('username');
+      if (typeof password !== 'string') throw errors.required('password');
+      const session = await authenticator.login(username, password);
+      const secure = ctx.origin.startsWith('https:');
+      return {
+        type: 'value',
+        body: { uuid: session.principal.uuid },
+        headers: {
+          'set-cookie': [
+            serialize(SESSION_COOKIE, session.sessionId, {
+              httpOnly: true,
+              maxAge: session.maxAgeSeconds,
+              path: '/',
+              sameSite: 'lax',
+              secure,
+            }),
+            serialize(CSRF_COOKIE, session.csrfToken, { maxAge: CSRF_MAX_AGE, path: '/', sameSite: 'lax', secure }),
+          ],
+        },
+      };
+    },
+    logout: async (ctx) => {
+      await authenticator.authenticate(sessionOnly(ctx));
+      await authenticator.logout(ctx.cookies[SESSION_COOKIE]!);
+      return {
+        type: 'value',
+        body: {},
+        headers: {
+          'set-cookie': [
+            serialize(SESSION_COOKIE, '', { maxAge: 0, path: '/' }),
+            serialize(CSRF_COOKIE, '', { maxAge: 0, path: '/' }),
+          ],
+        },
+      };
+    },
+    check_login: async (ctx) => {
+      await authenticator.authenticate(sessionOnly(ctx));
+      return { type: 'value', body: {} };
+    },
+  };
+  return [
+    {
+      path: '/accounts/action/',
+      public: true,
+      handlers: {
+        POST: async (ctx) => {
+          const action = last(ctx.query, 'do');
+          const run = action === undefined ? undefined : actions[action];
+          if (!run) throw errors.unknownAction(action);
+          return run(ctx);
+        },
+      },
+    },
+  ];
+}
+
+/** logout and check_login are about the session: other credentials do not count. */
+function sessionOnly(ctx: RequestInfo) {
+  return { ...authRequest(ctx), authorization: undefined };
+}

@@ -1,0 +1,230 @@
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { digestResponse } from '../../src/http/digest.js';
+import { ALICE, BOB, serverBody, startTestApp, type TestApp } from '../support/app.js';
+
+const md5 = (s: string) => createHash('md5').update(s).digest('hex');
+
+function challengeOf(header: string | null): { nonce: string; opaque: string; stale: boolean } {
+  const nonce = /nonce="([^"]+)"/.exec(header ?? '')?.[1];
+  const opaque = /opaque="([^"]+)"/.exec(header ?? '')?.[1];
+  if (!nonce || !opaque) throw new Error(`no digest challenge in ${header}`);
+  return { nonce, opaque, stale: /stale=true/.test(header ?? '') };
+}
+
+function digestHeader(
+  user: { email: string; password: string },
+  c: { nonce: string; opaque: string },
+  method: string,
+  uri: string,
+  nc: number,
+): string {
+  const ha1 = md5(`${user.email}:users:${user.password}`);
+  const ncText = nc.toString(16).padStart(8, '0');
+  const cnonce = 'abcdef0123456789';
+  const response = digestResponse(ha1, c.nonce, ncText, cnonce, method, uri);
+  return `Digest username="${user.email}", realm="users", nonce="${c.nonce}", uri="${uri}", algorithm=MD5, qop=auth, nc=${ncText}, cnonce="${cnonce}", response="${response}", opaque="${c.opaque}"`;
+}
+
+describe('authentication', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(() => t.close());
+
+  it('answers 401 with a Basic and a Digest challenge', async () => {
+    const r = await t.anonymous.get('/servers/');
+    expect(r.status).toBe(401);
+    expect(r.json[0].error_type).toBe('permission');
+    const header = r.headers.get('www-authenticate') ?? '';
+    expect(header).toContain('Basic realm="users"');
+    expect(header).toMatch(
+      /Digest realm="users", qop="auth", algorithm="MD5", nonce="[^"]+", opaque="[^"]+"/,
+    );
+  });
+
+  it('accepts Digest (MD5, qop=auth) and refuses a replayed nonce count', async () => {
+    const c = challengeOf((await t.anonymous.get('/servers/')).headers.get('www-authenticate'));
+    const uri = '/api/2.0/servers/?limit=5';
+    const first = await t.anonymous.get(uri, {
+      headers: { authorization: digestHeader(ALICE, c, 'GET', uri, 1) },
+    });
+    expect(first.status).toBe(200);
+    expect(first.json.meta.limit).toBe(5);
+    const replay = await t.anonymous.get(uri, {
+      headers: { authorization: digestHeader(ALICE, c, 'GET', uri, 1) },
+    });
+    expect(replay.status).toBe(401);
+    const next = await t.anonymous.get(uri, {
+      headers: { authorization: digestHeader(ALICE, c, 'GET', uri, 2) },
+    });
+    expect(next.status).toBe(200);
+    const post = await t.anonymous.post('/api/2.0/servers/', serverBody({ name: 'via-digest' }), {
+      headers: { authorization: digestHeader(ALICE, c, 'POST', '/api/2.0/servers/', 3) },
+    });
+    expect(post.status).toBe(201);
+  });
+
+  it('refuses Digest with a wrong password, another uri, or a forged nonce', async () => {
+    const c = challengeOf((await t.anonymous.get('/servers/')).headers.get('www-authenticate'));
+    const wrong = digestHeader({ ...BOB, password: 'nope' }, c, 'GET', '/api/2.0/servers/', 1);
+    expect(
+      (await t.anonymous.get('/api/2.0/servers/', { headers: { authorization: wrong } })).status,
+    ).toBe(401);
+    const other = digestHeader(BOB, c, 'GET', '/api/2.0/drives/', 1);
+    expect(
+      (await t.anonymous.get('/api/2.0/servers/', { headers: { authorization: other } })).status,
+    ).toBe(401);
+    const forged = digestHeader(
+      BOB,
+      { ...c, nonce: `${Date.now()}:00:deadbeef` },
+      'GET',
+      '/api/2.0/servers/',
+      1,
+    );
+    expect(
+      (await t.anonymous.get('/api/2.0/servers/', { headers: { authorization: forged } })).status,
+    ).toBe(401);
+  });
+
+  it('logs in with a session, requires X-CSRFToken on unsafe methods, and logs out', async () => {
+    const login = await t.anonymous.post('/accounts/action/?do=login', {
+      username: BOB.email,
+      password: BOB.password,
+    });
+    expect(login.status).toBe(200);
+    expect(login.json).toEqual({ uuid: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+    const setCookies = login.headers.getSetCookie();
+    const session = /sessionid=([^;]+)/.exec(setCookies.join('\n'))?.[1];
+    const csrf = /csrftoken=([^;]+)/.exec(setCookies.join('\n'))?.[1];
+    expect(setCookies.find((c) => c.startsWith('sessionid='))).toMatch(/HttpOnly/i);
+    expect(setCookies.find((c) => c.startsWith('sessionid='))).toMatch(/Max-Age=1209600/);
+    expect(setCookies.find((c) => c.startsWith('csrftoken='))).toMatch(/Max-Age=31449600/);
+    const cookie = `sessionid=${session}; csrftoken=${csrf}`;
+    const profile = await t.anonymous.get('/profile/', { headers: { cookie } });
+    expect(profile.status).toBe(200);
+    expect(profile.json.email).toBe(BOB.email);
+    const noToken = await t.anonymous.post('/servers/', serverBody(), { headers: { cookie } });
+    expect(noToken.status).toBe(403);
+    expect(noToken.json[0].error_type).toBe('permission');
+    const badToken = await t.anonymous.post('/servers/', serverBody(), {
+      headers: { cookie, 'x-csrftoken': 'x' },
+    });
+    expect(badToken.status).toBe(403);
+    const withToken = await t.anonymous.post('/servers/', serverBody(), {
+      headers: { cookie, 'x-csrftoken': csrf! },
+    });
+    expect(withToken.status).toBe(201);
+    const check = await t.anonymous.post(
+      '/accounts/action/?do=check_login',
+      {},
+      { headers: { cookie, 'x-csrftoken': csrf! } },
+    );
+    expect(check.status).toBe(200);
+    const logout = await t.anonymous.post(
+      '/accounts/action/?do=logout',
+      {},
+      { headers: { cookie, 'x-csrftoken': csrf! } },
+    );
+    expect(logout.status).toBe(200);
+    expect((await t.anonymous.get('/profile/', { headers: { cookie } })).status).toBe(401);
+    expect(
+      (
+        await t.anonymous.post(
+          '/accounts/action/?do=check_login',
+          {},
+          { headers: { cookie, 'x-csrftoken': csrf! } },
+        )
+      ).status,
+    ).toBe(401);
+  });
+
+  it('refuses a login with wrong credentials (401) and an unknown action (400)', async () => {
+    const bad = await t.anonymous.post('/accounts/action/?do=login', {
+      username: BOB.email,
+      password: 'x',
+    });
+    expect(bad.status).toBe(401);
+    expect(bad.headers.getSetCookie()).toEqual([]);
+    const unknown = await t.anonymous.post('/accounts/action/?do=dance', {});
+    expect(unknown.status).toBe(400);
+    expect(unknown.json[0].error_point).toBe('do');
+  });
+});
+
+describe('login throttling', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(() => t.close());
+
+  it('after 10 failures in a minute answers 429 unchecked, while verified credentials and sessions work', async () => {
+    expect((await t.alice.get('/profile/')).status).toBe(200);
+    const login = await t.anonymous.post('/accounts/action/?do=login', {
+      username: ALICE.email,
+      password: ALICE.password,
+    });
+    const cookies = login.headers.getSetCookie().join('\n');
+    const cookie = `sessionid=${/sessionid=([^;]+)/.exec(cookies)?.[1]}`;
+    for (let i = 0; i < 10; i++) {
+      const r = await t.anonymous.get('/profile/', {
+        auth: { email: ALICE.email, password: `wrong-${i}` },
+      });
+      expect(r.status).toBe(401);
+    }
+    const throttled = await t.anonymous.get('/profile/', {
+      auth: { email: ALICE.email, password: 'wrong-again' },
+    });
+    expect(throttled.status).toBe(429);
+    expect(Number(throttled.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(throttled.json).toEqual([
+      {
+        error_point: null,
+        error_type: 'permission',
+        error_message: expect.stringMatching(/Too many failed logins/),
+      },
+    ]);
+    // The right password is not even checked while throttled, unless already verified.
+    // (The same credentials spelled differently are not in the cache of verified logins.)
+    const spelledDifferently = `basic ${Buffer.from(`${ALICE.email}:${ALICE.password}`).toString('base64')}`;
+    const fresh = await t.anonymous.get('/profile/', {
+      headers: { authorization: spelledDifferently },
+    });
+    expect(fresh.status).toBe(429);
+    expect(
+      (
+        await t.anonymous.post('/accounts/action/?do=login', {
+          username: ALICE.email,
+          password: ALICE.password,
+        })
+      ).status,
+    ).toBe(429);
+    expect((await t.alice.get('/profile/')).status).toBe(200);
+    expect((await t.anonymous.get('/profile/', { headers: { cookie } })).status).toBe(200);
+    // Another account is not affected.
+    expect((await t.bob.get('/profile/')).status).toBe(200);
+  });
+});
+
+describe('--no-digest', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ digest: false });
+  });
+  afterAll(() => t.close());
+
+  it('offers only Basic and stores no HA1', async () => {
+    const r = await t.anonymous.get('/servers/');
+    expect(r.headers.get('www-authenticate')).toBe('Basic realm="users"');
+    const account = await t.app.store.accounts.byEmail(ALICE.email);
+    expect(account?.ha1).toBeNull();
+    const c = { nonce: `${Date.now()}:aa:bb`, opaque: 'x' };
+    const digest = digestHeader(ALICE, c, 'GET', '/api/2.0/servers/', 1);
+    expect(
+      (await t.anonymous.get('/api/2.0/servers/', { headers: { authorization: digest } })).status,
+    ).toBe(401);
+    expect((await t.alice.get('/servers/')).status).toBe(200);
+  });
+});
