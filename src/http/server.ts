@@ -138,17 +138,7 @@ function registerRoute(app: FastifyInstance, spec: RouteSpec, options: HttpOptio
           .send(allowed.join(','));
       }
       const method = (request.method === 'HEAD' ? 'GET' : request.method) as Method;
-      const info: RequestInfo = {
-        params: request.params as Record<string, string>,
-        query: request.query as Query,
-        body: request.body,
-        origin: options.publicUrl ?? `${request.protocol}://${request.host}`,
-        method,
-        path: pathOf(request.url),
-        url: request.url,
-        headers: flatHeaders(request.headers),
-        cookies: parseCookies(flatHeaders(request.headers).cookie ?? '') as Record<string, string>,
-      };
+      const info = requestInfo(request, method, options);
       let result: ApiResult;
       if (spec.public) {
         const handler = spec.handlers[method];
@@ -157,11 +147,37 @@ function registerRoute(app: FastifyInstance, spec: RouteSpec, options: HttpOptio
       } else {
         const handler = spec.handlers[method];
         if (!handler) throw errors.methodNotAllowed(request.method, pathOf(request.url), allowed);
-        result = await handler({ ...info, principal: request.principal! });
+        const ctx: ApiContext = Object.assign(Object.create(info) as RequestInfo, {
+          principal: request.principal!,
+        });
+        result = await handler(ctx);
       }
       return sendResult(reply, result, info);
     },
   });
+}
+
+/** The request as routes see it; headers and cookies are read only if a route asks for them. */
+function requestInfo(request: FastifyRequest, method: Method, options: HttpOptions): RequestInfo {
+  let headers: Record<string, string | undefined> | undefined;
+  let cookies: Record<string, string> | undefined;
+  return {
+    params: request.params as Record<string, string>,
+    query: request.query as Query,
+    body: request.body,
+    origin: options.publicUrl ?? `${request.protocol}://${request.host}`,
+    method,
+    path: pathOf(request.url),
+    url: request.url,
+    get headers() {
+      headers ??= flatHeaders(request.headers);
+      return headers;
+    },
+    get cookies() {
+      cookies ??= parseCookies(this.headers.cookie ?? '') as Record<string, string>;
+      return cookies;
+    },
+  };
 }
 
 function flatHeaders(
@@ -231,12 +247,14 @@ function toApiError(error: FastifyError | ApiError, bodyLimit: number): ApiError
  * types (XML, which CloudSigma documents but no client uses) gets 406.
  */
 function checkAcceptable(request: FastifyRequest): void {
+  const accept = request.headers.accept;
+  const fast = accept === undefined || accept === '*/*' || accept === 'application/json';
+  if (fast && !request.url.includes('format=')) return;
   const format = last(queryOf(request.url), 'format');
   if (format !== undefined) {
     if (format !== 'json') throw errors.notAcceptable(`format "${format}"`);
     return;
   }
-  const accept = request.headers.accept;
   if (!accept) return;
   const types = accept.split(',').map((part) => {
     const [type, ...params] = part.trim().toLowerCase().split(';');
