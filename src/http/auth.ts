@@ -12,7 +12,7 @@ import { LRUCache } from 'lru-cache';
 import { verifyPassword } from '../accounts/passwords.js';
 import type { Store } from '../store/types.js';
 import { DigestVerifier, parseDigest } from './digest.js';
-import { ApiError, errors } from './errors.js';
+import { type ApiError, errors } from './errors.js';
 import { LoginThrottle } from './throttle.js';
 
 export interface Principal {

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import compress from '@fastify/compress';
+import { parse as parseCookies } from 'cookie';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
@@ -14,9 +15,8 @@ import Fastify, {
 } from 'fastify';
 import { canonicalJson } from '../model/json.js';
 import { API_PREFIX } from '../model/refs.js';
-import { parse as parseCookies } from 'cookie';
 import type { ApiContext, ApiResult, Method, RequestInfo, RouteSpec } from './api.js';
-import { type AuthRequest, type Authenticator, type Principal, SESSION_COOKIE } from './auth.js';
+import { type Authenticator, type AuthRequest, type Principal, SESSION_COOKIE } from './auth.js';
 import { parseJsonBody } from './body.js';
 import { ApiError, errors } from './errors.js';
 import { last, type Query, readProjection } from './query.js';

@@ -29,16 +29,24 @@ describe('readInput', () => {
     expect(unknown).toEqual(['extra']);
   });
   it('reads references in every client shape', () => {
-    for (const parent of ['d1', { uuid: 'd1', name: 'n' }, { resource_uri: '/api/2.0/drives/d1/' }]) {
+    for (const parent of [
+      'd1',
+      { uuid: 'd1', name: 'n' },
+      { resource_uri: '/api/2.0/drives/d1/' },
+    ]) {
       expect(readInput(fields, { parent }, { requireAll: false }).values.parent).toBe('d1');
     }
-    expect(() => readInput(fields, { parent: '/api/2.0/servers/d1/' }, { requireAll: false })).toThrow(
-      ApiError,
-    );
+    expect(() =>
+      readInput(fields, { parent: '/api/2.0/servers/d1/' }, { requireAll: false }),
+    ).toThrow(ApiError);
   });
   it('names every bad field, with dotted points for nested ones', () => {
     try {
-      readInput(fields, { name: 'toolong', kind: 'c', flag: 'yes', items: [{ id: 1 }, {}] }, { requireAll: true });
+      readInput(
+        fields,
+        { name: 'toolong', kind: 'c', flag: 'yes', items: [{ id: 1 }, {}] },
+        { requireAll: true },
+      );
       expect.unreachable();
     } catch (e) {
       expect(e).toBeInstanceOf(ApiErrors);
@@ -47,7 +55,9 @@ describe('readInput', () => {
     }
   });
   it('refuses null for a field that is not nullable', () => {
-    expect(() => readInput(fields, { flag: null }, { requireAll: false })).toThrow(/cannot be null/);
+    expect(() => readInput(fields, { flag: null }, { requireAll: false })).toThrow(
+      /cannot be null/,
+    );
     expect(readInput(fields, { parent: null }, { requireAll: false }).values.parent).toBeNull();
   });
 });
@@ -56,6 +66,7 @@ describe('readInteger', () => {
   it('takes integers and integer strings only', () => {
     expect(readInteger(5, 'x')).toBe(5);
     expect(readInteger('1024000000', 'x')).toBe(1024000000);
-    for (const bad of [1.5, '1.5', true, '', 'abc', 2 ** 60]) expect(() => readInteger(bad, 'x')).toThrow();
+    for (const bad of [1.5, '1.5', true, '', 'abc', 2 ** 60])
+      expect(() => readInteger(bad, 'x')).toThrow();
   });
 });
