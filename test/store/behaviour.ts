@@ -61,6 +61,27 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
       expect(await store.fingerprint()).toBe(before);
     });
 
+    it('isolates concurrent writes: a failing one rolls back alone', async () => {
+      const results = await Promise.allSettled([
+        store.write((tx) => tx.insert(record({ uuid: 'c1' }))),
+        store.write(async (tx) => {
+          await tx.insert(record({ uuid: 'c2' }));
+          await tx.claim('mac', 'c2-mac', 'c2');
+          throw new Error('second fails');
+        }),
+        store.write(async (tx) => {
+          await tx.insert(record({ uuid: 'c3' }));
+          return 'third';
+        }),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect((results[2] as PromiseFulfilledResult<string>).value).toBe('third');
+      expect(await store.get('c1')).toBeDefined();
+      expect(await store.get('c2')).toBeUndefined();
+      expect(await store.read((tx) => tx.claimHolder('mac', 'c2-mac'))).toBeUndefined();
+      expect(await store.get('c3')).toBeDefined();
+    });
+
     it('updates with an optimistic version and refuses a stale one', async () => {
       await store.write((tx) => tx.insert(record({ uuid: 'v1' })));
       const first = (await store.get('v1'))!;
