@@ -10,16 +10,23 @@ import type { ResourceEnv } from '../env.js';
 export const BALANCE: ResourceDef = {
   kind: 'balance',
   allowedListMethods: ['get'],
-  allowedDetailMethods: [],
+  allowedDetailMethods: ['get'],
   filtering: { name: 'exact', name__contains: 'exact', tag: 'exact', uuid: 'exact' },
+  // As fixtures/response_balance_schema renders them.
   fields: {
-    balance: { type: 'decimal', help: 'Fixed precision numeric data. Ex: 26.73', readonly: true },
-    credit_limit: {
+    balance: {
       type: 'decimal',
-      help: 'Fixed precision numeric data. Ex: 26.73',
+      help: 'Amount of money in account',
       readonly: true,
+      required: true,
     },
-    currency: { type: 'string', help: 'Unicode string data. Ex: "Hello World"', readonly: true },
+    credit_limit: {
+      type: 'string',
+      help: 'Credit limit applied to the account, if present',
+      readonly: true,
+      required: true,
+    },
+    currency: { type: 'string', help: 'Currency of the account', readonly: true, required: true },
   },
 };
 

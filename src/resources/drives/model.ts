@@ -171,6 +171,7 @@ function renderDrive(d: DriveDoc): Record<string, unknown> {
   return {
     affinities: d.affinities,
     allow_multimount: d.allow_multimount,
+    backup_scheduler: null,
     grantees: [],
     iops: d.iops,
     jobs: d.jobs.map((uuid) => link('jobs', uuid)),

@@ -147,6 +147,10 @@ const nicRuntimeFields = (withMac: boolean): Fields => ({
   ip_v4: { type: 'related', help: 'Public IPv4 configuration', default: null },
   ip_v6: { type: 'string', help: 'Public IPv6 configuration', default: null },
   ...(withMac ? { mac: { type: 'string', help: 'MAC address of this NIC', default: null } } : {}),
+  rx_foreign: integer('Bytes received on this interface', { default: 0 }),
+  rx_local: integer('Bytes received on this interface', { default: 0 }),
+  tx_foreign: integer('Bytes sent from this interface', { default: 0 }),
+  tx_local: integer('Bytes sent from this interface', { default: 0 }),
 });
 
 const ipConf = (help: string): FieldDef => ({
@@ -281,7 +285,27 @@ export const SERVERS: ResourceDef = {
       default: [],
       shape: 'many',
       fields: {
-        gpu: { type: 'related', help: 'GPU details', readonly: true },
+        gpu: {
+          type: 'related',
+          help: 'GPU details',
+          readonly: true,
+          fields: {
+            model_id: {
+              type: 'string',
+              help: 'Short model name of the GPU',
+              default: null,
+              required: true,
+            },
+            owner: { type: 'related', help: 'GPU owner', default: null },
+            resource_uri: fields.resourceUri(),
+            subscription: {
+              type: 'related',
+              help: 'Subscription related to this GPU',
+              default: null,
+            },
+            uuid: { type: 'string', help: 'UUID of the GPU', default: null },
+          },
+        },
         model: { type: 'string', help: 'Model of the GPU', default: null, required: true },
       },
     },
