@@ -2,7 +2,7 @@
 import { alphanumeric, cryptoRandom, type Random } from '../model/random.js';
 import { toRecord } from '../resources/common.js';
 import { newProfile, profileKind } from '../resources/profile/model.js';
-import type { Account, Store } from '../store/types.js';
+import { type Account, DuplicateEmailError, type Store } from '../store/types.js';
 import { digestHa1, hashPassword } from './passwords.js';
 
 export interface AccountOptions {
@@ -51,7 +51,13 @@ export async function createAccount(
     credVersion: 1,
     createdAt: now,
   };
-  await store.accounts.create(account);
+  try {
+    await store.accounts.create(account);
+  } catch (e) {
+    // The CLI reports AccountErrors as `sigmalite: MESSAGE` (exit 2), not as a crash.
+    if (e instanceof DuplicateEmailError) throw new AccountError(e.message);
+    throw e;
+  }
   await store.write((tx) =>
     tx.insert(toRecord(profileKind, newProfile(account.uuid, account.email, now))),
   );
