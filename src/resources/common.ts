@@ -8,7 +8,7 @@ import { errors } from '../http/errors.js';
 import type { FieldDef, ResourceDef } from '../model/fields.js';
 import { canonicalJson, isPlainObject } from '../model/json.js';
 import { type Link, link } from '../model/refs.js';
-import type { NewRecord, ObjectRecord, ReadTx } from '../store/types.js';
+import type { DetailView, NewRecord, ObjectRecord, ReadTx, Store } from '../store/types.js';
 
 export const META_KEY_MAX = 32;
 
@@ -159,8 +159,27 @@ export async function loadVisible(
   ctx: Pick<ApiContext, 'principal'>,
 ): Promise<ObjectRecord> {
   const record = await tx.get(uuid);
-  if (!record || record.kind !== kind || record.owner !== ctx.principal.uuid) {
-    throw errors.notExist(uuid);
-  }
+  checkVisible(record, kind, uuid, ctx);
   return record;
+}
+
+/** The same rule for the lean view a GET reads. */
+export async function loadVisibleDetail(
+  store: Store,
+  kind: string,
+  uuid: string,
+  ctx: Pick<ApiContext, 'principal'>,
+): Promise<DetailView> {
+  const view = await store.getDetail(uuid);
+  checkVisible(view, kind, uuid, ctx);
+  return view;
+}
+
+function checkVisible<T extends Pick<ObjectRecord, 'kind' | 'owner'>>(
+  record: T | undefined,
+  kind: string,
+  uuid: string,
+  ctx: Pick<ApiContext, 'principal'>,
+): asserts record is T {
+  if (record?.kind !== kind || record.owner !== ctx.principal.uuid) throw errors.notExist(uuid);
 }

@@ -10,7 +10,7 @@ import { isPlainObject } from '../model/json.js';
 import { resourceUri } from '../model/refs.js';
 import { renderSchema } from '../model/schema.js';
 import type { ObjectRecord, WriteTx } from '../store/types.js';
-import { loadVisible, readObjects, readUuids } from './common.js';
+import { loadVisible, loadVisibleDetail, readObjects, readUuids } from './common.js';
 import type { ResourceEnv } from './env.js';
 
 export interface CollectionRules {
@@ -98,8 +98,8 @@ export function collectionRoutes(env: ResourceEnv, rules: CollectionRules): Rout
       path: `/${kind}/:uuid/`,
       handlers: {
         GET: async (ctx) => {
-          const record = await loadVisible(env.store, kind, ctx.params.uuid!, ctx);
-          return { type: 'object', json: record.detail };
+          const view = await loadVisibleDetail(env.store, kind, ctx.params.uuid!, ctx);
+          return { type: 'object', json: view.detail };
         },
         PUT: async (ctx) => {
           if (!isPlainObject(ctx.body)) throw errors.invalid(null, 'Expected a JSON object');

@@ -23,6 +23,8 @@ export interface ObjectRecord {
 
 export type NewRecord = Omit<ObjectRecord, 'version'>;
 
+export type DetailView = Pick<ObjectRecord, 'kind' | 'uuid' | 'owner' | 'detail'>;
+
 export type FilterColumn = 'uuid' | 'name' | 'status';
 
 /** Values are ORed; filters are ANDed. `contains` is case-insensitive and Unicode-aware. */
@@ -123,8 +125,10 @@ export interface Store {
   readonly engine: 'sqlite' | 'postgres';
   readonly accounts: AccountRepo;
   readonly sessions: SessionRepo;
-  /** One object, outside any transaction (the hot path of GET). */
+  /** One object, outside any transaction. */
   get(uuid: string): Promise<ObjectRecord | undefined>;
+  /** What a GET of one object needs, and no more (the hot path). */
+  getDetail(uuid: string): Promise<DetailView | undefined>;
   read<T>(fn: (tx: ReadTx) => Promise<T>): Promise<T>;
   /**
    * Runs `fn` in a transaction. On a version conflict the whole function is run again (3 times);

@@ -3,7 +3,12 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ApiError, ConflictError } from '../../src/http/errors.js';
-import { type Account, DuplicateEmailError, type NewRecord, type Store } from '../../src/store/types.js';
+import {
+  type Account,
+  DuplicateEmailError,
+  type NewRecord,
+  type Store,
+} from '../../src/store/types.js';
 
 export function record(overrides: Partial<NewRecord> & { uuid: string }): NewRecord {
   const name = overrides.name ?? `name-${overrides.uuid}`;
@@ -20,7 +25,14 @@ export function record(overrides: Partial<NewRecord> & { uuid: string }): NewRec
 }
 
 function account(uuid: string, email: string): Account {
-  return { uuid, email, passwordHash: 'scrypt$x', ha1: null, credVersion: 1, createdAt: '2026-01-01T00:00:00Z' };
+  return {
+    uuid,
+    email,
+    passwordHash: 'scrypt$x',
+    ha1: null,
+    credVersion: 1,
+    createdAt: '2026-01-01T00:00:00Z',
+  };
 }
 
 export function storeBehaviour(name: string, open: () => Promise<Store>): void {
@@ -38,13 +50,22 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
       const got = await store.get('u1');
       expect(got).toMatchObject({ kind: 'servers', uuid: 'u1', owner: 'owner-a', version: 1 });
       expect(await store.read((tx) => tx.get('nope'))).toBeUndefined();
+      expect(await store.getDetail('u1')).toEqual({
+        kind: 'servers',
+        uuid: 'u1',
+        owner: 'owner-a',
+        detail: JSON.stringify({ uuid: 'u1', name: 'name-u1', detail: true }),
+      });
+      expect(await store.getDetail('nope')).toBeUndefined();
       const many = await store.read((tx) => tx.getMany(['u1', 'nope', 'u1']));
       expect(many.map((r) => r.uuid)).toEqual(['u1']);
     });
 
     it('refuses a second object with the same uuid and keeps the first', async () => {
       await store.write((tx) => tx.insert(record({ uuid: 'dup', name: 'first' })));
-      await expect(store.write((tx) => tx.insert(record({ uuid: 'dup', name: 'second' })))).rejects.toThrow();
+      await expect(
+        store.write((tx) => tx.insert(record({ uuid: 'dup', name: 'second' }))),
+      ).rejects.toThrow();
       expect((await store.get('dup'))?.name).toBe('first');
     });
 
@@ -130,14 +151,23 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
       });
       const page = () =>
         store.read((tx) =>
-          tx.list({ kind: 'servers', owner: 'owner-a', filters: [], limit: 20, offset: 0, view: 'summary' }),
+          tx.list({
+            kind: 'servers',
+            owner: 'owner-a',
+            filters: [],
+            limit: 20,
+            offset: 0,
+            view: 'summary',
+          }),
         );
       expect((await page()).total).toBe(2);
       const d1 = (await store.get('d1'))!;
       await store.write((tx) => tx.remove(d1));
       expect(await store.get('d1')).toBeUndefined();
       expect((await page()).total).toBe(1);
-      await expect(store.write((tx) => tx.remove(d1))).rejects.toMatchObject({ type: 'concurrency' });
+      await expect(store.write((tx) => tx.remove(d1))).rejects.toMatchObject({
+        type: 'concurrency',
+      });
     });
 
     describe('lists', () => {
@@ -145,17 +175,30 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
         await store.write(async (tx) => {
           const names = ['Alpha', 'beta', 'ÄBC-gamma', 'delta,comma', 'Epsilon'];
           for (const [i, n] of names.entries()) {
-            await tx.insert(record({ uuid: `l${i}`, name: n, status: i % 2 === 0 ? 'stopped' : 'running' }));
+            await tx.insert(
+              record({ uuid: `l${i}`, name: n, status: i % 2 === 0 ? 'stopped' : 'running' }),
+            );
           }
           await tx.insert(record({ uuid: 'other', owner: 'owner-b', name: 'Alpha' }));
           await tx.insert(record({ uuid: 'drive', kind: 'drives', name: 'Alpha' }));
         });
       });
-      const list = (overrides: Partial<Parameters<import('../../src/store/types.js').ReadTx['list']>[0]>) =>
+      const list = (
+        overrides: Partial<Parameters<import('../../src/store/types.js').ReadTx['list']>[0]>,
+      ) =>
         store.read((tx) =>
-          tx.list({ kind: 'servers', owner: 'owner-a', filters: [], limit: 20, offset: 0, view: 'summary', ...overrides }),
+          tx.list({
+            kind: 'servers',
+            owner: 'owner-a',
+            filters: [],
+            limit: 20,
+            offset: 0,
+            view: 'summary',
+            ...overrides,
+          }),
         );
-      const uuids = (items: string[]) => items.map((item) => (JSON.parse(item) as { uuid: string }).uuid);
+      const uuids = (items: string[]) =>
+        items.map((item) => (JSON.parse(item) as { uuid: string }).uuid);
 
       it('scopes by kind and owner, in creation order, with the chosen view', async () => {
         const page = await list({});
@@ -174,12 +217,18 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
       });
 
       it('filters exact (ORed values) and contains (case-insensitive, Unicode), ANDed', async () => {
-        const exact = await list({ filters: [{ column: 'name', op: 'exact', values: ['Alpha', 'beta'] }] });
+        const exact = await list({
+          filters: [{ column: 'name', op: 'exact', values: ['Alpha', 'beta'] }],
+        });
         expect(uuids(exact.items)).toEqual(['l0', 'l1']);
         expect(exact.total).toBe(2);
-        const contains = await list({ filters: [{ column: 'name', op: 'contains', values: ['äb'] }] });
+        const contains = await list({
+          filters: [{ column: 'name', op: 'contains', values: ['äb'] }],
+        });
         expect(uuids(contains.items)).toEqual(['l2']);
-        const upper = await list({ filters: [{ column: 'name', op: 'contains', values: ['ALP', 'EPS'] }] });
+        const upper = await list({
+          filters: [{ column: 'name', op: 'contains', values: ['ALP', 'EPS'] }],
+        });
         expect(uuids(upper.items)).toEqual(['l0', 'l4']);
         const anded = await list({
           filters: [
@@ -188,9 +237,13 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
           ],
         });
         expect(uuids(anded.items)).toEqual(['l1', 'l3']);
-        const sqlish = await list({ filters: [{ column: 'name', op: 'contains', values: ["%' OR 1=1 --"] }] });
+        const sqlish = await list({
+          filters: [{ column: 'name', op: 'contains', values: ["%' OR 1=1 --"] }],
+        });
         expect(sqlish.total).toBe(0);
-        const percent = await list({ filters: [{ column: 'name', op: 'contains', values: ['%'] }] });
+        const percent = await list({
+          filters: [{ column: 'name', op: 'contains', values: ['%'] }],
+        });
         expect(percent.total).toBe(0);
       });
 
@@ -217,9 +270,9 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
 
     it('keeps accounts: unique emails, credential versions, removal with everything owned', async () => {
       await store.accounts.create(account('acc-1', 'one@example.com'));
-      await expect(store.accounts.create(account('acc-2', 'one@example.com'))).rejects.toBeInstanceOf(
-        DuplicateEmailError,
-      );
+      await expect(
+        store.accounts.create(account('acc-2', 'one@example.com')),
+      ).rejects.toBeInstanceOf(DuplicateEmailError);
       await store.accounts.create(account('acc-2', 'two@example.com'));
       expect(await store.accounts.count()).toBe(2);
       expect((await store.accounts.byEmail('one@example.com'))?.uuid).toBe('acc-1');
@@ -244,8 +297,18 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
     it('keeps sessions until they expire, the password changes or the account goes', async () => {
       await store.accounts.create(account('acc-s', 's@example.com'));
       const now = Date.now();
-      await store.sessions.create({ idHash: 'h1', account: 'acc-s', csrfToken: 'c1', expiresAt: now + 60_000 });
-      await store.sessions.create({ idHash: 'h2', account: 'acc-s', csrfToken: 'c2', expiresAt: now + 60_000 });
+      await store.sessions.create({
+        idHash: 'h1',
+        account: 'acc-s',
+        csrfToken: 'c1',
+        expiresAt: now + 60_000,
+      });
+      await store.sessions.create({
+        idHash: 'h2',
+        account: 'acc-s',
+        csrfToken: 'c2',
+        expiresAt: now + 60_000,
+      });
       expect(await store.sessions.get('h1', now)).toEqual({
         idHash: 'h1',
         account: 'acc-s',
@@ -257,7 +320,12 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
       expect(await store.sessions.get('h1', now)).toBeUndefined();
       await store.accounts.setPassword('acc-s', 'scrypt$z', null);
       expect(await store.sessions.get('h2', now)).toBeUndefined();
-      await store.sessions.create({ idHash: 'h3', account: 'acc-s', csrfToken: 'c3', expiresAt: now + 60_000 });
+      await store.sessions.create({
+        idHash: 'h3',
+        account: 'acc-s',
+        csrfToken: 'c3',
+        expiresAt: now + 60_000,
+      });
       await store.accounts.remove('acc-s');
       expect(await store.sessions.get('h3', now)).toBeUndefined();
     });

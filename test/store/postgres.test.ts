@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { PostgresStore } from '../../src/store/postgres/store.js';
-import { storeBehaviour } from './behaviour.js';
 import { POSTGRES_URL } from '../support/postgres.js';
+import { storeBehaviour } from './behaviour.js';
 
 storeBehaviour('postgres', () =>
   PostgresStore.open({

@@ -12,6 +12,7 @@ import { ConflictError, errors } from '../../http/errors.js';
 import type {
   Account,
   AccountRepo,
+  DetailView,
   Filter,
   ListPage,
   ListQuery,
@@ -93,6 +94,14 @@ export class PostgresStore implements Store {
     return this.reader.get(uuid);
   }
 
+  async getDetail(uuid: string): Promise<DetailView | undefined> {
+    const { rows } = await this.pool.query<DetailView>(
+      'SELECT kind, uuid, owner, detail FROM objects WHERE uuid = $1',
+      [uuid],
+    );
+    return rows[0];
+  }
+
   read<T>(fn: (tx: ReadTx) => Promise<T>): Promise<T> {
     return fn(this.reader);
   }
@@ -152,7 +161,9 @@ async function migrate(pool: pg.Pool, schema: string): Promise<void> {
     try {
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
       await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL)');
-      const { rows } = await client.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_migrations');
+      const { rows } = await client.query<{ v: number | null }>(
+        'SELECT max(version) AS v FROM schema_migrations',
+      );
       const current = rows[0]?.v ?? 0;
       for (let i = current; i < POSTGRES_MIGRATIONS.length; i++) {
         await client.query('BEGIN');
@@ -169,7 +180,9 @@ async function migrate(pool: pg.Pool, schema: string): Promise<void> {
 }
 
 function pgCode(e: unknown): string | undefined {
-  return typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
+  return typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string'
+    ? e.code
+    : undefined;
 }
 
 class PgTx implements WriteTx {
@@ -309,7 +322,10 @@ class PgTx implements WriteTx {
   }
 
   async releaseAll(namespace: string, holder: string): Promise<void> {
-    await this.db.query('DELETE FROM claims WHERE namespace = $1 AND holder = $2', [namespace, holder]);
+    await this.db.query('DELETE FROM claims WHERE namespace = $1 AND holder = $2', [
+      namespace,
+      holder,
+    ]);
   }
 }
 
@@ -337,7 +353,14 @@ class PgAccounts implements AccountRepo {
       await this.pool.query(
         `INSERT INTO accounts (uuid, email, password_hash, ha1, cred_version, created_at)
          VALUES ($1, $2, $3, $4, $5, $6)`,
-        [account.uuid, account.email, account.passwordHash, account.ha1, account.credVersion, account.createdAt],
+        [
+          account.uuid,
+          account.email,
+          account.passwordHash,
+          account.ha1,
+          account.credVersion,
+          account.createdAt,
+        ],
       );
     } catch (e) {
       if (pgCode(e) === UNIQUE_VIOLATION) throw new DuplicateEmailError(account.email);
@@ -367,7 +390,9 @@ class PgAccounts implements AccountRepo {
   }
 
   async list(): Promise<Account[]> {
-    const { rows } = await this.pool.query<AccountRow>('SELECT * FROM accounts ORDER BY created_at, email');
+    const { rows } = await this.pool.query<AccountRow>(
+      'SELECT * FROM accounts ORDER BY created_at, email',
+    );
     return rows.map(toAccount);
   }
 
@@ -392,7 +417,10 @@ class PgAccounts implements AccountRepo {
 
   remove(uuid: string): Promise<void> {
     return this.store.transaction(async (client) => {
-      await client.query('DELETE FROM claims WHERE holder IN (SELECT uuid FROM objects WHERE owner = $1)', [uuid]);
+      await client.query(
+        'DELETE FROM claims WHERE holder IN (SELECT uuid FROM objects WHERE owner = $1)',
+        [uuid],
+      );
       await client.query('DELETE FROM objects WHERE owner = $1', [uuid]);
       await client.query('DELETE FROM object_counts WHERE owner = $1', [uuid]);
       await client.query('DELETE FROM sessions WHERE account = $1', [uuid]);

@@ -14,6 +14,7 @@ import { Mutex } from '../mutex.js';
 import type {
   Account,
   AccountRepo,
+  DetailView,
   Filter,
   ListPage,
   ListQuery,
@@ -118,6 +119,14 @@ export class SqliteStore implements Store {
   async get(uuid: string): Promise<ObjectRecord | undefined> {
     if (this.lock.locked) return this.lock.run(() => this.tx.getSync(uuid));
     return this.tx.getSync(uuid);
+  }
+
+  async getDetail(uuid: string): Promise<DetailView | undefined> {
+    const statement = this.statement(
+      'SELECT kind, uuid, owner, detail FROM objects WHERE uuid = ?',
+    );
+    if (this.lock.locked) return this.lock.run(() => statement.get(uuid) as DetailView | undefined);
+    return statement.get(uuid) as DetailView | undefined;
   }
 
   read<T>(fn: (tx: ReadTx) => Promise<T>): Promise<T> {
@@ -456,7 +465,9 @@ class SqliteSessions implements SessionRepo {
     return this.store.locked(() => {
       this.store.statement('DELETE FROM sessions WHERE expires_at <= ?').run(Date.now());
       this.store
-        .statement('INSERT INTO sessions (id_hash, account, csrf_token, expires_at) VALUES (?, ?, ?, ?)')
+        .statement(
+          'INSERT INTO sessions (id_hash, account, csrf_token, expires_at) VALUES (?, ?, ?, ?)',
+        )
         .run(session.idHash, session.account, session.csrfToken, session.expiresAt);
     });
   }
@@ -465,7 +476,14 @@ class SqliteSessions implements SessionRepo {
     const row = this.store
       .statement('SELECT * FROM sessions WHERE id_hash = ? AND expires_at > ?')
       .get(idHash, now) as SessionRow | undefined;
-    return row && { idHash: row.id_hash, account: row.account, csrfToken: row.csrf_token, expiresAt: row.expires_at };
+    return (
+      row && {
+        idHash: row.id_hash,
+        account: row.account,
+        csrfToken: row.csrf_token,
+        expiresAt: row.expires_at,
+      }
+    );
   }
 
   remove(idHash: string): Promise<void> {
