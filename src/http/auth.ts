@@ -208,6 +208,7 @@ export function parseBasic(header: string): { email: string; password: string } 
   if (!match) return null;
   const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
-  if (colon < 0) return null;
+  // No account has a NUL in its email or password (PostgreSQL cannot even compare one).
+  if (colon < 0 || decoded.includes('\0')) return null;
   return { email: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }

@@ -4,7 +4,8 @@
  * one place where errors become CloudSigma's `[{error_point, error_type, error_message}]`.
  */
 import { randomUUID } from 'node:crypto';
-import compress from '@fastify/compress';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import { parse as parseCookies } from 'cookie';
 import Fastify, {
   type FastifyBaseLogger,
@@ -33,15 +34,12 @@ export interface HttpOptions {
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
+const gzipAsync = promisify(gzip);
 const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 
 declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal;
-  }
-  interface FastifyContextConfig {
-    /** The route authenticates itself (login). */
-    public?: boolean;
   }
 }
 
@@ -82,8 +80,6 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
     ...(options.https ? { https: options.https } : {}),
   }) as unknown as FastifyInstance;
 
-  await app.register(compress, { global: true, encodings: ['gzip'], threshold: 1024 });
-
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => {
     try {
@@ -93,13 +89,9 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
     }
   });
 
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('X-REQUEST-ID', request.id);
-    const path = pathOf(request.url);
-    if (!path.startsWith(`${API_PREFIX}/`) && path !== API_PREFIX) return;
-    checkAcceptable(request);
-    if (request.method === 'OPTIONS' || request.routeOptions.config?.public) return;
-    request.principal = await options.authenticator.authenticate(authRequest(request));
+    done();
   });
 
   app.setErrorHandler((error: FastifyError | ApiError, request, reply) => {
@@ -108,8 +100,15 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
     sendError(reply, apiError);
   });
 
-  app.setNotFoundHandler((request, reply) => {
-    sendError(reply, errors.noSuchPath(pathOf(request.url)));
+  app.setNotFoundHandler(async (request, reply) => {
+    // Unknown API paths answer like known ones to strangers: credentials first, then 404.
+    const path = pathOf(request.url);
+    if (path.startsWith(`${API_PREFIX}/`) || path === API_PREFIX) {
+      checkAcceptable(request);
+      if (request.method !== 'OPTIONS')
+        await options.authenticator.authenticate(authRequest(request));
+    }
+    sendError(reply, errors.noSuchPath(path));
   });
 
   app.route({
@@ -125,10 +124,15 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
 function registerRoute(app: FastifyInstance, spec: RouteSpec, options: HttpOptions): void {
   const allowed = Object.keys(spec.handlers) as Method[];
   const allowHeader = [...allowed, 'OPTIONS'].join(',');
+  const isPublic = spec.public === true;
   app.route({
     method: [...ALL_METHODS],
     url: API_PREFIX + spec.path,
-    config: { public: spec.public === true },
+    onRequest: async (request) => {
+      checkAcceptable(request);
+      if (isPublic || request.method === 'OPTIONS') return;
+      request.principal = await options.authenticator.authenticate(authRequest(request));
+    },
     handler: async (request, reply) => {
       if (request.method === 'OPTIONS') {
         return reply
@@ -152,7 +156,7 @@ function registerRoute(app: FastifyInstance, spec: RouteSpec, options: HttpOptio
         });
         result = await handler(ctx);
       }
-      return sendResult(reply, result, info);
+      return sendResult(request, reply, result, info);
     },
   });
 }
@@ -189,7 +193,12 @@ function flatHeaders(
   return out;
 }
 
-function sendResult(reply: FastifyReply, result: ApiResult, ctx: RequestInfo): FastifyReply {
+function sendResult(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  result: ApiResult,
+  ctx: RequestInfo,
+): Promise<FastifyReply> | FastifyReply {
   const projection = ctx.method === 'GET' ? readProjection(ctx.query) : undefined;
   switch (result.type) {
     case 'list': {
@@ -197,22 +206,22 @@ function sendResult(reply: FastifyReply, result: ApiResult, ctx: RequestInfo): F
         ? result.items.map((item) => project(item, projection))
         : result.items;
       const body = `{"meta":{"limit":${result.limit},"offset":${result.offset},"total_count":${result.total}},"objects":[${items.join(',')}]}`;
-      return reply.code(200).type(JSON_TYPE).send(body);
+      return sendJson(request, reply.code(200), body);
     }
     case 'object': {
       const body = projection ? project(result.json, projection) : result.json;
-      return reply
-        .code(result.status ?? 200)
-        .headers(result.headers ?? {})
-        .type(JSON_TYPE)
-        .send(body);
+      return sendJson(
+        request,
+        reply.code(result.status ?? 200).headers(result.headers ?? {}),
+        body,
+      );
     }
     case 'value':
-      return reply
-        .code(result.status ?? 200)
-        .headers(result.headers ?? {})
-        .type(JSON_TYPE)
-        .send(canonicalJson(result.body));
+      return sendJson(
+        request,
+        reply.code(result.status ?? 200).headers(result.headers ?? {}),
+        canonicalJson(result.body),
+      );
     case 'empty':
       // CloudSigma's 204s carry this content type (fixtures); the body is empty.
       return reply
@@ -220,6 +229,34 @@ function sendResult(reply: FastifyReply, result: ApiResult, ctx: RequestInfo): F
         .type('text/html; charset=utf-8')
         .send();
   }
+}
+
+const GZIP_THRESHOLD = 1024;
+
+/** Sends JSON, gzipped when the client accepts gzip and the body is worth compressing. */
+async function sendJson(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  body: string,
+): Promise<FastifyReply> {
+  reply.type(JSON_TYPE);
+  if (body.length < GZIP_THRESHOLD || !acceptsGzip(request.headers['accept-encoding'])) {
+    return reply.send(body);
+  }
+  reply.header('content-encoding', 'gzip').header('vary', 'accept-encoding');
+  return reply.send(await gzipAsync(body));
+}
+
+/** Whether an Accept-Encoding header allows gzip (`gzip` or `*`, with a q-value above 0). */
+export function acceptsGzip(header: string | undefined): boolean {
+  if (!header) return false;
+  for (const part of header.split(',')) {
+    const [coding, ...params] = part.trim().toLowerCase().split(';');
+    if (coding !== 'gzip' && coding !== 'x-gzip' && coding !== '*') continue;
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    if (!q || Number(q.slice(2)) > 0) return true;
+  }
+  return false;
 }
 
 function project(json: string, names: readonly string[]): string {
