@@ -19,7 +19,11 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'postgres',
-          include: ['test/http/**/*.test.ts', 'test/conformance/**/*.test.ts'],
+          include: [
+            'test/http/**/*.test.ts',
+            'test/conformance/**/*.test.ts',
+            'test/robustness/**/*.test.ts',
+          ],
           env: { SIGMALITE_TEST_STORE: 'postgres' },
         },
       },

@@ -99,6 +99,14 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'Keep the database in memory',
   },
   {
+    key: 'store',
+    flag: 'store',
+    env: 'SIGMALITE_STORE',
+    type: 'string',
+    arg: 'URL',
+    help: 'PostgreSQL URL (postgres://...) of a shared store instead of SQLite',
+  },
+  {
     key: 'tlsCert',
     flag: 'tls-cert',
     env: 'SIGMALITE_TLS_CERT',
@@ -221,7 +229,8 @@ export function resolveConfig(
   if (config.store !== undefined && !/^postgres(ql)?:\/\//.test(config.store)) {
     throw new ConfigError(`--store: expected a postgres:// URL, got "${config.store}"`);
   }
-  if (config.store !== undefined && config.memory) throw new ConfigError('--store and --memory exclude each other');
+  if (config.store !== undefined && config.memory)
+    throw new ConfigError('--store and --memory exclude each other');
   if (config.port > 65535) throw new ConfigError(`--port: ${config.port} is not a port`);
   return config;
 }

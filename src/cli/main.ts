@@ -70,7 +70,8 @@ async function withStore(command: Command, fn: (store: Store, config: Config) =>
 
 const dataOption = () =>
   new Option('--data <DIR>', 'Directory of the SQLite database (env SIGMALITE_DATA)');
-const storeOption = () => new Option('--store <URL>', 'PostgreSQL URL instead of SQLite (env SIGMALITE_STORE)');
+const storeOption = () =>
+  new Option('--store <URL>', 'PostgreSQL URL instead of SQLite (env SIGMALITE_STORE)');
 
 export function buildCli(): Command {
   const program = new Command('sigmalite')

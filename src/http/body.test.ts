@@ -27,6 +27,8 @@ describe('parseJsonBody', () => {
       Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]),
       Buffer.from('{"a": "x\\u0000y"}'),
       Buffer.from('{"a\\u0000": 1}'),
+      Buffer.from('{"a": "\\ud800"}'),
+      Buffer.from('{"\\udc00": 1}'),
     ]) {
       const error = errorOf(() => parse(bad));
       expect(error.status).toBe(400);

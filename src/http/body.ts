@@ -1,5 +1,6 @@
 /**
- * Request bodies: strict UTF-8, JSON, no NUL anywhere (api-reference.md §1.16), bounded depth.
+ * Request bodies: strict UTF-8, JSON, no NUL anywhere (api-reference.md §1.16), no lone surrogate,
+ * bounded depth.
  * An empty body reads as `undefined` (action POSTs may come without one).
  */
 import { errors } from './errors.js';
@@ -33,7 +34,7 @@ function checkValue(root: unknown): void {
   while (stack.length > 0) {
     const [value, depth] = stack.pop()!;
     if (typeof value === 'string') {
-      if (value.includes('\0')) throw errors.nullCharacter(null);
+      checkString(value);
       continue;
     }
     if (value === null || typeof value !== 'object') continue;
@@ -42,9 +43,16 @@ function checkValue(root: unknown): void {
       for (const item of value) stack.push([item, depth + 1]);
     } else {
       for (const [key, item] of Object.entries(value)) {
-        if (key.includes('\0')) throw errors.nullCharacter(null);
+        checkString(key);
         stack.push([item, depth + 1]);
       }
     }
   }
+}
+
+/** No NUL, and no lone surrogate (`"\ud800"` is valid JSON but not text any store can keep). */
+function checkString(text: string): void {
+  if (text.includes('\0')) throw errors.nullCharacter(null);
+  if (!text.isWellFormed())
+    throw errors.invalid(null, 'Strings must be valid Unicode (a lone surrogate is not)');
 }

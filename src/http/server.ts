@@ -4,6 +4,8 @@
  * one place where errors become CloudSigma's `[{error_point, error_type, error_message}]`.
  */
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { parse as parseCookies } from 'cookie';
@@ -77,6 +79,7 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
       reply.header('X-REQUEST-ID', request.id);
       sendError(reply, toApiError(error, options.bodyLimit));
     },
+    clientErrorHandler: answerClientError,
     ...(options.https ? { https: options.https } : {}),
   }) as unknown as FastifyInstance;
 
@@ -141,6 +144,8 @@ function registerRoute(app: FastifyInstance, spec: RouteSpec, options: HttpOptio
           .type('text/plain; charset=utf-8')
           .send(allowed.join(','));
       }
+      rejectNul(request.params as Query);
+      rejectNul(request.query as Query);
       const method = (request.method === 'HEAD' ? 'GET' : request.method) as Method;
       const info = requestInfo(request, method, options);
       let result: ApiResult;
@@ -159,6 +164,37 @@ function registerRoute(app: FastifyInstance, spec: RouteSpec, options: HttpOptio
       return sendResult(request, reply, result, info);
     },
   });
+}
+
+/** `\0` in any string is refused (api-reference.md decisions): in the URL as in bodies. */
+function rejectNul(values: Query): void {
+  for (const [key, value] of Object.entries(values)) {
+    const texts = value === undefined ? [] : Array.isArray(value) ? value : [value];
+    if (key.includes('\0')) throw errors.nullCharacter(null);
+    if (texts.some((text) => text.includes('\0'))) throw errors.nullCharacter(key);
+  }
+}
+
+/**
+ * Requests Node's HTTP parser refuses (a malformed request line or header, headers over the size
+ * limit) get a CloudSigma error too, then the connection closes (Fastify's default answers its own
+ * JSON shape).
+ */
+function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, message] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request headers are too large']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request timeout']
+        : [400, 'Malformed HTTP request'];
+  const body = new ApiError('validation', message, null, status).body();
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }
 
 /** The request as routes see it; headers and cookies are read only if a route asks for them. */
@@ -317,7 +353,8 @@ function pathOf(url: string): string {
 function queryOf(url: string): Query {
   const q = url.indexOf('?');
   if (q < 0) return {};
-  const out: Record<string, string[]> = {};
+  // No prototype: `?__proto__=x` or `?constructor=x` are parameters like any other.
+  const out = Object.create(null) as Record<string, string[]>;
   for (const [key, value] of new URLSearchParams(url.slice(q + 1))) {
     const values = out[key] ?? [];
     values.push(value);

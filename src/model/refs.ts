@@ -44,5 +44,9 @@ function fromString(value: string, kind: string | undefined, point: string): str
   if (kind !== undefined && uriKind !== kind && !(kind === 'pubkeys' && uriKind === 'keypairs')) {
     throw errors.invalid(point, `"${value}" does not point to a ${kind} resource`);
   }
-  return decodeURIComponent(id!);
+  try {
+    return decodeURIComponent(id!);
+  } catch {
+    throw errors.invalid(point, `"${value}" is not a resource URI of this API`);
+  }
 }

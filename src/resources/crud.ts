@@ -66,6 +66,7 @@ export function collectionRoutes(env: ResourceEnv, rules: CollectionRules): Rout
         PUT: async (ctx) => {
           const items = readObjects(ctx.body);
           const updated = await env.store.write(async (tx) => {
+            await lockInOrder(tx, items);
             const out: string[] = [];
             for (const [i, item] of items.entries()) {
               if (!isPlainObject(item) || typeof item.uuid !== 'string') {
@@ -81,6 +82,7 @@ export function collectionRoutes(env: ResourceEnv, rules: CollectionRules): Rout
         DELETE: async (ctx) => {
           const uuids = readUuids(ctx.body);
           await env.store.write(async (tx) => {
+            await tx.getMany(uuids);
             const records: ObjectRecord[] = [];
             for (const uuid of new Set(uuids)) records.push(await loadVisible(tx, kind, uuid, ctx));
             await rules.remove(tx, records, ctx);
@@ -119,4 +121,15 @@ export function collectionRoutes(env: ResourceEnv, rules: CollectionRules): Rout
       },
     },
   ];
+}
+
+/**
+ * Reads (and so, on PostgreSQL, locks) every object a bulk request names, in one statement and one
+ * order, so that two bulk requests over the same objects cannot deadlock.
+ */
+async function lockInOrder(tx: WriteTx, items: unknown[]): Promise<void> {
+  const uuids = items.flatMap((item) =>
+    isPlainObject(item) && typeof item.uuid === 'string' ? [item.uuid] : [],
+  );
+  await tx.getMany(uuids);
 }

@@ -10,7 +10,8 @@ import { POSTGRES_URL } from './postgres.js';
 
 export type TestStoreKind = 'sqlite' | 'postgres';
 
-export const TEST_STORE: TestStoreKind = process.env.SIGMALITE_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
+export const TEST_STORE: TestStoreKind =
+  process.env.SIGMALITE_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
 
 export async function openTestStore(kind: TestStoreKind = TEST_STORE): Promise<Store> {
   if (kind === 'postgres') {

@@ -5,12 +5,7 @@
  */
 import { serialize } from 'cookie';
 import type { ApiResult, RequestInfo, RouteSpec } from '../../http/api.js';
-import {
-  type Authenticator,
-  CSRF_COOKIE,
-  CSRF_MAX_AGE,
-  SESSION_COOKIE,
-} from '../../http/auth.js';
+import { type Authenticator, CSRF_COOKIE, CSRF_MAX_AGE, SESSION_COOKIE } from '../../http/auth.js';
 import { errors } from '../../http/errors.js';
 import { last } from '../../http/query.js';
 import { authRequest } from '../../http/server.js';
@@ -37,7 +32,12 @@ export function accountRoutes(authenticator: Authenticator): RouteSpec[] {
               sameSite: 'lax',
               secure,
             }),
-            serialize(CSRF_COOKIE, session.csrfToken, { maxAge: CSRF_MAX_AGE, path: '/', sameSite: 'lax', secure }),
+            serialize(CSRF_COOKIE, session.csrfToken, {
+              maxAge: CSRF_MAX_AGE,
+              path: '/',
+              sameSite: 'lax',
+              secure,
+            }),
           ],
         },
       };
@@ -68,7 +68,9 @@ export function accountRoutes(authenticator: Authenticator): RouteSpec[] {
       handlers: {
         POST: async (ctx) => {
           const action = last(ctx.query, 'do');
-          const run = action === undefined ? undefined : actions[action];
+          // Own keys only: `do=constructor` or `do=__proto__` must not reach Object.prototype.
+          const run =
+            action !== undefined && Object.hasOwn(actions, action) ? actions[action] : undefined;
           if (!run) throw errors.unknownAction(action);
           return run(ctx);
         },
