@@ -17,8 +17,8 @@ export interface RequestInfo {
   path: string;
   /** Path and query as sent. */
   url: string;
-  headers: Record<string, string | undefined>;
-  cookies: Record<string, string>;
+  /** As received (lower-case names; a repeated header may be an array). */
+  headers: Readonly<Record<string, string | string[] | undefined>>;
 }
 
 /** A request whose account is known. */

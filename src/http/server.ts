@@ -70,6 +70,7 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
   const app = Fastify({
     loggerInstance: options.logger,
     logController: new RequestLog(),
+    childLoggerFactory: (logger) => logger,
     bodyLimit: options.bodyLimit,
     exposeHeadRoutes: false,
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 500 },
@@ -99,7 +100,9 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
 
   app.setErrorHandler((error: FastifyError | ApiError, request, reply) => {
     const apiError = toApiError(error, options.bodyLimit);
-    if (apiError.status >= 500) request.log.error({ err: error }, 'request failed');
+    if (apiError.status >= 500) {
+      request.log.error({ request_id: request.id, err: error }, 'request failed');
+    }
     sendError(reply, apiError);
   });
 
@@ -144,8 +147,11 @@ function registerRoute(app: FastifyInstance, spec: RouteSpec, options: HttpOptio
           .type('text/plain; charset=utf-8')
           .send(allowed.join(','));
       }
-      rejectNul(request.params as Query);
-      rejectNul(request.query as Query);
+      // A NUL can only come percent-encoded (the HTTP parser refuses raw ones).
+      if (request.url.includes('%00')) {
+        rejectNul(request.params as Query);
+        rejectNul(request.query as Query);
+      }
       const method = (request.method === 'HEAD' ? 'GET' : request.method) as Method;
       const info = requestInfo(request, method, options);
       let result: ApiResult;
@@ -156,9 +162,7 @@ function registerRoute(app: FastifyInstance, spec: RouteSpec, options: HttpOptio
       } else {
         const handler = spec.handlers[method];
         if (!handler) throw errors.methodNotAllowed(request.method, pathOf(request.url), allowed);
-        const ctx: ApiContext = Object.assign(Object.create(info) as RequestInfo, {
-          principal: request.principal!,
-        });
+        const ctx: ApiContext = { ...info, principal: request.principal! };
         result = await handler(ctx);
       }
       return sendResult(request, reply, result, info);
@@ -197,10 +201,8 @@ function answerClientError(error: Error & { code?: string }, socket: Socket): vo
   socket.destroy(error);
 }
 
-/** The request as routes see it; headers and cookies are read only if a route asks for them. */
+/** The request as routes see it. */
 function requestInfo(request: FastifyRequest, method: Method, options: HttpOptions): RequestInfo {
-  let headers: Record<string, string | undefined> | undefined;
-  let cookies: Record<string, string> | undefined;
   return {
     params: request.params as Record<string, string>,
     query: request.query as Query,
@@ -209,24 +211,8 @@ function requestInfo(request: FastifyRequest, method: Method, options: HttpOptio
     method,
     path: pathOf(request.url),
     url: request.url,
-    get headers() {
-      headers ??= flatHeaders(request.headers);
-      return headers;
-    },
-    get cookies() {
-      cookies ??= parseCookies(this.headers.cookie ?? '') as Record<string, string>;
-      return cookies;
-    },
+    headers: request.headers,
   };
-}
-
-function flatHeaders(
-  headers: Record<string, string | string[] | undefined>,
-): Record<string, string | undefined> {
-  const out: Record<string, string | undefined> = {};
-  for (const [name, value] of Object.entries(headers))
-    out[name] = Array.isArray(value) ? value.join(', ') : value;
-  return out;
 }
 
 function sendResult(

@@ -12,6 +12,87 @@ let n = 0;
 storeBehaviour('sqlite file', async () => new SqliteStore({ path: join(dir, `db-${n++}.sqlite`) }));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+describe('sqlite read cache', () => {
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+  it('sees commits of another connection (another process) on the next event-loop turn', async () => {
+    const path = join(dir, 'shared.sqlite');
+    const server = new SqliteStore({ path });
+    const cli = new SqliteStore({ path });
+    await server.accounts.create({
+      uuid: 'acc',
+      email: 'a@example.com',
+      passwordHash: 'scrypt$1',
+      ha1: null,
+      credVersion: 1,
+      createdAt: '2026-01-01T00:00:00Z',
+    });
+    await server.write((tx) => tx.insert(record({ uuid: 'obj', owner: 'acc', detail: '{"v":1}' })));
+    const page = () =>
+      server.read((tx) =>
+        tx.list({
+          kind: 'servers',
+          owner: 'acc',
+          filters: [],
+          limit: 0,
+          offset: 0,
+          view: 'detail',
+        }),
+      );
+    expect((await server.getDetail('obj'))?.detail).toBe('{"v":1}');
+    expect(await server.accounts.credVersion('acc')).toBe(1);
+    expect((await page()).items).toEqual(['{"v":1}']);
+    await cli.accounts.setPassword('acc', 'scrypt$2', null);
+    const stale = (await cli.get('obj'))!;
+    await cli.write(async (tx) => {
+      await tx.update({ ...stale, detail: '{"v":2}' });
+      await tx.insert(record({ uuid: 'obj2', owner: 'acc', detail: '{"v":3}' }));
+    });
+    await turn();
+    expect(await server.accounts.credVersion('acc')).toBe(2);
+    expect((await server.getDetail('obj'))?.detail).toBe('{"v":2}');
+    expect((await page()).items).toEqual(['{"v":2}', '{"v":3}']);
+    await cli.accounts.remove('acc');
+    await turn();
+    expect(await server.getDetail('obj')).toBeUndefined();
+    expect((await page()).total).toBe(0);
+    await cli.close();
+    await server.close();
+  });
+
+  it('keeps its own writes and nothing of a rolled-back one', async () => {
+    const store = new SqliteStore({ path: ':memory:' });
+    const page = () =>
+      store.read((tx) =>
+        tx.list({
+          kind: 'servers',
+          owner: 'owner-a',
+          filters: [],
+          limit: 0,
+          offset: 0,
+          view: 'summary',
+        }),
+      );
+    expect((await page()).total).toBe(0);
+    await store.write((tx) => tx.insert(record({ uuid: 'a' })));
+    await expect(
+      store.write(async (tx) => {
+        await tx.insert(record({ uuid: 'b' }));
+        throw new Error('no');
+      }),
+    ).rejects.toThrow('no');
+    expect((await page()).items).toEqual([JSON.stringify({ uuid: 'a' })]);
+    expect(await store.getDetail('b')).toBeUndefined();
+    const a = (await store.get('a'))!;
+    await store.write((tx) => tx.update({ ...a, detail: '{"x":1}' }));
+    expect((await store.getDetail('a'))?.detail).toBe('{"x":1}');
+    await store.write(async (tx) => tx.remove((await tx.get('a'))!));
+    expect(await store.getDetail('a')).toBeUndefined();
+    expect((await page()).total).toBe(0);
+    await store.close();
+  });
+});
+
 describe('sqlite file', () => {
   it('keeps what was committed across a reopen, and migrates once', async () => {
     const path = join(dir, 'reopen.sqlite');

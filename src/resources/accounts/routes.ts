@@ -43,8 +43,9 @@ export function accountRoutes(authenticator: Authenticator): RouteSpec[] {
       };
     },
     logout: async (ctx) => {
-      await authenticator.authenticate(sessionOnly(ctx));
-      await authenticator.logout(ctx.cookies[SESSION_COOKIE]!);
+      const request = sessionOnly(ctx);
+      await authenticator.authenticate(request);
+      await authenticator.logout(request.sessionId!);
       return {
         type: 'value',
         body: {},

@@ -27,6 +27,7 @@ import type {
   WriteTx,
 } from '../types.js';
 import { DuplicateEmailError, fold, WRITE_RETRIES } from '../types.js';
+import { type CachedObject, type Change, ReadCache } from './cache.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
 type Statement = Database.Statement;
@@ -80,6 +81,11 @@ export class SqliteStore implements Store {
   private readonly tx: SqliteTx;
   private readonly pending: WriteJob[] = [];
   private flushing = false;
+  readonly cache: ReadCache;
+  /** Changes of the transaction being built, applied to the cache after its COMMIT. */
+  readonly changes: Change[] = [];
+  /** Inside a write transaction: reads must see its uncommitted rows, so they skip the cache. */
+  writing = false;
 
   constructor(options: SqliteOptions) {
     this.db = new Database(options.path);
@@ -90,6 +96,7 @@ export class SqliteStore implements Store {
     this.db.pragma('wal_autocheckpoint = 4000');
     this.db.pragma('foreign_keys = ON');
     this.migrate();
+    this.cache = new ReadCache(() => this.statement('PRAGMA data_version').pluck().get() as number);
     this.tx = new SqliteTx(this);
     this.accounts = new SqliteAccounts(this);
     this.sessions = new SqliteSessions(this);
@@ -122,11 +129,15 @@ export class SqliteStore implements Store {
   }
 
   async getDetail(uuid: string): Promise<DetailView | undefined> {
-    const statement = this.statement(
-      'SELECT kind, uuid, owner, detail FROM objects WHERE uuid = ?',
+    if (this.lock.locked) return this.lock.run(() => this.detailNow(uuid));
+    return this.detailNow(uuid);
+  }
+
+  private detailNow(uuid: string): DetailView | undefined {
+    const object = this.tx.cachedObject(uuid);
+    return (
+      object && { kind: object.kind, uuid: object.uuid, owner: object.owner, detail: object.detail }
     );
-    if (this.lock.locked) return this.lock.run(() => statement.get(uuid) as DetailView | undefined);
-    return statement.get(uuid) as DetailView | undefined;
   }
 
   read<T>(fn: (tx: ReadTx) => Promise<T>): Promise<T> {
@@ -176,8 +187,11 @@ export class SqliteStore implements Store {
       for (const job of jobs) job.reject(e);
       return;
     }
+    this.writing = true;
+    this.changes.length = 0;
     for (const job of jobs) {
       this.statement('SAVEPOINT write_job').run();
+      const mark = this.changes.length;
       try {
         const value = await job.run(this.tx);
         this.statement('RELEASE write_job').run();
@@ -185,15 +199,20 @@ export class SqliteStore implements Store {
       } catch (e) {
         this.statement('ROLLBACK TO write_job').run();
         this.statement('RELEASE write_job').run();
+        this.changes.length = mark;
         outcomes.push({ job, ok: false, value: e });
       }
     }
+    this.writing = false;
     try {
       this.statement('COMMIT').run();
+      this.cache.apply(this.changes);
     } catch (e) {
       if (this.db.inTransaction) this.statement('ROLLBACK').run();
       for (const job of jobs) job.reject(e);
       return;
+    } finally {
+      this.changes.length = 0;
     }
     for (const { job, ok, value } of outcomes) {
       if (ok) job.resolve(value);
@@ -244,6 +263,20 @@ class SqliteTx implements WriteTx {
     return this.getSync(uuid);
   }
 
+  /** One object's rendered forms, from the cache when it may answer (not inside a write). */
+  cachedObject(uuid: string): CachedObject | undefined {
+    if (!this.store.writing) {
+      this.store.cache.validate();
+      const hit = this.store.cache.object(uuid);
+      if (hit) return hit;
+    }
+    const row = this.store
+      .statement('SELECT kind, uuid, owner, detail, summary FROM objects WHERE uuid = ?')
+      .get(uuid) as CachedObject | undefined;
+    if (row && !this.store.writing) this.store.cache.rememberObject(row);
+    return row;
+  }
+
   async getMany(uuids: readonly string[]): Promise<ObjectRecord[]> {
     const out: ObjectRecord[] = [];
     for (const uuid of new Set(uuids)) {
@@ -254,6 +287,8 @@ class SqliteTx implements WriteTx {
   }
 
   async list(query: ListQuery): Promise<ListPage> {
+    if (query.filters.length === 0 && !query.order && !this.store.writing)
+      return this.cachedList(query);
     const where = ['kind = ?', query.owner === null ? 'owner IS NULL' : 'owner = ?'];
     const params: unknown[] = [query.kind];
     if (query.owner !== null) params.push(query.owner);
@@ -288,6 +323,32 @@ class SqliteTx implements WriteTx {
     return { total, items: rows };
   }
 
+  /** An unfiltered page in creation order, from the cached list of uuids and cached objects. */
+  private cachedList(query: ListQuery): ListPage {
+    const { cache } = this.store;
+    cache.validate();
+    let uuids = cache.list(query.owner, query.kind);
+    if (!uuids) {
+      uuids = this.store
+        .statement(
+          `SELECT uuid FROM objects WHERE kind = ? AND ${query.owner === null ? 'owner IS NULL' : 'owner = ?'} ORDER BY seq`,
+        )
+        .pluck()
+        .all(...(query.owner === null ? [query.kind] : [query.kind, query.owner])) as string[];
+      cache.rememberList(query.owner, query.kind, uuids);
+    }
+    const page =
+      query.limit === 0
+        ? uuids.slice(query.offset)
+        : uuids.slice(query.offset, query.offset + query.limit);
+    const items: string[] = [];
+    for (const uuid of page) {
+      const object = this.cachedObject(uuid);
+      if (object) items.push(query.view === 'detail' ? object.detail : object.summary);
+    }
+    return { total: uuids.length, items };
+  }
+
   async claimHolder(namespace: string, value: string): Promise<string | undefined> {
     return this.store
       .statement('SELECT holder FROM claims WHERE namespace = ? AND value = ?')
@@ -318,6 +379,7 @@ class SqliteTx implements WriteTx {
          ON CONFLICT (owner, kind) DO UPDATE SET n = n + 1`,
       )
       .run(record.owner ?? '', record.kind);
+    this.store.changes.push({ op: 'put', record, inserted: true });
   }
 
   async update(record: ObjectRecord): Promise<void> {
@@ -338,6 +400,7 @@ class SqliteTx implements WriteTx {
         record.version,
       );
     if (result.changes !== 1) throw new ConflictError(`${record.kind} ${record.uuid} changed`);
+    this.store.changes.push({ op: 'put', record, inserted: false });
   }
 
   async remove(record: ObjectRecord): Promise<void> {
@@ -348,6 +411,7 @@ class SqliteTx implements WriteTx {
     this.store
       .statement('UPDATE object_counts SET n = n - 1 WHERE owner = ? AND kind = ?')
       .run(record.owner ?? '', record.kind);
+    this.store.changes.push({ op: 'remove', record });
   }
 
   async claim(namespace: string, value: string, holder: string): Promise<boolean> {
@@ -409,9 +473,15 @@ class SqliteAccounts implements AccountRepo {
   }
 
   async credVersion(uuid: string): Promise<number | undefined> {
-    return this.s('SELECT cred_version FROM accounts WHERE uuid = ?').pluck().get(uuid) as
+    const { cache } = this.store;
+    cache.validate();
+    const cached = cache.credVersion(uuid);
+    if (cached !== undefined) return cached;
+    const version = this.s('SELECT cred_version FROM accounts WHERE uuid = ?').pluck().get(uuid) as
       | number
       | undefined;
+    if (version !== undefined) cache.rememberCredVersion(uuid, version);
+    return version;
   }
 
   async list(): Promise<Account[]> {
@@ -429,6 +499,7 @@ class SqliteAccounts implements AccountRepo {
         'UPDATE accounts SET password_hash = ?, ha1 = ?, cred_version = cred_version + 1 WHERE uuid = ?',
       ).run(passwordHash, ha1, uuid);
       this.s('DELETE FROM sessions WHERE account = ?').run(uuid);
+      this.store.cache.forgetAccount(uuid);
     });
   }
 
@@ -447,6 +518,7 @@ class SqliteAccounts implements AccountRepo {
       this.s('DELETE FROM object_counts WHERE owner = ?').run(uuid);
       this.s('DELETE FROM sessions WHERE account = ?').run(uuid);
       this.s('DELETE FROM accounts WHERE uuid = ?').run(uuid);
+      this.store.cache.clear();
     });
   }
 }

@@ -1,0 +1,115 @@
+/**
+ * The SQLite store's read cache: rendered objects, the ordered uuids of each (owner, kind) list,
+ * and accounts' credential versions, so that the hot reads (GET of one object, an unfiltered list
+ * page, the credential check of a cached login) do not run SQL.
+ *
+ * It is exact, not eventually consistent: this process's own writes are applied after their
+ * COMMIT, and a commit by any other connection (a `sigmalite user` command, another process on
+ * the same file) bumps SQLite's `data_version`, which is checked before the cache answers, at most
+ * once per event-loop turn; a bump drops everything.
+ */
+import type { DetailView, ObjectRecord } from '../types.js';
+
+export interface CachedObject extends DetailView {
+  summary: string;
+}
+
+export type Change =
+  | {
+      op: 'put';
+      record: Pick<ObjectRecord, 'kind' | 'uuid' | 'owner' | 'detail' | 'summary'>;
+      inserted: boolean;
+    }
+  | { op: 'remove'; record: Pick<ObjectRecord, 'kind' | 'uuid' | 'owner'> };
+
+export class ReadCache {
+  private readonly objects = new Map<string, CachedObject>();
+  /** `owner\0kind` -> every uuid of that list, in creation order. */
+  private readonly lists = new Map<string, string[]>();
+  private readonly creds = new Map<string, number>();
+  private version: number | undefined;
+  private checkedThisTurn = false;
+
+  constructor(
+    /** Reads SQLite's `PRAGMA data_version`. */
+    private readonly dataVersion: () => number,
+    private readonly maxObjects = 100_000,
+  ) {}
+
+  /** Drops everything if another connection committed since the last check. */
+  validate(): void {
+    if (this.checkedThisTurn) return;
+    this.checkedThisTurn = true;
+    setImmediate(() => {
+      this.checkedThisTurn = false;
+    });
+    const now = this.dataVersion();
+    if (this.version !== now) {
+      this.clear();
+      this.version = now;
+    }
+  }
+
+  clear(): void {
+    this.objects.clear();
+    this.lists.clear();
+    this.creds.clear();
+  }
+
+  object(uuid: string): CachedObject | undefined {
+    return this.objects.get(uuid);
+  }
+
+  rememberObject(object: CachedObject): void {
+    if (this.objects.size >= this.maxObjects) {
+      // Oldest first; a forgotten object is read from SQLite again when asked for.
+      const oldest = this.objects.keys().next().value;
+      if (oldest !== undefined) this.objects.delete(oldest);
+    }
+    this.objects.set(object.uuid, object);
+  }
+
+  list(owner: string | null, kind: string): string[] | undefined {
+    return this.lists.get(listKey(owner, kind));
+  }
+
+  rememberList(owner: string | null, kind: string, uuids: string[]): void {
+    this.lists.set(listKey(owner, kind), uuids);
+  }
+
+  credVersion(account: string): number | undefined {
+    return this.creds.get(account);
+  }
+
+  rememberCredVersion(account: string, version: number): void {
+    this.creds.set(account, version);
+  }
+
+  forgetAccount(account: string): void {
+    this.creds.delete(account);
+  }
+
+  /** This process's committed changes. */
+  apply(changes: readonly Change[]): void {
+    for (const change of changes) {
+      const { record } = change;
+      const list = this.lists.get(listKey(record.owner, record.kind));
+      if (change.op === 'put') {
+        if (this.objects.has(record.uuid) || this.objects.size < this.maxObjects) {
+          this.rememberObject({ ...change.record });
+        }
+        if (change.inserted) list?.push(record.uuid);
+      } else {
+        this.objects.delete(record.uuid);
+        if (list) {
+          const at = list.lastIndexOf(record.uuid);
+          if (at >= 0) list.splice(at, 1);
+        }
+      }
+    }
+  }
+}
+
+function listKey(owner: string | null, kind: string): string {
+  return `${owner ?? ''}\u0000${kind}`;
+}
