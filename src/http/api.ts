@@ -2,6 +2,7 @@
  * What a resource's routes see of HTTP: a context in, a result out. Resources never touch
  * Fastify; `http/server.ts` adapts these to it.
  */
+import type { Rendered } from '../store/types.js';
 import type { Principal } from './auth.js';
 import type { Query } from './query.js';
 
@@ -30,9 +31,9 @@ export type ResultHeaders = Record<string, string | string[]>;
 
 export type ApiResult =
   /** A page of pre-rendered objects, wrapped in the list envelope. */
-  | { type: 'list'; total: number; limit: number; offset: number; items: string[] }
+  | { type: 'list'; total: number; limit: number; offset: number; items: Rendered[] }
   /** One pre-rendered object. */
-  | { type: 'object'; status?: number; json: string; headers?: ResultHeaders }
+  | { type: 'object'; status?: number; json: Rendered; headers?: ResultHeaders }
   /** Any value, rendered as canonical JSON. */
   | { type: 'value'; status?: number; body: unknown; headers?: ResultHeaders }
   | { type: 'empty'; status?: number };

@@ -18,6 +18,7 @@ import Fastify, {
 } from 'fastify';
 import { canonicalJson } from '../model/json.js';
 import { API_PREFIX } from '../model/refs.js';
+import type { Rendered } from '../store/types.js';
 import type { ApiContext, ApiResult, Method, RequestInfo, RouteSpec } from './api.js';
 import { type Authenticator, type AuthRequest, type Principal, SESSION_COOKIE } from './auth.js';
 import { parseJsonBody } from './body.js';
@@ -227,8 +228,8 @@ function sendResult(
       const items = projection
         ? result.items.map((item) => project(item, projection))
         : result.items;
-      const body = `{"meta":{"limit":${result.limit},"offset":${result.offset},"total_count":${result.total}},"objects":[${items.join(',')}]}`;
-      return sendJson(request, reply.code(200), body);
+      const head = `{"meta":{"limit":${result.limit},"offset":${result.offset},"total_count":${result.total}},"objects":[`;
+      return sendJson(request, reply.code(200), splice(head, items, ']}'));
     }
     case 'object': {
       const body = projection ? project(result.json, projection) : result.json;
@@ -259,7 +260,7 @@ const GZIP_THRESHOLD = 1024;
 async function sendJson(
   request: FastifyRequest,
   reply: FastifyReply,
-  body: string,
+  body: Rendered,
 ): Promise<FastifyReply> {
   reply.type(JSON_TYPE);
   if (body.length < GZIP_THRESHOLD || !acceptsGzip(request.headers['accept-encoding'])) {
@@ -281,8 +282,26 @@ export function acceptsGzip(header: string | undefined): boolean {
   return false;
 }
 
-function project(json: string, names: readonly string[]): string {
-  const source = JSON.parse(json) as Record<string, unknown>;
+/**
+ * `head item,item,... tail`. Stores may keep rendered objects as UTF-8 bytes; a page of them is
+ * then joined as bytes, without decoding and encoding again.
+ */
+function splice(head: string, items: readonly Rendered[], tail: string): Rendered {
+  if (items.length === 0 || typeof items[0] === 'string') return `${head}${items.join(',')}${tail}`;
+  const chunks: Buffer[] = [Buffer.from(head)];
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0) chunks.push(COMMA);
+    const item = items[i]!;
+    chunks.push(typeof item === 'string' ? Buffer.from(item) : item);
+  }
+  chunks.push(Buffer.from(tail));
+  return Buffer.concat(chunks);
+}
+
+const COMMA = Buffer.from(',');
+
+function project(json: Rendered, names: readonly string[]): string {
+  const source = JSON.parse(json.toString()) as Record<string, unknown>;
   const out: Record<string, unknown> = {};
   for (const name of names) if (Object.hasOwn(source, name)) out[name] = source[name];
   return canonicalJson(out);

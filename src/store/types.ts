@@ -23,7 +23,12 @@ export interface ObjectRecord {
 
 export type NewRecord = Omit<ObjectRecord, 'version'>;
 
-export type DetailView = Pick<ObjectRecord, 'kind' | 'uuid' | 'owner' | 'detail'>;
+/** Rendered JSON as stored: text, or its UTF-8 bytes when a store keeps them encoded. */
+export type Rendered = string | Buffer;
+
+export interface DetailView extends Pick<ObjectRecord, 'kind' | 'uuid' | 'owner'> {
+  detail: Rendered;
+}
 
 export type FilterColumn = 'uuid' | 'name' | 'status';
 
@@ -48,7 +53,7 @@ export interface ListQuery {
 export interface ListPage {
   total: number;
   /** Rendered JSON of each object, in order. */
-  items: string[];
+  items: Rendered[];
 }
 
 export interface ReadTx {

@@ -7,6 +7,7 @@ import {
   type Account,
   DuplicateEmailError,
   type NewRecord,
+  type Rendered,
   type Store,
 } from '../../src/store/types.js';
 
@@ -50,7 +51,8 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
       const got = await store.get('u1');
       expect(got).toMatchObject({ kind: 'servers', uuid: 'u1', owner: 'owner-a', version: 1 });
       expect(await store.read((tx) => tx.get('nope'))).toBeUndefined();
-      expect(await store.getDetail('u1')).toEqual({
+      const view = await store.getDetail('u1');
+      expect({ ...view, detail: view?.detail.toString() }).toEqual({
         kind: 'servers',
         uuid: 'u1',
         owner: 'owner-a',
@@ -197,16 +199,16 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
             ...overrides,
           }),
         );
-      const uuids = (items: string[]) =>
-        items.map((item) => (JSON.parse(item) as { uuid: string }).uuid);
+      const uuids = (items: Rendered[]) =>
+        items.map((item) => (JSON.parse(item.toString()) as { uuid: string }).uuid);
 
       it('scopes by kind and owner, in creation order, with the chosen view', async () => {
         const page = await list({});
         expect(page.total).toBe(5);
         expect(uuids(page.items)).toEqual(['l0', 'l1', 'l2', 'l3', 'l4']);
-        expect(JSON.parse(page.items[0]!)).toEqual({ uuid: 'l0' });
+        expect(JSON.parse(page.items[0]!.toString())).toEqual({ uuid: 'l0' });
         const detail = await list({ view: 'detail' });
-        expect(JSON.parse(detail.items[0]!)).toMatchObject({ detail: true });
+        expect(JSON.parse(detail.items[0]!.toString())).toMatchObject({ detail: true });
       });
 
       it('pages with limit and offset; limit 0 is everything', async () => {

@@ -8,10 +8,12 @@
  * the same file) bumps SQLite's `data_version`, which is checked before the cache answers, at most
  * once per event-loop turn; a bump drops everything.
  */
-import type { DetailView, ObjectRecord } from '../types.js';
+import type { ObjectRecord } from '../types.js';
 
-export interface CachedObject extends DetailView {
-  summary: string;
+/** An object's rendered forms, kept as UTF-8 bytes: sent as they are, encoded once. */
+export interface CachedObject extends Pick<ObjectRecord, 'kind' | 'uuid' | 'owner'> {
+  detail: Buffer;
+  summary: Buffer;
 }
 
 export type Change =
@@ -96,7 +98,7 @@ export class ReadCache {
       const list = this.lists.get(listKey(record.owner, record.kind));
       if (change.op === 'put') {
         if (this.objects.has(record.uuid) || this.objects.size < this.maxObjects) {
-          this.rememberObject({ ...change.record });
+          this.rememberObject(encoded(change.record));
         }
         if (change.inserted) list?.push(record.uuid);
       } else {
@@ -112,4 +114,17 @@ export class ReadCache {
 
 function listKey(owner: string | null, kind: string): string {
   return `${owner ?? ''}\u0000${kind}`;
+}
+
+/** The cached form of a row or record. */
+export function encoded(
+  row: Pick<ObjectRecord, 'kind' | 'uuid' | 'owner' | 'detail' | 'summary'>,
+): CachedObject {
+  return {
+    kind: row.kind,
+    uuid: row.uuid,
+    owner: row.owner,
+    detail: Buffer.from(row.detail),
+    summary: Buffer.from(row.summary),
+  };
 }

@@ -27,7 +27,7 @@ import type {
   WriteTx,
 } from '../types.js';
 import { DuplicateEmailError, fold, WRITE_RETRIES } from '../types.js';
-import { type CachedObject, type Change, ReadCache } from './cache.js';
+import { type CachedObject, type Change, encoded, ReadCache } from './cache.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
 type Statement = Database.Statement;
@@ -272,9 +272,13 @@ class SqliteTx implements WriteTx {
     }
     const row = this.store
       .statement('SELECT kind, uuid, owner, detail, summary FROM objects WHERE uuid = ?')
-      .get(uuid) as CachedObject | undefined;
-    if (row && !this.store.writing) this.store.cache.rememberObject(row);
-    return row;
+      .get(uuid) as
+      | Pick<ObjectRecord, 'kind' | 'uuid' | 'owner' | 'detail' | 'summary'>
+      | undefined;
+    if (!row) return undefined;
+    const object = encoded(row);
+    if (!this.store.writing) this.store.cache.rememberObject(object);
+    return object;
   }
 
   async getMany(uuids: readonly string[]): Promise<ObjectRecord[]> {
@@ -341,7 +345,7 @@ class SqliteTx implements WriteTx {
       query.limit === 0
         ? uuids.slice(query.offset)
         : uuids.slice(query.offset, query.offset + query.limit);
-    const items: string[] = [];
+    const items: Buffer[] = [];
     for (const uuid of page) {
       const object = this.cachedObject(uuid);
       if (object) items.push(query.view === 'detail' ? object.detail : object.summary);
