@@ -7,7 +7,8 @@
  *   create   POST /servers/ (one server)                            requests/s vs a bare insert
  *   listall  GET /servers/detail/?limit=0 over 10,000 servers       mean latency vs baseline
  * Ends with one line `bench: get=R list=R create=R listall=R`.
- * BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS and BENCH_SERVERS override the defaults.
+ * BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS and BENCH_SERVERS override the defaults;
+ * BENCH_SIGMALITE_ARGS adds flags to sigmalite's command line (e.g. `--log-level warn`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -112,7 +113,15 @@ async function main(): Promise<void> {
   try {
     const apiUrl = await start(
       process.execPath,
-      [join(root, 'dist/cli/bin.js'), 'serve', '--port', '0', '--data', join(dir, 'sigmalite')],
+      [
+        join(root, 'dist/cli/bin.js'),
+        'serve',
+        '--port',
+        '0',
+        '--data',
+        join(dir, 'sigmalite'),
+        ...(process.env.BENCH_SIGMALITE_ARGS ?? '').split(' ').filter(Boolean),
+      ],
       { SIGMALITE_USERS: `${USER}:${PASSWORD},${CREATOR}:${PASSWORD}` },
       /^sigmalite listening on (\S+)$/,
     );
