@@ -56,12 +56,41 @@ export interface ListPage {
   items: Rendered[];
 }
 
+/**
+ * A unit of work the lifecycle engine must finish (boot a server, copy a drive). It is written in
+ * the same transaction as the status it finishes (`starting`, `cloning_dst`), so a crash can
+ * never leave a status without the work that ends it.
+ */
+export interface Task {
+  id: string;
+  type: string;
+  /** The object the task finishes; tasks of one target run one at a time. */
+  target: string;
+  /** JSON. */
+  payload: string;
+  /** Clock milliseconds: not before then. */
+  dueAt: number;
+}
+
+/** What a committed transaction changed, for events and the engine. */
+export type CommittedChange =
+  /** `detail` is absent when the change came from another process (PostgreSQL). */
+  | { op: 'put'; kind: string; uuid: string; owner: string | null; detail?: string }
+  | { op: 'remove'; kind: string; uuid: string; owner: string | null }
+  | { op: 'task' };
+
 export interface ReadTx {
   get(uuid: string): Promise<ObjectRecord | undefined>;
   getMany(uuids: readonly string[]): Promise<ObjectRecord[]>;
   list(query: ListQuery): Promise<ListPage>;
   /** Who holds a unique value (a MAC address, an IP) in a namespace. */
   claimHolder(namespace: string, value: string): Promise<string | undefined>;
+  /** Every value `holder` holds in `namespace`. */
+  claimsOf(namespace: string, holder: string): Promise<string[]>;
+  tasksOf(target: string): Promise<Task[]>;
+  /** Internal state of a component (the simulated hypervisor's machines), by key. */
+  getState(namespace: string, key: string): Promise<string | undefined>;
+  listState(namespace: string): Promise<{ key: string; value: string }[]>;
 }
 
 export interface WriteTx extends ReadTx {
@@ -73,6 +102,10 @@ export interface WriteTx extends ReadTx {
   claim(namespace: string, value: string, holder: string): Promise<boolean>;
   /** Releases every value `holder` holds in `namespace`. */
   releaseAll(namespace: string, holder: string): Promise<void>;
+  addTask(task: Task): Promise<void>;
+  removeTask(id: string): Promise<void>;
+  putState(namespace: string, key: string, value: string): Promise<void>;
+  deleteState(namespace: string, key: string): Promise<void>;
 }
 
 export interface Account {
@@ -140,6 +173,23 @@ export interface Store {
    * then it fails with a 503 `concurrency` error. `fn` must have no effects outside `tx`.
    */
   write<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T>;
+  /**
+   * Leases up to `limit` tasks due at `now` (clock time) that no live lease holds, to `worker`
+   * until `leaseUntil` (real time, milliseconds): a worker that dies loses its tasks when the
+   * lease runs out. Oldest first.
+   */
+  leaseTasks(worker: string, now: number, leaseUntil: number, limit: number): Promise<Task[]>;
+  /** Extends (or, with 0, gives up) `worker`'s leases on `ids`. */
+  renewLeases(worker: string, ids: readonly string[], leaseUntil: number): Promise<void>;
+  /**
+   * Frees leases left by a previous run of this process at start. SQLite (one process per file)
+   * frees them all; PostgreSQL leaves other processes' live leases alone (they expire).
+   */
+  recoverLeases(): Promise<void>;
+  /** When the earliest task is due (clock time), or undefined when there is none. */
+  nextTaskDue(): Promise<number | undefined>;
+  /** Calls `listener` after every commit (of this process; PostgreSQL: of every process). */
+  onCommit(listener: (changes: readonly CommittedChange[]) => void): () => void;
   /** A cheap digest of every stored row: tests compare it before and after a rejected request. */
   fingerprint(): Promise<string>;
   close(): Promise<void>;

@@ -338,6 +338,82 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
       expect((await store.accounts.byUuid('acc-d'))?.ha1).toBeNull();
     });
 
+    it('keeps tasks, leases them once, and frees them when a lease runs out', async () => {
+      const task = (id: string, dueAt: number, target = 'srv') => ({
+        id,
+        type: 'server.start',
+        target,
+        payload: '{"a":1}',
+        dueAt,
+      });
+      await store.write(async (tx) => {
+        await tx.addTask(task('t2', 2000));
+        await tx.addTask(task('t1', 1000));
+        await tx.addTask(task('t3', 9000, 'other'));
+      });
+      expect(await store.nextTaskDue()).toBe(1000);
+      expect((await store.read((tx) => tx.tasksOf('srv'))).map((t) => t.id)).toEqual(['t2', 't1']);
+      const far = Date.now() + 60_000;
+      const leased = await store.leaseTasks('w1', 5000, far, 10);
+      expect(leased).toEqual([task('t1', 1000), task('t2', 2000)]);
+      // Leased tasks are not handed out again while the lease lives.
+      expect(await store.leaseTasks('w2', 5000, far, 10)).toEqual([]);
+      // Given up (lease 0), they are free for anyone.
+      await store.renewLeases('w1', ['t2'], 0);
+      expect((await store.leaseTasks('w2', 5000, far, 10)).map((t) => t.id)).toEqual(['t2']);
+      await store.recoverLeases();
+      const after = await store.leaseTasks('w3', 5000, far, 10);
+      if (store.engine === 'sqlite') expect(after.map((t) => t.id)).toEqual(['t1', 't2']);
+      else expect(after).toEqual([]);
+      await store.write((tx) => tx.removeTask('t1'));
+      expect((await store.read((tx) => tx.tasksOf('srv'))).map((t) => t.id)).toEqual(['t2']);
+      expect(await store.leaseTasks('w4', 100_000, far, 10)).toEqual(
+        store.engine === 'sqlite' ? [task('t3', 9000, 'other')] : [task('t3', 9000, 'other')],
+      );
+    });
+
+    it("keeps components' state by namespace and key", async () => {
+      await store.write(async (tx) => {
+        await tx.putState('sim', 'b', '2');
+        await tx.putState('sim', 'a', '1');
+        await tx.putState('other', 'a', 'x');
+        await tx.putState('sim', 'a', '1b');
+      });
+      expect(await store.read((tx) => tx.getState('sim', 'a'))).toBe('1b');
+      expect(await store.read((tx) => tx.listState('sim'))).toEqual([
+        { key: 'a', value: '1b' },
+        { key: 'b', value: '2' },
+      ]);
+      await store.write((tx) => tx.deleteState('sim', 'a'));
+      expect(await store.read((tx) => tx.getState('sim', 'a'))).toBeUndefined();
+      expect(await store.read((tx) => tx.claimsOf('mac', 'nobody'))).toEqual([]);
+    });
+
+    it('tells commit listeners what each committed transaction changed, and nothing else', async () => {
+      const seen: unknown[][] = [];
+      const stop = store.onCommit((changes) => seen.push([...changes]));
+      await store.write(async (tx) => {
+        await tx.insert(record({ uuid: 'e1', detail: '{"e":1}' }));
+        await tx.addTask({ id: 'te', type: 'x', target: 'e1', payload: '{}', dueAt: 0 });
+      });
+      await expect(
+        store.write(async (tx) => {
+          await tx.insert(record({ uuid: 'e2' }));
+          throw new Error('rolled back');
+        }),
+      ).rejects.toThrow();
+      await store.write(async (tx) => tx.remove((await tx.get('e1'))!));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      stop();
+      expect(seen).toEqual([
+        [
+          { op: 'put', kind: 'servers', uuid: 'e1', owner: 'owner-a', detail: '{"e":1}' },
+          { op: 'task' },
+        ],
+        [{ op: 'remove', kind: 'servers', uuid: 'e1', owner: 'owner-a' }],
+      ]);
+    });
+
     it('has a fingerprint that changes with any write and only then', async () => {
       const empty = await store.fingerprint();
       expect(await store.fingerprint()).toBe(empty);

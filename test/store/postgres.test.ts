@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
 import { PostgresStore } from '../../src/store/postgres/store.js';
 import { POSTGRES_URL } from '../support/postgres.js';
-import { storeBehaviour } from './behaviour.js';
+import { record, storeBehaviour } from './behaviour.js';
 
 storeBehaviour('postgres', () =>
   PostgresStore.open({
@@ -10,3 +11,24 @@ storeBehaviour('postgres', () =>
     dropSchemaOnClose: true,
   }),
 );
+
+describe('postgres across processes', () => {
+  it("tells one store's commit listeners about another store's commits (LISTEN/NOTIFY)", async () => {
+    const schema = `t_${randomBytes(6).toString('hex')}`;
+    const a = await PostgresStore.open({ url: POSTGRES_URL, schema, dropSchemaOnClose: true });
+    const b = await PostgresStore.open({ url: POSTGRES_URL, schema });
+    const seen: unknown[] = [];
+    b.onCommit((changes) => seen.push(...changes));
+    await a.write(async (tx) => {
+      await tx.insert(record({ uuid: 'x1' }));
+      await tx.addTask({ id: 'tx1', type: 't', target: 'x1', payload: '{}', dueAt: 0 });
+    });
+    for (let i = 0; i < 50 && seen.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(seen).toEqual([
+      { op: 'put', kind: 'servers', uuid: 'x1', owner: 'owner-a' },
+      { op: 'task' },
+    ]);
+    await b.close();
+    await a.close();
+  });
+});

@@ -48,4 +48,24 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX sessions_account ON sessions(account);
   `,
+  `
+  CREATE TABLE tasks (
+    seq BIGSERIAL PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    target TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    due_at BIGINT NOT NULL,
+    lease_owner TEXT,
+    lease_until BIGINT NOT NULL DEFAULT 0
+  );
+  CREATE INDEX tasks_due ON tasks(due_at, seq);
+  CREATE INDEX tasks_target ON tasks(target);
+  CREATE TABLE component_state (
+    namespace TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (namespace, key)
+  );
+  `,
 ];

@@ -6,12 +6,13 @@
  * conflicts, deadlocks and serialization failures run the transaction again (3 times) before a
  * 503 `concurrency`.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { ConflictError, errors } from '../../http/errors.js';
 import type {
   Account,
   AccountRepo,
+  CommittedChange,
   DetailView,
   Filter,
   ListPage,
@@ -22,6 +23,7 @@ import type {
   Session,
   SessionRepo,
   Store,
+  Task,
   WriteTx,
 } from '../types.js';
 import { DuplicateEmailError, fold, WRITE_RETRIES } from '../types.js';
@@ -60,13 +62,19 @@ export class PostgresStore implements Store {
   readonly sessions: SessionRepo;
   private readonly pool: pg.Pool;
   private readonly reader: PgTx;
+  private readonly listeners = new Set<(changes: readonly CommittedChange[]) => void>();
+  /** Tells this process's notifications from other processes'. */
+  private readonly token = randomBytes(8).toString('hex');
+  private readonly channel: string;
+  private listener: pg.Client | undefined;
 
   private constructor(
     pool: pg.Pool,
     private readonly options: PostgresOptions,
   ) {
     this.pool = pool;
-    this.reader = new PgTx(pool, false);
+    this.channel = `sigmalite_${options.schema ?? 'public'}`;
+    this.reader = new PgTx(pool, false, []);
     this.accounts = new PgAccounts(this, pool);
     this.sessions = new PgSessions(pool);
   }
@@ -87,7 +95,87 @@ export class PostgresStore implements Store {
       await pool.end();
       throw e;
     }
-    return new PostgresStore(pool, options);
+    const store = new PostgresStore(pool, options);
+    await store.listen();
+    return store;
+  }
+
+  /** Other processes' commits arrive as notifications on the schema's channel. */
+  private async listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.options.url });
+    client.on('error', () => {});
+    await client.connect();
+    await client.query(`LISTEN ${this.channel}`);
+    client.on('notification', (message) => {
+      if (!message.payload) return;
+      const note = JSON.parse(message.payload) as { from: string; changes: CommittedChange[] };
+      if (note.from !== this.token) this.emit(note.changes);
+    });
+    this.listener = client;
+  }
+
+  onCommit(listener: (changes: readonly CommittedChange[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(changes: readonly CommittedChange[]): void {
+    if (changes.length === 0 || this.listeners.size === 0) return;
+    setImmediate(() => {
+      for (const listener of this.listeners) listener(changes);
+    });
+  }
+
+  async leaseTasks(
+    worker: string,
+    now: number,
+    leaseUntil: number,
+    limit: number,
+  ): Promise<Task[]> {
+    const { rows } = await this.pool.query<{
+      id: string;
+      type: string;
+      target: string;
+      payload: string;
+      due_at: string;
+      seq: string;
+    }>(
+      `UPDATE tasks SET lease_owner = $1, lease_until = $2
+       WHERE seq IN (
+         SELECT seq FROM tasks WHERE due_at <= $3 AND lease_until <= $4
+         ORDER BY due_at, seq LIMIT $5 FOR UPDATE SKIP LOCKED)
+       RETURNING id, type, target, payload, due_at, seq`,
+      [worker, leaseUntil, now, Date.now(), limit],
+    );
+    return rows
+      .sort((a, b) => Number(a.due_at) - Number(b.due_at) || Number(a.seq) - Number(b.seq))
+      .map((row) => ({
+        id: row.id,
+        type: row.type,
+        target: row.target,
+        payload: row.payload,
+        dueAt: Number(row.due_at),
+      }));
+  }
+
+  async renewLeases(worker: string, ids: readonly string[], leaseUntil: number): Promise<void> {
+    if (ids.length === 0) return;
+    await this.pool.query(
+      'UPDATE tasks SET lease_until = $1 WHERE id = ANY($2::text[]) AND lease_owner = $3',
+      [leaseUntil, [...ids], worker],
+    );
+  }
+
+  async recoverLeases(): Promise<void> {
+    // Shared by several processes: a dead one's leases run out on their own.
+  }
+
+  async nextTaskDue(): Promise<number | undefined> {
+    const { rows } = await this.pool.query<{ due: string | null }>(
+      'SELECT min(due_at) AS due FROM tasks',
+    );
+    const due = rows[0]?.due;
+    return due === null || due === undefined ? undefined : Number(due);
   }
 
   async get(uuid: string): Promise<ObjectRecord | undefined> {
@@ -108,8 +196,18 @@ export class PostgresStore implements Store {
 
   async write<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
     for (let attempt = 0; attempt <= WRITE_RETRIES; attempt++) {
+      const changes: CommittedChange[] = [];
       try {
-        return await this.transaction((client) => fn(new PgTx(client, true)));
+        const result = await this.transaction(async (client) => {
+          const value = await fn(new PgTx(client, true, changes));
+          // Delivered to the other processes only if this transaction commits.
+          for (const payload of notificationPayloads(this.token, changes)) {
+            await client.query('SELECT pg_notify($1, $2)', [this.channel, payload]);
+          }
+          return value;
+        });
+        this.emit(changes);
+        return result;
       } catch (e) {
         if (!(e instanceof ConflictError) && !RETRYABLE_CODES.has(pgCode(e) ?? '')) throw e;
       }
@@ -140,6 +238,8 @@ export class PostgresStore implements Store {
       'SELECT * FROM claims ORDER BY namespace, value',
       'SELECT * FROM accounts ORDER BY uuid',
       'SELECT id_hash, account, csrf_token, expires_at::text AS expires_at FROM sessions ORDER BY id_hash',
+      'SELECT id, type, target, payload, due_at::text AS due_at FROM tasks ORDER BY seq',
+      'SELECT * FROM component_state ORDER BY namespace, key',
     ]) {
       for (const row of (await this.pool.query(sql)).rows) hash.update(JSON.stringify(row));
     }
@@ -147,6 +247,7 @@ export class PostgresStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.listener?.end().catch(() => {});
     if (this.options.dropSchemaOnClose && this.options.schema) {
       await this.pool.query(`DROP SCHEMA IF EXISTS ${this.options.schema} CASCADE`);
     }
@@ -185,11 +286,30 @@ function pgCode(e: unknown): string | undefined {
     : undefined;
 }
 
+/**
+ * Notification payloads (PostgreSQL caps one at 8000 bytes): changes without the rendered
+ * objects, which listeners in other processes read when they need them, in chunks.
+ */
+function notificationPayloads(from: string, changes: readonly CommittedChange[]): string[] {
+  const slim = changes.map((change) =>
+    change.op === 'put'
+      ? { op: change.op, kind: change.kind, uuid: change.uuid, owner: change.owner }
+      : change,
+  );
+  const payloads: string[] = [];
+  for (let i = 0; i < slim.length; i += 40) {
+    payloads.push(JSON.stringify({ from, changes: slim.slice(i, i + 40) }));
+  }
+  return payloads;
+}
+
 class PgTx implements WriteTx {
   constructor(
     private readonly db: Queryable,
     /** Inside a write transaction: reads lock their rows. */
     private readonly writing: boolean,
+    /** What this transaction changes, for the commit listeners. */
+    private readonly changes: CommittedChange[],
   ) {}
 
   private get lock(): string {
@@ -280,6 +400,7 @@ class PgTx implements WriteTx {
        ON CONFLICT (owner, kind) DO UPDATE SET n = object_counts.n + 1`,
       [record.owner ?? '', record.kind],
     );
+    this.changes.push(putChange(record));
   }
 
   async update(record: ObjectRecord): Promise<void> {
@@ -299,6 +420,7 @@ class PgTx implements WriteTx {
       ],
     );
     if (result.rowCount !== 1) throw new ConflictError(`${record.kind} ${record.uuid} changed`);
+    this.changes.push(putChange(record));
   }
 
   async remove(record: ObjectRecord): Promise<void> {
@@ -311,6 +433,7 @@ class PgTx implements WriteTx {
       record.owner ?? '',
       record.kind,
     ]);
+    this.changes.push({ op: 'remove', kind: record.kind, uuid: record.uuid, owner: record.owner });
   }
 
   async claim(namespace: string, value: string, holder: string): Promise<boolean> {
@@ -327,6 +450,86 @@ class PgTx implements WriteTx {
       holder,
     ]);
   }
+
+  async claimsOf(namespace: string, holder: string): Promise<string[]> {
+    const { rows } = await this.db.query<{ value: string }>(
+      'SELECT value FROM claims WHERE namespace = $1 AND holder = $2 ORDER BY value',
+      [namespace, holder],
+    );
+    return rows.map((row) => row.value);
+  }
+
+  async tasksOf(target: string): Promise<Task[]> {
+    const { rows } = await this.db.query<{
+      id: string;
+      type: string;
+      target: string;
+      payload: string;
+      due_at: string;
+    }>('SELECT id, type, target, payload, due_at FROM tasks WHERE target = $1 ORDER BY seq', [
+      target,
+    ]);
+    return rows.map((row) => ({
+      id: row.id,
+      type: row.type,
+      target: row.target,
+      payload: row.payload,
+      dueAt: Number(row.due_at),
+    }));
+  }
+
+  async addTask(task: Task): Promise<void> {
+    await this.db.query(
+      'INSERT INTO tasks (id, type, target, payload, due_at) VALUES ($1, $2, $3, $4, $5)',
+      [task.id, task.type, task.target, task.payload, task.dueAt],
+    );
+    if (!this.changes.some((change) => change.op === 'task')) this.changes.push({ op: 'task' });
+  }
+
+  async removeTask(id: string): Promise<void> {
+    await this.db.query('DELETE FROM tasks WHERE id = $1', [id]);
+  }
+
+  async getState(namespace: string, key: string): Promise<string | undefined> {
+    const { rows } = await this.db.query<{ value: string }>(
+      'SELECT value FROM component_state WHERE namespace = $1 AND key = $2',
+      [namespace, key],
+    );
+    return rows[0]?.value;
+  }
+
+  async listState(namespace: string): Promise<{ key: string; value: string }[]> {
+    const { rows } = await this.db.query<{ key: string; value: string }>(
+      'SELECT key, value FROM component_state WHERE namespace = $1 ORDER BY key',
+      [namespace],
+    );
+    return rows;
+  }
+
+  async putState(namespace: string, key: string, value: string): Promise<void> {
+    await this.db.query(
+      `INSERT INTO component_state (namespace, key, value) VALUES ($1, $2, $3)
+       ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value`,
+      [namespace, key, value],
+    );
+  }
+
+  async deleteState(namespace: string, key: string): Promise<void> {
+    await this.db.query('DELETE FROM component_state WHERE namespace = $1 AND key = $2', [
+      namespace,
+      key,
+    ]);
+  }
+}
+
+function putChange(record: NewRecord): CommittedChange {
+  return {
+    op: 'put',
+    kind: record.kind,
+    uuid: record.uuid,
+    owner: record.owner,
+    detail: record.detail,
+  };
 }
 
 function filterClause(filter: Filter, params: unknown[]): string {

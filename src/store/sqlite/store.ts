@@ -14,6 +14,7 @@ import { Mutex } from '../mutex.js';
 import type {
   Account,
   AccountRepo,
+  CommittedChange,
   DetailView,
   Filter,
   ListPage,
@@ -24,6 +25,7 @@ import type {
   Session,
   SessionRepo,
   Store,
+  Task,
   WriteTx,
 } from '../types.js';
 import { DuplicateEmailError, fold, WRITE_RETRIES } from '../types.js';
@@ -86,6 +88,9 @@ export class SqliteStore implements Store {
   readonly changes: Change[] = [];
   /** Inside a write transaction: reads must see its uncommitted rows, so they skip the cache. */
   writing = false;
+  /** Tasks were added by the transaction being built. */
+  tasksAdded = false;
+  private readonly listeners = new Set<(changes: readonly CommittedChange[]) => void>();
 
   constructor(options: SqliteOptions) {
     this.db = new Database(options.path);
@@ -189,6 +194,7 @@ export class SqliteStore implements Store {
     }
     this.writing = true;
     this.changes.length = 0;
+    this.tasksAdded = false;
     for (const job of jobs) {
       this.statement('SAVEPOINT write_job').run();
       const mark = this.changes.length;
@@ -204,9 +210,12 @@ export class SqliteStore implements Store {
       }
     }
     this.writing = false;
+    let committed: CommittedChange[];
     try {
       this.statement('COMMIT').run();
       this.cache.apply(this.changes);
+      committed = this.changes.map(toCommitted);
+      if (this.tasksAdded) committed.push({ op: 'task' });
     } catch (e) {
       if (this.db.inTransaction) this.statement('ROLLBACK').run();
       for (const job of jobs) job.reject(e);
@@ -214,6 +223,7 @@ export class SqliteStore implements Store {
     } finally {
       this.changes.length = 0;
     }
+    this.emit(committed);
     for (const { job, ok, value } of outcomes) {
       if (ok) job.resolve(value);
       else if (!(value instanceof ConflictError)) job.reject(value);
@@ -222,6 +232,60 @@ export class SqliteStore implements Store {
         this.pending.push(job);
       } else job.reject(errors.concurrency());
     }
+  }
+
+  onCommit(listener: (changes: readonly CommittedChange[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Listeners run after the current work (never inside the lock that made the changes). */
+  private emit(changes: readonly CommittedChange[]): void {
+    if (changes.length === 0 || this.listeners.size === 0) return;
+    setImmediate(() => {
+      for (const listener of this.listeners) listener(changes);
+    });
+  }
+
+  async leaseTasks(
+    worker: string,
+    now: number,
+    leaseUntil: number,
+    limit: number,
+  ): Promise<Task[]> {
+    return this.lock.run(() => {
+      const rows = this.statement(
+        `UPDATE tasks SET lease_owner = ?, lease_until = ?
+         WHERE seq IN (SELECT seq FROM tasks WHERE due_at <= ? AND lease_until <= ? ORDER BY due_at, seq LIMIT ?)
+         RETURNING id, type, target, payload, due_at AS dueAt, seq`,
+      ).all(worker, leaseUntil, now, Date.now(), limit) as (Task & { seq: number })[];
+      return rows
+        .sort((a, b) => a.dueAt - b.dueAt || a.seq - b.seq)
+        .map(({ seq: _, ...task }) => task);
+    });
+  }
+
+  async renewLeases(worker: string, ids: readonly string[], leaseUntil: number): Promise<void> {
+    await this.lock.run(() => {
+      const renew = this.statement(
+        'UPDATE tasks SET lease_until = ? WHERE id = ? AND lease_owner = ?',
+      );
+      for (const id of ids) renew.run(leaseUntil, id, worker);
+    });
+  }
+
+  async recoverLeases(): Promise<void> {
+    await this.lock.run(() =>
+      this.statement('UPDATE tasks SET lease_owner = NULL, lease_until = 0').run(),
+    );
+  }
+
+  async nextTaskDue(): Promise<number | undefined> {
+    return this.lock.run(
+      () =>
+        (this.statement('SELECT min(due_at) FROM tasks').pluck().get() as number | null) ??
+        undefined,
+    );
   }
 
   /** Runs a synchronous unit under the lock, in a transaction (account operations). */
@@ -238,6 +302,8 @@ export class SqliteStore implements Store {
         'SELECT * FROM claims ORDER BY namespace, value',
         'SELECT * FROM accounts ORDER BY uuid',
         'SELECT * FROM sessions ORDER BY id_hash',
+        'SELECT id, type, target, payload, due_at FROM tasks ORDER BY seq',
+        'SELECT * FROM component_state ORDER BY namespace, key',
       ]) {
         for (const row of this.statement(table).iterate()) hash.update(JSON.stringify(row));
       }
@@ -432,6 +498,67 @@ class SqliteTx implements WriteTx {
       .statement('DELETE FROM claims WHERE namespace = ? AND holder = ?')
       .run(namespace, holder);
   }
+
+  async claimsOf(namespace: string, holder: string): Promise<string[]> {
+    return this.store
+      .statement('SELECT value FROM claims WHERE namespace = ? AND holder = ? ORDER BY value')
+      .pluck()
+      .all(namespace, holder) as string[];
+  }
+
+  async tasksOf(target: string): Promise<Task[]> {
+    return this.store
+      .statement(
+        'SELECT id, type, target, payload, due_at AS dueAt FROM tasks WHERE target = ? ORDER BY seq',
+      )
+      .all(target) as Task[];
+  }
+
+  async addTask(task: Task): Promise<void> {
+    this.store
+      .statement('INSERT INTO tasks (id, type, target, payload, due_at) VALUES (?, ?, ?, ?, ?)')
+      .run(task.id, task.type, task.target, task.payload, task.dueAt);
+    this.store.tasksAdded = true;
+  }
+
+  async removeTask(id: string): Promise<void> {
+    this.store.statement('DELETE FROM tasks WHERE id = ?').run(id);
+  }
+
+  async getState(namespace: string, key: string): Promise<string | undefined> {
+    return this.store
+      .statement('SELECT value FROM component_state WHERE namespace = ? AND key = ?')
+      .pluck()
+      .get(namespace, key) as string | undefined;
+  }
+
+  async listState(namespace: string): Promise<{ key: string; value: string }[]> {
+    return this.store
+      .statement('SELECT key, value FROM component_state WHERE namespace = ? ORDER BY key')
+      .all(namespace) as { key: string; value: string }[];
+  }
+
+  async putState(namespace: string, key: string, value: string): Promise<void> {
+    this.store
+      .statement(
+        `INSERT INTO component_state (namespace, key, value) VALUES (?, ?, ?)
+         ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value`,
+      )
+      .run(namespace, key, value);
+  }
+
+  async deleteState(namespace: string, key: string): Promise<void> {
+    this.store
+      .statement('DELETE FROM component_state WHERE namespace = ? AND key = ?')
+      .run(namespace, key);
+  }
+}
+
+function toCommitted(change: Change): CommittedChange {
+  const { kind, uuid, owner } = change.record;
+  return change.op === 'put'
+    ? { op: 'put', kind, uuid, owner, detail: change.record.detail }
+    : { op: 'remove', kind, uuid, owner };
 }
 
 function filterClause(filter: Filter): [string, string[]] {
