@@ -1,0 +1,176 @@
+/**
+ * The simulated hypervisor. Machines are records, not processes: their state is kept in the store
+ * (so it survives a restart of sigmalite, as a real hypervisor's machines survive a restart of
+ * the control plane), transitions take the configured time on the engine's clock, the guest
+ * answers ACPI unless told not to, and VNC and console tunnels are real TCP listeners.
+ */
+import type { Clock } from '../../../engine/clock.js';
+import type { Transitions } from '../../transitions.js';
+import type { ComputeDriver, MachineSpec, MachineState, MachineStatus } from '../types.js';
+import { type ConsoleServer, echoConsole, startConsoleServer } from './console.js';
+import { type RfbServer, startRfbServer } from './rfb.js';
+
+/** Where the driver keeps its machines (the store's component state, one namespace). */
+export interface MachineTable {
+  get(uuid: string): Promise<string | undefined>;
+  put(uuid: string, value: string): Promise<void>;
+  delete(uuid: string): Promise<void>;
+  list(): Promise<{ key: string; value: string }[]>;
+}
+
+interface Machine {
+  state: MachineState;
+  since: number;
+  /** When a transition under way ends (clock time). */
+  until?: number;
+}
+
+export interface SimulatedComputeOptions {
+  clock: Clock;
+  transitions: () => Transitions;
+  machines: MachineTable;
+  /** Address the VNC and console tunnels listen on. */
+  tunnelHost: string;
+  /** Whether guests power off on an ACPI request (default true). */
+  guestAcpi?: boolean;
+}
+
+export class SimulatedCompute implements ComputeDriver {
+  readonly name = 'simulated';
+  private readonly vnc = new Map<string, RfbServer>();
+  private readonly consoles = new Map<string, ConsoleServer>();
+  /** Machines whose guest ignores ACPI, whatever the default. */
+  private readonly deafGuests = new Set<string>();
+  private guestAcpi: boolean;
+
+  constructor(private readonly options: SimulatedComputeOptions) {
+    this.guestAcpi = options.guestAcpi ?? true;
+  }
+
+  /** Control: whether guests (all, or one machine) answer ACPI. */
+  setGuestAcpi(answers: boolean, uuid?: string): void {
+    if (uuid === undefined) this.guestAcpi = answers;
+    else if (answers) this.deafGuests.delete(uuid);
+    else this.deafGuests.add(uuid);
+  }
+
+  private async machine(uuid: string): Promise<Machine | undefined> {
+    const text = await this.options.machines.get(uuid);
+    return text === undefined ? undefined : (JSON.parse(text) as Machine);
+  }
+
+  private async save(uuid: string, machine: Machine): Promise<void> {
+    if (machine.state === 'stopped') await this.options.machines.delete(uuid);
+    else await this.options.machines.put(uuid, JSON.stringify(machine));
+  }
+
+  /** Waits until `until` (clock time), however long has passed already (after a restart). */
+  private async waitUntil(until: number): Promise<void> {
+    await this.options.clock.sleep(until - this.options.clock.now());
+  }
+
+  async start(spec: MachineSpec): Promise<{ activeSince: number }> {
+    const { clock } = this.options;
+    let machine = await this.machine(spec.uuid);
+    if (machine?.state === 'running') return { activeSince: machine.since };
+    if (machine?.state !== 'starting') {
+      const now = clock.now();
+      machine = { state: 'starting', since: now, until: now + this.options.transitions().start };
+      await this.save(spec.uuid, machine);
+    }
+    await this.waitUntil(machine.until ?? clock.now());
+    const running: Machine = { state: 'running', since: clock.now() };
+    await this.save(spec.uuid, running);
+    return { activeSince: running.since };
+  }
+
+  async stop(uuid: string): Promise<void> {
+    const { clock } = this.options;
+    let machine = await this.machine(uuid);
+    if (!machine) return;
+    if (machine.state !== 'stopping') {
+      const now = clock.now();
+      machine = { state: 'stopping', since: now, until: now + this.options.transitions().stop };
+      await this.save(uuid, machine);
+    }
+    await this.waitUntil(machine.until ?? clock.now());
+    await this.closeTunnels(uuid);
+    await this.save(uuid, { state: 'stopped', since: clock.now() });
+  }
+
+  async shutdown(uuid: string, timeoutMs: number): Promise<boolean> {
+    const { clock } = this.options;
+    const machine = await this.machine(uuid);
+    if (!machine) return true;
+    const answers = this.guestAcpi && !this.deafGuests.has(uuid);
+    if (!answers) {
+      await clock.sleep(timeoutMs);
+      return false;
+    }
+    const reaction = Math.min(this.options.transitions().shutdown, timeoutMs);
+    await clock.sleep(reaction);
+    await this.closeTunnels(uuid);
+    await this.save(uuid, { state: 'stopped', since: clock.now() });
+    return true;
+  }
+
+  async status(uuid: string): Promise<MachineStatus> {
+    const machine = await this.machine(uuid);
+    return machine
+      ? { state: machine.state, since: machine.since }
+      : { state: 'stopped', since: 0 };
+  }
+
+  async running(): Promise<string[]> {
+    const rows = await this.options.machines.list();
+    return rows
+      .filter((row) => (JSON.parse(row.value) as Machine).state === 'running')
+      .map((row) => row.key);
+  }
+
+  async openVnc(uuid: string, password: string, desktopName: string): Promise<{ port: number }> {
+    await this.closeVnc(uuid);
+    const server = await startRfbServer({
+      host: this.options.tunnelHost,
+      port: 0,
+      password,
+      desktopName,
+    });
+    this.vnc.set(uuid, server);
+    return { port: server.port };
+  }
+
+  async closeVnc(uuid: string): Promise<void> {
+    const server = this.vnc.get(uuid);
+    this.vnc.delete(uuid);
+    await server?.close();
+  }
+
+  async openConsole(uuid: string, password: string, name: string): Promise<{ port: number }> {
+    await this.closeConsole(uuid);
+    const server = await startConsoleServer({
+      host: this.options.tunnelHost,
+      port: 0,
+      password,
+      open: () => echoConsole(name),
+    });
+    this.consoles.set(uuid, server);
+    return { port: server.port };
+  }
+
+  async closeConsole(uuid: string): Promise<void> {
+    const server = this.consoles.get(uuid);
+    this.consoles.delete(uuid);
+    await server?.close();
+  }
+
+  private async closeTunnels(uuid: string): Promise<void> {
+    await Promise.all([this.closeVnc(uuid), this.closeConsole(uuid)]);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(
+      [...this.vnc.keys(), ...this.consoles.keys()].map((uuid) => this.closeTunnels(uuid)),
+    );
+  }
+}

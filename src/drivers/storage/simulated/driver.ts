@@ -1,0 +1,27 @@
+/** Simulated drive storage: every operation takes its configured time on the engine's clock. */
+import type { Clock } from '../../../engine/clock.js';
+import type { Transitions } from '../../transitions.js';
+import type { StorageDriver } from '../types.js';
+
+export class SimulatedStorage implements StorageDriver {
+  readonly name = 'simulated';
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly transitions: () => Transitions,
+  ) {}
+
+  async create(_uuid: string, _size: number): Promise<void> {
+    await this.clock.sleep(this.transitions().create);
+  }
+
+  async resize(_uuid: string, _size: number): Promise<void> {
+    await this.clock.sleep(this.transitions().resize);
+  }
+
+  async clone(_source: string, _target: string, _size: number): Promise<void> {
+    await this.clock.sleep(this.transitions().clone);
+  }
+
+  async remove(_uuid: string): Promise<void> {}
+}
