@@ -8,6 +8,14 @@ import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { type Credentials, ensureAccounts, parseUsers } from './accounts/service.js';
 import type { Config } from './config.js';
+import { type MachineTable, SimulatedCompute } from './drivers/compute/simulated/driver.js';
+import { SimulatedStorage } from './drivers/storage/simulated/driver.js';
+import { parseTransitions } from './drivers/transitions.js';
+import { ControlledClock } from './engine/clock.js';
+import { Engine } from './engine/engine.js';
+import { IpPool } from './engine/ippool.js';
+import { reconcile } from './engine/reconcile.js';
+import { TASK_HANDLERS } from './engine/tasks.js';
 import type { RouteSpec } from './http/api.js';
 import { Authenticator } from './http/auth.js';
 import { buildHttpServer } from './http/server.js';
@@ -18,11 +26,17 @@ import { balanceRoutes } from './resources/balance/routes.js';
 import { DEFAULT_CAPABILITIES } from './resources/capabilities/default.js';
 import { capabilitiesRoutes } from './resources/capabilities/routes.js';
 import type { Capabilities } from './resources/capabilities/types.js';
+import { readRoutes } from './resources/crud.js';
+import { driveActionRoutes } from './resources/drives/actions.js';
 import { driveRoutes } from './resources/drives/routes.js';
 import type { ResourceEnv } from './resources/env.js';
+import { JOBS } from './resources/jobs/model.js';
 import { locationRoutes } from './resources/locations/routes.js';
 import { profileRoutes } from './resources/profile/routes.js';
+import { serverActionRoutes } from './resources/servers/actions.js';
+import { serverExtraRoutes } from './resources/servers/groups.js';
 import { serverRoutes } from './resources/servers/routes.js';
+import { usageRoutes } from './resources/usage/routes.js';
 import { PostgresStore } from './store/postgres/store.js';
 import { SqliteStore } from './store/sqlite/store.js';
 import type { Store } from './store/types.js';
@@ -34,6 +48,11 @@ export interface App {
   http: FastifyInstance;
   /** Accounts created at start with a generated password (to be printed once). */
   generatedUsers: Credentials[];
+  engine: Engine;
+  clock: ControlledClock;
+  compute: SimulatedCompute;
+  /** Changes the simulated transition times (`--transitions` syntax). */
+  setTransitions(spec: string): void;
   close(): Promise<void>;
 }
 
@@ -50,6 +69,16 @@ export async function openStore(config: Pick<Config, 'memory' | 'data' | 'store'
   if (config.memory) return new SqliteStore({ path: ':memory:' });
   mkdirSync(config.data, { recursive: true });
   return new SqliteStore({ path: join(config.data, DB_FILE) });
+}
+
+/** A namespace of the store's component state, as the simulated hypervisor keeps its machines. */
+function stateTable(store: Store, namespace: string): MachineTable {
+  return {
+    get: (key) => store.read((tx) => tx.getState(namespace, key)),
+    put: (key, value) => store.write((tx) => tx.putState(namespace, key, value)),
+    delete: (key) => store.write((tx) => tx.deleteState(namespace, key)),
+    list: () => store.read((tx) => tx.listState(namespace)),
+  };
 }
 
 export function loadCapabilities(file: string | undefined): Capabilities {
@@ -72,18 +101,49 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       parseUsers(config.users ?? ''),
       accountOptions,
     );
+    const clock = new ControlledClock();
+    let transitions = parseTransitions(config.transitions);
+    const machines = stateTable(store, 'sim.machines');
+    const compute = new SimulatedCompute({
+      clock,
+      transitions: () => transitions,
+      machines,
+      tunnelHost: config.host,
+      guestAcpi: config.guestAcpi,
+    });
+    const storage = new SimulatedStorage(clock, () => transitions);
+    const engine = new Engine(
+      {
+        store,
+        clock,
+        compute,
+        storage,
+        logger,
+        ips: new IpPool(config.dynamicPool),
+        random: cryptoRandom,
+      },
+      TASK_HANDLERS,
+      reconcile,
+    );
     const env: ResourceEnv = {
       store,
       capabilities: loadCapabilities(config.capabilities),
       defaultCpuType: config.defaultCpuType,
       random: cryptoRandom,
-      now: () => new Date(),
+      clock,
+      tunnels: engine,
+      acpiTimeoutMs: config.acpiTimeout * 1000,
     };
     const authenticator = new Authenticator(store, { digest: config.digest });
     const routes: RouteSpec[] = [
       ...accountRoutes(authenticator),
+      ...serverExtraRoutes(env),
+      ...serverActionRoutes(env),
       ...serverRoutes(env),
+      ...driveActionRoutes(env),
       ...driveRoutes(env),
+      ...readRoutes(env, JOBS),
+      ...usageRoutes({ ...env, balance: config.balance }),
       ...profileRoutes(env),
       ...balanceRoutes({ ...env, balance: config.balance }),
       ...capabilitiesRoutes(env),
@@ -100,6 +160,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
           ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) }
           : undefined,
     });
+    await engine.start();
     await http.listen({ host: config.host, port: config.port });
     const address = http.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
@@ -110,8 +171,17 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       store,
       http,
       generatedUsers,
+      engine,
+      clock,
+      compute,
+      setTransitions: (spec: string) => {
+        transitions = parseTransitions(spec);
+      },
       close: async () => {
         await http.close();
+        await engine.stop();
+        await compute.close();
+        clock.dispose();
         await store.close();
       },
     };

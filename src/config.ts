@@ -26,6 +26,14 @@ export interface Config {
   balance: string;
   /** Offer HTTP Digest and keep each account's HA1 (`--no-digest` drops both). */
   digest: boolean;
+  /** The simulated hypervisor's transition times: `PRESET[,name=ms...]`. */
+  transitions: string;
+  /** Whether simulated guests power off on an ACPI shutdown. */
+  guestAcpi: boolean;
+  /** Seconds an ACPI shutdown waits for the guest before the server is `running` again. */
+  acpiTimeout: number;
+  /** Addresses DHCP NICs get while their server runs (IPv4 CIDR). */
+  dynamicPool: string;
   /** Accounts to create or update at start: `email:password[,...]` (SIGMALITE_USERS). */
   users: string | undefined;
 }
@@ -63,6 +71,10 @@ export const DEFAULTS: Config = {
   logLevel: 'info',
   balance: '10000.00',
   digest: true,
+  transitions: 'default',
+  guestAcpi: true,
+  acpiTimeout: 60,
+  dynamicPool: '10.30.0.0/16',
   users: undefined,
 };
 
@@ -169,6 +181,37 @@ export const OPTIONS: readonly OptionSpec[] = [
     type: 'string',
     arg: 'LEVEL',
     help: 'trace, debug, info, warn, error, fatal or silent',
+  },
+  {
+    key: 'transitions',
+    flag: 'transitions',
+    env: 'SIGMALITE_TRANSITIONS',
+    type: 'string',
+    arg: 'SPEC',
+    help: 'Simulated transition times: PRESET[,NAME=MS...]; presets default, instant, fast, slow; names start, stop, shutdown, create, resize, clone',
+  },
+  {
+    key: 'guestAcpi',
+    flag: 'no-guest-acpi',
+    env: 'SIGMALITE_GUEST_ACPI',
+    type: 'boolean',
+    help: 'Simulated guests ignore ACPI shutdown requests (SIGMALITE_GUEST_ACPI=false)',
+  },
+  {
+    key: 'acpiTimeout',
+    flag: 'acpi-timeout',
+    env: 'SIGMALITE_ACPI_TIMEOUT',
+    type: 'integer',
+    arg: 'SECONDS',
+    help: 'How long an ACPI shutdown waits for the guest before the server is running again',
+  },
+  {
+    key: 'dynamicPool',
+    flag: 'dynamic-pool',
+    env: 'SIGMALITE_DYNAMIC_POOL',
+    type: 'string',
+    arg: 'CIDR',
+    help: 'IPv4 network DHCP NICs get their address from while their server runs',
   },
   {
     key: 'users',

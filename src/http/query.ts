@@ -68,6 +68,7 @@ const FILTERS: Record<string, { column: FilterColumn; op: Filter['op'] }> = {
   name__icontains: { column: 'name', op: 'contains' },
   uuid: { column: 'uuid', op: 'exact' },
   status: { column: 'status', op: 'exact' },
+  state: { column: 'status', op: 'exact' },
 };
 
 /**

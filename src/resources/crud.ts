@@ -2,7 +2,7 @@
  * The routes every collection resource has: list, detail list, schema, one object, create (one or
  * many), PUT merge, delete (one or many). A resource supplies its rules; the conventions are here.
  */
-import type { ApiContext, ApiResult, RouteSpec } from '../http/api.js';
+import type { ApiContext, ApiHandler, ApiResult, Method, RouteSpec } from '../http/api.js';
 import { errors } from '../http/errors.js';
 import { readFilters, readOrder, readPaging } from '../http/query.js';
 import type { ResourceDef } from '../model/fields.js';
@@ -23,8 +23,8 @@ export interface CollectionRules {
   remove(tx: WriteTx, records: ObjectRecord[], ctx: ApiContext): Promise<void>;
 }
 
-export function collectionRoutes(env: ResourceEnv, rules: CollectionRules): RouteSpec[] {
-  const { def } = rules;
+/** The read side of a collection: list, detail list, schema and one object. */
+export function readRoutes(env: ResourceEnv, def: ResourceDef): RouteSpec[] {
   const kind = def.kind;
   const list =
     (view: 'summary' | 'detail') =>
@@ -43,54 +43,8 @@ export function collectionRoutes(env: ResourceEnv, rules: CollectionRules): Rout
       );
       return { type: 'list', total: page.total, ...paging, items: page.items };
     };
-
   return [
-    {
-      path: `/${kind}/`,
-      handlers: {
-        GET: list('summary'),
-        POST: async (ctx) => {
-          const created = await rules.create(ctx.principal.uuid, readObjects(ctx.body));
-          const headers: Record<string, string> = {};
-          if (created.length === 1) {
-            const uuid = (JSON.parse(created[0]!) as { uuid: string }).uuid;
-            headers.location = ctx.origin + resourceUri(kind, uuid);
-          }
-          return {
-            type: 'object',
-            status: 201,
-            json: `{"objects":[${created.join(',')}]}`,
-            headers,
-          };
-        },
-        PUT: async (ctx) => {
-          const items = readObjects(ctx.body);
-          const updated = await env.store.write(async (tx) => {
-            await lockInOrder(tx, items);
-            const out: string[] = [];
-            for (const [i, item] of items.entries()) {
-              if (!isPlainObject(item) || typeof item.uuid !== 'string') {
-                throw errors.invalid(`objects.${i}.uuid`, 'Each object needs a "uuid"');
-              }
-              const record = await loadVisible(tx, kind, item.uuid, ctx);
-              out.push(await rules.update(tx, record, item));
-            }
-            return out;
-          });
-          return { type: 'object', json: `{"objects":[${updated.join(',')}]}` };
-        },
-        DELETE: async (ctx) => {
-          const uuids = readUuids(ctx.body);
-          await env.store.write(async (tx) => {
-            await tx.getMany(uuids);
-            const records: ObjectRecord[] = [];
-            for (const uuid of new Set(uuids)) records.push(await loadVisible(tx, kind, uuid, ctx));
-            await rules.remove(tx, records, ctx);
-          });
-          return { type: 'empty' };
-        },
-      },
-    },
+    { path: `/${kind}/`, handlers: { GET: list('summary') } },
     { path: `/${kind}/detail/`, handlers: { GET: list('detail') } },
     {
       path: `/${kind}/schema/`,
@@ -103,24 +57,75 @@ export function collectionRoutes(env: ResourceEnv, rules: CollectionRules): Rout
           const view = await loadVisibleDetail(env.store, kind, ctx.params.uuid!, ctx);
           return { type: 'object', json: view.detail };
         },
-        PUT: async (ctx) => {
-          if (!isPlainObject(ctx.body)) throw errors.invalid(null, 'Expected a JSON object');
-          const json = await env.store.write(async (tx) => {
-            const record = await loadVisible(tx, kind, ctx.params.uuid!, ctx);
-            return rules.update(tx, record, ctx.body);
-          });
-          return { type: 'object', json };
-        },
-        DELETE: async (ctx) => {
-          await env.store.write(async (tx) => {
-            const record = await loadVisible(tx, kind, ctx.params.uuid!, ctx);
-            await rules.remove(tx, [record], ctx);
-          });
-          return { type: 'empty' };
-        },
       },
     },
   ];
+}
+
+/** Every route of a collection: the read side, plus create, PUT merge and delete (one or many). */
+export function collectionRoutes(env: ResourceEnv, rules: CollectionRules): RouteSpec[] {
+  const { def } = rules;
+  const kind = def.kind;
+  const writes: Record<string, Partial<Record<Method, ApiHandler>>> = {
+    [`/${kind}/`]: {
+      POST: async (ctx) => {
+        const created = await rules.create(ctx.principal.uuid, readObjects(ctx.body));
+        const headers: Record<string, string> = {};
+        if (created.length === 1) {
+          const uuid = (JSON.parse(created[0]!) as { uuid: string }).uuid;
+          headers.location = ctx.origin + resourceUri(kind, uuid);
+        }
+        return { type: 'object', status: 201, json: `{"objects":[${created.join(',')}]}`, headers };
+      },
+      PUT: async (ctx) => {
+        const items = readObjects(ctx.body);
+        const updated = await env.store.write(async (tx) => {
+          await lockInOrder(tx, items);
+          const out: string[] = [];
+          for (const [i, item] of items.entries()) {
+            if (!isPlainObject(item) || typeof item.uuid !== 'string') {
+              throw errors.invalid(`objects.${i}.uuid`, 'Each object needs a "uuid"');
+            }
+            const record = await loadVisible(tx, kind, item.uuid, ctx);
+            out.push(await rules.update(tx, record, item));
+          }
+          return out;
+        });
+        return { type: 'object', json: `{"objects":[${updated.join(',')}]}` };
+      },
+      DELETE: async (ctx) => {
+        const uuids = readUuids(ctx.body);
+        await env.store.write(async (tx) => {
+          await tx.getMany(uuids);
+          const records: ObjectRecord[] = [];
+          for (const uuid of new Set(uuids)) records.push(await loadVisible(tx, kind, uuid, ctx));
+          await rules.remove(tx, records, ctx);
+        });
+        return { type: 'empty' };
+      },
+    },
+    [`/${kind}/:uuid/`]: {
+      PUT: async (ctx) => {
+        if (!isPlainObject(ctx.body)) throw errors.invalid(null, 'Expected a JSON object');
+        const json = await env.store.write(async (tx) => {
+          const record = await loadVisible(tx, kind, ctx.params.uuid!, ctx);
+          return rules.update(tx, record, ctx.body);
+        });
+        return { type: 'object', json };
+      },
+      DELETE: async (ctx) => {
+        await env.store.write(async (tx) => {
+          const record = await loadVisible(tx, kind, ctx.params.uuid!, ctx);
+          await rules.remove(tx, [record], ctx);
+        });
+        return { type: 'empty' };
+      },
+    },
+  };
+  return readRoutes(env, def).map((route) => ({
+    path: route.path,
+    handlers: { ...(route.handlers as Partial<Record<Method, ApiHandler>>), ...writes[route.path] },
+  }));
 }
 
 /**

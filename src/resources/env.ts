@@ -1,3 +1,5 @@
+import type { Clock } from '../engine/clock.js';
+import type { Tunnels } from '../engine/engine.js';
 import type { Random } from '../model/random.js';
 import type { Store } from '../store/types.js';
 import type { Capabilities } from './capabilities/types.js';
@@ -9,5 +11,10 @@ export interface ResourceEnv {
   /** The `cpu_type` of a server created without one (a location's hosts decide it). */
   defaultCpuType: string;
   random: Random;
-  now(): Date;
+  /** The engine's clock: every timestamp and delay. */
+  clock: Clock;
+  /** VNC and console tunnels (through the engine, the only caller of drivers). */
+  tunnels: Tunnels;
+  /** How long an ACPI shutdown waits for the guest before the server is `running` again. */
+  acpiTimeoutMs: number;
 }

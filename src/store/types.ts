@@ -85,6 +85,8 @@ export interface ReadTx {
   list(query: ListQuery): Promise<ListPage>;
   /** Who holds a unique value (a MAC address, an IP) in a namespace. */
   claimHolder(namespace: string, value: string): Promise<string | undefined>;
+  /** Objects of `kind` in any of `statuses`, of one owner or (undefined) of every owner. */
+  byStatus(kind: string, statuses: readonly string[], owner?: string): Promise<ObjectRecord[]>;
   /** Every value `holder` holds in `namespace`. */
   claimsOf(namespace: string, holder: string): Promise<string[]>;
   tasksOf(target: string): Promise<Task[]>;

@@ -96,10 +96,8 @@ interface Case {
   check?: (c: CheckContext) => Promise<void>;
 }
 
-const CREATING =
-  'drive status right after create: `unmounted` at this stage; the `creating` phase comes with the lifecycle engine';
 const SNAPSHOTABLE_WHILE_CREATING =
-  'is_snapshotable is null while a drive is `creating`; ours is past that phase (see status)';
+  'is_snapshotable while `creating`: this newer dump shows true, the older ones null; we show null';
 const DRIVE_ORDER =
   'drive order: we keep request order (decision table); the ide-first order of this dump is a quirk we do not copy';
 const MOUNTED_RECORDED_INCONSISTENTLY =
@@ -343,33 +341,21 @@ const CASES: Case[] = [
   {
     name: 'drive_create_minimal',
     resource: 'drives',
-    adjust: [
-      { type: 'ignore', path: 'objects.0.status', reason: CREATING },
-      {
-        type: 'ignore',
-        path: 'objects.0.runtime.is_snapshotable',
-        reason: SNAPSHOTABLE_WHILE_CREATING,
-      },
-    ],
   },
   {
     name: 'drive_create_bulk',
     resource: 'drives',
-    adjust: [
-      { type: 'ignore', path: 'objects.*.status', reason: CREATING },
-      {
-        type: 'ignore',
-        path: 'objects.*.runtime.is_snapshotable',
-        reason: SNAPSHOTABLE_WHILE_CREATING,
-      },
-    ],
   },
   {
     // The request dump lacks a "]" (api-reference.md §7); the tolerant reader restores it.
     name: 'drive_storage_type',
     resource: 'drives',
     adjust: [
-      { type: 'ignore', path: 'objects.0.status', reason: CREATING },
+      {
+        type: 'ignore',
+        path: 'objects.0.runtime.is_snapshotable',
+        reason: SNAPSHOTABLE_WHILE_CREATING,
+      },
       {
         type: 'ignore',
         path: 'objects.0.meta',
@@ -382,12 +368,6 @@ const CASES: Case[] = [
     name: 'drive_create_zadara',
     resource: 'drives',
     adjust: [
-      { type: 'ignore', path: 'objects.0.status', reason: CREATING },
-      {
-        type: 'ignore',
-        path: 'objects.0.runtime.is_snapshotable',
-        reason: SNAPSHOTABLE_WHILE_CREATING,
-      },
       {
         type: 'extra',
         path: 'objects.0.grantees',

@@ -49,7 +49,8 @@ async function createDrive(
 ): Promise<Record<string, unknown> & { uuid: string }> {
   const res = await client.post('/drives/', driveBody(overrides));
   expect(res.status, res.text).toBe(201);
-  return res.json.objects[0];
+  // The drive once made (the client waits for the engine after a write), not the `creating` one.
+  return (await client.get(`/drives/${res.json.objects[0].uuid}/`)).json;
 }
 
 /** Asserts a successful JSON answer (200 unless told). */

@@ -92,7 +92,8 @@ afterAll(async () => {
   await cleanup();
 }, 60_000);
 
-const start = () => startServe([...storeArgs, '--port', '0']);
+// Fast transitions: the drives' `creating` phase ends soon after a restart.
+const start = () => startServe([...storeArgs, '--port', '0', '--transitions', 'fast']);
 
 function client(origin: string, authorization: string) {
   return async (method: string, path: string, body?: unknown) => {
@@ -208,8 +209,17 @@ async function inParallel<T>(items: readonly T[], width: number, fn: (item: T) =
 async function verify(origin: string, authorization: string, acks: readonly Ack[]) {
   const api = client(origin, authorization);
   const problems: string[] = [];
+  // Drives created before the kill finish their `creating` phase after the restart (their tasks
+  // were in the store); wait for that, then compare.
+  let drives: Obj[] = [];
+  for (let i = 0; i < 300; i++) {
+    drives = (await api('GET', '/drives/detail/?limit=0')).json.objects as Obj[];
+    if (!drives.some((d) => d.status === 'creating')) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  if (drives.some((d) => d.status === 'creating'))
+    problems.push('drives still creating after 30 s');
   const servers = (await api('GET', '/servers/detail/?limit=0')).json.objects as Obj[];
-  const drives = (await api('GET', '/drives/detail/?limit=0')).json.objects as Obj[];
   const byUuid = new Map<string, Obj>([...servers, ...drives].map((o) => [o.uuid as string, o]));
 
   // No partial bulk: each batch marker present is present in full.
@@ -265,8 +275,15 @@ async function verify(origin: string, authorization: string, acks: readonly Ack[
       }
       return;
     }
-    const { mounted_on, status, ...rest } = res.json;
-    const { mounted_on: _m, status: _s, ...createdRest } = object;
+    // What changes once a drive is made: its status and whether it can be snapshotted yet.
+    const { mounted_on, status, runtime, ...rest } = res.json;
+    const { mounted_on: _m, status: _s, runtime: createdRuntime, ...createdRest } = object;
+    if (
+      canon({ ...runtime, is_snapshotable: null }) !==
+      canon({ ...createdRuntime, is_snapshotable: null })
+    ) {
+      problems.push(`drive ${object.uuid} (${ack.batch}): runtime differs from its create answer`);
+    }
     if (canon(rest) !== canon(createdRest)) {
       problems.push(`drive ${object.uuid} (${ack.batch}) differs from its create answer`);
     }

@@ -249,6 +249,12 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
         expect(percent.total).toBe(0);
       });
 
+      it('finds objects of a kind by status across owners', async () => {
+        const found = await store.read((tx) => tx.byStatus('servers', ['running']));
+        expect(found.map((r) => r.uuid)).toEqual(['l1', 'l3']);
+        expect(await store.read((tx) => tx.byStatus('servers', []))).toEqual([]);
+      });
+
       it('orders by name or uuid, ascending or descending', async () => {
         const byName = await list({ order: { column: 'name', descending: false } });
         expect(uuids(byName.items)).toEqual(['l0', 'l4', 'l1', 'l3', 'l2']);

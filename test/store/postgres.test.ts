@@ -32,3 +32,20 @@ describe('postgres across processes', () => {
     await a.close();
   });
 });
+
+describe('postgres task leases', () => {
+  it('frees the leases of a process that is gone at once, not when they run out', async () => {
+    const schema = `t_${randomBytes(6).toString('hex')}`;
+    const dead = await PostgresStore.open({ url: POSTGRES_URL, schema });
+    await dead.write((tx) =>
+      tx.addTask({ id: 'l1', type: 't', target: 'x', payload: '{}', dueAt: 0 }),
+    );
+    const hour = Date.now() + 3_600_000;
+    expect((await dead.leaseTasks('w-dead', 1, hour, 10)).map((t) => t.id)).toEqual(['l1']);
+    const alive = await PostgresStore.open({ url: POSTGRES_URL, schema, dropSchemaOnClose: true });
+    expect(await alive.leaseTasks('w-alive', 1, hour, 10)).toEqual([]);
+    await dead.close();
+    expect((await alive.leaseTasks('w-alive', 1, hour, 10)).map((t) => t.id)).toEqual(['l1']);
+    await alive.close();
+  });
+});

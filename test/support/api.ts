@@ -34,11 +34,14 @@ export async function createServer(client: Client, overrides: Obj = {}): Promise
   return res.json.objects[0] as Obj;
 }
 
-/** POSTs one drive definition (merged over a minimal one) and returns the created object. */
+/**
+ * POSTs one drive definition (merged over a minimal one) and returns the drive once it is made
+ * (`unmounted`: the test client waits for the engine after a write).
+ */
 export async function createDrive(client: Client, overrides: Obj = {}): Promise<Obj> {
   const res = await client.post('/drives/', { objects: [driveBody(overrides)] });
   if (res.status !== 201) throw new Error(`drive create: ${res.status} ${res.text}`);
-  return res.json.objects[0] as Obj;
+  return getObject(client, `/drives/${(res.json.objects[0] as Obj).uuid}/`);
 }
 
 /** GETs one object and asserts it exists. */

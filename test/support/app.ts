@@ -39,6 +39,8 @@ export class Client {
     /** `http://127.0.0.1:PORT` */
     readonly origin: string,
     readonly user: User | null,
+    /** Runs after every request that may change something (waits for the engine to settle). */
+    private readonly afterWrite: () => Promise<void> = async () => {},
   ) {}
 
   /** `path` is relative to `/api/2.0` unless it starts with `/api/` or `/healthz`. */
@@ -58,6 +60,7 @@ export class Client {
       headers['content-type'] = 'application/json';
     const response = await fetch(url, { method, headers, body });
     const text = await response.text();
+    if (method !== 'GET' && method !== 'HEAD') await this.afterWrite();
     let json: unknown;
     try {
       json = text === '' ? undefined : JSON.parse(text);
@@ -94,23 +97,35 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function startTestApp(overrides: Partial<Config> = {}): Promise<TestApp> {
+export interface TestAppOptions extends Partial<Config> {
+  /**
+   * After each request that may change something, wait until the lifecycle engine has finished
+   * every task (default true, with instant transitions): tests of definitions then see stable
+   * statuses. Lifecycle tests turn it off to watch `starting` or `creating`.
+   */
+  settle?: boolean;
+}
+
+export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+  const { settle = true, ...overrides } = options;
   const config: Config = {
     ...DEFAULTS,
     memory: true,
     port: 0,
+    transitions: 'instant',
     users: [ALICE, BOB].map((u) => `${u.email}:${u.password}`).join(','),
     ...overrides,
   };
   const store: Store | undefined = config.memory ? await openTestStore() : undefined;
   const app = await createApp(config, { logger: pino({ level: 'silent' }), store });
   const origin = new URL(app.url).origin;
+  const afterWrite = settle ? () => app.engine.settled() : undefined;
   return {
     app,
     origin,
-    alice: new Client(origin, ALICE),
-    bob: new Client(origin, BOB),
-    anonymous: new Client(origin, null),
+    alice: new Client(origin, ALICE, afterWrite),
+    bob: new Client(origin, BOB, afterWrite),
+    anonymous: new Client(origin, null, afterWrite),
     close: () => app.close(),
   };
 }

@@ -1,10 +1,13 @@
 /** Drive definitions: create, update, delete, with the rules of api-reference.md §3. */
+
+import { TASKS } from '../../engine/tasks.js';
 import { errors } from '../../http/errors.js';
 import { readInput } from '../../model/input.js';
 import type { ObjectRecord, WriteTx } from '../../store/types.js';
 import type { Capabilities } from '../capabilities/types.js';
 import { parseDoc, toRecord, toUpdate } from '../common.js';
 import type { ResourceEnv } from '../env.js';
+import { addTask } from '../lifecycle.js';
 import { detachEverywhere } from '../mounts.js';
 import { DRIVES, type DriveDoc, driveKind, settledStatus } from './model.js';
 
@@ -20,6 +23,7 @@ export async function createDrives(
     for (const doc of docs) {
       const record = toRecord(driveKind, doc);
       await tx.insert(record);
+      await addTask(env, tx, TASKS.driveCreate, doc.uuid);
       out.push(record.detail);
     }
     return out;
@@ -42,8 +46,8 @@ function newDrive(env: ResourceEnv, owner: string, item: unknown): DriveDoc {
     licenses: [],
     meta: (v.meta as Record<string, string> | undefined) ?? {},
     tags: [],
-    // The `creating` phase comes with the lifecycle engine; until then a drive is ready at once.
-    status: 'unmounted',
+    // `creating` until the storage has made it (a task of the engine).
+    status: 'creating',
     mounted_on: [],
     snapshots: [],
     jobs: [],
@@ -137,9 +141,36 @@ export async function updateDrive(
   }
   next.status = settledStatus(next);
   checkDrive(next, env.capabilities);
+  if (next.size !== doc.size) await startResize(env, tx, next);
   const updated = toUpdate(driveKind, record, next);
   await tx.update(updated);
   return updated.detail;
+}
+
+/** `resizing` until the storage has grown the drive (a task of the engine). */
+async function startResize(env: ResourceEnv, tx: WriteTx, drive: DriveDoc): Promise<void> {
+  if (drive.status !== 'mounted' && drive.status !== 'unmounted') {
+    throw errors.permission(`Cannot resize drive ${drive.uuid} in state "${drive.status}"`);
+  }
+  drive.status = 'resizing';
+  await addTask(env, tx, TASKS.driveResize, drive.uuid);
+}
+
+/**
+ * `?do=resize`: a full update whose size change is not silently dropped: on a drive mounted on a
+ * running server it fails (403) where PUT would ignore the size.
+ */
+export async function resizeDrive(
+  env: ResourceEnv,
+  tx: WriteTx,
+  record: ObjectRecord,
+  body: unknown,
+): Promise<string> {
+  const doc = parseDoc<DriveDoc>(record);
+  if (await mountedOnLiveServer(tx, doc)) {
+    throw errors.permission(`Cannot resize drive ${doc.uuid}: it is mounted on a running server`);
+  }
+  return updateDrive(env, tx, record, body);
 }
 
 async function mountedOnLiveServer(tx: WriteTx, doc: DriveDoc): Promise<boolean> {
@@ -159,6 +190,9 @@ export async function deleteDrives(
     const record = await tx.get(stale.uuid);
     if (!record) continue;
     const drive = parseDoc<DriveDoc>(record);
+    if (drive.status !== 'mounted' && drive.status !== 'unmounted' && drive.status !== 'creating') {
+      throw errors.permission(`Cannot delete drive ${drive.uuid} in state "${drive.status}"`);
+    }
     await detachEverywhere(tx, drive, deletingServers);
     await tx.remove(record);
   }

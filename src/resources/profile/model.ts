@@ -3,8 +3,8 @@
 import { errors } from '../../http/errors.js';
 import type { FieldDef, ResourceDef } from '../../model/fields.js';
 import type { Json } from '../../model/json.js';
-import type { DocKind } from '../common.js';
-import { checkMeta } from '../common.js';
+import type { ReadTx } from '../../store/types.js';
+import { checkMeta, type DocKind, parseDoc } from '../common.js';
 
 export const CLONE_NAMING = ['NONE', 'COUNTER', 'DATE', 'TIMESTAMP'] as const;
 
@@ -150,3 +150,11 @@ export const profileKind: DocKind<ProfileDoc> = {
   status: () => null,
   render: (p) => ({ ...p }),
 };
+
+/** The account's `clone_naming` (NONE when its profile was never written). */
+export async function cloneNamingOf(tx: Pick<ReadTx, 'get'>, owner: string): Promise<string> {
+  const record = await tx.get(owner);
+  if (record?.kind !== 'profile') return 'NONE';
+  const naming = parseDoc<ProfileDoc>(record).clone_naming;
+  return typeof naming === 'string' ? naming : 'NONE';
+}

@@ -8,6 +8,7 @@ import type { DriveDoc } from '../drives/model.js';
 import { deleteDrives } from '../drives/service.js';
 import type { ResourceEnv } from '../env.js';
 import { applyMounts, checkAttachments } from '../mounts.js';
+import { wrongState } from './actions.js';
 import {
   type AttachmentDoc,
   type IpConf,
@@ -21,7 +22,7 @@ import { checkServer, defaultSmp } from './rules.js';
 const MAC_NAMESPACE = 'mac';
 
 /** A NIC as the client described it; `mac` null means a new NIC that needs one. */
-type NicDraft = Omit<NicDoc, 'mac'> & { mac: string | null };
+export type NicDraft = Omit<NicDoc, 'mac'> & { mac: string | null };
 
 interface Draft {
   doc: ServerDoc;
@@ -160,7 +161,7 @@ function readAttachment(input: Record<string, unknown>): AttachmentDoc {
  * MAC); a NIC without one gets a new `22:xx:xx:xx:xx:xx`, unique in the cloud; an unknown MAC is an
  * error. MACs of NICs that are gone are released.
  */
-async function assignMacs(
+export async function assignMacs(
   tx: WriteTx,
   random: Random,
   serverUuid: string,
@@ -265,11 +266,7 @@ export async function deleteServers(
   const doomedDrives = new Map<string, ObjectRecord>();
   for (const record of records) {
     const server = parseDoc<ServerDoc>(record);
-    if (server.status !== 'stopped') {
-      throw errors.permission(
-        `Cannot delete guest in state "${server.status}". Guest should be in state "stopped"`,
-      );
-    }
+    if (server.status !== 'stopped') throw wrongState('delete', server.status);
     if (!recurse) continue;
     for (const attachment of server.drives) {
       const drive = await tx.get(attachment.drive);

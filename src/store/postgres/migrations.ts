@@ -57,9 +57,12 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
     payload TEXT NOT NULL,
     due_at BIGINT NOT NULL,
     lease_owner TEXT,
-    lease_until BIGINT NOT NULL DEFAULT 0
+    lease_until BIGINT NOT NULL DEFAULT 0,
+    -- The advisory-lock key of the process holding the lease (see PostgresStore.leaseTasks).
+    lease_key INTEGER
   );
   CREATE INDEX tasks_due ON tasks(due_at, seq);
+  CREATE INDEX objects_kind_status ON objects(kind, status);
   CREATE INDEX tasks_target ON tasks(target);
   CREATE TABLE component_state (
     namespace TEXT NOT NULL,

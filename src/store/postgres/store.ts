@@ -55,6 +55,8 @@ const RECORD_COLUMNS = 'kind, uuid, owner, name, status, version, doc, detail, s
 const RETRYABLE_CODES = new Set(['40001', '40P01']);
 const UNIQUE_VIOLATION = '23505';
 const MIGRATION_LOCK = 7_421_133;
+/** First key of the advisory locks that say a process (and so its task leases) is alive. */
+const LIVENESS_LOCK = 7_421_134;
 
 export class PostgresStore implements Store {
   readonly engine = 'postgres' as const;
@@ -65,6 +67,11 @@ export class PostgresStore implements Store {
   private readonly listeners = new Set<(changes: readonly CommittedChange[]) => void>();
   /** Tells this process's notifications from other processes'. */
   private readonly token = randomBytes(8).toString('hex');
+  /**
+   * This process's liveness key: the listening connection holds the advisory lock
+   * (LIVENESS_LOCK, key) as long as the process lives, so its task leases die with it.
+   */
+  private readonly livenessKey = randomBytes(4).readUInt32BE() & 0x7fffffff;
   private readonly channel: string;
   private listener: pg.Client | undefined;
 
@@ -105,6 +112,7 @@ export class PostgresStore implements Store {
     const client = new pg.Client({ connectionString: this.options.url });
     client.on('error', () => {});
     await client.connect();
+    await client.query('SELECT pg_advisory_lock($1, $2)', [LIVENESS_LOCK, this.livenessKey]);
     await client.query(`LISTEN ${this.channel}`);
     client.on('notification', (message) => {
       if (!message.payload) return;
@@ -140,12 +148,18 @@ export class PostgresStore implements Store {
       due_at: string;
       seq: string;
     }>(
-      `UPDATE tasks SET lease_owner = $1, lease_until = $2
+      // A lease is free when it ran out, or when the process holding it is gone (its liveness
+      // lock is no longer held): a restarted process resumes its tasks at once.
+      `UPDATE tasks SET lease_owner = $1, lease_until = $2, lease_key = $6
        WHERE seq IN (
-         SELECT seq FROM tasks WHERE due_at <= $3 AND lease_until <= $4
+         SELECT seq FROM tasks t WHERE due_at <= $3 AND (lease_until <= $4 OR NOT EXISTS (
+           SELECT 1 FROM pg_locks l
+           WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $7 AND l.objsubid = 2
+             AND l.objid = t.lease_key::oid
+             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())))
          ORDER BY due_at, seq LIMIT $5 FOR UPDATE SKIP LOCKED)
        RETURNING id, type, target, payload, due_at, seq`,
-      [worker, leaseUntil, now, Date.now(), limit],
+      [worker, leaseUntil, now, Date.now(), limit, this.livenessKey, LIVENESS_LOCK],
     );
     return rows
       .sort((a, b) => Number(a.due_at) - Number(b.due_at) || Number(a.seq) - Number(b.seq))
@@ -167,7 +181,7 @@ export class PostgresStore implements Store {
   }
 
   async recoverLeases(): Promise<void> {
-    // Shared by several processes: a dead one's leases run out on their own.
+    // Nothing to do: a dead process's leases are free as soon as its liveness lock is gone.
   }
 
   async nextTaskDue(): Promise<number | undefined> {
@@ -449,6 +463,20 @@ class PgTx implements WriteTx {
       namespace,
       holder,
     ]);
+  }
+
+  async byStatus(
+    kind: string,
+    statuses: readonly string[],
+    owner?: string,
+  ): Promise<ObjectRecord[]> {
+    if (statuses.length === 0) return [];
+    const ownerClause = owner === undefined ? '' : ' AND owner = $3';
+    const { rows } = await this.db.query<ObjectRecord>(
+      `SELECT ${RECORD_COLUMNS} FROM objects WHERE kind = $1 AND status = ANY($2::text[])${ownerClause} ORDER BY seq`,
+      owner === undefined ? [kind, [...statuses]] : [kind, [...statuses], owner],
+    );
+    return rows;
   }
 
   async claimsOf(namespace: string, holder: string): Promise<string[]> {

@@ -60,6 +60,7 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     lease_until INTEGER NOT NULL DEFAULT 0
   );
   CREATE INDEX tasks_due ON tasks(due_at, seq);
+  CREATE INDEX objects_kind_status ON objects(kind, status);
   CREATE INDEX tasks_target ON tasks(target);
   CREATE TABLE component_state (
     namespace TEXT NOT NULL,

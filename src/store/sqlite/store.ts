@@ -499,6 +499,20 @@ class SqliteTx implements WriteTx {
       .run(namespace, holder);
   }
 
+  async byStatus(
+    kind: string,
+    statuses: readonly string[],
+    owner?: string,
+  ): Promise<ObjectRecord[]> {
+    if (statuses.length === 0) return [];
+    const ownerClause = owner === undefined ? '' : ' AND owner = ?';
+    return this.store
+      .statement(
+        `SELECT ${RECORD_COLUMNS} FROM objects WHERE kind = ?${ownerClause} AND status IN (${statuses.map(() => '?').join(', ')}) ORDER BY seq`,
+      )
+      .all(kind, ...(owner === undefined ? [] : [owner]), ...statuses) as Row[];
+  }
+
   async claimsOf(namespace: string, holder: string): Promise<string[]> {
     return this.store
       .statement('SELECT value FROM claims WHERE namespace = ? AND holder = ? ORDER BY value')

@@ -1,0 +1,111 @@
+/**
+ * `POST /drives/{uuid}/action/?do=clone|resize` (api-reference.md §3.4-§3.5). Both answer 202
+ * with `{"objects": [drive]}`: the new drive (`cloning_dst`) or the resized one (`resizing`).
+ */
+
+import { TASKS } from '../../engine/tasks.js';
+import type { ApiContext, ApiResult, RouteSpec } from '../../http/api.js';
+import { errors } from '../../http/errors.js';
+import { last } from '../../http/query.js';
+import { readInput } from '../../model/input.js';
+import { isPlainObject } from '../../model/json.js';
+import { resourceUri } from '../../model/refs.js';
+import { loadVisible, parseDoc, toRecord, toUpdate } from '../common.js';
+import type { ResourceEnv } from '../env.js';
+import { jobKind, newJob } from '../jobs/model.js';
+import { addTask } from '../lifecycle.js';
+import { cloneNamingOf } from '../profile/model.js';
+import { cloneName } from '../profile/naming.js';
+import { copyDrive, markCloneSource } from '../servers/clone.js';
+import { DRIVES, type DriveDoc, driveKind } from './model.js';
+import { checkDrive, resizeDrive } from './service.js';
+
+const CLONE_FIELDS = {
+  name: DRIVES.fields.name!,
+  media: DRIVES.fields.media!,
+  affinities: DRIVES.fields.affinities!,
+  size: DRIVES.fields.size!,
+  storage_type: DRIVES.fields.storage_type!,
+};
+
+async function cloneDrive(env: ResourceEnv, ctx: ApiContext): Promise<string> {
+  const body = ctx.body === undefined ? {} : ctx.body;
+  if (!isPlainObject(body)) throw errors.invalid(null, 'Expected a JSON object');
+  const { values } = readInput(
+    { ...CLONE_FIELDS, name: { ...CLONE_FIELDS.name, required: false } },
+    body,
+    {
+      requireAll: false,
+    },
+  );
+  return env.store.write(async (tx) => {
+    const record = await loadVisible(tx, 'drives', ctx.params.uuid!, ctx);
+    const source = parseDoc<DriveDoc>(record);
+    const now = new Date(env.clock.now());
+    const name =
+      (values.name as string | undefined) ??
+      cloneName(source.name, await cloneNamingOf(tx, source.owner), now);
+    markCloneSource(source);
+    const copy = copyDrive(source, env.random.uuid(), name);
+    if (values.media !== undefined) copy.media = values.media as DriveDoc['media'];
+    if (values.affinities !== undefined) copy.affinities = values.affinities as string[];
+    if (values.storage_type !== undefined) copy.storage_type = values.storage_type as string;
+    if (values.size !== undefined) {
+      if ((values.size as number) < source.size) {
+        throw errors.invalid(
+          'size',
+          `A clone cannot be smaller than its source (${source.size} bytes)`,
+        );
+      }
+      copy.size = values.size as number;
+    }
+    checkDrive(copy, env.capabilities);
+    const job = newJob(
+      env.random.uuid(),
+      source.owner,
+      'drive_clone',
+      [resourceUri('drives', source.uuid), resourceUri('drives', copy.uuid)],
+      now,
+    );
+    copy.jobs = [job.uuid];
+    source.jobs = [...source.jobs, job.uuid];
+    await tx.update(toUpdate(driveKind, record, source));
+    const copyRecord = toRecord(driveKind, copy);
+    await tx.insert(copyRecord);
+    await tx.insert(toRecord(jobKind, job));
+    await addTask(env, tx, TASKS.driveClone, copy.uuid, { source: source.uuid, job: job.uuid });
+    return copyRecord.detail;
+  });
+}
+
+export function driveActionRoutes(env: ResourceEnv): RouteSpec[] {
+  const actions: Record<string, (ctx: ApiContext) => Promise<ApiResult>> = {
+    clone: async (ctx) => ({
+      type: 'object',
+      status: 202,
+      json: `{"objects":[${await cloneDrive(env, ctx)}]}`,
+    }),
+    resize: async (ctx) => {
+      if (!isPlainObject(ctx.body)) throw errors.invalid(null, 'Expected a JSON object');
+      const json = await env.store.write(async (tx) => {
+        const record = await loadVisible(tx, 'drives', ctx.params.uuid!, ctx);
+        return resizeDrive(env, tx, record, ctx.body);
+      });
+      return { type: 'object', status: 202, json: `{"objects":[${json}]}` };
+    },
+  };
+  return [
+    {
+      path: '/drives/:uuid/action/',
+      handlers: {
+        POST: async (ctx) => {
+          const action = last(ctx.query, 'do');
+          const run =
+            action !== undefined && Object.hasOwn(actions, action) ? actions[action] : undefined;
+          if (!run) throw errors.unknownAction(action);
+          return run(ctx);
+        },
+      },
+    },
+  ];
+}

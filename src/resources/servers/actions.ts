@@ -1,0 +1,138 @@
+/**
+ * `POST /servers/{uuid}/action/?do=...` (api-reference.md §2.3): power actions write the new
+ * status and the task that finishes it in one transaction and answer 202; tunnels open at once;
+ * clone copies the definition and its disks. Wrong-state actions answer 403 with CloudSigma's
+ * messages, whose state names are internal ones (`started` for running).
+ */
+
+import { TASKS } from '../../engine/tasks.js';
+import type { ApiContext, ApiResult, RouteSpec } from '../../http/api.js';
+import { errors } from '../../http/errors.js';
+import { last } from '../../http/query.js';
+import { loadVisible, parseDoc, toUpdate } from '../common.js';
+import type { ResourceEnv } from '../env.js';
+import { addTask } from '../lifecycle.js';
+import { cloneServer } from './clone.js';
+import { type ServerDoc, type ServerStatus, serverKind } from './model.js';
+
+/** CloudSigma names a running guest `started` in its messages. */
+function internalState(status: ServerStatus): string {
+  return status === 'running' ? 'started' : status;
+}
+
+const RUNNING = `"['started', 'running_legacy']"`;
+
+export function wrongState(action: string, status: ServerStatus): Error {
+  if (action === 'start' || action === 'delete') {
+    return errors.permission(
+      `Cannot ${action} guest in state "${internalState(status)}". Guest should be in state "stopped"`,
+    );
+  }
+  return errors.permission(
+    `Cannot ${action} guest in state "${internalState(status)}". Guest should be in state ${RUNNING}`,
+  );
+}
+
+interface PowerAction {
+  from: ServerStatus;
+  to: ServerStatus;
+  task: string;
+  payload?: (env: ResourceEnv) => unknown;
+}
+
+const POWER: Record<string, PowerAction> = {
+  start: { from: 'stopped', to: 'starting', task: TASKS.serverStart },
+  stop: { from: 'running', to: 'stopping', task: TASKS.serverStop },
+  shutdown: {
+    from: 'running',
+    to: 'stopping',
+    task: TASKS.serverShutdown,
+    payload: (env) => ({ timeoutMs: env.acpiTimeoutMs }),
+  },
+  restart: { from: 'running', to: 'stopping', task: TASKS.serverRestart },
+};
+
+const accepted = (action: string, uuid: string, extra: Record<string, string> = {}): ApiResult => ({
+  type: 'value',
+  status: 202,
+  body: { action, result: 'success', uuid, ...extra },
+});
+
+async function powerAction(env: ResourceEnv, ctx: ApiContext, action: string, power: PowerAction) {
+  const uuid = ctx.params.uuid!;
+  await env.store.write(async (tx) => {
+    const record = await loadVisible(tx, 'servers', uuid, ctx);
+    const server = parseDoc<ServerDoc>(record);
+    if (server.status !== power.from) throw wrongState(action, server.status);
+    server.status = power.to;
+    await tx.update(toUpdate(serverKind, record, server));
+    await addTask(env, tx, power.task, uuid, power.payload?.(env) ?? {});
+  });
+  return accepted(action, uuid);
+}
+
+/** The server if the caller may see it and it runs; else 404 or 403. */
+async function runningServer(
+  env: ResourceEnv,
+  ctx: ApiContext,
+  action: string,
+): Promise<ServerDoc> {
+  const record = await loadVisible(env.store, 'servers', ctx.params.uuid!, ctx);
+  const server = parseDoc<ServerDoc>(record);
+  if (server.status !== 'running') throw wrongState(action, server.status);
+  return server;
+}
+
+/** The host clients reach tunnels at: the API's own host name. */
+function tunnelHost(ctx: ApiContext): string {
+  return new URL(ctx.origin).hostname;
+}
+
+export function serverActionRoutes(env: ResourceEnv): RouteSpec[] {
+  const actions: Record<string, (ctx: ApiContext) => Promise<ApiResult>> = {
+    open_vnc: async (ctx) => {
+      const server = await runningServer(env, ctx, 'open_vnc');
+      const { port } = await env.tunnels.openVnc(server.uuid, server.vnc_password, server.name);
+      return accepted('open_vnc', server.uuid, { vnc_url: `vnc://${tunnelHost(ctx)}:${port}` });
+    },
+    close_vnc: async (ctx) => {
+      await loadVisible(env.store, 'servers', ctx.params.uuid!, ctx);
+      await env.tunnels.closeVnc(ctx.params.uuid!);
+      return accepted('close_vnc', ctx.params.uuid!);
+    },
+    open_console: async (ctx) => {
+      const server = await runningServer(env, ctx, 'open_console');
+      const { port } = await env.tunnels.openConsole(server.uuid, server.vnc_password, server.name);
+      return accepted('open_console', server.uuid, {
+        console_url: `csconsole://${tunnelHost(ctx)}:${port}`,
+      });
+    },
+    close_console: async (ctx) => {
+      await loadVisible(env.store, 'servers', ctx.params.uuid!, ctx);
+      await env.tunnels.closeConsole(ctx.params.uuid!);
+      return accepted('close_console', ctx.params.uuid!);
+    },
+    clone: async (ctx) => ({
+      type: 'object',
+      status: 202,
+      json: await cloneServer(env, ctx),
+    }),
+  };
+  for (const [name, power] of Object.entries(POWER)) {
+    actions[name] = (ctx) => powerAction(env, ctx, name, power);
+  }
+  return [
+    {
+      path: '/servers/:uuid/action/',
+      handlers: {
+        POST: async (ctx) => {
+          const action = last(ctx.query, 'do');
+          const run =
+            action !== undefined && Object.hasOwn(actions, action) ? actions[action] : undefined;
+          if (!run) throw errors.unknownAction(action);
+          return run(ctx);
+        },
+      },
+    },
+  ];
+}

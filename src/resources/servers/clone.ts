@@ -1,0 +1,165 @@
+/**
+ * Server clone (api-reference.md §2.7): the definition is copied; every disk is copied into a new
+ * drive (`cloning_dst`, its source `cloning_src`), cdroms are attached as they are, NICs get fresh
+ * MACs and DHCP instead of static addresses, and the clone is `cloning` until its disks are done.
+ * A `server_clone` job with a `drive_clone` child per disk follows the copy.
+ */
+import { TASKS } from '../../engine/tasks.js';
+import type { ApiContext } from '../../http/api.js';
+import { errors } from '../../http/errors.js';
+import { isPlainObject } from '../../model/json.js';
+import { alphanumeric } from '../../model/random.js';
+import { resourceUri } from '../../model/refs.js';
+import type { WriteTx } from '../../store/types.js';
+import { loadVisible, parseDoc, toRecord, toUpdate } from '../common.js';
+import { type DriveDoc, driveKind } from '../drives/model.js';
+import type { ResourceEnv } from '../env.js';
+import { jobKind, newJob } from '../jobs/model.js';
+import { addTask } from '../lifecycle.js';
+import { cloneNamingOf } from '../profile/model.js';
+import { cloneName } from '../profile/naming.js';
+import { type ServerDoc, serverKind } from './model.js';
+import { assignMacs } from './service.js';
+
+interface CloneOptions {
+  name?: string;
+  randomVncPassword: boolean;
+}
+
+function readCloneBody(body: unknown): CloneOptions {
+  if (body === undefined) return { randomVncPassword: false };
+  if (!isPlainObject(body)) throw errors.invalid(null, 'Expected a JSON object');
+  if (body.name !== undefined && typeof body.name !== 'string')
+    throw errors.invalid('name', 'Expected a string');
+  if (body.random_vnc_password !== undefined && typeof body.random_vnc_password !== 'boolean') {
+    throw errors.invalid('random_vnc_password', 'Expected true or false');
+  }
+  return {
+    ...(typeof body.name === 'string' ? { name: body.name } : {}),
+    randomVncPassword: body.random_vnc_password === true,
+  };
+}
+
+/** A copy of a drive definition under a new uuid and name, `cloning_dst`, mounted nowhere yet. */
+export function copyDrive(source: DriveDoc, uuid: string, name: string): DriveDoc {
+  return {
+    ...source,
+    uuid,
+    name,
+    status: 'cloning_dst',
+    mounted_on: [],
+    snapshots: [],
+    jobs: [],
+  };
+}
+
+/** The source of a copy: a drive that is not already changing. */
+export function markCloneSource(drive: DriveDoc): void {
+  if (drive.status !== 'mounted' && drive.status !== 'unmounted') {
+    throw errors.permission(`Cannot clone drive ${drive.uuid} in state "${drive.status}"`);
+  }
+  drive.status = 'cloning_src';
+}
+
+export async function cloneServer(env: ResourceEnv, ctx: ApiContext): Promise<string> {
+  const options = readCloneBody(ctx.body);
+  return env.store.write(async (tx) => {
+    const sourceRecord = await loadVisible(tx, 'servers', ctx.params.uuid!, ctx);
+    const source = parseDoc<ServerDoc>(sourceRecord);
+    const naming = await cloneNamingOf(tx, source.owner);
+    const now = new Date(env.clock.now());
+    const uuid = env.random.uuid();
+    const jobUuid = env.random.uuid();
+    const copies: { source: string; target: string; job: string }[] = [];
+    const drives = [];
+    for (const attachment of source.drives) {
+      const driveRecord = await tx.get(attachment.drive);
+      if (driveRecord?.kind !== 'drives') continue;
+      const drive = parseDoc<DriveDoc>(driveRecord);
+      if (drive.media === 'cdrom') {
+        drives.push({ ...attachment, runtime: null });
+        continue;
+      }
+      markCloneSource(drive);
+      await tx.update(toUpdate(driveKind, driveRecord, drive));
+      const copy = copyDrive(drive, env.random.uuid(), cloneName(drive.name, naming, now));
+      const childJob = newJob(
+        env.random.uuid(),
+        source.owner,
+        'drive_clone',
+        [resourceUri('drives', drive.uuid), resourceUri('drives', copy.uuid)],
+        now,
+      );
+      copy.jobs = [childJob.uuid];
+      copy.mounted_on = [uuid];
+      copy.status = 'cloning_dst';
+      await tx.insert(toRecord(driveKind, copy));
+      await tx.insert(toRecord(jobKind, childJob));
+      copies.push({ source: drive.uuid, target: copy.uuid, job: childJob.uuid });
+      drives.push({ ...attachment, drive: copy.uuid, runtime: null });
+    }
+    const job = newJob(
+      jobUuid,
+      source.owner,
+      'server_clone',
+      [resourceUri('servers', source.uuid), resourceUri('servers', uuid)],
+      now,
+    );
+    const clone: ServerDoc = {
+      ...source,
+      uuid,
+      name: options.name ?? cloneName(source.name, naming, now),
+      vnc_password: options.randomVncPassword ? alphanumeric(env.random, 8) : source.vnc_password,
+      status: copies.length > 0 ? 'cloning' : 'stopped',
+      runtime: null,
+      jobs: [jobUuid],
+      drives,
+      nics: await assignMacs(
+        tx,
+        env.random,
+        uuid,
+        [],
+        source.nics.map((nic) => ({
+          ...nic,
+          mac: null,
+          runtime: null,
+          ip_v4_conf: nic.ip_v4_conf && { conf: 'dhcp', ip: null },
+          ip_v6_conf: nic.ip_v6_conf && { conf: 'dhcp', ip: null },
+        })),
+      ),
+    };
+    await mountCdroms(
+      tx,
+      uuid,
+      drives.map((d) => d.drive).filter((d) => !copies.some((c) => c.target === d)),
+    );
+    const record = toRecord(serverKind, clone);
+    await tx.insert(record);
+    if (copies.length === 0) {
+      job.state = 'success';
+      job.progress = 100;
+    }
+    await tx.insert(toRecord(jobKind, job));
+    if (copies.length > 0) {
+      await addTask(env, tx, TASKS.serverClone, uuid, {
+        source: source.uuid,
+        job: jobUuid,
+        copies,
+      });
+    }
+    return record.detail;
+  });
+}
+
+/** The clone shares the source's cdroms: they are mounted on it too. */
+async function mountCdroms(tx: WriteTx, serverUuid: string, cdroms: string[]): Promise<void> {
+  for (const uuid of cdroms) {
+    const record = await tx.get(uuid);
+    if (record?.kind !== 'drives') continue;
+    const drive = parseDoc<DriveDoc>(record);
+    if (!drive.mounted_on.includes(serverUuid))
+      drive.mounted_on = [...drive.mounted_on, serverUuid];
+    if (drive.status === 'unmounted') drive.status = 'mounted';
+    await tx.update(toUpdate(driveKind, record, drive));
+  }
+}
