@@ -29,11 +29,11 @@ function counted(name: string): string {
 function suffixed(name: string, stamp: string): string {
   const suffix = `-${stamp}`;
   if (name.endsWith(suffix)) return `${name}_1`;
-  const counter = new RegExp(`${escape(suffix)}_(\\d+)$`).exec(name);
+  const counter = new RegExp(`${escapeRegExp(suffix)}_(\\d+)$`).exec(name);
   if (counter) return counted(name);
   return `${name}${suffix}`;
 }
 
-function escape(text: string): string {
+function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

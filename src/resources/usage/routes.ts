@@ -56,8 +56,9 @@ export function usageRoutes(env: ResourceEnv & { balance: string }): RouteSpec[]
           const owner = ctx.principal.uuid;
           const usage: Record<string, Usage> = {};
           const add = (key: string, amount: number) => {
-            const entry = (usage[key] ??= { burst: 0, subscribed: 0, using: 0 });
+            const entry = usage[key] ?? { burst: 0, subscribed: 0, using: 0 };
             entry.using += amount;
+            usage[key] = entry;
           };
           for (const key of BASE_KEYS) add(key, 0);
           const [servers, drives] = await env.store.read(async (tx) =>
