@@ -23,6 +23,8 @@ export default defineConfig({
             'test/http/**/*.test.ts',
             'test/conformance/**/*.test.ts',
             'test/robustness/**/*.test.ts',
+            'test/lifecycle/**/*.test.ts',
+            'test/control/**/*.test.ts',
           ],
           env: { SIGMALITE_TEST_STORE: 'postgres' },
         },

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { type Credentials, ensureAccounts, parseUsers } from './accounts/service.js';
 import type { Config } from './config.js';
+import { CONTROL_TASK_HANDLERS, type ControlHandle, installControl } from './control/index.js';
 import { type MachineTable, SimulatedCompute } from './drivers/compute/simulated/driver.js';
 import { SimulatedStorage } from './drivers/storage/simulated/driver.js';
 import { parseTransitions } from './drivers/transitions.js';
@@ -18,6 +19,7 @@ import { reconcile } from './engine/reconcile.js';
 import { TASK_HANDLERS } from './engine/tasks.js';
 import type { RouteSpec } from './http/api.js';
 import { Authenticator } from './http/auth.js';
+import { installEvents } from './http/events.js';
 import { buildHttpServer } from './http/server.js';
 import { cryptoRandom } from './model/random.js';
 import { API_PREFIX } from './model/refs.js';
@@ -30,6 +32,7 @@ import { readRoutes } from './resources/crud.js';
 import { driveActionRoutes } from './resources/drives/actions.js';
 import { driveRoutes } from './resources/drives/routes.js';
 import type { ResourceEnv } from './resources/env.js';
+import { eventUri } from './resources/events.js';
 import { JOBS } from './resources/jobs/model.js';
 import { locationRoutes } from './resources/locations/routes.js';
 import { profileRoutes } from './resources/profile/routes.js';
@@ -53,6 +56,8 @@ export interface App {
   compute: SimulatedCompute;
   /** Changes the simulated transition times (`--transitions` syntax). */
   setTransitions(spec: string): void;
+  /** The test-control API (`--control`), with its token; undefined without it. */
+  control: ControlHandle | undefined;
   close(): Promise<void>;
 }
 
@@ -103,6 +108,9 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     );
     const clock = new ControlledClock();
     let transitions = parseTransitions(config.transitions);
+    const setTransitions = (spec: string) => {
+      transitions = parseTransitions(spec);
+    };
     const machines = stateTable(store, 'sim.machines');
     const compute = new SimulatedCompute({
       clock,
@@ -122,7 +130,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         ips: new IpPool(config.dynamicPool),
         random: cryptoRandom,
       },
-      TASK_HANDLERS,
+      { ...TASK_HANDLERS, ...CONTROL_TASK_HANDLERS },
       reconcile,
     );
     const env: ResourceEnv = {
@@ -160,6 +168,21 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
           ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) }
           : undefined,
     });
+    // The websocket notification stream (docs/events.md).
+    const events = await installEvents(http, { store, authenticator, uriOf: eventUri, logger });
+    // The test-control API under /_sigmalite/ (--control; docs/control.md).
+    const control = config.control
+      ? installControl(http, {
+          store,
+          engine,
+          clock,
+          compute,
+          random: cryptoRandom,
+          transitions: config.transitions,
+          setTransitions,
+          token: config.controlToken,
+        })
+      : undefined;
     await engine.start();
     await http.listen({ host: config.host, port: config.port });
     const address = http.server.address();
@@ -174,10 +197,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       engine,
       clock,
       compute,
-      setTransitions: (spec: string) => {
-        transitions = parseTransitions(spec);
-      },
+      setTransitions,
+      control,
       close: async () => {
+        await events.close();
         await http.close();
         await engine.stop();
         await compute.close();

@@ -36,6 +36,10 @@ export interface Config {
   dynamicPool: string;
   /** Accounts to create or update at start: `email:password[,...]` (SIGMALITE_USERS). */
   users: string | undefined;
+  /** Serve the test-control API under `/_sigmalite/` (docs/control.md). */
+  control: boolean;
+  /** The control API's bearer token (SIGMALITE_CONTROL_TOKEN); generated when unset. */
+  controlToken: string | undefined;
 }
 
 export interface OptionSpec {
@@ -76,6 +80,8 @@ export const DEFAULTS: Config = {
   acpiTimeout: 60,
   dynamicPool: '10.30.0.0/16',
   users: undefined,
+  control: false,
+  controlToken: undefined,
 };
 
 export const OPTIONS: readonly OptionSpec[] = [
@@ -220,6 +226,21 @@ export const OPTIONS: readonly OptionSpec[] = [
     type: 'string',
     envOnly: true,
     help: 'Accounts to create or update at start: email:password[,email:password...]',
+  },
+  {
+    key: 'control',
+    flag: 'control',
+    env: 'SIGMALITE_CONTROL',
+    type: 'boolean',
+    help: 'Serve the test-control API under /_sigmalite/ (bearer token SIGMALITE_CONTROL_TOKEN, generated and printed on stderr if unset)',
+  },
+  {
+    key: 'controlToken',
+    flag: 'control-token',
+    env: 'SIGMALITE_CONTROL_TOKEN',
+    type: 'string',
+    envOnly: true,
+    help: 'The bearer token of the test-control API',
   },
 ];
 

@@ -44,6 +44,9 @@ async function serve(command: Command): Promise<void> {
   const config = resolveConfig(flagsOf(command));
   const app = await createApp(config);
   for (const user of app.generatedUsers) out(`sigmalite user ${user.email} ${user.password}`);
+  // Not on stdout: that carries only the lines of the CLI contract.
+  if (app.control?.generatedToken)
+    process.stderr.write(`sigmalite control token ${app.control.token}\n`);
   out(`sigmalite listening on ${app.url}`);
   let closing = false;
   const stop = async () => {

@@ -67,4 +67,18 @@ describe('ControlledClock', () => {
     await expect(sleeping).rejects.toThrow('cancelled');
     expect(clock.state().pending).toBe(0);
   });
+
+  it('interrupts every pending sleep, and only those', async () => {
+    const clock = new ControlledClock(fakeReal().now);
+    clock.setScale(0);
+    const first = clock.sleep(10);
+    const second = clock.sleep(20);
+    clock.interrupt(new Error('stopping'));
+    await expect(first).rejects.toThrow('stopping');
+    await expect(second).rejects.toThrow('stopping');
+    expect(clock.state().pending).toBe(0);
+    const later = clock.sleep(10);
+    clock.advance(10);
+    await expect(later).resolves.toBeUndefined();
+  });
 });

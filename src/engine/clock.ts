@@ -9,6 +9,11 @@ export interface Clock {
   now(): number;
   /** Resolves after `ms` of this clock's time (rejects with the signal's reason if aborted). */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Rejects every pending sleep with `reason`: the engine stops without waiting for transitions
+   * under way (on a stopped clock they would never end); their tasks run again at its next start.
+   */
+  interrupt(reason: Error): void;
 }
 
 export type ClockMode = 'real' | 'scaled' | 'manual';
@@ -25,6 +30,7 @@ export interface ClockState {
 interface Sleeper {
   due: number;
   resolve: () => void;
+  reject: (reason: unknown) => void;
 }
 
 /**
@@ -57,7 +63,7 @@ export class ControlledClock implements Clock {
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (ms <= 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const sleeper: Sleeper = { due: this.now() + ms, resolve };
+      const sleeper: Sleeper = { due: this.now() + ms, resolve, reject };
       this.sleepers.push(sleeper);
       this.sleepers.sort((a, b) => a.due - b.due);
       signal?.addEventListener(
@@ -70,6 +76,13 @@ export class ControlledClock implements Clock {
       );
       this.arm();
     });
+  }
+
+  interrupt(reason: Error): void {
+    const sleepers = this.sleepers;
+    this.sleepers = [];
+    for (const sleeper of sleepers) sleeper.reject(reason);
+    this.arm();
   }
 
   /** 1 is real time; 0 stops the clock (manual); another factor runs it that much faster. */

@@ -55,6 +55,7 @@ export class Engine implements Tunnels {
   private readonly failures = new Map<string, { count: number; retryAt: number }>();
   private wakeUp: (() => void) | undefined;
   private loop: Promise<void> | undefined;
+  private stopped: Promise<void> | undefined;
   private stopListening: (() => void) | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
 
@@ -73,10 +74,14 @@ export class Engine implements Tunnels {
     return this.inFlight.size;
   }
 
-  /** Reconciles stored state with the drivers, then runs tasks until `stop()`. Idempotent. */
+  /**
+   * Reconciles stored state with the drivers, then runs tasks until `stop()`. Idempotent; a
+   * stopped engine may start again (the test-control API stops it while it replaces the state).
+   */
   async start(): Promise<void> {
-    if (this.stateValue !== 'idle') return;
+    if (this.stateValue === 'running' || this.stateValue === 'stopping') return;
     this.stateValue = 'running';
+    this.failures.clear();
     await this.ctx.store.recoverLeases();
     await this.reconcile(this.ctx);
     this.stopListening = this.ctx.store.onCommit((changes) => {
@@ -87,20 +92,43 @@ export class Engine implements Tunnels {
     this.loop = this.run();
   }
 
-  /** Stops taking tasks and waits for those under way. Idempotent. */
+  /**
+   * Stops taking tasks and ends those under way. Idempotent. A task waiting on the clock (a
+   * transition; on a stopped clock, for ever) is interrupted: it stays stored, and its idempotent
+   * handler runs it again at the next start.
+   */
   async stop(): Promise<void> {
     if (this.stateValue === 'idle') {
       this.stateValue = 'stopped';
       return;
     }
-    if (this.stateValue !== 'running') return this.loop;
+    if (this.stateValue === 'stopped') return;
+    if (this.stateValue === 'stopping') return this.stopped;
     this.stateValue = 'stopping';
+    this.stopped = this.windDown();
+    return this.stopped;
+  }
+
+  private async windDown(): Promise<void> {
     this.stopListening?.();
     if (this.renewTimer) clearInterval(this.renewTimer);
     this.wake();
     await this.loop;
-    await Promise.allSettled([...this.inFlight.values()]);
+    while (this.inFlight.size > 0) {
+      // Again and again: a handler may go on to wait for something else.
+      this.ctx.clock.interrupt(new Error('engine stopping'));
+      const settled = Promise.allSettled([...this.inFlight.values()]);
+      await Promise.race([settled, new Promise((resolve) => setTimeout(resolve, 10))]);
+    }
     this.stateValue = 'stopped';
+  }
+
+  /**
+   * Test control: powers machines off at once (their servers are gone); transitions under way for
+   * them end without effect.
+   */
+  async killMachines(uuids: readonly string[]): Promise<void> {
+    for (const uuid of uuids) await this.ctx.compute.kill(uuid);
   }
 
   openVnc(uuid: string, password: string, name: string): Promise<{ port: number }> {
@@ -178,10 +206,16 @@ export class Engine implements Tunnels {
   private async execute(task: Task): Promise<void> {
     const handler = this.handlers[task.type];
     try {
+      if (this.stateValue !== 'running') return await this.release(task);
       if (!handler) throw new Error(`no handler for task type ${task.type}`);
       await handler(task, this.ctx);
       this.failures.delete(task.id);
     } catch (e) {
+      if (this.stateValue !== 'running') {
+        // Interrupted by stop(): it runs again at the next start, here or in another process.
+        this.ctx.logger.debug({ task: task.type, target: task.target }, 'engine: task interrupted');
+        return await this.release(task);
+      }
       const count = (this.failures.get(task.id)?.count ?? 0) + 1;
       const backoff = RETRY_BACKOFF_MS[Math.min(count - 1, RETRY_BACKOFF_MS.length - 1)]!;
       this.failures.set(task.id, { count, retryAt: Date.now() + backoff });
@@ -193,6 +227,10 @@ export class Engine implements Tunnels {
       const timer = setTimeout(() => this.wake(), backoff);
       timer.unref();
     }
+  }
+
+  private async release(task: Task): Promise<void> {
+    await this.ctx.store.renewLeases(this.worker, [task.id], 0).catch(() => {});
   }
 
   /** Waits for a wake-up, the next due task, or the poll interval, whichever comes first. */

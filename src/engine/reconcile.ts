@@ -4,6 +4,7 @@
  * hypervisor is the authority on whether a machine runs.
  */
 import { DRIVE_STATUSES, type DriveStatus, settledStatus } from '../resources/drives/model.js';
+import type { ReadTx } from '../store/types.js';
 import type { EngineContext } from './engine.js';
 import { DYNAMIC_IPS } from './ippool.js';
 import { isoTime, loadDrive, loadServer, saveDrive, saveServer } from './objects.js';
@@ -57,6 +58,8 @@ export async function reconcile(ctx: EngineContext): Promise<void> {
       // A clone source is back to normal once no task copies from it.
       const drive = await loadDrive(tx, record.uuid);
       if (!drive) return;
+      // A server clone's disk is finished by the clone's task (which targets the server).
+      if (drive.doc.status === 'cloning_dst' && (await copiedInto(tx, drive.doc.uuid))) return;
       const before = drive.doc.status;
       drive.doc.status = 'unmounted';
       drive.doc.status = settledStatus(drive.doc);
@@ -73,22 +76,39 @@ export async function reconcile(ctx: EngineContext): Promise<void> {
   }
 }
 
-/** Whether a clone task still copies from `source` (its status then stays `cloning_src`). */
-async function copiesFrom(
-  tx: Parameters<Parameters<EngineContext['store']['read']>[0]>[0],
-  source: string,
-): Promise<boolean> {
+/** Whether a server clone's task is still to copy into `target` (and then settle it). */
+async function copiedInto(tx: ReadTx, target: string): Promise<boolean> {
+  for (const clone of await tx.byStatus('servers', ['cloning'])) {
+    for (const task of await tx.tasksOf(clone.uuid)) {
+      const payload = JSON.parse(task.payload) as { copies?: { target: string }[] };
+      if (payload.copies?.some((copy) => copy.target === target)) return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Whether a copy from `source` is still under way (other than the one into `except`): its
+ * source then stays `cloning_src`. A copy is under way while its target is `cloning_dst` and a
+ * task (a drive clone's, or a server clone's) is to make it.
+ */
+export async function copiesFrom(tx: ReadTx, source: string, except?: string): Promise<boolean> {
   const targets = await tx.byStatus('drives', ['cloning_dst']);
   for (const target of targets) {
+    if (target.uuid === except) continue;
     for (const task of await tx.tasksOf(target.uuid)) {
       if ((JSON.parse(task.payload) as { source?: string }).source === source) return true;
     }
   }
+  const pending = new Set(targets.map((target) => target.uuid));
   const clones = await tx.byStatus('servers', ['cloning']);
   for (const clone of clones) {
     for (const task of await tx.tasksOf(clone.uuid)) {
-      const payload = JSON.parse(task.payload) as { copies?: { source: string }[] };
-      if (payload.copies?.some((copy) => copy.source === source)) return true;
+      const payload = JSON.parse(task.payload) as { copies?: { source: string; target: string }[] };
+      const copying = payload.copies?.some(
+        (copy) => copy.source === source && copy.target !== except && pending.has(copy.target),
+      );
+      if (copying) return true;
     }
   }
   return false;

@@ -21,6 +21,7 @@ import {
   saveJob,
   saveServer,
 } from './objects.js';
+import { copiesFrom } from './reconcile.js';
 
 export const TASKS = {
   serverStart: 'server.start',
@@ -153,7 +154,8 @@ async function markRunning(
   doc.status = 'running';
 }
 
-async function markStopped(tx: WriteTx, server: Loaded<ServerDoc>): Promise<void> {
+/** `stopped`: no runtime, dynamic addresses released. */
+export async function markStopped(tx: WriteTx, server: Loaded<ServerDoc>): Promise<void> {
   const { doc } = server;
   await tx.releaseAll(DYNAMIC_IPS, doc.uuid);
   doc.nics = doc.nics.map((nic) => ({ ...nic, runtime: null }));
@@ -276,7 +278,8 @@ async function finishCopy(
     await saveDrive(tx, target);
   }
   const source = await loadDrive(tx, copy.source);
-  if (source?.doc.status === 'cloning_src') {
+  // The source may feed several copies at once; it is back when the last one is done.
+  if (source?.doc.status === 'cloning_src' && !(await copiesFrom(tx, copy.source, copy.target))) {
     settle(source.doc);
     await saveDrive(tx, source);
   }

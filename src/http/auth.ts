@@ -18,7 +18,8 @@ import { LoginThrottle } from './throttle.js';
 export interface Principal {
   uuid: string;
   email: string;
-  via: 'basic' | 'digest' | 'session';
+  /** `async`: the websocket's `async_auth` cookie. */
+  via: 'basic' | 'digest' | 'session' | 'async';
 }
 
 interface CachedLogin {
@@ -54,6 +55,10 @@ export interface NewSession {
 export const BASIC_CHALLENGE = 'Basic realm="users"';
 export const SESSION_COOKIE = 'sessionid';
 export const CSRF_COOKIE = 'csrftoken';
+/** The websocket cookie of `do=authenticate_asynchronous` (api-reference.md §1.3). */
+export const ASYNC_COOKIE = 'async_auth';
+/** CloudSigma's async_auth cookie lives two minutes. */
+export const ASYNC_MAX_AGE = 120;
 /** Django's defaults, which CloudSigma's cookies show. */
 export const SESSION_MAX_AGE = 1_209_600;
 export const CSRF_MAX_AGE = 31_449_600;
@@ -197,10 +202,41 @@ export class Authenticator {
   async logout(sessionId: string): Promise<void> {
     await this.store.sessions.remove(hashSessionId(sessionId));
   }
+
+  /**
+   * `do=authenticate_asynchronous`: a token for the websocket's `async_auth` cookie, valid for
+   * ASYNC_MAX_AGE seconds. It is kept as a short session row (any process sharing the store can
+   * check it; expired rows go with the next session created; a password change ends it) whose id
+   * is hashed under another prefix, so it never works as a `sessionid`, nor a session id as it.
+   */
+  async issueAsyncToken(principal: Principal): Promise<{ token: string; maxAgeSeconds: number }> {
+    const token = randomBytes(32).toString('base64url');
+    await this.store.sessions.create({
+      idHash: hashAsyncToken(token),
+      account: principal.uuid,
+      // No CSRF token: a row that is not a login session can never pass a CSRF check.
+      csrfToken: '',
+      expiresAt: this.now() + ASYNC_MAX_AGE * 1000,
+    });
+    return { token, maxAgeSeconds: ASYNC_MAX_AGE };
+  }
+
+  /** The account an `async_auth` cookie value proves, or null (unknown or expired). */
+  async fromAsyncToken(token: string): Promise<Principal | null> {
+    if (token === '') return null;
+    const session = await this.store.sessions.get(hashAsyncToken(token), this.now());
+    if (!session) return null;
+    const account = await this.store.accounts.byUuid(session.account);
+    return account ? { uuid: account.uuid, email: account.email, via: 'async' } : null;
+  }
 }
 
 function hashSessionId(sessionId: string): string {
   return createHash('sha256').update(sessionId).digest('hex');
+}
+
+function hashAsyncToken(token: string): string {
+  return createHash('sha256').update(`async_auth:${token}`).digest('hex');
 }
 
 export function parseBasic(header: string): { email: string; password: string } | null {

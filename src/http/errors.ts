@@ -113,6 +113,14 @@ export const errors = {
       null,
       406,
     ),
+  upgradeRequired: (path: string) =>
+    new ApiError(
+      'validation',
+      `${path} speaks websocket only: connect with Upgrade: websocket`,
+      null,
+      426,
+      { upgrade: 'websocket' },
+    ),
   unauthorized: (challenges: string[]) =>
     new ApiError(
       'permission',

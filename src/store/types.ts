@@ -108,6 +108,12 @@ export interface WriteTx extends ReadTx {
   removeTask(id: string): Promise<void>;
   putState(namespace: string, key: string, value: string): Promise<void>;
   deleteState(namespace: string, key: string): Promise<void>;
+  /**
+   * Removes every object of `owner` with what hangs on them: the claims they hold, the tasks that
+   * target them and component state kept under their uuids (test control: reset one account).
+   * The account itself stays. Returns the removed objects, in creation order.
+   */
+  removeOwned(owner: string): Promise<Pick<ObjectRecord, 'kind' | 'uuid'>[]>;
 }
 
 export interface Account {
@@ -154,6 +160,34 @@ export interface SessionRepo {
   remove(idHash: string): Promise<void>;
 }
 
+/** A unique value held in a namespace (a MAC address, an IP). */
+export interface Claim {
+  namespace: string;
+  value: string;
+  holder: string;
+}
+
+/** One key of a component's internal state. */
+export interface StateEntry {
+  namespace: string;
+  key: string;
+  value: string;
+}
+
+/**
+ * Everything a store holds, as plain rows: what export and import (`control/state.ts`) move
+ * between stores of any kind. Objects and tasks are in creation order. Derived data (list counts,
+ * case folds) and task leases are not part of it: a restore rebuilds the first and frees the last.
+ */
+export interface StoreSnapshot {
+  accounts: Account[];
+  sessions: Session[];
+  objects: ObjectRecord[];
+  claims: Claim[];
+  tasks: Task[];
+  state: StateEntry[];
+}
+
 export class DuplicateEmailError extends Error {
   constructor(email: string) {
     super(`an account with email ${email} already exists`);
@@ -194,6 +228,14 @@ export interface Store {
   onCommit(listener: (changes: readonly CommittedChange[]) => void): () => void;
   /** A cheap digest of every stored row: tests compare it before and after a rejected request. */
   fingerprint(): Promise<string>;
+  /** Every row, read in one consistent transaction. */
+  snapshot(): Promise<StoreSnapshot>;
+  /**
+   * Replaces everything the store holds with `snapshot`, in one transaction: object versions are
+   * kept, list counts rebuilt, tasks unleased. Commit listeners hear the removal of every object
+   * there was, the put of every object restored, and of tasks if there are any.
+   */
+  restore(snapshot: StoreSnapshot): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -595,3 +595,52 @@ function preview(value: unknown): string {
   const text = JSON.stringify(value) ?? String(value);
   return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Body-only fixtures
+
+/** `libcloud/`: response bodies from Apache libcloud's CloudSigma 2.0 tests, without requests. */
+export const BODY_FIXTURES_DIR = join(FIXTURES_DIR, 'libcloud');
+
+/** The names of the body-only fixtures, as cases name them: `libcloud/X` for `libcloud/X.json`. */
+export function bodyFixtureNames(dir = BODY_FIXTURES_DIR): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => `libcloud/${f.slice(0, -5)}`)
+    .sort();
+}
+
+/** What a body-only fixture answers: the request a case sends for it, and the status. */
+export interface BodyFixtureRequest {
+  method: string;
+  /** Path and query, e.g. `/api/2.0/servers/<uuid>/action/?do=start`. */
+  target: string;
+  body?: Json;
+  status: number;
+}
+
+/**
+ * A body-only fixture (`libcloud/X`) as a pair: the request and status its case names (what
+ * libcloud's tests answer that body to), the recorded body, and the content type of every JSON
+ * answer of the API.
+ */
+export function loadBodyFixture(
+  name: string,
+  request: BodyFixtureRequest,
+  dir = FIXTURES_DIR,
+): FixturePair {
+  const body = readFileSync(join(dir, `${name}.json`), 'utf8');
+  const sent = request.body === undefined ? '' : JSON.stringify(request.body);
+  return {
+    name,
+    request: parseRequest(
+      `${name} (request)`,
+      `${request.method} ${request.target} HTTP/1.1\nContent-Type: application/json\n\n${sent}\n`,
+    ),
+    response: parseResponse(
+      `${name}.json`,
+      `HTTP/1.1 ${request.status} X\nContent-Type: application/json; charset=utf-8\n\n${body}`,
+    ),
+  };
+}

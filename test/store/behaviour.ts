@@ -420,6 +420,163 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
       ]);
     });
 
+    it('removes what one owner owns with its claims, tasks and state, and nothing else', async () => {
+      await store.write(async (tx) => {
+        await tx.insert(record({ uuid: 'o1', owner: 'acc-x' }));
+        await tx.insert(record({ uuid: 'o2', owner: 'acc-x', kind: 'drives' }));
+        await tx.insert(record({ uuid: 'k1', owner: 'acc-y' }));
+        await tx.claim('mac', 'o1-mac', 'o1');
+        await tx.claim('mac', 'k1-mac', 'k1');
+        await tx.addTask({ id: 'to1', type: 't', target: 'o1', payload: '{}', dueAt: 0 });
+        await tx.addTask({ id: 'tk1', type: 't', target: 'k1', payload: '{}', dueAt: 0 });
+        await tx.putState('sim', 'o1', 'x');
+        await tx.putState('sim', 'k1', 'y');
+      });
+      // Cached reads (SQLite) must forget them too.
+      await store.getDetail('o2');
+      const seen: unknown[] = [];
+      const stop = store.onCommit((changes) => seen.push(...changes));
+      const removed = await store.write((tx) => tx.removeOwned('acc-x'));
+      expect(removed).toEqual([
+        { kind: 'servers', uuid: 'o1' },
+        { kind: 'drives', uuid: 'o2' },
+      ]);
+      expect(await store.get('o1')).toBeUndefined();
+      expect(await store.getDetail('o2')).toBeUndefined();
+      expect(await store.get('k1')).toBeDefined();
+      const page = (owner: string) =>
+        store.read((tx) =>
+          tx.list({ kind: 'servers', owner, filters: [], limit: 0, offset: 0, view: 'summary' }),
+        );
+      expect((await page('acc-x')).total).toBe(0);
+      expect((await page('acc-y')).total).toBe(1);
+      expect(await store.read((tx) => tx.claimHolder('mac', 'o1-mac'))).toBeUndefined();
+      expect(await store.read((tx) => tx.claimHolder('mac', 'k1-mac'))).toBe('k1');
+      expect(await store.read((tx) => tx.tasksOf('o1'))).toEqual([]);
+      expect(await store.read((tx) => tx.tasksOf('k1'))).toHaveLength(1);
+      expect(await store.read((tx) => tx.listState('sim'))).toEqual([{ key: 'k1', value: 'y' }]);
+      expect(await store.write((tx) => tx.removeOwned('acc-x'))).toEqual([]);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      stop();
+      expect(seen).toEqual([
+        { op: 'remove', kind: 'servers', uuid: 'o1', owner: 'acc-x' },
+        { op: 'remove', kind: 'drives', uuid: 'o2', owner: 'acc-x' },
+      ]);
+    });
+
+    it('takes a snapshot of every row and restores it exactly, replacing what was there', async () => {
+      await store.accounts.create(account('acc-1', 'one@example.com'));
+      await store.accounts.create({ ...account('acc-2', 'two@example.com'), ha1: 'h' });
+      await store.sessions.create({
+        idHash: 'sess',
+        account: 'acc-1',
+        csrfToken: 'c',
+        expiresAt: Date.now() + 60_000,
+      });
+      await store.write(async (tx) => {
+        await tx.insert(record({ uuid: 's1', owner: 'acc-1', name: 'Ünïcode ✓' }));
+        await tx.insert(record({ uuid: 's2', owner: 'acc-1', status: null }));
+        await tx.insert(record({ uuid: 'lib', owner: null, kind: 'libdrives' }));
+        await tx.claim('mac', 'B-mac', 's1');
+        await tx.claim('mac', 'a-mac', 's2');
+        await tx.addTask({ id: 'ta', type: 't', target: 's1', payload: '{"x":1}', dueAt: 5 });
+        await tx.addTask({ id: 'tb', type: 't', target: 's2', payload: '{}', dueAt: 1 });
+        await tx.putState('sim', 's1', '{"state":"running"}');
+        await tx.putState('Sim', 'a', 'z');
+      });
+      const s1 = (await store.get('s1'))!;
+      await store.write((tx) => tx.update({ ...s1, name: 'renamed' }));
+      // A leased task comes back free.
+      await store.leaseTasks('w', 10, Date.now() + 60_000, 1);
+      const snapshot = await store.snapshot();
+      expect(snapshot.objects.map((o) => [o.uuid, o.version])).toEqual([
+        ['s1', 2],
+        ['s2', 1],
+        ['lib', 1],
+      ]);
+      expect(snapshot.tasks).toEqual([
+        { id: 'ta', type: 't', target: 's1', payload: '{"x":1}', dueAt: 5 },
+        { id: 'tb', type: 't', target: 's2', payload: '{}', dueAt: 1 },
+      ]);
+      expect(snapshot.claims.map((c) => c.value)).toEqual(['B-mac', 'a-mac']);
+      expect(snapshot.state.map((e) => `${e.namespace}/${e.key}`)).toEqual(['Sim/a', 'sim/s1']);
+      expect(snapshot.accounts.map((a) => a.uuid)).toEqual(['acc-1', 'acc-2']);
+      expect(snapshot.sessions).toHaveLength(1);
+      const fingerprint = await store.fingerprint();
+
+      // Something else entirely, then the snapshot again.
+      await store.accounts.create(account('acc-3', 'three@example.com'));
+      await store.write(async (tx) => {
+        await tx.insert(record({ uuid: 'gone', owner: 'acc-1' }));
+        await tx.removeTask('ta');
+      });
+      await store.getDetail('gone');
+      const seen: unknown[] = [];
+      const stop = store.onCommit((changes) => seen.push(...changes));
+      await store.restore(snapshot);
+      expect(await store.fingerprint()).toBe(fingerprint);
+      expect(await store.snapshot()).toEqual(snapshot);
+      expect(await store.getDetail('gone')).toBeUndefined();
+      expect((await store.getDetail('s1'))?.detail.toString()).toBe(s1.detail);
+      expect(await store.accounts.byEmail('three@example.com')).toBeUndefined();
+      expect((await store.accounts.byUuid('acc-2'))?.ha1).toBe('h');
+      expect(await store.sessions.get('sess', Date.now())).toBeDefined();
+      const page = await store.read((tx) =>
+        tx.list({
+          kind: 'servers',
+          owner: 'acc-1',
+          filters: [{ column: 'name', op: 'contains', values: ['RENAMED'] }],
+          limit: 0,
+          offset: 0,
+          view: 'summary',
+        }),
+      );
+      expect(page.total).toBe(1);
+      const all = await store.read((tx) =>
+        tx.list({
+          kind: 'servers',
+          owner: 'acc-1',
+          filters: [],
+          limit: 0,
+          offset: 0,
+          view: 'summary',
+        }),
+      );
+      expect(all.total).toBe(2);
+      const leased = await store.leaseTasks('w2', 10, Date.now() + 60_000, 10);
+      expect(leased.map((t) => t.id)).toEqual(['tb', 'ta']);
+      // Versions survive: an update must carry the restored one.
+      await store.write(async (tx) => tx.update({ ...(await tx.get('s1'))!, name: 'again' }));
+      expect((await store.get('s1'))?.version).toBe(3);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      stop();
+      expect(seen.slice(0, 4)).toEqual([
+        { op: 'remove', kind: 'servers', uuid: 's1', owner: 'acc-1' },
+        { op: 'remove', kind: 'servers', uuid: 's2', owner: 'acc-1' },
+        { op: 'remove', kind: 'libdrives', uuid: 'lib', owner: null },
+        { op: 'remove', kind: 'servers', uuid: 'gone', owner: 'acc-1' },
+      ]);
+      expect(seen.slice(4, 8)).toMatchObject([
+        { op: 'put', uuid: 's1' },
+        { op: 'put', uuid: 's2' },
+        { op: 'put', uuid: 'lib' },
+        { op: 'task' },
+      ]);
+
+      // An empty snapshot empties the store.
+      await store.restore({
+        accounts: [],
+        sessions: [],
+        objects: [],
+        claims: [],
+        tasks: [],
+        state: [],
+      });
+      expect(await store.accounts.count()).toBe(0);
+      expect(await store.get('s1')).toBeUndefined();
+      expect(await store.nextTaskDue()).toBeUndefined();
+    });
+
     it('has a fingerprint that changes with any write and only then', async () => {
       const empty = await store.fingerprint();
       expect(await store.fingerprint()).toBe(empty);

@@ -53,6 +53,13 @@ export interface ComputeDriver {
    * `timeoutMs`: true if the guest powered off, false if it ignored the request (still running).
    */
   shutdown(uuid: string, timeoutMs: number): Promise<boolean>;
+  /**
+   * Powers a machine off at once, without a transition (its host died; a paused machine is
+   * revived). A transition under way for it ends without effect. Killing no machine is no error.
+   */
+  kill(uuid: string): Promise<void>;
+  /** Freezes a running machine (`paused`, "essentially dead"): only `kill` ends that. */
+  pause(uuid: string): Promise<void>;
   status(uuid: string): Promise<MachineStatus>;
   /** Machines that run (for reconciliation). */
   running(): Promise<string[]>;

@@ -1,11 +1,17 @@
 /**
- * `POST /accounts/action/?do=login|logout|check_login`: session login with `sessionid` and
- * `csrftoken` cookies (api-reference.md §1.3). The route is public; logout and check_login
- * authenticate by session themselves.
+ * `POST /accounts/action/?do=login|logout|check_login|authenticate_asynchronous`: session login
+ * with `sessionid` and `csrftoken` cookies, and the websocket's `async_auth` cookie
+ * (api-reference.md §1.3). The route is public; every action but login authenticates itself.
  */
 import { serialize } from 'cookie';
 import type { ApiResult, RequestInfo, RouteSpec } from '../../http/api.js';
-import { type Authenticator, CSRF_COOKIE, CSRF_MAX_AGE, SESSION_COOKIE } from '../../http/auth.js';
+import {
+  ASYNC_COOKIE,
+  type Authenticator,
+  CSRF_COOKIE,
+  CSRF_MAX_AGE,
+  SESSION_COOKIE,
+} from '../../http/auth.js';
 import { errors } from '../../http/errors.js';
 import { last } from '../../http/query.js';
 import { authRequest } from '../../http/server.js';
@@ -60,6 +66,24 @@ export function accountRoutes(authenticator: Authenticator): RouteSpec[] {
     check_login: async (ctx) => {
       await authenticator.authenticate(sessionOnly(ctx));
       return { type: 'value', body: {} };
+    },
+    // Any scheme will do (Basic, Digest, or a session with its CSRF token).
+    authenticate_asynchronous: async (ctx) => {
+      const principal = await authenticator.authenticate(authRequest(ctx));
+      const { token, maxAgeSeconds } = await authenticator.issueAsyncToken(principal);
+      return {
+        type: 'value',
+        body: {},
+        headers: {
+          'set-cookie': serialize(ASYNC_COOKIE, token, {
+            httpOnly: true,
+            maxAge: maxAgeSeconds,
+            path: '/',
+            sameSite: 'lax',
+            secure: ctx.origin.startsWith('https:'),
+          }),
+        },
+      };
     },
   };
   return [

@@ -187,7 +187,9 @@ function renderDrive(d: DriveDoc): Record<string, unknown> {
     runtime: {
       is_downloadable: !ephemeral,
       is_ephemeral: ephemeral,
-      is_snapshotable: d.status === 'creating' ? null : !ephemeral,
+      // Unknown until the data is there: null while `creating` or `cloning_dst` (8 of the 9
+      // cloning_dst dumps show null).
+      is_snapshotable: d.status === 'creating' || d.status === 'cloning_dst' ? null : !ephemeral,
       snapshots_allocated_size: 0,
       storage_type: d.storage_type,
     },

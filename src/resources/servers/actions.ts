@@ -126,7 +126,9 @@ export function serverActionRoutes(env: ResourceEnv): RouteSpec[] {
       path: '/servers/:uuid/action/',
       handlers: {
         POST: async (ctx) => {
-          const action = last(ctx.query, 'do');
+          // jclouds sends `?do=start?avoid=a&avoid=b` (api-reference.md §2.5): avoid is a hint,
+          // so what follows a second `?` is dropped rather than failing the action.
+          const action = last(ctx.query, 'do')?.split('?', 1)[0];
           const run =
             action !== undefined && Object.hasOwn(actions, action) ? actions[action] : undefined;
           if (!run) throw errors.unknownAction(action);

@@ -29,9 +29,10 @@ interface CloneOptions {
 function readCloneBody(body: unknown): CloneOptions {
   if (body === undefined) return { randomVncPassword: false };
   if (!isPlainObject(body)) throw errors.invalid(null, 'Expected a JSON object');
-  if (body.name !== undefined && typeof body.name !== 'string')
+  // null is "not given": libcloud's ex_clone_node sends both keys, null when not asked for.
+  if (body.name != null && typeof body.name !== 'string')
     throw errors.invalid('name', 'Expected a string');
-  if (body.random_vnc_password !== undefined && typeof body.random_vnc_password !== 'boolean') {
+  if (body.random_vnc_password != null && typeof body.random_vnc_password !== 'boolean') {
     throw errors.invalid('random_vnc_password', 'Expected true or false');
   }
   return {
@@ -53,9 +54,16 @@ export function copyDrive(source: DriveDoc, uuid: string, name: string): DriveDo
   };
 }
 
-/** The source of a copy: a drive that is not already changing. */
+/**
+ * The source of a copy: a drive that is not otherwise changing. One drive may feed several copies
+ * at once (clients clone an image many times without waiting).
+ */
 export function markCloneSource(drive: DriveDoc): void {
-  if (drive.status !== 'mounted' && drive.status !== 'unmounted') {
+  if (
+    drive.status !== 'mounted' &&
+    drive.status !== 'unmounted' &&
+    drive.status !== 'cloning_src'
+  ) {
     throw errors.permission(`Cannot clone drive ${drive.uuid} in state "${drive.status}"`);
   }
   drive.status = 'cloning_src';

@@ -12,6 +12,7 @@ import { ConflictError, errors } from '../../http/errors.js';
 import type {
   Account,
   AccountRepo,
+  Claim,
   CommittedChange,
   DetailView,
   Filter,
@@ -22,7 +23,9 @@ import type {
   ReadTx,
   Session,
   SessionRepo,
+  StateEntry,
   Store,
+  StoreSnapshot,
   Task,
   WriteTx,
 } from '../types.js';
@@ -260,6 +263,122 @@ export class PostgresStore implements Store {
     return hash.digest('hex');
   }
 
+  async snapshot(): Promise<StoreSnapshot> {
+    const client = await this.pool.connect();
+    const rows = async <T extends pg.QueryResultRow>(sql: string) =>
+      (await client.query<T>(sql)).rows;
+    try {
+      // One snapshot of every table. Text is ordered bytewise ("C"), as SQLite orders it.
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const snapshot: StoreSnapshot = {
+        accounts: (await rows<AccountRow>('SELECT * FROM accounts ORDER BY uuid COLLATE "C"')).map(
+          toAccount,
+        ),
+        sessions: (
+          await rows<{ id_hash: string; account: string; csrf_token: string; expires_at: string }>(
+            'SELECT * FROM sessions ORDER BY id_hash COLLATE "C"',
+          )
+        ).map((row) => ({
+          idHash: row.id_hash,
+          account: row.account,
+          csrfToken: row.csrf_token,
+          expiresAt: Number(row.expires_at),
+        })),
+        objects: await rows<ObjectRecord>(`SELECT ${RECORD_COLUMNS} FROM objects ORDER BY seq`),
+        claims: await rows<Claim>(
+          'SELECT namespace, value, holder FROM claims ORDER BY namespace COLLATE "C", value COLLATE "C"',
+        ),
+        tasks: (
+          await rows<Omit<Task, 'dueAt'> & { due_at: string }>(
+            'SELECT id, type, target, payload, due_at FROM tasks ORDER BY seq',
+          )
+        ).map(({ due_at, ...task }) => ({ ...task, dueAt: Number(due_at) })),
+        state: await rows<StateEntry>(
+          'SELECT namespace, key, value FROM component_state ORDER BY namespace COLLATE "C", key COLLATE "C"',
+        ),
+      };
+      await client.query('COMMIT');
+      return snapshot;
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw e;
+    } finally {
+      client.release();
+    }
+  }
+
+  async restore(snapshot: StoreSnapshot): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const changes: CommittedChange[] = [];
+      try {
+        await this.transaction(async (client) => {
+          // Writers of this and other processes wait until the new state is committed.
+          await client.query(
+            'LOCK TABLE objects, object_counts, claims, accounts, sessions, tasks, component_state IN SHARE ROW EXCLUSIVE MODE',
+          );
+          const before = await client.query<{ kind: string; uuid: string; owner: string | null }>(
+            'SELECT kind, uuid, owner FROM objects ORDER BY seq',
+          );
+          for (const row of before.rows) changes.push({ op: 'remove', ...row });
+          await client.query(
+            'DELETE FROM objects; DELETE FROM object_counts; DELETE FROM claims; DELETE FROM accounts; DELETE FROM sessions; DELETE FROM tasks; DELETE FROM component_state',
+          );
+          await insertJson(
+            client,
+            `INSERT INTO accounts (uuid, email, password_hash, ha1, cred_version, created_at)
+             SELECT e->>'uuid', e->>'email', e->>'passwordHash', e->>'ha1',
+               (e->>'credVersion')::integer, e->>'createdAt'`,
+            snapshot.accounts,
+          );
+          await insertJson(
+            client,
+            `INSERT INTO sessions (id_hash, account, csrf_token, expires_at)
+             SELECT e->>'idHash', e->>'account', e->>'csrfToken', (e->>'expiresAt')::bigint`,
+            snapshot.sessions,
+          );
+          await insertJson(
+            client,
+            `INSERT INTO objects (kind, uuid, owner, name, name_fold, status, version, doc, detail, summary)
+             SELECT e->>'kind', e->>'uuid', e->>'owner', e->>'name', e->>'nameFold', e->>'status',
+               (e->>'version')::integer, e->>'doc', e->>'detail', e->>'summary'`,
+            snapshot.objects.map((r) => ({ ...r, nameFold: fold(r.name) })),
+          );
+          for (const r of snapshot.objects) changes.push(putChange(r));
+          await client.query(
+            `INSERT INTO object_counts (owner, kind, n)
+             SELECT coalesce(owner, ''), kind, count(*) FROM objects GROUP BY coalesce(owner, ''), kind`,
+          );
+          await insertJson(
+            client,
+            `INSERT INTO claims (namespace, value, holder)
+             SELECT e->>'namespace', e->>'value', e->>'holder'`,
+            snapshot.claims,
+          );
+          await insertJson(
+            client,
+            `INSERT INTO tasks (id, type, target, payload, due_at)
+             SELECT e->>'id', e->>'type', e->>'target', e->>'payload', (e->>'dueAt')::bigint`,
+            snapshot.tasks,
+          );
+          if (snapshot.tasks.length > 0) changes.push({ op: 'task' });
+          await insertJson(
+            client,
+            `INSERT INTO component_state (namespace, key, value)
+             SELECT e->>'namespace', e->>'key', e->>'value'`,
+            snapshot.state,
+          );
+          for (const payload of notificationPayloads(this.token, changes)) {
+            await client.query('SELECT pg_notify($1, $2)', [this.channel, payload]);
+          }
+        });
+        this.emit(changes);
+        return;
+      } catch (e) {
+        if (attempt >= WRITE_RETRIES || !RETRYABLE_CODES.has(pgCode(e) ?? '')) throw e;
+      }
+    }
+  }
+
   async close(): Promise<void> {
     await this.listener?.end().catch(() => {});
     if (this.options.dropSchemaOnClose && this.options.schema) {
@@ -292,6 +411,15 @@ async function migrate(pool: pg.Pool, schema: string): Promise<void> {
   } finally {
     client.release();
   }
+}
+
+/** Inserts `rows` in their order: `select` reads each row from `e`, a JSON element. */
+async function insertJson(client: pg.PoolClient, select: string, rows: readonly object[]) {
+  if (rows.length === 0) return;
+  await client.query(
+    `${select} FROM json_array_elements($1::json) WITH ORDINALITY AS x(e, i) ORDER BY i`,
+    [JSON.stringify(rows)],
+  );
 }
 
 function pgCode(e: unknown): string | undefined {
@@ -547,6 +675,24 @@ class PgTx implements WriteTx {
       namespace,
       key,
     ]);
+  }
+
+  async removeOwned(owner: string): Promise<Pick<ObjectRecord, 'kind' | 'uuid'>[]> {
+    const { rows } = await this.db.query<{ kind: string; uuid: string; seq: string }>(
+      'DELETE FROM objects WHERE owner = $1 RETURNING kind, uuid, seq',
+      [owner],
+    );
+    if (rows.length === 0) return [];
+    const removed = rows
+      .sort((a, b) => Number(a.seq) - Number(b.seq))
+      .map(({ kind, uuid }) => ({ kind, uuid }));
+    const uuids = removed.map((r) => r.uuid);
+    await this.db.query('DELETE FROM claims WHERE holder = ANY($1::text[])', [uuids]);
+    await this.db.query('DELETE FROM tasks WHERE target = ANY($1::text[])', [uuids]);
+    await this.db.query('DELETE FROM component_state WHERE key = ANY($1::text[])', [uuids]);
+    await this.db.query('DELETE FROM object_counts WHERE owner = $1', [owner]);
+    for (const { kind, uuid } of removed) this.changes.push({ op: 'remove', kind, uuid, owner });
+    return removed;
   }
 }
 

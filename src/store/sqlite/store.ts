@@ -14,6 +14,7 @@ import { Mutex } from '../mutex.js';
 import type {
   Account,
   AccountRepo,
+  Claim,
   CommittedChange,
   DetailView,
   Filter,
@@ -24,7 +25,9 @@ import type {
   ReadTx,
   Session,
   SessionRepo,
+  StateEntry,
   Store,
+  StoreSnapshot,
   Task,
   WriteTx,
 } from '../types.js';
@@ -311,6 +314,104 @@ export class SqliteStore implements Store {
     });
   }
 
+  async snapshot(): Promise<StoreSnapshot> {
+    return this.lock.run(() =>
+      // One read transaction: a consistent view even while another process writes the file.
+      this.db.transaction(() => ({
+        accounts: (
+          this.statement('SELECT * FROM accounts ORDER BY uuid').all() as AccountRow[]
+        ).map((row) => toAccount(row)!),
+        sessions: (
+          this.statement('SELECT * FROM sessions ORDER BY id_hash').all() as SessionRow[]
+        ).map(toSession),
+        objects: this.statement(
+          `SELECT ${RECORD_COLUMNS} FROM objects ORDER BY seq`,
+        ).all() as Row[],
+        claims: this.statement(
+          'SELECT namespace, value, holder FROM claims ORDER BY namespace, value',
+        ).all() as Claim[],
+        tasks: this.statement(
+          'SELECT id, type, target, payload, due_at AS dueAt FROM tasks ORDER BY seq',
+        ).all() as Task[],
+        state: this.statement(
+          'SELECT namespace, key, value FROM component_state ORDER BY namespace, key',
+        ).all() as StateEntry[],
+      }))(),
+    );
+  }
+
+  async restore(snapshot: StoreSnapshot): Promise<void> {
+    const changes: CommittedChange[] = [];
+    await this.locked(() => {
+      const before = this.statement('SELECT kind, uuid, owner FROM objects ORDER BY seq').all() as {
+        kind: string;
+        uuid: string;
+        owner: string | null;
+      }[];
+      for (const row of before) changes.push({ op: 'remove', ...row });
+      for (const table of [
+        'objects',
+        'object_counts',
+        'claims',
+        'accounts',
+        'sessions',
+        'tasks',
+        'component_state',
+      ]) {
+        this.statement(`DELETE FROM ${table}`).run();
+      }
+      const account = this.statement(
+        `INSERT INTO accounts (uuid, email, password_hash, ha1, cred_version, created_at)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+      );
+      for (const a of snapshot.accounts) {
+        account.run(a.uuid, a.email, a.passwordHash, a.ha1, a.credVersion, a.createdAt);
+      }
+      const session = this.statement(
+        'INSERT INTO sessions (id_hash, account, csrf_token, expires_at) VALUES (?, ?, ?, ?)',
+      );
+      for (const s of snapshot.sessions) session.run(s.idHash, s.account, s.csrfToken, s.expiresAt);
+      const object = this.statement(
+        `INSERT INTO objects (kind, uuid, owner, name, name_fold, status, version, doc, detail, summary)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      for (const r of snapshot.objects) {
+        object.run(
+          r.kind,
+          r.uuid,
+          r.owner,
+          r.name,
+          fold(r.name),
+          r.status,
+          r.version,
+          r.doc,
+          r.detail,
+          r.summary,
+        );
+        changes.push({ op: 'put', kind: r.kind, uuid: r.uuid, owner: r.owner, detail: r.detail });
+      }
+      this.statement(
+        `INSERT INTO object_counts (owner, kind, n)
+         SELECT coalesce(owner, ''), kind, count(*) FROM objects GROUP BY coalesce(owner, ''), kind`,
+      ).run();
+      const claim = this.statement(
+        'INSERT INTO claims (namespace, value, holder) VALUES (?, ?, ?)',
+      );
+      for (const c of snapshot.claims) claim.run(c.namespace, c.value, c.holder);
+      const task = this.statement(
+        'INSERT INTO tasks (id, type, target, payload, due_at) VALUES (?, ?, ?, ?, ?)',
+      );
+      for (const t of snapshot.tasks) task.run(t.id, t.type, t.target, t.payload, t.dueAt);
+      if (snapshot.tasks.length > 0) changes.push({ op: 'task' });
+      const state = this.statement(
+        'INSERT INTO component_state (namespace, key, value) VALUES (?, ?, ?)',
+      );
+      for (const e of snapshot.state) state.run(e.namespace, e.key, e.value);
+      this.cache.clear();
+    });
+    this.emit(changes);
+  }
+
   async close(): Promise<void> {
     await this.lock.run(() => this.db.close());
   }
@@ -566,6 +667,23 @@ class SqliteTx implements WriteTx {
       .statement('DELETE FROM component_state WHERE namespace = ? AND key = ?')
       .run(namespace, key);
   }
+
+  async removeOwned(owner: string): Promise<Pick<ObjectRecord, 'kind' | 'uuid'>[]> {
+    const removed = this.store
+      .statement('SELECT kind, uuid FROM objects WHERE owner = ? ORDER BY seq')
+      .all(owner) as Pick<ObjectRecord, 'kind' | 'uuid'>[];
+    if (removed.length === 0) return [];
+    const owned = 'SELECT uuid FROM objects WHERE owner = ?';
+    this.store.statement(`DELETE FROM claims WHERE holder IN (${owned})`).run(owner);
+    this.store.statement(`DELETE FROM tasks WHERE target IN (${owned})`).run(owner);
+    this.store.statement(`DELETE FROM component_state WHERE key IN (${owned})`).run(owner);
+    this.store.statement('DELETE FROM objects WHERE owner = ?').run(owner);
+    this.store.statement('DELETE FROM object_counts WHERE owner = ?').run(owner);
+    for (const { kind, uuid } of removed) {
+      this.store.changes.push({ op: 'remove', record: { kind, uuid, owner } });
+    }
+    return removed;
+  }
 }
 
 function toCommitted(change: Change): CommittedChange {
@@ -693,14 +811,7 @@ class SqliteSessions implements SessionRepo {
     const row = this.store
       .statement('SELECT * FROM sessions WHERE id_hash = ? AND expires_at > ?')
       .get(idHash, now) as SessionRow | undefined;
-    return (
-      row && {
-        idHash: row.id_hash,
-        account: row.account,
-        csrfToken: row.csrf_token,
-        expiresAt: row.expires_at,
-      }
-    );
+    return row && toSession(row);
   }
 
   remove(idHash: string): Promise<void> {
@@ -708,6 +819,15 @@ class SqliteSessions implements SessionRepo {
       this.store.statement('DELETE FROM sessions WHERE id_hash = ?').run(idHash);
     });
   }
+}
+
+function toSession(row: SessionRow): Session {
+  return {
+    idHash: row.id_hash,
+    account: row.account,
+    csrfToken: row.csrf_token,
+    expiresAt: row.expires_at,
+  };
 }
 
 function toAccount(row: AccountRow | undefined): Account | undefined {

@@ -42,6 +42,8 @@ export class SimulatedCompute implements ComputeDriver {
   /** Machines whose guest ignores ACPI, whatever the default. */
   private readonly deafGuests = new Set<string>();
   private guestAcpi: boolean;
+  /** Bumped by `kill`: a transition begun under an older epoch ends without effect. */
+  private readonly epochs = new Map<string, number>();
 
   constructor(private readonly options: SimulatedComputeOptions) {
     this.guestAcpi = options.guestAcpi ?? true;
@@ -59,9 +61,16 @@ export class SimulatedCompute implements ComputeDriver {
     return text === undefined ? undefined : (JSON.parse(text) as Machine);
   }
 
-  private async save(uuid: string, machine: Machine): Promise<void> {
+  private epoch(uuid: string): number {
+    return this.epochs.get(uuid) ?? 0;
+  }
+
+  /** Saves `machine` unless it was killed since `epoch`; false if it was. */
+  private async save(uuid: string, machine: Machine, epoch: number): Promise<boolean> {
+    if (this.epoch(uuid) !== epoch) return false;
     if (machine.state === 'stopped') await this.options.machines.delete(uuid);
     else await this.options.machines.put(uuid, JSON.stringify(machine));
+    return true;
   }
 
   /** Waits until `until` (clock time), however long has passed already (after a restart). */
@@ -69,37 +78,42 @@ export class SimulatedCompute implements ComputeDriver {
     await this.options.clock.sleep(until - this.options.clock.now());
   }
 
+  /** A start interrupted by `kill` resolves all the same; the caller's status check decides. */
   async start(spec: MachineSpec): Promise<{ activeSince: number }> {
     const { clock } = this.options;
+    const epoch = this.epoch(spec.uuid);
     let machine = await this.machine(spec.uuid);
     if (machine?.state === 'running') return { activeSince: machine.since };
     if (machine?.state !== 'starting') {
       const now = clock.now();
       machine = { state: 'starting', since: now, until: now + this.options.transitions().start };
-      await this.save(spec.uuid, machine);
+      await this.save(spec.uuid, machine, epoch);
     }
     await this.waitUntil(machine.until ?? clock.now());
     const running: Machine = { state: 'running', since: clock.now() };
-    await this.save(spec.uuid, running);
+    await this.save(spec.uuid, running, epoch);
     return { activeSince: running.since };
   }
 
   async stop(uuid: string): Promise<void> {
     const { clock } = this.options;
+    const epoch = this.epoch(uuid);
     let machine = await this.machine(uuid);
     if (!machine) return;
     if (machine.state !== 'stopping') {
       const now = clock.now();
       machine = { state: 'stopping', since: now, until: now + this.options.transitions().stop };
-      await this.save(uuid, machine);
+      await this.save(uuid, machine, epoch);
     }
     await this.waitUntil(machine.until ?? clock.now());
+    if (this.epoch(uuid) !== epoch) return;
     await this.closeTunnels(uuid);
-    await this.save(uuid, { state: 'stopped', since: clock.now() });
+    await this.save(uuid, { state: 'stopped', since: clock.now() }, epoch);
   }
 
   async shutdown(uuid: string, timeoutMs: number): Promise<boolean> {
     const { clock } = this.options;
+    const epoch = this.epoch(uuid);
     const machine = await this.machine(uuid);
     if (!machine) return true;
     const answers = this.guestAcpi && !this.deafGuests.has(uuid);
@@ -109,9 +123,24 @@ export class SimulatedCompute implements ComputeDriver {
     }
     const reaction = Math.min(this.options.transitions().shutdown, timeoutMs);
     await clock.sleep(reaction);
+    if (this.epoch(uuid) !== epoch) return true;
     await this.closeTunnels(uuid);
-    await this.save(uuid, { state: 'stopped', since: clock.now() });
+    await this.save(uuid, { state: 'stopped', since: clock.now() }, epoch);
     return true;
+  }
+
+  async kill(uuid: string): Promise<void> {
+    this.epochs.set(uuid, this.epoch(uuid) + 1);
+    await this.closeTunnels(uuid);
+    await this.options.machines.delete(uuid);
+  }
+
+  async pause(uuid: string): Promise<void> {
+    const epoch = this.epoch(uuid);
+    const machine = await this.machine(uuid);
+    if (machine?.state !== 'running') return;
+    await this.closeTunnels(uuid);
+    await this.save(uuid, { state: 'paused', since: this.options.clock.now() }, epoch);
   }
 
   async status(uuid: string): Promise<MachineStatus> {
@@ -128,15 +157,21 @@ export class SimulatedCompute implements ComputeDriver {
       .map((row) => row.key);
   }
 
+  /**
+   * The new listener replaces the previous one only once it listens, in one synchronous step: the
+   * URL is new on every open (both ports are held at once), and concurrent opens leave exactly
+   * one listener, which `closeVnc` closes.
+   */
   async openVnc(uuid: string, password: string, desktopName: string): Promise<{ port: number }> {
-    await this.closeVnc(uuid);
     const server = await startRfbServer({
       host: this.options.tunnelHost,
       port: 0,
       password,
       desktopName,
     });
+    const previous = this.vnc.get(uuid);
     this.vnc.set(uuid, server);
+    await previous?.close();
     return { port: server.port };
   }
 
@@ -146,15 +181,17 @@ export class SimulatedCompute implements ComputeDriver {
     await server?.close();
   }
 
+  /** As `openVnc`: the new listener replaces the previous one once it listens. */
   async openConsole(uuid: string, password: string, name: string): Promise<{ port: number }> {
-    await this.closeConsole(uuid);
     const server = await startConsoleServer({
       host: this.options.tunnelHost,
       port: 0,
       password,
       open: () => echoConsole(name),
     });
+    const previous = this.consoles.get(uuid);
     this.consoles.set(uuid, server);
+    await previous?.close();
     return { port: server.port };
   }
 

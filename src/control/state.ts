@@ -1,0 +1,323 @@
+/**
+ * Export and import of the whole state as one JSON document (`GET`/`PUT /_sigmalite/state`, and
+ * later `sigmalite export` / `sigmalite import`). The format belongs to no store: a dump of a
+ * SQLite store imports into an empty PostgreSQL one and gives back the same state.
+ *
+ * Every row of the store is in it: accounts (with their password hashes: a dump is a secret),
+ * sessions, objects (with their versions and rendered forms, exactly as stored), claims, tasks
+ * and component state (the simulated hypervisor's machines). Stored JSON text appears as JSON
+ * values, and is written back byte for byte as the resources wrote it.
+ */
+import { canonicalJson, isPlainObject, type Json } from '../model/json.js';
+import type { Claim, StateEntry, Store, StoreSnapshot } from '../store/types.js';
+
+export const DUMP_FORMAT = 'sigmalite-state';
+export const DUMP_VERSION = 1;
+
+export interface DumpAccount {
+  uuid: string;
+  email: string;
+  password_hash: string;
+  ha1: string | null;
+  cred_version: number;
+  created_at: string;
+}
+
+export interface DumpSession {
+  id_hash: string;
+  account: string;
+  csrf_token: string;
+  /** Milliseconds since the epoch (real time). */
+  expires_at: number;
+}
+
+export interface DumpObject {
+  kind: string;
+  uuid: string;
+  owner: string | null;
+  name: string;
+  status: string | null;
+  version: number;
+  /** The internal document. */
+  doc: { [key: string]: Json };
+  /** What a GET of the object answers. */
+  detail: { [key: string]: Json };
+  /** What a list answers for it. */
+  summary: { [key: string]: Json };
+}
+
+export interface DumpTask {
+  id: string;
+  type: string;
+  target: string;
+  payload: Json;
+  /** Milliseconds since the epoch, on the engine's clock. */
+  due_at: number;
+}
+
+export interface StateDump {
+  format: typeof DUMP_FORMAT;
+  version: typeof DUMP_VERSION;
+  /**
+   * The engine's clock when the dump was taken (milliseconds since the epoch), or null when no
+   * clock ran. Task due times and machine transitions are times of that clock.
+   */
+  clock_time: number | null;
+  accounts: DumpAccount[];
+  sessions: DumpSession[];
+  /** In creation order (lists show objects in that order). */
+  objects: DumpObject[];
+  claims: Claim[];
+  /** In creation order. */
+  tasks: DumpTask[];
+  state: StateEntry[];
+}
+
+export interface ExportOptions {
+  /** The engine's clock now (see `StateDump.clock_time`). */
+  clockTime?: number;
+}
+
+/** The whole state of `store`, read in one transaction. */
+export async function exportState(store: Store, options: ExportOptions = {}): Promise<StateDump> {
+  const snapshot = await store.snapshot();
+  return {
+    format: DUMP_FORMAT,
+    version: DUMP_VERSION,
+    clock_time: options.clockTime ?? null,
+    accounts: snapshot.accounts.map((a) => ({
+      uuid: a.uuid,
+      email: a.email,
+      password_hash: a.passwordHash,
+      ha1: a.ha1,
+      cred_version: a.credVersion,
+      created_at: a.createdAt,
+    })),
+    sessions: snapshot.sessions.map((s) => ({
+      id_hash: s.idHash,
+      account: s.account,
+      csrf_token: s.csrfToken,
+      expires_at: s.expiresAt,
+    })),
+    objects: snapshot.objects.map((o) => ({
+      kind: o.kind,
+      uuid: o.uuid,
+      owner: o.owner,
+      name: o.name,
+      status: o.status,
+      version: o.version,
+      doc: JSON.parse(o.doc) as DumpObject['doc'],
+      detail: JSON.parse(o.detail) as DumpObject['detail'],
+      summary: JSON.parse(o.summary) as DumpObject['summary'],
+    })),
+    claims: snapshot.claims.map((c) => ({
+      namespace: c.namespace,
+      value: c.value,
+      holder: c.holder,
+    })),
+    tasks: snapshot.tasks.map((t) => ({
+      id: t.id,
+      type: t.type,
+      target: t.target,
+      payload: JSON.parse(t.payload) as Json,
+      due_at: t.dueAt,
+    })),
+    state: snapshot.state.map((e) => ({ namespace: e.namespace, key: e.key, value: e.value })),
+  };
+}
+
+/** What an import brought in. */
+export interface ImportSummary {
+  clock_time: number | null;
+  accounts: number;
+  sessions: number;
+  objects: number;
+  claims: number;
+  tasks: number;
+  state: number;
+}
+
+/**
+ * Replaces everything `store` holds with a dump, in one transaction (checked first with
+ * `parseDump`: a bad dump changes nothing). Moving the clock and restarting the engine around it
+ * is the caller's business.
+ */
+export async function importState(store: Store, dump: unknown): Promise<ImportSummary> {
+  const valid = parseDump(dump);
+  await store.restore(toSnapshot(valid));
+  return {
+    clock_time: valid.clock_time,
+    accounts: valid.accounts.length,
+    sessions: valid.sessions.length,
+    objects: valid.objects.length,
+    claims: valid.claims.length,
+    tasks: valid.tasks.length,
+    state: valid.state.length,
+  };
+}
+
+function toSnapshot(dump: StateDump): StoreSnapshot {
+  return {
+    accounts: dump.accounts.map((a) => ({
+      uuid: a.uuid,
+      email: a.email,
+      passwordHash: a.password_hash,
+      ha1: a.ha1,
+      credVersion: a.cred_version,
+      createdAt: a.created_at,
+    })),
+    sessions: dump.sessions.map((s) => ({
+      idHash: s.id_hash,
+      account: s.account,
+      csrfToken: s.csrf_token,
+      expiresAt: s.expires_at,
+    })),
+    // As the resources write them (resources/common.ts toRecord): the document with
+    // JSON.stringify, the rendered forms canonical. Both are stable under parse and write again.
+    objects: dump.objects.map((o) => ({
+      kind: o.kind,
+      uuid: o.uuid,
+      owner: o.owner,
+      name: o.name,
+      status: o.status,
+      version: o.version,
+      doc: JSON.stringify(o.doc),
+      detail: canonicalJson(o.detail),
+      summary: canonicalJson(o.summary),
+    })),
+    claims: dump.claims,
+    tasks: dump.tasks.map((t) => ({
+      id: t.id,
+      type: t.type,
+      target: t.target,
+      payload: JSON.stringify(t.payload),
+      dueAt: t.due_at,
+    })),
+    state: dump.state,
+  };
+}
+
+/** A dump that cannot be imported; `point` names the offending place (`objects.3.uuid`). */
+export class DumpError extends Error {
+  constructor(
+    readonly point: string | null,
+    /** The message without the point. */
+    readonly reason: string,
+  ) {
+    super(point === null ? reason : `${point}: ${reason}`);
+    this.name = 'DumpError';
+  }
+}
+
+type FieldType = 'string' | 'string|null' | 'integer' | 'object' | 'json';
+
+const SHAPES = {
+  accounts: {
+    uuid: 'string',
+    email: 'string',
+    password_hash: 'string',
+    ha1: 'string|null',
+    cred_version: 'integer',
+    created_at: 'string',
+  },
+  sessions: { id_hash: 'string', account: 'string', csrf_token: 'string', expires_at: 'integer' },
+  objects: {
+    kind: 'string',
+    uuid: 'string',
+    owner: 'string|null',
+    name: 'string',
+    status: 'string|null',
+    version: 'integer',
+    doc: 'object',
+    detail: 'object',
+    summary: 'object',
+  },
+  claims: { namespace: 'string', value: 'string', holder: 'string' },
+  tasks: { id: 'string', type: 'string', target: 'string', payload: 'json', due_at: 'integer' },
+  state: { namespace: 'string', key: 'string', value: 'string' },
+} as const satisfies Record<string, Record<string, FieldType>>;
+
+/** What makes a row unique in its table. */
+const KEYS: Record<keyof typeof SHAPES, readonly string[][]> = {
+  accounts: [['uuid'], ['email']],
+  sessions: [['id_hash']],
+  objects: [['uuid']],
+  claims: [['namespace', 'value']],
+  tasks: [['id']],
+  state: [['namespace', 'key']],
+};
+
+/** Checks a parsed JSON value is an importable dump: format, version, every row's shape, keys. */
+export function parseDump(value: unknown): StateDump {
+  if (!isPlainObject(value)) throw new DumpError(null, 'A state dump is a JSON object');
+  if (value.format !== DUMP_FORMAT) {
+    throw new DumpError('format', `Expected "${DUMP_FORMAT}"`);
+  }
+  if (value.version !== DUMP_VERSION) {
+    throw new DumpError(
+      'version',
+      `Unsupported version ${JSON.stringify(value.version)}; this sigmalite reads version ${DUMP_VERSION}`,
+    );
+  }
+  const clock = value.clock_time;
+  if (clock !== undefined && clock !== null && !Number.isSafeInteger(clock)) {
+    throw new DumpError('clock_time', 'Expected milliseconds since the epoch, or null');
+  }
+  for (const key of Object.keys(value)) {
+    if (!['format', 'version', 'clock_time', ...Object.keys(SHAPES)].includes(key)) {
+      throw new DumpError(key, 'Unknown key');
+    }
+  }
+  for (const [table, shape] of Object.entries(SHAPES) as [
+    keyof typeof SHAPES,
+    Record<string, FieldType>,
+  ][]) {
+    const rows = value[table];
+    if (!Array.isArray(rows)) throw new DumpError(table, 'Expected a list');
+    const seen = KEYS[table].map(() => new Set<string>());
+    rows.forEach((row: unknown, i) => {
+      const at = `${table}.${i}`;
+      if (!isPlainObject(row)) throw new DumpError(at, 'Expected an object');
+      for (const [field, type] of Object.entries(shape))
+        checkField(row[field], type, `${at}.${field}`);
+      for (const field of Object.keys(row)) {
+        if (!Object.hasOwn(shape, field)) throw new DumpError(`${at}.${field}`, 'Unknown key');
+      }
+      KEYS[table].forEach((fields, k) => {
+        const key = JSON.stringify(fields.map((field) => row[field]));
+        if (seen[k]!.has(key)) {
+          throw new DumpError(`${at}.${fields.join('+')}`, `Duplicate ${fields.join(' and ')}`);
+        }
+        seen[k]!.add(key);
+      });
+    });
+  }
+  // No store keeps NUL characters (PostgreSQL cannot); the API never accepts them either.
+  if (JSON.stringify(value).includes('\\u0000')) {
+    throw new DumpError(null, 'The NUL character (\\0) is not allowed anywhere in a dump');
+  }
+  return { ...(value as unknown as StateDump), clock_time: (clock as number | undefined) ?? null };
+}
+
+function checkField(value: unknown, type: FieldType, point: string): void {
+  const ok =
+    type === 'string'
+      ? typeof value === 'string'
+      : type === 'string|null'
+        ? value === null || typeof value === 'string'
+        : type === 'integer'
+          ? Number.isSafeInteger(value)
+          : type === 'object'
+            ? isPlainObject(value)
+            : value !== undefined;
+  if (!ok) {
+    const expected = {
+      string: 'a string',
+      'string|null': 'a string or null',
+      integer: 'an integer',
+      object: 'a JSON object',
+      json: 'a JSON value',
+    }[type];
+    throw new DumpError(point, `Expected ${expected}`);
+  }
+}
