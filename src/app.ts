@@ -120,6 +120,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       guestAcpi: config.guestAcpi,
     });
     const storage = new SimulatedStorage(clock, () => transitions);
+    const ips = new IpPool(config.dynamicPool);
     const engine = new Engine(
       {
         store,
@@ -127,7 +128,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         compute,
         storage,
         logger,
-        ips: new IpPool(config.dynamicPool),
+        ips,
         random: cryptoRandom,
       },
       { ...TASK_HANDLERS, ...CONTROL_TASK_HANDLERS },
@@ -140,6 +141,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       random: cryptoRandom,
       clock,
       tunnels: engine,
+      ips,
       acpiTimeoutMs: config.acpiTimeout * 1000,
     };
     const authenticator = new Authenticator(store, { digest: config.digest });

@@ -6,8 +6,9 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { actionName } from '../http/actions.js';
 import { ApiError, type ErrorType, errors } from '../http/errors.js';
-import { last, type Query } from '../http/query.js';
+import type { Query } from '../http/query.js';
 import { API_PREFIX } from '../model/refs.js';
 import { Control, type ControlDeps } from './control.js';
 import { ERROR_TYPES } from './faults.js';
@@ -126,7 +127,7 @@ export function installControl(http: FastifyInstance, options: ControlOptions): 
       method: request.method,
       path: apiPath(request.url) ?? '/',
       // As the action route reads it (jclouds appends `?avoid=...` to the action).
-      action: last(request.query as Query, 'do')?.split('?', 1)[0],
+      action: actionName(request.query as Query),
       account: request.principal?.uuid,
     });
     if (error) throw error;

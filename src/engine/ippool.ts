@@ -47,9 +47,30 @@ export class IpPool {
       const address = toText(this.network + first + offset);
       if (await tx.claim(DYNAMIC_IPS, address, holder)) return address;
     }
-    throw new Error(`the dynamic IP pool ${toText(this.network)}/${this.prefix} is exhausted`);
+    throw new PoolExhaustedError(
+      `No free address in the dynamic IP pool ${toText(this.network)}/${this.prefix}`,
+    );
   }
 }
+
+/**
+ * Reserves an address for each DHCP NIC of a server that is about to start, in the transaction
+ * that accepts the start: a full pool is refused then (503), not discovered by a start that
+ * never ends. Addresses the server already holds are kept.
+ */
+export async function reserveAddresses(
+  tx: WriteTx,
+  pool: IpPool,
+  server: string,
+  dhcpNics: number,
+  random: Random,
+): Promise<string[]> {
+  const held = await tx.claimsOf(DYNAMIC_IPS, server);
+  while (held.length < dhcpNics) held.push(await pool.lease(tx, server, random));
+  return held;
+}
+
+export class PoolExhaustedError extends Error {}
 
 function toText(n: number): string {
   return [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join('.');

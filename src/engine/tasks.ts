@@ -10,7 +10,7 @@ import type { JobDoc } from '../resources/jobs/model.js';
 import type { NicDoc, ServerDoc } from '../resources/servers/model.js';
 import type { ReadTx, Task, WriteTx } from '../store/types.js';
 import type { EngineContext, TaskHandler } from './engine.js';
-import { DYNAMIC_IPS } from './ippool.js';
+import { DYNAMIC_IPS, reserveAddresses } from './ippool.js';
 import {
   isoTime,
   type Loaded,
@@ -129,11 +129,13 @@ async function markRunning(
   activeSince: number,
 ): Promise<void> {
   const { doc } = server;
-  await tx.releaseAll(DYNAMIC_IPS, doc.uuid);
+  // Reserved when the start was accepted (a restart reserves them again here).
+  const dhcp = doc.nics.filter((nic) => nic.ip_v4_conf?.conf === 'dhcp').length;
+  const addresses = await reserveAddresses(tx, ctx.ips, doc.uuid, dhcp, ctx.random);
   const nics: NicDoc[] = [];
   for (const nic of doc.nics) {
     let address: string | null = null;
-    if (nic.ip_v4_conf?.conf === 'dhcp') address = await ctx.ips.lease(tx, doc.uuid, ctx.random);
+    if (nic.ip_v4_conf?.conf === 'dhcp') address = addresses.shift() ?? null;
     else if (nic.ip_v4_conf?.conf === 'static') address = nic.ip_v4_conf.ip;
     nics.push({
       ...nic,

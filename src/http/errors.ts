@@ -145,4 +145,6 @@ export const errors = {
   concurrency: () =>
     new ApiError('concurrency', 'The object was changed by another request; try again', null),
   backend: () => new ApiError('backend', 'unknown error', null),
+  /** CloudSigma answers 503 when a location is out of capacity. */
+  outOfCapacity: (message: string) => new ApiError('backend', message, null, 503),
 };

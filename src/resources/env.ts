@@ -1,5 +1,6 @@
 import type { Clock } from '../engine/clock.js';
 import type { Tunnels } from '../engine/engine.js';
+import type { IpPool } from '../engine/ippool.js';
 import type { Random } from '../model/random.js';
 import type { Store } from '../store/types.js';
 import type { Capabilities } from './capabilities/types.js';
@@ -15,6 +16,8 @@ export interface ResourceEnv {
   clock: Clock;
   /** VNC and console tunnels (through the engine, the only caller of drivers). */
   tunnels: Tunnels;
+  /** Where DHCP NICs get their address while their server runs. */
+  ips: IpPool;
   /** How long an ACPI shutdown waits for the guest before the server is `running` again. */
   acpiTimeoutMs: number;
 }

@@ -220,7 +220,11 @@ describe('shutdown (ACPI)', () => {
     const res = await alice.post(action(uuid, 'shutdown'), {});
     expect(res.status).toBe(202);
     expect(res.json).toEqual({ action: 'shutdown', result: 'success', uuid });
-    expect((await get(alice, path)).status).toBe('stopping');
+    const stopping = await get(alice, path);
+    expect(stopping.status).toBe('stopping');
+    // As the Servers page's list shows stopping servers: no runtime while stopping.
+    expect(stopping.runtime).toBeNull();
+    expect(stopping.nics[0].runtime).toBeNull();
     await advance(t.app, T.shutdown - 1);
     await grace();
     expect((await get(alice, path)).status).toBe('stopping');
@@ -369,6 +373,26 @@ describe('configuration', () => {
       expect((await get(other.alice, path)).status).toBe('stopping');
       other.app.clock.advance(1);
       await waitStatus(other.alice, path, 'running');
+    } finally {
+      await closeApp(other);
+    }
+  });
+
+  it('refuses a start with 503 when the pool has no free address, and changes nothing', async () => {
+    const other = await startManualApp({ dynamicPool: '10.99.0.0/30' });
+    try {
+      const nics = [{ ip_v4_conf: { conf: 'dhcp' } }];
+      const a = (await createServer(other.alice, { nics })).uuid;
+      const b = (await createServer(other.alice, { nics })).uuid;
+      expect((await other.alice.post(action(a, 'start'))).status).toBe(202);
+      await drain(other.app);
+      const before = await other.app.store.fingerprint();
+      const refused = await other.alice.post(action(b, 'start'));
+      expectError(refused, 503, 'backend', null);
+      expect(refused.json[0].error_message).toMatch(/No free address in the dynamic IP pool/);
+      expect(await other.app.store.fingerprint()).toBe(before);
+      expect((await get(other.alice, `/servers/${b}/`)).status).toBe('stopped');
+      await drain(other.app);
     } finally {
       await closeApp(other);
     }

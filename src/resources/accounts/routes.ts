@@ -4,6 +4,7 @@
  * (api-reference.md §1.3). The route is public; every action but login authenticates itself.
  */
 import { serialize } from 'cookie';
+import { dispatchAction } from '../../http/actions.js';
 import type { ApiResult, RequestInfo, RouteSpec } from '../../http/api.js';
 import {
   ASYNC_COOKIE,
@@ -13,7 +14,6 @@ import {
   SESSION_COOKIE,
 } from '../../http/auth.js';
 import { errors } from '../../http/errors.js';
-import { last } from '../../http/query.js';
 import { authRequest } from '../../http/server.js';
 import { isPlainObject } from '../../model/json.js';
 
@@ -91,14 +91,7 @@ export function accountRoutes(authenticator: Authenticator): RouteSpec[] {
       path: '/accounts/action/',
       public: true,
       handlers: {
-        POST: async (ctx) => {
-          const action = last(ctx.query, 'do');
-          // Own keys only: `do=constructor` or `do=__proto__` must not reach Object.prototype.
-          const run =
-            action !== undefined && Object.hasOwn(actions, action) ? actions[action] : undefined;
-          if (!run) throw errors.unknownAction(action);
-          return run(ctx);
-        },
+        POST: dispatchAction(actions),
       },
     },
   ];

@@ -4,9 +4,9 @@
  */
 
 import { TASKS } from '../../engine/tasks.js';
+import { dispatchAction } from '../../http/actions.js';
 import type { ApiContext, ApiResult, RouteSpec } from '../../http/api.js';
 import { errors } from '../../http/errors.js';
-import { last } from '../../http/query.js';
 import { readInput } from '../../model/input.js';
 import { isPlainObject } from '../../model/json.js';
 import { resourceUri } from '../../model/refs.js';
@@ -98,13 +98,7 @@ export function driveActionRoutes(env: ResourceEnv): RouteSpec[] {
     {
       path: '/drives/:uuid/action/',
       handlers: {
-        POST: async (ctx) => {
-          const action = last(ctx.query, 'do');
-          const run =
-            action !== undefined && Object.hasOwn(actions, action) ? actions[action] : undefined;
-          if (!run) throw errors.unknownAction(action);
-          return run(ctx);
-        },
+        POST: dispatchAction(actions),
       },
     },
   ];

@@ -5,10 +5,12 @@
  * messages, whose state names are internal ones (`started` for running).
  */
 
+import { PoolExhaustedError, reserveAddresses } from '../../engine/ippool.js';
 import { TASKS } from '../../engine/tasks.js';
+import { dispatchAction } from '../../http/actions.js';
 import type { ApiContext, ApiResult, RouteSpec } from '../../http/api.js';
 import { errors } from '../../http/errors.js';
-import { last } from '../../http/query.js';
+import type { WriteTx } from '../../store/types.js';
 import { loadVisible, parseDoc, toUpdate } from '../common.js';
 import type { ResourceEnv } from '../env.js';
 import { addTask } from '../lifecycle.js';
@@ -64,11 +66,27 @@ async function powerAction(env: ResourceEnv, ctx: ApiContext, action: string, po
     const record = await loadVisible(tx, 'servers', uuid, ctx);
     const server = parseDoc<ServerDoc>(record);
     if (server.status !== power.from) throw wrongState(action, server.status);
+    if (action === 'start') await reserveStartAddresses(env, tx, server);
     server.status = power.to;
     await tx.update(toUpdate(serverKind, record, server));
     await addTask(env, tx, power.task, uuid, power.payload?.(env) ?? {});
   });
   return accepted(action, uuid);
+}
+
+/** DHCP addresses are reserved when a start is accepted: a full pool answers 503 at once. */
+async function reserveStartAddresses(
+  env: ResourceEnv,
+  tx: WriteTx,
+  server: ServerDoc,
+): Promise<void> {
+  const dhcp = server.nics.filter((nic) => nic.ip_v4_conf?.conf === 'dhcp').length;
+  try {
+    await reserveAddresses(tx, env.ips, server.uuid, dhcp, env.random);
+  } catch (e) {
+    if (e instanceof PoolExhaustedError) throw errors.outOfCapacity(e.message);
+    throw e;
+  }
 }
 
 /** The server if the caller may see it and it runs; else 404 or 403. */
@@ -125,15 +143,7 @@ export function serverActionRoutes(env: ResourceEnv): RouteSpec[] {
     {
       path: '/servers/:uuid/action/',
       handlers: {
-        POST: async (ctx) => {
-          // jclouds sends `?do=start?avoid=a&avoid=b` (api-reference.md §2.5): avoid is a hint,
-          // so what follows a second `?` is dropped rather than failing the action.
-          const action = last(ctx.query, 'do')?.split('?', 1)[0];
-          const run =
-            action !== undefined && Object.hasOwn(actions, action) ? actions[action] : undefined;
-          if (!run) throw errors.unknownAction(action);
-          return run(ctx);
-        },
+        POST: dispatchAction(actions),
       },
     },
   ];

@@ -465,6 +465,9 @@ function renderIpConf(conf: IpConf | null): Record<string, unknown> | null {
 }
 
 function renderServer(s: ServerDoc): Record<string, unknown> {
+  // The Servers page shows `runtime: null` for servers that are stopping; the runtime is kept
+  // (an ACPI shutdown the guest ignores goes back to `running` with it).
+  const shown = s.status !== 'stopping';
   return {
     allocation_pool: s.allocation_pool,
     auto_start: s.auto_start,
@@ -478,7 +481,7 @@ function renderServer(s: ServerDoc): Record<string, unknown> {
       dev_channel: d.dev_channel,
       device: d.device,
       drive: link('drives', d.drive),
-      runtime: d.runtime,
+      runtime: shown ? d.runtime : null,
     })),
     enable_numa: s.enable_numa,
     epcs: s.epcs,
@@ -499,7 +502,7 @@ function renderServer(s: ServerDoc): Record<string, unknown> {
       ip_v6_conf: renderIpConf(n.ip_v6_conf),
       mac: n.mac,
       model: n.model,
-      runtime: renderNicRuntime(n.runtime),
+      runtime: shown ? renderNicRuntime(n.runtime) : null,
       vlan: n.vlan === null ? null : link('vlans', n.vlan),
     })),
     owner: userLink(s.owner),
@@ -507,12 +510,15 @@ function renderServer(s: ServerDoc): Record<string, unknown> {
     pubkeys: s.pubkeys.map((uuid) => link('pubkeys', uuid)),
     requirements: s.requirements,
     resource_uri: resourceUri('servers', s.uuid),
-    runtime: s.runtime && {
-      active_since: s.runtime.active_since,
-      nics: s.nics
-        .filter((n) => n.runtime)
-        .map((n) => ({ ...renderNicRuntime(n.runtime), mac: n.mac })),
-    },
+    runtime:
+      shown && s.runtime
+        ? {
+            active_since: s.runtime.active_since,
+            nics: s.nics
+              .filter((n) => n.runtime)
+              .map((n) => ({ ...renderNicRuntime(n.runtime), mac: n.mac })),
+          }
+        : null,
     smp: s.smp,
     status: s.status,
     tags: s.tags.map((uuid) => link('tags', uuid)),
