@@ -53,6 +53,8 @@ export interface OptionSpec {
   help: string;
   /** Not a flag (secrets and lists come from the environment only). */
   envOnly?: boolean;
+  /** How the default reads in the docs, when the value itself depends on the machine. */
+  defaultText?: string;
 }
 
 export function defaultDataDir(): string {
@@ -107,7 +109,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'SIGMALITE_DATA',
     type: 'string',
     arg: 'DIR',
-    help: 'Directory of the SQLite database (sigmalite.db); default $XDG_DATA_HOME/sigmalite or ~/.local/share/sigmalite',
+    help: 'Directory of the SQLite database (sigmalite.db)',
+    defaultText: '$XDG_DATA_HOME/sigmalite, else ~/.local/share/sigmalite',
   },
   {
     key: 'memory',
