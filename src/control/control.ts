@@ -106,6 +106,8 @@ export class Control {
         claims: [],
         tasks: [],
         state: [],
+        links: [],
+        grants: [],
       });
     });
     this.faults.clear();

@@ -9,7 +9,7 @@
  * values, and is written back byte for byte as the resources wrote it.
  */
 import { canonicalJson, isPlainObject, type Json } from '../model/json.js';
-import type { Claim, StateEntry, Store, StoreSnapshot } from '../store/types.js';
+import type { Claim, Grant, LinkRow, StateEntry, Store, StoreSnapshot } from '../store/types.js';
 
 export const DUMP_FORMAT = 'sigmalite-state';
 export const DUMP_VERSION = 1;
@@ -71,6 +71,9 @@ export interface StateDump {
   /** In creation order. */
   tasks: DumpTask[];
   state: StateEntry[];
+  /** Relations between objects (tags); absent in dumps of versions before sharing. */
+  links: LinkRow[];
+  grants: Grant[];
 }
 
 export interface ExportOptions {
@@ -123,6 +126,12 @@ export async function exportState(store: Store, options: ExportOptions = {}): Pr
       due_at: t.dueAt,
     })),
     state: snapshot.state.map((e) => ({ namespace: e.namespace, key: e.key, value: e.value })),
+    links: snapshot.links.map((l) => ({ kind: l.kind, source: l.source, target: l.target })),
+    grants: snapshot.grants.map((g) => ({
+      object: g.object,
+      grantee: g.grantee,
+      permissions: [...g.permissions],
+    })),
   };
 }
 
@@ -194,6 +203,8 @@ function toSnapshot(dump: StateDump): StoreSnapshot {
       dueAt: t.due_at,
     })),
     state: dump.state,
+    links: dump.links,
+    grants: dump.grants,
   };
 }
 
@@ -235,7 +246,12 @@ const SHAPES = {
   claims: { namespace: 'string', value: 'string', holder: 'string' },
   tasks: { id: 'string', type: 'string', target: 'string', payload: 'json', due_at: 'integer' },
   state: { namespace: 'string', key: 'string', value: 'string' },
+  links: { kind: 'string', source: 'string', target: 'string' },
+  grants: { object: 'string', grantee: 'string', permissions: 'json' },
 } as const satisfies Record<string, Record<string, FieldType>>;
+
+/** Tables that dumps made before sharing existed do not have. */
+const OPTIONAL_TABLES = new Set<string>(['links', 'grants']);
 
 /** What makes a row unique in its table. */
 const KEYS: Record<keyof typeof SHAPES, readonly string[][]> = {
@@ -245,6 +261,8 @@ const KEYS: Record<keyof typeof SHAPES, readonly string[][]> = {
   claims: [['namespace', 'value']],
   tasks: [['id']],
   state: [['namespace', 'key']],
+  links: [['kind', 'source', 'target']],
+  grants: [['object', 'grantee']],
 };
 
 /** Checks a parsed JSON value is an importable dump: format, version, every row's shape, keys. */
@@ -272,7 +290,7 @@ export function parseDump(value: unknown): StateDump {
     keyof typeof SHAPES,
     Record<string, FieldType>,
   ][]) {
-    const rows = value[table];
+    const rows = value[table] ?? (OPTIONAL_TABLES.has(table) ? [] : undefined);
     if (!Array.isArray(rows)) throw new DumpError(table, 'Expected a list');
     const seen = KEYS[table].map(() => new Set<string>());
     rows.forEach((row: unknown, i) => {
@@ -296,7 +314,12 @@ export function parseDump(value: unknown): StateDump {
   if (JSON.stringify(value).includes('\\u0000')) {
     throw new DumpError(null, 'The NUL character (\\0) is not allowed anywhere in a dump');
   }
-  return { ...(value as unknown as StateDump), clock_time: (clock as number | undefined) ?? null };
+  return {
+    ...(value as unknown as StateDump),
+    links: (value.links as LinkRow[] | undefined) ?? [],
+    grants: (value.grants as Grant[] | undefined) ?? [],
+    clock_time: (clock as number | undefined) ?? null,
+  };
 }
 
 function checkField(value: unknown, type: FieldType, point: string): void {

@@ -30,7 +30,8 @@ export interface DetailView extends Pick<ObjectRecord, 'kind' | 'uuid' | 'owner'
   detail: Rendered;
 }
 
-export type FilterColumn = 'uuid' | 'name' | 'status';
+/** `tag`: objects carrying any of the tag uuids (a `tag` link). */
+export type FilterColumn = 'uuid' | 'name' | 'status' | 'tag';
 
 /** Values are ORed; filters are ANDed. `contains` is case-insensitive and Unicode-aware. */
 export interface Filter {
@@ -42,6 +43,8 @@ export interface Filter {
 export interface ListQuery {
   kind: string;
   owner: string | null;
+  /** Also the objects granted to this account (sharing). */
+  sharedWith?: string;
   filters: readonly Filter[];
   order?: { column: 'uuid' | 'name'; descending: boolean };
   /** 0 means everything. */
@@ -89,6 +92,14 @@ export interface ReadTx {
   byStatus(kind: string, statuses: readonly string[], owner?: string): Promise<ObjectRecord[]>;
   /** Every value `holder` holds in `namespace`. */
   claimsOf(namespace: string, holder: string): Promise<string[]>;
+  /** Targets `source` links to (the tags an object carries), in target order. */
+  linksFrom(kind: string, source: string): Promise<string[]>;
+  /** Sources linking to `target` (the objects carrying a tag), in creation order. */
+  linksTo(kind: string, target: string): Promise<string[]>;
+  /** What other accounts may do with `object`. */
+  grantsOf(object: string): Promise<Grant[]>;
+  /** What `grantee` may do with `object` (undefined: nothing, not even see it). */
+  grantFor(object: string, grantee: string): Promise<string[] | undefined>;
   tasksOf(target: string): Promise<Task[]>;
   /** Internal state of a component (the simulated hypervisor's machines), by key. */
   getState(namespace: string, key: string): Promise<string | undefined>;
@@ -104,6 +115,10 @@ export interface WriteTx extends ReadTx {
   claim(namespace: string, value: string, holder: string): Promise<boolean>;
   /** Releases every value `holder` holds in `namespace`. */
   releaseAll(namespace: string, holder: string): Promise<void>;
+  /** Replaces the targets `source` links to. */
+  setLinks(kind: string, source: string, targets: readonly string[]): Promise<void>;
+  /** Replaces what other accounts may do with `object`. */
+  setGrants(object: string, grants: readonly Omit<Grant, 'object'>[]): Promise<void>;
   addTask(task: Task): Promise<void>;
   removeTask(id: string): Promise<void>;
   putState(namespace: string, key: string, value: string): Promise<void>;
@@ -167,6 +182,20 @@ export interface Claim {
   holder: string;
 }
 
+/** A relation between two objects (`tag`: an object carries a tag). */
+export interface LinkRow {
+  kind: string;
+  source: string;
+  target: string;
+}
+
+/** What an account may do with an object it does not own (sharing through ACLs). */
+export interface Grant {
+  object: string;
+  grantee: string;
+  permissions: string[];
+}
+
 /** One key of a component's internal state. */
 export interface StateEntry {
   namespace: string;
@@ -186,6 +215,8 @@ export interface StoreSnapshot {
   claims: Claim[];
   tasks: Task[];
   state: StateEntry[];
+  links: LinkRow[];
+  grants: Grant[];
 }
 
 export class DuplicateEmailError extends Error {

@@ -30,11 +30,17 @@ function signalChild(child: ChildProcess, signal: NodeJS.Signals): void {
 /** Whether every process holding the child's stdio has gone (`close` was emitted). */
 const closed = new WeakSet<ChildProcess>();
 
-/** The environment of a child: ours without any SIGMALITE_* setting, plus `extra`. */
+/**
+ * The environment of a child: ours without any SIGMALITE_* setting, nor the npm settings an outer
+ * npm passes down (`npm test --loglevel=warn` would otherwise override the project's .npmrc in
+ * `npm start`), plus `extra`.
+ */
 export function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (!key.startsWith('SIGMALITE_')) env[key] = value;
+    if (!key.startsWith('SIGMALITE_') && !key.toLowerCase().startsWith('npm_config_')) {
+      env[key] = value;
+    }
   }
   return { ...env, ...extra };
 }

@@ -25,10 +25,13 @@ import type { Json } from '../../src/model/json.js';
 
 export type { Json };
 
-/** `SIGMALITE_FIXTURES`, or `shared/spec/fixtures` beside the repository (DESIGN.md). */
+/**
+ * `SIGMALITE_FIXTURES`, or the repository's copy of `shared/spec/fixtures` (`test/fixtures/
+ * cloudsigma/`, so that a clone anywhere runs the conformance suite).
+ */
 export const FIXTURES_DIR =
   process.env.SIGMALITE_FIXTURES ??
-  resolve(dirname(fileURLToPath(import.meta.url)), '../../../shared/spec/fixtures');
+  resolve(dirname(fileURLToPath(import.meta.url)), '../fixtures/cloudsigma');
 
 // ---------------------------------------------------------------------------------------------
 // Parsing

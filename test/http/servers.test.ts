@@ -953,22 +953,32 @@ describe('NICs', () => {
     ]);
   });
 
-  it('answers 400 naming the vlan for every row with a VLAN (not implemented yet)', async () => {
+  it('applies the vlan/ip_v4_conf/ip_v6_conf combination table before resolving the VLAN', async () => {
     const vlan = 'fda95788-5fee-4555-8561-b69b943fca69';
-    for (const nic of [
-      { vlan, ip_v4_conf: { conf: 'dhcp' }, ip_v6_conf: { conf: 'dhcp' } },
-      { vlan, ip_v4_conf: { conf: 'dhcp' } },
-      { vlan, ip_v6_conf: { conf: 'dhcp' } },
-      { vlan },
-    ]) {
+    for (const [nic, message] of [
+      [{ vlan, ip_v4_conf: { conf: 'dhcp' }, ip_v6_conf: { conf: 'dhcp' } }, /all configs/],
+      [{ vlan, ip_v4_conf: { conf: 'dhcp' } }, /both Private and Public/],
+      [{ vlan, ip_v6_conf: { conf: 'dhcp' } }, /both Private and Public/],
+    ] as const) {
       const error = expectError(
         await postServer(alice, serverBody({ nics: [{}, nic] })),
         400,
         'validation',
-        'nics.1.vlan',
+        'nics.1',
       );
-      expect(error.error_message).toMatch(/VLAN/);
+      expect(error.error_message).toMatch(message);
     }
+  });
+
+  it('answers 400 naming the vlan of a private NIC (VLANs are not implemented yet)', async () => {
+    const vlan = 'fda95788-5fee-4555-8561-b69b943fca69';
+    const error = expectError(
+      await postServer(alice, serverBody({ nics: [{}, { vlan }] })),
+      400,
+      'validation',
+      'nics.1.vlan',
+    );
+    expect(error.error_message).toMatch(/VLAN/);
     const server = await createServer(alice);
     expectError(
       await putServer(alice, server.uuid, { nics: [{ vlan }] }),

@@ -565,6 +565,8 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
 
       // An empty snapshot empties the store.
       await store.restore({
+        links: [],
+        grants: [],
         accounts: [],
         sessions: [],
         objects: [],

@@ -18,6 +18,7 @@ import { cloneNamingOf } from '../profile/model.js';
 import { cloneName } from '../profile/naming.js';
 import { copyDrive, markCloneSource } from '../servers/clone.js';
 import { DRIVES, type DriveDoc, driveKind } from './model.js';
+import { syncDriveRelations } from './relations.js';
 import { checkDrive, resizeDrive } from './service.js';
 
 const CLONE_FIELDS = {
@@ -72,6 +73,7 @@ async function cloneDrive(env: ResourceEnv, ctx: ApiContext): Promise<string> {
     await tx.update(toUpdate(driveKind, record, source));
     const copyRecord = toRecord(driveKind, copy);
     await tx.insert(copyRecord);
+    await syncDriveRelations(tx, null, copy);
     await tx.insert(toRecord(jobKind, job));
     await addTask(env, tx, TASKS.driveClone, copy.uuid, { source: source.uuid, job: job.uuid });
     return copyRecord.detail;

@@ -10,6 +10,7 @@ import type { ResourceEnv } from '../env.js';
 import { addTask } from '../lifecycle.js';
 import { detachEverywhere } from '../mounts.js';
 import { DRIVES, type DriveDoc, driveKind, settledStatus } from './model.js';
+import { checkDriveReferences, syncDriveRelations } from './relations.js';
 
 /** Validates and stores new drives, all or nothing. Returns their rendered detail. */
 export async function createDrives(
@@ -21,8 +22,10 @@ export async function createDrives(
   return env.store.write(async (tx) => {
     const out: string[] = [];
     for (const doc of docs) {
+      await checkDriveReferences(tx, doc);
       const record = toRecord(driveKind, doc);
       await tx.insert(record);
+      await syncDriveRelations(tx, null, doc);
       await addTask(env, tx, TASKS.driveCreate, doc.uuid);
       out.push(record.detail);
     }
@@ -45,7 +48,7 @@ function newDrive(env: ResourceEnv, owner: string, item: unknown): DriveDoc {
     iops: (v.iops as number | null | undefined) ?? null,
     licenses: [],
     meta: (v.meta as Record<string, string> | undefined) ?? {},
-    tags: [],
+    tags: [...new Set((v.tags as string[] | undefined) ?? [])],
     // `creating` until the storage has made it (a task of the engine).
     status: 'creating',
     mounted_on: [],
@@ -56,8 +59,8 @@ function newDrive(env: ResourceEnv, owner: string, item: unknown): DriveDoc {
   return doc;
 }
 
+/** Licenses come with library drives (their clones carry them); they are not set by clients. */
 function rejectUnsupportedRefs(v: Record<string, unknown>): void {
-  if (Array.isArray(v.tags) && v.tags.length > 0) throw errors.notYetSupported('tags', 'Tags');
   if (Array.isArray(v.licenses) && v.licenses.length > 0) {
     throw errors.notYetSupported('licenses', 'Licenses');
   }
@@ -130,6 +133,8 @@ export async function updateDrive(
         next.size = value as number;
         break;
       case 'tags':
+        next.tags = [...new Set(value as string[])];
+        break;
       case 'licenses':
         break;
       case 'iops':
@@ -141,9 +146,11 @@ export async function updateDrive(
   }
   next.status = settledStatus(next);
   checkDrive(next, env.capabilities);
+  await checkDriveReferences(tx, next);
   if (next.size !== doc.size) await startResize(env, tx, next);
   const updated = toUpdate(driveKind, record, next);
   await tx.update(updated);
+  await syncDriveRelations(tx, doc, next);
   return updated.detail;
 }
 
@@ -194,6 +201,7 @@ export async function deleteDrives(
       throw errors.permission(`Cannot delete drive ${drive.uuid} in state "${drive.status}"`);
     }
     await detachEverywhere(tx, drive, deletingServers);
+    await syncDriveRelations(tx, drive, null);
     await tx.remove(record);
   }
 }

@@ -13,12 +13,14 @@ import { resourceUri } from '../../model/refs.js';
 import type { WriteTx } from '../../store/types.js';
 import { loadVisible, parseDoc, toRecord, toUpdate } from '../common.js';
 import { type DriveDoc, driveKind } from '../drives/model.js';
+import { syncDriveRelations } from '../drives/relations.js';
 import type { ResourceEnv } from '../env.js';
 import { jobKind, newJob } from '../jobs/model.js';
 import { addTask } from '../lifecycle.js';
 import { cloneNamingOf } from '../profile/model.js';
 import { cloneName } from '../profile/naming.js';
 import { type ServerDoc, serverKind } from './model.js';
+import { syncServerRelations } from './relations.js';
 import { assignMacs } from './service.js';
 
 interface CloneOptions {
@@ -102,6 +104,7 @@ export async function cloneServer(env: ResourceEnv, ctx: ApiContext): Promise<st
       copy.mounted_on = [uuid];
       copy.status = 'cloning_dst';
       await tx.insert(toRecord(driveKind, copy));
+      await syncDriveRelations(tx, null, copy);
       await tx.insert(toRecord(jobKind, childJob));
       copies.push({ source: drive.uuid, target: copy.uuid, job: childJob.uuid });
       drives.push({ ...attachment, drive: copy.uuid, runtime: null });
@@ -143,6 +146,7 @@ export async function cloneServer(env: ResourceEnv, ctx: ApiContext): Promise<st
     );
     const record = toRecord(serverKind, clone);
     await tx.insert(record);
+    await syncServerRelations(tx, null, clone);
     if (copies.length === 0) {
       job.state = 'success';
       job.progress = 100;

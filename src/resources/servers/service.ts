@@ -17,6 +17,7 @@ import {
   type ServerDoc,
   serverKind,
 } from './model.js';
+import { checkServerReferences, syncServerRelations } from './relations.js';
 import { checkServer, defaultSmp } from './rules.js';
 
 const MAC_NAMESPACE = 'mac';
@@ -39,11 +40,13 @@ export async function createServers(
   return env.store.write(async (tx) => {
     const out: string[] = [];
     for (const { doc, nics } of drafts) {
+      await checkServerReferences(tx, { ...doc, nics });
       doc.nics = await assignMacs(tx, env.random, doc.uuid, [], nics);
       await checkAttachments(tx, owner, doc.uuid, doc.drives);
       const record = toRecord(serverKind, doc);
       await tx.insert(record);
       await applyMounts(tx, doc.uuid, [], doc.drives);
+      await syncServerRelations(tx, null, doc);
       out.push(record.detail);
     }
     return out;
@@ -52,7 +55,6 @@ export async function createServers(
 
 function newServer(env: ResourceEnv, owner: string, item: unknown): Draft {
   const { values: v } = readInput(SERVERS.fields, item, { requireAll: true });
-  rejectUnsupportedRefs(v);
   const cpuType = (v.cpu_type as string | undefined) ?? env.defaultCpuType;
   const cpu = v.cpu as number;
   const nics = ((v.nics as Record<string, unknown>[] | undefined) ?? []).map(readNic);
@@ -79,8 +81,8 @@ function newServer(env: ResourceEnv, owner: string, item: unknown): Draft {
     allocation_pool: (v.allocation_pool as string | null | undefined) ?? null,
     requirements: (v.requirements as unknown[] | undefined) ?? [],
     meta: (v.meta as Record<string, string> | undefined) ?? {},
-    tags: [],
-    pubkeys: [],
+    tags: uniqueRefs(v.tags),
+    pubkeys: uniqueRefs(v.pubkeys),
     nics: [],
     drives: ((v.drives as Record<string, unknown>[] | undefined) ?? []).map(readAttachment),
     gpus: ((v.gpus as Record<string, unknown>[] | undefined) ?? []).map((g) => ({
@@ -97,44 +99,22 @@ function newServer(env: ResourceEnv, owner: string, item: unknown): Draft {
   return { doc, nics };
 }
 
-/**
- * References to resources that come with the account features (tags, pubkeys, VLANs, static IPs,
- * firewall policies) answer a clear 400 until those resources exist.
- */
-function rejectUnsupportedRefs(v: Record<string, unknown>): void {
-  if (Array.isArray(v.tags) && v.tags.length > 0) throw errors.notYetSupported('tags', 'Tags');
-  if (Array.isArray(v.pubkeys) && v.pubkeys.length > 0) {
-    throw errors.notYetSupported('pubkeys', 'Public keys');
-  }
+/** A list of references without repeats, in the order given. */
+function uniqueRefs(value: unknown): string[] {
+  return [...new Set((value as string[] | undefined) ?? [])];
 }
 
-function readNic(input: Record<string, unknown>, i: number): NicDraft {
-  const point = `nics.${i}`;
-  if (input.vlan !== undefined && input.vlan !== null) {
-    throw errors.notYetSupported(`${point}.vlan`, 'VLANs');
-  }
-  if (input.firewall_policy !== undefined && input.firewall_policy !== null) {
-    throw errors.notYetSupported(`${point}.firewall_policy`, 'Firewall policies');
-  }
-  const nic: NicDraft = {
+function readNic(input: Record<string, unknown>): NicDraft {
+  return {
     mac: (input.mac as string | null | undefined) ?? null,
     model: (input.model as NicDoc['model'] | null | undefined) ?? 'virtio',
     boot_order: (input.boot_order as number | null | undefined) ?? null,
-    vlan: null,
-    firewall_policy: null,
+    vlan: (input.vlan as string | null | undefined) ?? null,
+    firewall_policy: (input.firewall_policy as string | null | undefined) ?? null,
     ip_v4_conf: readIpConf(input.ip_v4_conf),
     ip_v6_conf: readIpConf(input.ip_v6_conf),
     runtime: null,
   };
-  for (const [name, conf] of [
-    ['ip_v4_conf', nic.ip_v4_conf],
-    ['ip_v6_conf', nic.ip_v6_conf],
-  ] as const) {
-    if (conf?.conf === 'static' && conf.ip !== null) {
-      throw errors.notYetSupported(`${point}.${name}.ip`, 'Static IPs');
-    }
-  }
-  return nic;
 }
 
 function readIpConf(value: unknown): IpConf | null {
@@ -210,7 +190,6 @@ export async function updateServer(
   body: unknown,
 ): Promise<string> {
   const { values } = readInput(SERVERS.fields, body, { requireAll: false });
-  rejectUnsupportedRefs(values);
   const doc = parseDoc<ServerDoc>(record);
   const liveOnly = doc.status !== 'stopped';
   const next: ServerDoc = { ...doc };
@@ -235,6 +214,7 @@ export async function updateServer(
         break;
       case 'tags':
       case 'pubkeys':
+        next[key] = uniqueRefs(value);
         break;
       default:
         (next as unknown as Record<string, unknown>)[key] = value;
@@ -242,11 +222,13 @@ export async function updateServer(
   }
   const nicsToCheck = nicDrafts ? nicDrafts.map((n) => ({ ...n, mac: n.mac ?? '' })) : next.nics;
   checkServer({ ...next, nics: nicsToCheck }, env.capabilities);
+  await checkServerReferences(tx, { ...next, nics: nicsToCheck });
   if (nicDrafts) next.nics = await assignMacs(tx, env.random, doc.uuid, doc.nics, nicDrafts);
   await checkAttachments(tx, doc.owner, doc.uuid, next.drives);
   const updated = toUpdate(serverKind, record, next);
   await tx.update(updated);
   await applyMounts(tx, doc.uuid, doc.drives, next.drives);
+  await syncServerRelations(tx, doc, next);
   return updated.detail;
 }
 
@@ -283,6 +265,7 @@ export async function deleteServers(
     if (!current) continue;
     await applyMounts(tx, server.uuid, server.drives, []);
     await tx.releaseAll(MAC_NAMESPACE, server.uuid);
+    await syncServerRelations(tx, server, null);
     await tx.remove(current);
   }
   await deleteDrives(tx, [...doomedDrives.values()], deleting);

@@ -71,4 +71,20 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
     PRIMARY KEY (namespace, key)
   );
   `,
+  `
+  CREATE TABLE links (
+    kind TEXT NOT NULL,
+    source TEXT NOT NULL,
+    target TEXT NOT NULL,
+    PRIMARY KEY (kind, source, target)
+  );
+  CREATE INDEX links_target ON links(kind, target);
+  CREATE TABLE grants (
+    object TEXT NOT NULL,
+    grantee TEXT NOT NULL,
+    permissions TEXT NOT NULL,
+    PRIMARY KEY (object, grantee)
+  );
+  CREATE INDEX grants_grantee ON grants(grantee, object);
+  `,
 ];

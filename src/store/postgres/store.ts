@@ -16,6 +16,8 @@ import type {
   CommittedChange,
   DetailView,
   Filter,
+  Grant,
+  LinkRow,
   ListPage,
   ListQuery,
   NewRecord,
@@ -257,6 +259,8 @@ export class PostgresStore implements Store {
       'SELECT id_hash, account, csrf_token, expires_at::text AS expires_at FROM sessions ORDER BY id_hash',
       'SELECT id, type, target, payload, due_at::text AS due_at FROM tasks ORDER BY seq',
       'SELECT * FROM component_state ORDER BY namespace, key',
+      'SELECT * FROM links ORDER BY kind, source, target',
+      'SELECT * FROM grants ORDER BY object, grantee',
     ]) {
       for (const row of (await this.pool.query(sql)).rows) hash.update(JSON.stringify(row));
     }
@@ -296,6 +300,14 @@ export class PostgresStore implements Store {
         state: await rows<StateEntry>(
           'SELECT namespace, key, value FROM component_state ORDER BY namespace COLLATE "C", key COLLATE "C"',
         ),
+        links: await rows<LinkRow>(
+          'SELECT kind, source, target FROM links ORDER BY kind COLLATE "C", source COLLATE "C", target COLLATE "C"',
+        ),
+        grants: (
+          await rows<{ object: string; grantee: string; permissions: string }>(
+            'SELECT object, grantee, permissions FROM grants ORDER BY object COLLATE "C", grantee COLLATE "C"',
+          )
+        ).map((row) => ({ ...row, permissions: JSON.parse(row.permissions) as string[] })),
       };
       await client.query('COMMIT');
       return snapshot;
@@ -314,14 +326,14 @@ export class PostgresStore implements Store {
         await this.transaction(async (client) => {
           // Writers of this and other processes wait until the new state is committed.
           await client.query(
-            'LOCK TABLE objects, object_counts, claims, accounts, sessions, tasks, component_state IN SHARE ROW EXCLUSIVE MODE',
+            'LOCK TABLE objects, object_counts, claims, accounts, sessions, tasks, component_state, links, grants IN SHARE ROW EXCLUSIVE MODE',
           );
           const before = await client.query<{ kind: string; uuid: string; owner: string | null }>(
             'SELECT kind, uuid, owner FROM objects ORDER BY seq',
           );
           for (const row of before.rows) changes.push({ op: 'remove', ...row });
           await client.query(
-            'DELETE FROM objects; DELETE FROM object_counts; DELETE FROM claims; DELETE FROM accounts; DELETE FROM sessions; DELETE FROM tasks; DELETE FROM component_state',
+            'DELETE FROM objects; DELETE FROM object_counts; DELETE FROM claims; DELETE FROM accounts; DELETE FROM sessions; DELETE FROM tasks; DELETE FROM component_state; DELETE FROM links; DELETE FROM grants',
           );
           await insertJson(
             client,
@@ -366,6 +378,18 @@ export class PostgresStore implements Store {
             `INSERT INTO component_state (namespace, key, value)
              SELECT e->>'namespace', e->>'key', e->>'value'`,
             snapshot.state,
+          );
+          await insertJson(
+            client,
+            `INSERT INTO links (kind, source, target)
+             SELECT e->>'kind', e->>'source', e->>'target'`,
+            snapshot.links,
+          );
+          await insertJson(
+            client,
+            `INSERT INTO grants (object, grantee, permissions)
+             SELECT e->>'object', e->>'grantee', e->>'permissions'`,
+            snapshot.grants.map((g) => ({ ...g, permissions: JSON.stringify(g.permissions) })),
           );
           for (const payload of notificationPayloads(this.token, changes)) {
             await client.query('SELECT pg_notify($1, $2)', [this.channel, payload]);
@@ -480,15 +504,22 @@ class PgTx implements WriteTx {
   async list(query: ListQuery): Promise<ListPage> {
     const params: unknown[] = [query.kind];
     const where = ['kind = $1'];
-    if (query.owner === null) where.push('owner IS NULL');
-    else {
+    let ownerClause = 'owner IS NULL';
+    if (query.owner !== null) {
       params.push(query.owner);
-      where.push(`owner = $${params.length}`);
+      ownerClause = `owner = $${params.length}`;
+    }
+    if (query.sharedWith === undefined) where.push(ownerClause);
+    else {
+      params.push(query.sharedWith);
+      where.push(
+        `(${ownerClause} OR uuid IN (SELECT object FROM grants WHERE grantee = $${params.length}))`,
+      );
     }
     for (const filter of query.filters) where.push(filterClause(filter, params));
     const whereSql = where.join(' AND ');
     let total: number;
-    if (query.filters.length === 0) {
+    if (query.filters.length === 0 && query.sharedWith === undefined) {
       const { rows } = await this.db.query<{ n: string }>(
         'SELECT n FROM object_counts WHERE owner = $1 AND kind = $2',
         [query.owner ?? '', query.kind],
@@ -575,7 +606,64 @@ class PgTx implements WriteTx {
       record.owner ?? '',
       record.kind,
     ]);
+    await this.db.query('DELETE FROM links WHERE source = $1 OR target = $1', [record.uuid]);
+    await this.db.query('DELETE FROM grants WHERE object = $1', [record.uuid]);
     this.changes.push({ op: 'remove', kind: record.kind, uuid: record.uuid, owner: record.owner });
+  }
+
+  async linksFrom(kind: string, source: string): Promise<string[]> {
+    const { rows } = await this.db.query<{ target: string }>(
+      'SELECT target FROM links WHERE kind = $1 AND source = $2 ORDER BY target COLLATE "C"',
+      [kind, source],
+    );
+    return rows.map((row) => row.target);
+  }
+
+  async linksTo(kind: string, target: string): Promise<string[]> {
+    const { rows } = await this.db.query<{ source: string }>(
+      `SELECT l.source FROM links l LEFT JOIN objects o ON o.uuid = l.source
+       WHERE l.kind = $1 AND l.target = $2 ORDER BY o.seq, l.source COLLATE "C"`,
+      [kind, target],
+    );
+    return rows.map((row) => row.source);
+  }
+
+  async setLinks(kind: string, source: string, targets: readonly string[]): Promise<void> {
+    await this.db.query('DELETE FROM links WHERE kind = $1 AND source = $2', [kind, source]);
+    if (targets.length === 0) return;
+    await this.db.query(
+      `INSERT INTO links (kind, source, target)
+       SELECT $1, $2, t FROM unnest($3::text[]) AS t ON CONFLICT DO NOTHING`,
+      [kind, source, [...targets]],
+    );
+  }
+
+  async grantsOf(object: string): Promise<Grant[]> {
+    const { rows } = await this.db.query<{ object: string; grantee: string; permissions: string }>(
+      'SELECT object, grantee, permissions FROM grants WHERE object = $1 ORDER BY grantee COLLATE "C"',
+      [object],
+    );
+    return rows.map((row) => ({ ...row, permissions: JSON.parse(row.permissions) as string[] }));
+  }
+
+  async grantFor(object: string, grantee: string): Promise<string[] | undefined> {
+    const { rows } = await this.db.query<{ permissions: string }>(
+      'SELECT permissions FROM grants WHERE object = $1 AND grantee = $2',
+      [object, grantee],
+    );
+    const text = rows[0]?.permissions;
+    return text === undefined ? undefined : (JSON.parse(text) as string[]);
+  }
+
+  async setGrants(object: string, grants: readonly Omit<Grant, 'object'>[]): Promise<void> {
+    await this.db.query('DELETE FROM grants WHERE object = $1', [object]);
+    for (const grant of grants) {
+      await this.db.query('INSERT INTO grants (object, grantee, permissions) VALUES ($1, $2, $3)', [
+        object,
+        grant.grantee,
+        JSON.stringify(grant.permissions),
+      ]);
+    }
   }
 
   async claim(namespace: string, value: string, holder: string): Promise<boolean> {
@@ -690,6 +778,14 @@ class PgTx implements WriteTx {
     await this.db.query('DELETE FROM claims WHERE holder = ANY($1::text[])', [uuids]);
     await this.db.query('DELETE FROM tasks WHERE target = ANY($1::text[])', [uuids]);
     await this.db.query('DELETE FROM component_state WHERE key = ANY($1::text[])', [uuids]);
+    await this.db.query(
+      'DELETE FROM links WHERE source = ANY($1::text[]) OR target = ANY($1::text[])',
+      [uuids],
+    );
+    await this.db.query('DELETE FROM grants WHERE object = ANY($1::text[]) OR grantee = $2', [
+      uuids,
+      owner,
+    ]);
     await this.db.query('DELETE FROM object_counts WHERE owner = $1', [owner]);
     for (const { kind, uuid } of removed) this.changes.push({ op: 'remove', kind, uuid, owner });
     return removed;
@@ -707,6 +803,10 @@ function putChange(record: NewRecord): CommittedChange {
 }
 
 function filterClause(filter: Filter, params: unknown[]): string {
+  if (filter.column === 'tag') {
+    params.push([...filter.values]);
+    return `uuid IN (SELECT source FROM links WHERE kind = 'tag' AND target = ANY($${params.length}::text[]))`;
+  }
   if (filter.op === 'contains') {
     const column = filter.column === 'name' ? 'name_fold' : filter.column;
     const parts = filter.values.map((value) => {
@@ -798,6 +898,11 @@ class PgAccounts implements AccountRepo {
         'DELETE FROM claims WHERE holder IN (SELECT uuid FROM objects WHERE owner = $1)',
         [uuid],
       );
+      const owned = 'SELECT uuid FROM objects WHERE owner = $1';
+      await client.query(`DELETE FROM links WHERE source IN (${owned}) OR target IN (${owned})`, [
+        uuid,
+      ]);
+      await client.query(`DELETE FROM grants WHERE object IN (${owned}) OR grantee = $1`, [uuid]);
       await client.query('DELETE FROM objects WHERE owner = $1', [uuid]);
       await client.query('DELETE FROM object_counts WHERE owner = $1', [uuid]);
       await client.query('DELETE FROM sessions WHERE account = $1', [uuid]);

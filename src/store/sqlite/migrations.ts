@@ -69,4 +69,20 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     PRIMARY KEY (namespace, key)
   ) WITHOUT ROWID;
   `,
+  `
+  CREATE TABLE links (
+    kind TEXT NOT NULL,
+    source TEXT NOT NULL,
+    target TEXT NOT NULL,
+    PRIMARY KEY (kind, source, target)
+  ) WITHOUT ROWID;
+  CREATE INDEX links_target ON links(kind, target);
+  CREATE TABLE grants (
+    object TEXT NOT NULL,
+    grantee TEXT NOT NULL,
+    permissions TEXT NOT NULL,
+    PRIMARY KEY (object, grantee)
+  ) WITHOUT ROWID;
+  CREATE INDEX grants_grantee ON grants(grantee, object);
+  `,
 ];

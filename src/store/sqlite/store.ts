@@ -18,6 +18,8 @@ import type {
   CommittedChange,
   DetailView,
   Filter,
+  Grant,
+  LinkRow,
   ListPage,
   ListQuery,
   NewRecord,
@@ -307,6 +309,8 @@ export class SqliteStore implements Store {
         'SELECT * FROM sessions ORDER BY id_hash',
         'SELECT id, type, target, payload, due_at FROM tasks ORDER BY seq',
         'SELECT * FROM component_state ORDER BY namespace, key',
+        'SELECT * FROM links ORDER BY kind, source, target',
+        'SELECT * FROM grants ORDER BY object, grantee',
       ]) {
         for (const row of this.statement(table).iterate()) hash.update(JSON.stringify(row));
       }
@@ -336,6 +340,14 @@ export class SqliteStore implements Store {
         state: this.statement(
           'SELECT namespace, key, value FROM component_state ORDER BY namespace, key',
         ).all() as StateEntry[],
+        links: this.statement(
+          'SELECT kind, source, target FROM links ORDER BY kind, source, target',
+        ).all() as LinkRow[],
+        grants: (
+          this.statement(
+            'SELECT object, grantee, permissions FROM grants ORDER BY object, grantee',
+          ).all() as { object: string; grantee: string; permissions: string }[]
+        ).map((row) => ({ ...row, permissions: JSON.parse(row.permissions) as string[] })),
       }))(),
     );
   }
@@ -357,6 +369,8 @@ export class SqliteStore implements Store {
         'sessions',
         'tasks',
         'component_state',
+        'links',
+        'grants',
       ]) {
         this.statement(`DELETE FROM ${table}`).run();
       }
@@ -407,6 +421,13 @@ export class SqliteStore implements Store {
         'INSERT INTO component_state (namespace, key, value) VALUES (?, ?, ?)',
       );
       for (const e of snapshot.state) state.run(e.namespace, e.key, e.value);
+      const link = this.statement('INSERT INTO links (kind, source, target) VALUES (?, ?, ?)');
+      for (const l of snapshot.links) link.run(l.kind, l.source, l.target);
+      const grant = this.statement(
+        'INSERT INTO grants (object, grantee, permissions) VALUES (?, ?, ?)',
+      );
+      for (const g of snapshot.grants)
+        grant.run(g.object, g.grantee, JSON.stringify(g.permissions));
       this.cache.clear();
     });
     this.emit(changes);
@@ -470,7 +491,7 @@ class SqliteTx implements WriteTx {
     }
     const whereSql = where.join(' AND ');
     let total: number;
-    if (query.filters.length === 0) {
+    if (query.filters.length === 0 && query.sharedWith === undefined) {
       const row = this.store
         .statement('SELECT n FROM object_counts WHERE owner = ? AND kind = ?')
         .get(query.owner ?? '', query.kind) as { n: number } | undefined;
@@ -582,7 +603,62 @@ class SqliteTx implements WriteTx {
     this.store
       .statement('UPDATE object_counts SET n = n - 1 WHERE owner = ? AND kind = ?')
       .run(record.owner ?? '', record.kind);
+    this.store
+      .statement('DELETE FROM links WHERE source = ? OR target = ?')
+      .run(record.uuid, record.uuid);
+    this.store.statement('DELETE FROM grants WHERE object = ?').run(record.uuid);
     this.store.changes.push({ op: 'remove', record });
+  }
+
+  async linksFrom(kind: string, source: string): Promise<string[]> {
+    return this.store
+      .statement('SELECT target FROM links WHERE kind = ? AND source = ? ORDER BY target')
+      .pluck()
+      .all(kind, source) as string[];
+  }
+
+  async linksTo(kind: string, target: string): Promise<string[]> {
+    return this.store
+      .statement(
+        `SELECT l.source FROM links l LEFT JOIN objects o ON o.uuid = l.source
+         WHERE l.kind = ? AND l.target = ? ORDER BY o.seq, l.source`,
+      )
+      .pluck()
+      .all(kind, target) as string[];
+  }
+
+  async setLinks(kind: string, source: string, targets: readonly string[]): Promise<void> {
+    this.store.statement('DELETE FROM links WHERE kind = ? AND source = ?').run(kind, source);
+    const insert = this.store.statement(
+      'INSERT INTO links (kind, source, target) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+    );
+    for (const target of targets) insert.run(kind, source, target);
+  }
+
+  async grantsOf(object: string): Promise<Grant[]> {
+    const rows = this.store
+      .statement(
+        'SELECT object, grantee, permissions FROM grants WHERE object = ? ORDER BY grantee',
+      )
+      .all(object) as { object: string; grantee: string; permissions: string }[];
+    return rows.map((row) => ({ ...row, permissions: JSON.parse(row.permissions) as string[] }));
+  }
+
+  async grantFor(object: string, grantee: string): Promise<string[] | undefined> {
+    const text = this.store
+      .statement('SELECT permissions FROM grants WHERE object = ? AND grantee = ?')
+      .pluck()
+      .get(object, grantee) as string | undefined;
+    return text === undefined ? undefined : (JSON.parse(text) as string[]);
+  }
+
+  async setGrants(object: string, grants: readonly Omit<Grant, 'object'>[]): Promise<void> {
+    this.store.statement('DELETE FROM grants WHERE object = ?').run(object);
+    const insert = this.store.statement(
+      'INSERT INTO grants (object, grantee, permissions) VALUES (?, ?, ?)',
+    );
+    for (const grant of grants)
+      insert.run(object, grant.grantee, JSON.stringify(grant.permissions));
   }
 
   async claim(namespace: string, value: string, holder: string): Promise<boolean> {
@@ -677,6 +753,11 @@ class SqliteTx implements WriteTx {
     this.store.statement(`DELETE FROM claims WHERE holder IN (${owned})`).run(owner);
     this.store.statement(`DELETE FROM tasks WHERE target IN (${owned})`).run(owner);
     this.store.statement(`DELETE FROM component_state WHERE key IN (${owned})`).run(owner);
+    this.store
+      .statement(`DELETE FROM links WHERE source IN (${owned}) OR target IN (${owned})`)
+      .run(owner, owner);
+    this.store.statement(`DELETE FROM grants WHERE object IN (${owned})`).run(owner);
+    this.store.statement('DELETE FROM grants WHERE grantee = ?').run(owner);
     this.store.statement('DELETE FROM objects WHERE owner = ?').run(owner);
     this.store.statement('DELETE FROM object_counts WHERE owner = ?').run(owner);
     for (const { kind, uuid } of removed) {
@@ -694,6 +775,13 @@ function toCommitted(change: Change): CommittedChange {
 }
 
 function filterClause(filter: Filter): [string, string[]] {
+  if (filter.column === 'tag') {
+    const marks = filter.values.map(() => '?').join(', ');
+    return [
+      `uuid IN (SELECT source FROM links WHERE kind = 'tag' AND target IN (${marks}))`,
+      [...filter.values],
+    ];
+  }
   if (filter.op === 'contains') {
     const column = filter.column === 'name' ? 'name_fold' : filter.column;
     const values = filter.values.map(fold);
@@ -777,6 +865,12 @@ class SqliteAccounts implements AccountRepo {
       this.s('DELETE FROM claims WHERE holder IN (SELECT uuid FROM objects WHERE owner = ?)').run(
         uuid,
       );
+      const owned = 'SELECT uuid FROM objects WHERE owner = ?';
+      this.s(`DELETE FROM links WHERE source IN (${owned}) OR target IN (${owned})`).run(
+        uuid,
+        uuid,
+      );
+      this.s(`DELETE FROM grants WHERE object IN (${owned}) OR grantee = ?`).run(uuid, uuid);
       this.s('DELETE FROM objects WHERE owner = ?').run(uuid);
       this.s('DELETE FROM object_counts WHERE owner = ?').run(uuid);
       this.s('DELETE FROM sessions WHERE account = ?').run(uuid);
