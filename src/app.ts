@@ -16,6 +16,7 @@ import { ControlledClock } from './engine/clock.js';
 import { Engine } from './engine/engine.js';
 import { IpPool } from './engine/ippool.js';
 import { reconcile } from './engine/reconcile.js';
+import { SNAPSHOT_TASK_HANDLERS } from './engine/snapshots.js';
 import { TASK_HANDLERS } from './engine/tasks.js';
 import type { RouteSpec } from './http/api.js';
 import { Authenticator } from './http/auth.js';
@@ -24,21 +25,35 @@ import { buildHttpServer } from './http/server.js';
 import { cryptoRandom } from './model/random.js';
 import { API_PREFIX } from './model/refs.js';
 import { accountRoutes } from './resources/accounts/routes.js';
+import { aclRoutes } from './resources/acls/routes.js';
 import { balanceRoutes } from './resources/balance/routes.js';
+import { billingRoutes } from './resources/billing/routes.js';
+import { subscriptionTaskHandlers } from './resources/billing/subscriptions.js';
 import { DEFAULT_CAPABILITIES } from './resources/capabilities/default.js';
 import { capabilitiesRoutes } from './resources/capabilities/routes.js';
 import type { Capabilities } from './resources/capabilities/types.js';
+import { globalContextRoutes } from './resources/context/global.js';
+import { ServerContexts } from './resources/context/service.js';
 import { readRoutes } from './resources/crud.js';
 import { driveActionRoutes } from './resources/drives/actions.js';
 import { driveRoutes } from './resources/drives/routes.js';
 import type { ResourceEnv } from './resources/env.js';
 import { eventUri } from './resources/events.js';
 import { JOBS } from './resources/jobs/model.js';
+import { keypairRoutes } from './resources/keypairs/routes.js';
+import { installLibrary, loadLibrary } from './resources/libdrives/catalog.js';
+import { libdriveRoutes } from './resources/libdrives/routes.js';
 import { locationRoutes } from './resources/locations/routes.js';
+import { auditRecorder } from './resources/logs/audit.js';
+import { logRoutes } from './resources/logs/routes.js';
+import { networkRoutes } from './resources/networking/routes.js';
+import { networkSettings } from './resources/networking/settings.js';
 import { profileRoutes } from './resources/profile/routes.js';
 import { serverActionRoutes } from './resources/servers/actions.js';
 import { serverExtraRoutes } from './resources/servers/groups.js';
 import { serverRoutes } from './resources/servers/routes.js';
+import { snapshotRoutes } from './resources/snapshots/routes.js';
+import { tagRoutes } from './resources/tags/routes.js';
 import { usageRoutes } from './resources/usage/routes.js';
 import { PostgresStore } from './store/postgres/store.js';
 import { SqliteStore } from './store/sqlite/store.js';
@@ -58,6 +73,8 @@ export interface App {
   setTransitions(spec: string): void;
   /** The test-control API (`--control`), with its token; undefined without it. */
   control: ControlHandle | undefined;
+  /** Servers' contexts and their serial protocol (docs/context.md), for drivers and tests. */
+  contexts: ServerContexts;
   close(): Promise<void>;
 }
 
@@ -106,6 +123,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       parseUsers(config.users ?? ''),
       accountOptions,
     );
+    // The library drives of the catalog (--library), made the store's at every start.
+    await installLibrary(store, loadLibrary(config.library));
     const clock = new ControlledClock();
     let transitions = parseTransitions(config.transitions);
     const setTransitions = (spec: string) => {
@@ -120,7 +139,9 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       guestAcpi: config.guestAcpi,
     });
     const storage = new SimulatedStorage(clock, () => transitions);
-    const ips = new IpPool(config.dynamicPool);
+    const net = networkSettings(config);
+    const billing = { startingBalance: config.balance, enforce: config.enforceBilling };
+    const ips = new IpPool(config.dynamicPool, net.nameservers);
     const engine = new Engine(
       {
         store,
@@ -131,7 +152,12 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         ips,
         random: cryptoRandom,
       },
-      { ...TASK_HANDLERS, ...CONTROL_TASK_HANDLERS },
+      {
+        ...TASK_HANDLERS,
+        ...SNAPSHOT_TASK_HANDLERS,
+        ...CONTROL_TASK_HANDLERS,
+        ...subscriptionTaskHandlers({ net, billing }),
+      },
       reconcile,
     );
     const env: ResourceEnv = {
@@ -143,6 +169,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       tunnels: engine,
       ips,
       acpiTimeoutMs: config.acpiTimeout * 1000,
+      billing,
     };
     const authenticator = new Authenticator(store, { digest: config.digest });
     const routes: RouteSpec[] = [
@@ -152,10 +179,19 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       ...serverRoutes(env),
       ...driveActionRoutes(env),
       ...driveRoutes(env),
+      ...tagRoutes(env),
+      ...aclRoutes(env),
+      ...snapshotRoutes(env),
+      ...libdriveRoutes(env),
       ...readRoutes(env, JOBS),
-      ...usageRoutes({ ...env, balance: config.balance }),
+      ...keypairRoutes(env),
+      ...globalContextRoutes(env),
+      ...logRoutes(env),
+      ...networkRoutes(env),
+      ...billingRoutes({ ...env, net, billing }),
+      ...usageRoutes({ ...env, billing }),
       ...profileRoutes(env),
-      ...balanceRoutes({ ...env, balance: config.balance }),
+      ...balanceRoutes({ ...env, billing }),
       ...capabilitiesRoutes(env),
       ...locationRoutes({ id: 'SIGMALITE', displayName: 'sigmalite', countryCode: 'ZZ' }),
     ];
@@ -165,6 +201,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       logger,
       bodyLimit: config.bodyLimit,
       publicUrl: config.publicUrl,
+      // The audit log (/logs/): an entry for every request that acts or changes something.
+      onOutcome: auditRecorder({ store, clock, random: cryptoRandom }),
       https:
         config.tlsCert && config.tlsKey
           ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) }
@@ -201,6 +239,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       compute,
       setTransitions,
       control,
+      contexts: new ServerContexts({ store, ips }),
       close: async () => {
         await events.close();
         await http.close();

@@ -20,9 +20,11 @@ export interface Config {
   defaultCpuType: string;
   /** A JSON file replacing the default capabilities. */
   capabilities: string | undefined;
+  /** A JSON file replacing the built-in library drive catalog (`/libdrives/`). */
+  library: string | undefined;
   publicUrl: string | undefined;
   logLevel: string;
-  /** The balance every account shows (billing is not enforced). */
+  /** The balance every account starts with. */
   balance: string;
   /** Offer HTTP Digest and keep each account's HA1 (`--no-digest` drops both). */
   digest: boolean;
@@ -34,6 +36,14 @@ export interface Config {
   acpiTimeout: number;
   /** Addresses DHCP NICs get while their server runs (IPv4 CIDR). */
   dynamicPool: string;
+  /** Addresses `ip` subscriptions hand out: CIDR, or FIRST-LAST/PREFIX. */
+  ipPool: string;
+  /** The 802.1Q tags of the VLANs `vlan` subscriptions hand out: FIRST-LAST. */
+  vlanTags: string;
+  /** The nameservers IPs show, comma-separated. */
+  nameservers: string;
+  /** Refuse (402) what the balance cannot pay for. */
+  enforceBilling: boolean;
   /** Accounts to create or update at start: `email:password[,...]` (SIGMALITE_USERS). */
   users: string | undefined;
   /** Serve the test-control API under `/_sigmalite/` (docs/control.md). */
@@ -73,6 +83,7 @@ export const DEFAULTS: Config = {
   bodyLimit: 10 * 1024 * 1024,
   defaultCpuType: 'amd',
   capabilities: undefined,
+  library: undefined,
   publicUrl: undefined,
   logLevel: 'info',
   balance: '10000.00',
@@ -81,6 +92,10 @@ export const DEFAULTS: Config = {
   guestAcpi: true,
   acpiTimeout: 60,
   dynamicPool: '10.30.0.0/16',
+  ipPool: '198.51.100.0/24',
+  vlanTags: '2-4094',
+  nameservers: '1.1.1.1,8.8.8.8',
+  enforceBilling: false,
   users: undefined,
   control: false,
   controlToken: undefined,
@@ -176,12 +191,21 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'JSON file replacing the default /capabilities/',
   },
   {
+    key: 'library',
+    flag: 'library',
+    env: 'SIGMALITE_LIBRARY',
+    type: 'string',
+    arg: 'FILE',
+    help: 'JSON catalog of the library drives (/libdrives/), loaded at start (docs/library.md)',
+    defaultText: 'a built-in catalog of four images (two disks, two cdroms)',
+  },
+  {
     key: 'balance',
     flag: 'balance',
     env: 'SIGMALITE_BALANCE',
     type: 'string',
     arg: 'DECIMAL',
-    help: 'Balance every account shows in /balance/',
+    help: 'Balance every account starts with (/balance/); purchases take from it',
   },
   {
     key: 'logLevel',
@@ -197,7 +221,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'SIGMALITE_TRANSITIONS',
     type: 'string',
     arg: 'SPEC',
-    help: 'Simulated transition times: PRESET[,NAME=MS...]; presets default, instant, fast, slow; names start, stop, shutdown, create, resize, clone',
+    help: 'Simulated transition times: PRESET[,NAME=MS...]; presets default, instant, fast, slow; names start, stop, shutdown, create, resize, clone, snapshot',
   },
   {
     key: 'guestAcpi',
@@ -221,6 +245,37 @@ export const OPTIONS: readonly OptionSpec[] = [
     type: 'string',
     arg: 'CIDR',
     help: 'IPv4 network DHCP NICs get their address from while their server runs',
+  },
+  {
+    key: 'ipPool',
+    flag: 'ip-pool',
+    env: 'SIGMALITE_IP_POOL',
+    type: 'string',
+    arg: 'RANGE',
+    help: 'Addresses ip subscriptions hand out (/ips/): a CIDR (its hosts after the gateway) or FIRST-LAST/PREFIX; apart from --dynamic-pool',
+  },
+  {
+    key: 'vlanTags',
+    flag: 'vlan-tags',
+    env: 'SIGMALITE_VLAN_TAGS',
+    type: 'string',
+    arg: 'FIRST-LAST',
+    help: '802.1Q tags of the VLANs vlan subscriptions hand out (/vlans/); one VLAN per tag',
+  },
+  {
+    key: 'nameservers',
+    flag: 'nameservers',
+    env: 'SIGMALITE_NAMESERVERS',
+    type: 'string',
+    arg: 'LIST',
+    help: 'Nameserver addresses IPs show, comma-separated',
+  },
+  {
+    key: 'enforceBilling',
+    flag: 'enforce-billing',
+    env: 'SIGMALITE_ENFORCE_BILLING',
+    type: 'boolean',
+    help: 'Refuse with 402 what the balance cannot pay: subscriptions, and starts without funds for 5 days of burst usage',
   },
   {
     key: 'users',

@@ -18,7 +18,7 @@ import { toRecord } from '../resources/common.js';
 import { newProfile, profileKind } from '../resources/profile/model.js';
 import { SERVER_STATUSES } from '../resources/servers/model.js';
 import { Mutex } from '../store/mutex.js';
-import type { Account, ObjectRecord, Store } from '../store/types.js';
+import { type Account, LOG_KINDS, type ObjectRecord, type Store } from '../store/types.js';
 import { Faults } from './faults.js';
 import { Latency } from './latency.js';
 import { crashHost, pauseServer, reviveServer, type ServerFaultEnv } from './servers.js';
@@ -91,7 +91,8 @@ export class Control {
 
   /**
    * Everything back to a fresh start: every object, task, claim and machine goes; accounts, their
-   * passwords and login sessions stay, each with a fresh profile. Injected faults are dropped;
+   * passwords and login sessions stay, each with a fresh profile, and so do the objects of the
+   * cloud (owner null: the library drives of the catalog). Injected faults are dropped;
    * the clock, transitions, latency and guest ACPI settings stay as they are.
    */
   async resetAll(): Promise<void> {
@@ -102,7 +103,10 @@ export class Control {
       await store.restore({
         accounts: snapshot.accounts,
         sessions: snapshot.sessions,
-        objects: snapshot.accounts.map(freshProfile),
+        objects: [
+          ...snapshot.objects.filter((object) => object.owner === null),
+          ...snapshot.accounts.map(freshProfile),
+        ],
         claims: [],
         tasks: [],
         state: [],
@@ -116,7 +120,7 @@ export class Control {
   /**
    * One account back to a fresh start: its objects go (with their claims, tasks and machines),
    * its profile is new; its password and sessions stay, and nothing of other accounts moves.
-   * Returns how many objects went (the profile, replaced, not counted).
+   * Returns how many objects went (the profile, replaced, and audit entries not counted).
    */
   async resetAccount(account: Account): Promise<number> {
     const removed = await this.deps.store.write(async (tx) => {
@@ -129,7 +133,10 @@ export class Control {
     // Transitions under way for the servers gone end without effect.
     await this.deps.engine.killMachines(servers(removed));
     this.faults.clear(account.uuid);
-    return removed.filter((object) => object.kind !== profileKind.def.kind).length;
+    // Neither the profile (replaced) nor the audit log's entries are resources of the account.
+    return removed.filter(
+      (object) => object.kind !== profileKind.def.kind && !LOG_KINDS.includes(object.kind),
+    ).length;
   }
 
   clock(): ClockView {

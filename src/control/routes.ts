@@ -6,6 +6,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { TRANSITION_NAMES } from '../drivers/transitions.js';
 import { actionName } from '../http/actions.js';
 import { ApiError, type ErrorType, errors } from '../http/errors.js';
 import type { Query } from '../http/query.js';
@@ -209,7 +210,7 @@ function controlRoutes(control: Control): ControlRoute[] {
       handlers: {
         GET: async () => ({ body: control.transitions() }),
         PUT: async (request) => {
-          const names = ['start', 'stop', 'shutdown', 'create', 'resize', 'clone'] as const;
+          const names = TRANSITION_NAMES;
           const input = body(request, ['spec', ...names]);
           const values: Partial<Record<(typeof names)[number], number>> = {};
           for (const name of names) {

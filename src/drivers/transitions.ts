@@ -13,19 +13,53 @@ export interface Transitions {
   create: number;
   /** resizing -> previous status */
   resize: number;
-  /** cloning_src / cloning_dst -> previous status / unmounted */
+  /** cloning_src / cloning_dst -> previous status / unmounted (also a clone of a snapshot) */
   clone: number;
+  /** A snapshot: creating -> available */
+  snapshot: number;
 }
 
-export const TRANSITION_NAMES = ['start', 'stop', 'shutdown', 'create', 'resize', 'clone'] as const;
+export const TRANSITION_NAMES = [
+  'start',
+  'stop',
+  'shutdown',
+  'create',
+  'resize',
+  'clone',
+  'snapshot',
+] as const;
 
 export const TRANSITION_PRESETS: Record<string, Transitions> = {
   /** Like a small real cloud: every transitional status is visible for 1-3 s. */
-  default: { start: 2000, stop: 1500, shutdown: 1500, create: 1500, resize: 2000, clone: 3000 },
+  default: {
+    start: 2000,
+    stop: 1500,
+    shutdown: 1500,
+    create: 1500,
+    resize: 2000,
+    clone: 3000,
+    snapshot: 1000,
+  },
   /** For tests that only care about end states. */
-  instant: { start: 0, stop: 0, shutdown: 0, create: 0, resize: 0, clone: 0 },
-  fast: { start: 200, stop: 150, shutdown: 150, create: 150, resize: 200, clone: 300 },
-  slow: { start: 8000, stop: 5000, shutdown: 5000, create: 5000, resize: 6000, clone: 12000 },
+  instant: { start: 0, stop: 0, shutdown: 0, create: 0, resize: 0, clone: 0, snapshot: 0 },
+  fast: {
+    start: 200,
+    stop: 150,
+    shutdown: 150,
+    create: 150,
+    resize: 200,
+    clone: 300,
+    snapshot: 100,
+  },
+  slow: {
+    start: 8000,
+    stop: 5000,
+    shutdown: 5000,
+    create: 5000,
+    resize: 6000,
+    clone: 12000,
+    snapshot: 4000,
+  },
 };
 
 export class TransitionsError extends Error {}

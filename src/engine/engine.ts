@@ -148,12 +148,14 @@ export class Engine implements Tunnels {
   }
 
   /**
-   * Resolves once no task is running here and none is waiting in the store (tests with instant
-   * transitions use it to see stable states; with a stopped clock it may never resolve).
+   * Resolves once no task is running here and none is due in the store (tests with instant
+   * transitions use it to see stable states; with a stopped clock it may never resolve). Tasks
+   * due later (a subscription's end, next month) are not waited for.
    */
   async settled(pollMs = 5): Promise<void> {
     for (;;) {
-      if (this.inFlight.size === 0 && (await this.ctx.store.nextTaskDue()) === undefined) return;
+      const due = await this.ctx.store.nextTaskDue();
+      if (this.inFlight.size === 0 && (due === undefined || due > this.ctx.clock.now())) return;
       this.wake();
       await new Promise((resolve) => setTimeout(resolve, pollMs));
     }

@@ -13,7 +13,11 @@ export class IpPool {
   readonly size: number;
   readonly prefix: number;
 
-  constructor(cidr: string) {
+  /** `nameservers`: what the IP records of leased addresses show (`--nameservers`). */
+  constructor(
+    cidr: string,
+    readonly nameservers: readonly string[] = [],
+  ) {
     const match = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cidr.trim());
     const parts = match?.slice(1, 5).map(Number) ?? [];
     const prefix = Number(match?.[5]);

@@ -4,9 +4,9 @@
  * hypervisor is the authority on whether a machine runs.
  */
 import { DRIVE_STATUSES, type DriveStatus, settledStatus } from '../resources/drives/model.js';
+import { releaseDynamicAddresses } from '../resources/networking/service.js';
 import type { ReadTx } from '../store/types.js';
 import type { EngineContext } from './engine.js';
-import { DYNAMIC_IPS } from './ippool.js';
 import { isoTime, loadDrive, loadServer, saveDrive, saveServer } from './objects.js';
 
 const LIVE_SERVER_STATUSES = ['starting', 'running', 'stopping', 'cloning', 'unavailable'];
@@ -32,7 +32,7 @@ export async function reconcile(ctx: EngineContext): Promise<void> {
         server.doc.runtime ??= { active_since: isoTime(machine.since) };
       } else {
         if (before === 'running' && machine.state === 'paused') return;
-        await tx.releaseAll(DYNAMIC_IPS, server.doc.uuid);
+        await releaseDynamicAddresses(tx, server.doc.uuid);
         server.doc.status = 'stopped';
         server.doc.runtime = null;
         server.doc.nics = server.doc.nics.map((nic) => ({ ...nic, runtime: null }));

@@ -7,10 +7,16 @@ import type { MachineSpec } from '../drivers/compute/types.js';
 import type { DriveDoc, DriveStatus } from '../resources/drives/model.js';
 import { settledStatus } from '../resources/drives/model.js';
 import type { JobDoc } from '../resources/jobs/model.js';
+import { libraryMedia } from '../resources/libdrives/model.js';
+import { appendLog } from '../resources/logs/model.js';
+import {
+  recordDynamicAddresses,
+  releaseDynamicAddresses,
+} from '../resources/networking/service.js';
 import type { NicDoc, ServerDoc } from '../resources/servers/model.js';
 import type { ReadTx, Task, WriteTx } from '../store/types.js';
 import type { EngineContext, TaskHandler } from './engine.js';
-import { DYNAMIC_IPS, reserveAddresses } from './ippool.js';
+import { reserveAddresses } from './ippool.js';
 import {
   isoTime,
   type Loaded,
@@ -87,7 +93,8 @@ async function machineSpec(tx: ReadTx, server: ServerDoc): Promise<MachineSpec> 
       device: attachment.device,
       devChannel: attachment.dev_channel,
       bootOrder: attachment.boot_order,
-      media: drive?.doc.media ?? 'disk',
+      // A library cdrom is attached by its own uuid (it is no drive of the account's).
+      media: drive?.doc.media ?? (await libraryMedia(tx, attachment.drive)) ?? 'disk',
     });
   }
   return {
@@ -148,6 +155,8 @@ async function markRunning(
     });
   }
   doc.nics = nics;
+  // `/ips/` lists the leased addresses while the server runs.
+  await recordDynamicAddresses(tx, doc, ctx.ips);
   doc.drives = doc.drives.map((attachment) => ({
     ...attachment,
     runtime: { io: { ...ZERO_DRIVE_IO } },
@@ -159,11 +168,22 @@ async function markRunning(
 /** `stopped`: no runtime, dynamic addresses released. */
 export async function markStopped(tx: WriteTx, server: Loaded<ServerDoc>): Promise<void> {
   const { doc } = server;
-  await tx.releaseAll(DYNAMIC_IPS, doc.uuid);
+  await releaseDynamicAddresses(tx, doc.uuid);
   doc.nics = doc.nics.map((nic) => ({ ...nic, runtime: null }));
   doc.drives = doc.drives.map((attachment) => ({ ...attachment, runtime: null }));
   doc.runtime = null;
   doc.status = 'stopped';
+}
+
+/** The audit log's entry for a step the engine completed, written with the step. */
+function logStep(
+  ctx: EngineContext,
+  tx: WriteTx,
+  server: Loaded<ServerDoc>,
+  action: 'boot' | 'stop',
+): Promise<void> {
+  const { owner, uuid } = server.doc;
+  return appendLog(tx, ctx, { owner, category: 'Servers', action, target: uuid });
 }
 
 const serverStart: TaskHandler = async (task, ctx) => {
@@ -173,15 +193,19 @@ const serverStart: TaskHandler = async (task, ctx) => {
   });
   if (!spec) return dropTask(ctx, task);
   const { activeSince } = await ctx.compute.start(spec);
-  await finishServer(ctx, task, ['starting'], (tx, server) =>
-    markRunning(ctx, tx, server, activeSince),
-  );
+  await finishServer(ctx, task, ['starting'], async (tx, server) => {
+    await markRunning(ctx, tx, server, activeSince);
+    await logStep(ctx, tx, server, 'boot');
+  });
 };
 
 const serverStop: TaskHandler = async (task, ctx) => {
   if (!(await serverIn(ctx, task.target, ['stopping']))) return dropTask(ctx, task);
   await ctx.compute.stop(task.target);
-  await finishServer(ctx, task, ['stopping'], (tx, server) => markStopped(tx, server));
+  await finishServer(ctx, task, ['stopping'], async (tx, server) => {
+    await markStopped(tx, server);
+    await logStep(ctx, tx, server, 'stop');
+  });
 };
 
 /** ACPI: `stopping`, then `stopped` if the guest powers off in time, else back to `running`. */
@@ -190,8 +214,10 @@ const serverShutdown: TaskHandler = async (task, ctx) => {
   const { timeoutMs } = JSON.parse(task.payload) as ShutdownPayload;
   const off = await ctx.compute.shutdown(task.target, timeoutMs);
   await finishServer(ctx, task, ['stopping'], async (tx, server) => {
-    if (off) await markStopped(tx, server);
-    else server.doc.status = 'running';
+    if (off) {
+      await markStopped(tx, server);
+      await logStep(ctx, tx, server, 'stop');
+    } else server.doc.status = 'running';
   });
 };
 

@@ -4,6 +4,7 @@
  */
 import type { Rendered } from '../store/types.js';
 import type { Principal } from './auth.js';
+import type { ApiError } from './errors.js';
 import type { Query } from './query.js';
 
 /** A request as routes see it, before anyone is authenticated. */
@@ -48,3 +49,20 @@ export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 export type RouteSpec =
   | { path: string; handlers: Partial<Record<Method, ApiHandler>>; public?: false }
   | { path: string; handlers: Partial<Record<Method, PublicHandler>>; public: true };
+
+/**
+ * How an authenticated request's handler ended, told to an outcome listener (the audit log) that
+ * the composition root provides; the HTTP layer knows nothing of what it records.
+ */
+export interface ApiOutcome {
+  ctx: ApiContext;
+  /** The route's path pattern below `/api/2.0`, e.g. `/servers/:uuid/action/`. */
+  route: string;
+  /** What the handler answered; undefined when it failed. */
+  result?: ApiResult;
+  /** Why it failed (anything that is not an `ApiError` is a 500 `backend` one). */
+  error?: ApiError;
+}
+
+/** Returns a promise only when it has something to wait for (GETs cost nothing). */
+export type OutcomeListener = (outcome: ApiOutcome) => Promise<void> | undefined;

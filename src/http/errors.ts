@@ -101,6 +101,9 @@ export const errors = {
   permission: (message: string, point: string | null = null, status?: number) =>
     new ApiError('permission', message, point, status),
 
+  // 402 billing
+  notEnoughFunds: (message: string) => new ApiError('billing', message, null),
+
   // protocol
   methodNotAllowed: (method: string, path: string, allowed: string[]) =>
     new ApiError('validation', `Method ${method} is not allowed on ${path}`, null, 405, {

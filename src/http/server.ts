@@ -19,7 +19,16 @@ import Fastify, {
 import { canonicalJson } from '../model/json.js';
 import { API_PREFIX } from '../model/refs.js';
 import type { Rendered } from '../store/types.js';
-import type { ApiContext, ApiResult, Method, RequestInfo, RouteSpec } from './api.js';
+import type {
+  ApiContext,
+  ApiHandler,
+  ApiOutcome,
+  ApiResult,
+  Method,
+  OutcomeListener,
+  RequestInfo,
+  RouteSpec,
+} from './api.js';
 import { type Authenticator, type AuthRequest, type Principal, SESSION_COOKIE } from './auth.js';
 import { parseJsonBody } from './body.js';
 import { ApiError, errors } from './errors.js';
@@ -34,6 +43,8 @@ export interface HttpOptions {
   /** Overrides the origin taken from the request's Host header. */
   publicUrl?: string;
   https?: { cert: Buffer; key: Buffer };
+  /** Hears how each authenticated request's handler ended (the audit log); awaited if it asks. */
+  onOutcome?: OutcomeListener;
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -164,11 +175,58 @@ function registerRoute(app: FastifyInstance, spec: RouteSpec, options: HttpOptio
         const handler = spec.handlers[method];
         if (!handler) throw errors.methodNotAllowed(request.method, pathOf(request.url), allowed);
         const ctx: ApiContext = { ...info, principal: request.principal! };
-        result = await handler(ctx);
+        result = options.onOutcome
+          ? await observed(
+              handler,
+              ctx,
+              spec.path,
+              options.onOutcome,
+              request.log,
+              options.bodyLimit,
+            )
+          : await handler(ctx);
       }
       return sendResult(request, reply, result, info);
     },
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outcomes (the audit log): told after the handler, before the answer is sent
+
+/**
+ * Runs a handler and tells `listener` how it ended. The answer waits for what the listener
+ * writes (a client reading `/logs/` next sees its entry); a failing listener is logged, never
+ * the request's failure.
+ */
+async function observed(
+  handler: ApiHandler,
+  ctx: ApiContext,
+  route: string,
+  listener: OutcomeListener,
+  log: FastifyBaseLogger,
+  bodyLimit: number,
+): Promise<ApiResult> {
+  const tell = (outcome: Omit<ApiOutcome, 'ctx' | 'route'>): Promise<void> | undefined => {
+    const failed = (err: unknown) => log.error({ err }, 'outcome listener failed');
+    try {
+      return listener({ ctx, route, ...outcome })?.catch(failed);
+    } catch (err) {
+      failed(err);
+      return undefined;
+    }
+  };
+  let result: ApiResult;
+  try {
+    result = await handler(ctx);
+  } catch (e) {
+    const told = tell({ error: toApiError(e as FastifyError, bodyLimit) });
+    if (told) await told;
+    throw e;
+  }
+  const told = tell({ result });
+  if (told) await told;
+  return result;
 }
 
 /** `\0` in any string is refused (api-reference.md decisions): in the URL as in bodies. */

@@ -50,9 +50,11 @@ export interface ResourceDef {
   fields: Fields;
   /** Keys of the plain list representation (`GET /{kind}/`); undefined means list == detail. */
   listFields?: readonly string[];
-  filtering?: Record<string, string>;
+  /** As `/schema/` shows it (tastypie: `"exact"`, `1` for every lookup, or a list of lookups). */
+  filtering?: Record<string, Json>;
   ordering?: readonly string[];
-  allowedListMethods: readonly string[];
+  /** A bare string where tastypie renders one (`/ips/` and `/vlans/` show `"get"`). */
+  allowedListMethods: readonly string[] | string;
   allowedDetailMethods: readonly string[];
   /** tastypie model resources (profile) render `blank/nullable/unique` instead of `required`. */
   schemaOmitsRequired?: boolean;

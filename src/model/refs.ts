@@ -17,6 +17,12 @@ export function resourceUri(kind: string, id: string): string {
   return `${API_PREFIX}/${kind}/${id}/`;
 }
 
+/**
+ * URIs of another kind a reference of `kind` may name: pubkeys are keypairs; a library drive
+ * (`/libdrives/<uuid>/`) is a drive where drives are attached.
+ */
+const ALIASES: Readonly<Record<string, string>> = { pubkeys: 'keypairs', drives: 'libdrives' };
+
 const URI_PATTERN = /^(?:https?:\/\/[^/]+)?\/api\/2\.0\/([a-z_]+)\/([^/]+)\/?$/;
 
 /**
@@ -41,7 +47,7 @@ function fromString(value: string, kind: string | undefined, point: string): str
   const match = URI_PATTERN.exec(value);
   if (!match) throw errors.invalid(point, `"${value}" is not a resource URI of this API`);
   const [, uriKind, id] = match;
-  if (kind !== undefined && uriKind !== kind && !(kind === 'pubkeys' && uriKind === 'keypairs')) {
+  if (kind !== undefined && uriKind !== kind && ALIASES[kind] !== uriKind) {
     throw errors.invalid(point, `"${value}" does not point to a ${kind} resource`);
   }
   try {

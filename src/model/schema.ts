@@ -6,7 +6,10 @@ import type { Json, JsonObject } from './json.js';
 export function renderSchema(def: ResourceDef): JsonObject {
   const schema: JsonObject = {
     allowed_detail_http_methods: [...def.allowedDetailMethods],
-    allowed_list_http_methods: [...def.allowedListMethods],
+    allowed_list_http_methods:
+      typeof def.allowedListMethods === 'string'
+        ? def.allowedListMethods
+        : [...def.allowedListMethods],
     default_format: 'application/json',
     default_limit: def.defaultLimit ?? 20,
     fields: renderFields(def.fields, def.schemaOmitsRequired ?? false),

@@ -9,6 +9,14 @@ import type { FieldDef, ResourceDef } from '../model/fields.js';
 import { canonicalJson, isPlainObject } from '../model/json.js';
 import { type Link, link } from '../model/refs.js';
 import type { DetailView, NewRecord, ObjectRecord, ReadTx, Store } from '../store/types.js';
+import {
+  type Access,
+  accessOf,
+  OWNER,
+  type Permission,
+  requirePermission,
+  sharedView,
+} from './acls/access.js';
 
 export const META_KEY_MAX = 32;
 
@@ -117,6 +125,9 @@ export interface DocKind<D> {
 
 export function toRecord<D>(kind: DocKind<D>, doc: D): NewRecord {
   const detail = kind.render(doc);
+  // Who the owner shares the object with, kept in the document by acls/grants.ts.
+  const sharedWith = (doc as { shared_with?: unknown }).shared_with;
+  if (Array.isArray(sharedWith) && 'grantees' in detail) detail.grantees = sharedWith;
   return {
     kind: kind.def.kind,
     uuid: kind.uuid(doc),
@@ -149,21 +160,44 @@ export function parseDoc<D>(record: ObjectRecord): D {
 }
 
 /**
- * The record of `uuid` if it is a `kind` object the caller may see; otherwise 404 `notexist`,
- * the same answer for a foreign object as for a missing one.
+ * The record of `uuid` if it is a `kind` object the caller owns or, with `permission`, one shared
+ * with the caller with that permission. Otherwise 404 `notexist`, the same answer for a foreign
+ * object as for a missing one, or 403 `permission` for an object shared without `permission`.
  */
 export async function loadVisible(
-  tx: Pick<ReadTx, 'get'>,
+  tx: Pick<ReadTx, 'get'> & (Pick<ReadTx, 'grantFor'> | Pick<Store, 'read'>),
   kind: string,
   uuid: string,
   ctx: Pick<ApiContext, 'principal'>,
+  permission?: Permission,
 ): Promise<ObjectRecord> {
-  const record = await tx.get(uuid);
-  checkVisible(record, kind, uuid, ctx);
-  return record;
+  return (await loadAccessible(tx, kind, uuid, ctx, permission)).record;
 }
 
-/** The same rule for the lean view a GET reads. */
+/** `loadVisible`, and what the caller may do with the record. */
+export async function loadAccessible(
+  tx: Pick<ReadTx, 'get'> & (Pick<ReadTx, 'grantFor'> | Pick<Store, 'read'>),
+  kind: string,
+  uuid: string,
+  ctx: Pick<ApiContext, 'principal'>,
+  permission?: Permission,
+): Promise<{ record: ObjectRecord; access: Access }> {
+  const record = await tx.get(uuid);
+  if (record?.kind !== kind) throw errors.notExist(uuid);
+  const access =
+    permission === undefined
+      ? record.owner === ctx.principal.uuid
+        ? OWNER
+        : undefined
+      : await accessOf(tx, record, ctx.principal.uuid);
+  requirePermission(access, kind, uuid, permission ?? 'LIST');
+  return { record, access };
+}
+
+/**
+ * What a GET of one object answers: the stored detail for its owner, the shared view for an
+ * account granted `LIST`; 404 for anyone else, 403 for an account granted something else.
+ */
 export async function loadVisibleDetail(
   store: Store,
   kind: string,
@@ -171,15 +205,9 @@ export async function loadVisibleDetail(
   ctx: Pick<ApiContext, 'principal'>,
 ): Promise<DetailView> {
   const view = await store.getDetail(uuid);
-  checkVisible(view, kind, uuid, ctx);
-  return view;
-}
-
-function checkVisible<T extends Pick<ObjectRecord, 'kind' | 'owner'>>(
-  record: T | undefined,
-  kind: string,
-  uuid: string,
-  ctx: Pick<ApiContext, 'principal'>,
-): asserts record is T {
-  if (record?.kind !== kind || record.owner !== ctx.principal.uuid) throw errors.notExist(uuid);
+  if (view?.kind !== kind) throw errors.notExist(uuid);
+  if (view.owner === ctx.principal.uuid) return view;
+  const access = await accessOf(store, view, ctx.principal.uuid);
+  requirePermission(access, kind, uuid, 'LIST');
+  return { ...view, detail: sharedView(view.detail, access) };
 }

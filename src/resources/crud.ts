@@ -10,8 +10,16 @@ import { isPlainObject } from '../model/json.js';
 import { resourceUri } from '../model/refs.js';
 import { renderSchema } from '../model/schema.js';
 import type { ObjectRecord, WriteTx } from '../store/types.js';
-import { loadVisible, loadVisibleDetail, readObjects, readUuids } from './common.js';
+import { type Access, sharedView, withoutOwnerFields } from './acls/access.js';
+import {
+  loadAccessible,
+  loadVisible,
+  loadVisibleDetail,
+  readObjects,
+  readUuids,
+} from './common.js';
 import type { ResourceEnv } from './env.js';
+import { readTagFilters } from './tags/relations.js';
 
 export interface CollectionRules {
   def: ResourceDef;
@@ -30,18 +38,29 @@ export function readRoutes(env: ResourceEnv, def: ResourceDef): RouteSpec[] {
     (view: 'summary' | 'detail') =>
     async (ctx: ApiContext): Promise<ApiResult> => {
       const paging = readPaging(ctx.query, def.defaultLimit ?? 20);
-      const page = await env.store.read((tx) =>
+      const filters = readFilters(ctx.query, def);
+      const page = await env.store.read(async (tx) =>
         tx.list({
           kind,
           owner: ctx.principal.uuid,
-          filters: readFilters(ctx.query, def),
+          // Objects shared with the caller with LIST are listed beside its own.
+          sharedWith: ctx.principal.uuid,
+          sharedPermission: 'LIST',
+          filters: [...filters, ...(await readTagFilters(tx, ctx.query, def, ctx.principal.uuid))],
           order: readOrder(ctx.query, def),
           limit: paging.limit,
           offset: paging.offset,
           view: def.listFields ? view : 'detail',
         }),
       );
-      return { type: 'list', total: page.total, ...paging, items: page.items };
+      const { grants } = page;
+      const items = grants
+        ? page.items.map((item, i) => {
+            const permissions = grants[i];
+            return permissions ? sharedView(item, { owner: false, permissions }) : item;
+          })
+        : page.items;
+      return { type: 'list', total: page.total, ...paging, items };
     };
   return [
     { path: `/${kind}/`, handlers: { GET: list('summary') } },
@@ -86,8 +105,8 @@ export function collectionRoutes(env: ResourceEnv, rules: CollectionRules): Rout
             if (!isPlainObject(item) || typeof item.uuid !== 'string') {
               throw errors.invalid(`objects.${i}.uuid`, 'Each object needs a "uuid"');
             }
-            const record = await loadVisible(tx, kind, item.uuid, ctx);
-            out.push(await rules.update(tx, record, item));
+            const { record, access } = await loadAccessible(tx, kind, item.uuid, ctx, 'EDIT');
+            out.push(await updateAs(tx, rules, record, access, item));
           }
           return out;
         });
@@ -98,7 +117,9 @@ export function collectionRoutes(env: ResourceEnv, rules: CollectionRules): Rout
         await env.store.write(async (tx) => {
           await tx.getMany(uuids);
           const records: ObjectRecord[] = [];
-          for (const uuid of new Set(uuids)) records.push(await loadVisible(tx, kind, uuid, ctx));
+          for (const uuid of new Set(uuids)) {
+            records.push(await loadVisible(tx, kind, uuid, ctx, 'DELETE'));
+          }
           await rules.remove(tx, records, ctx);
         });
         return { type: 'empty' };
@@ -108,14 +129,14 @@ export function collectionRoutes(env: ResourceEnv, rules: CollectionRules): Rout
       PUT: async (ctx) => {
         if (!isPlainObject(ctx.body)) throw errors.invalid(null, 'Expected a JSON object');
         const json = await env.store.write(async (tx) => {
-          const record = await loadVisible(tx, kind, ctx.params.uuid!, ctx);
-          return rules.update(tx, record, ctx.body);
+          const { record, access } = await loadAccessible(tx, kind, ctx.params.uuid!, ctx, 'EDIT');
+          return updateAs(tx, rules, record, access, ctx.body);
         });
         return { type: 'object', json };
       },
       DELETE: async (ctx) => {
         await env.store.write(async (tx) => {
-          const record = await loadVisible(tx, kind, ctx.params.uuid!, ctx);
+          const record = await loadVisible(tx, kind, ctx.params.uuid!, ctx, 'DELETE');
           await rules.remove(tx, [record], ctx);
         });
         return { type: 'empty' };
@@ -126,6 +147,23 @@ export function collectionRoutes(env: ResourceEnv, rules: CollectionRules): Rout
     path: route.path,
     handlers: { ...(route.handlers as Partial<Record<Method, ApiHandler>>), ...writes[route.path] },
   }));
+}
+
+/**
+ * A PUT by the owner or by an account granted EDIT. The tags are the owner's: another account's
+ * `tags` (it sees `[]`) are ignored. The answer is the object as stored after every relation
+ * followed (its grants among them), as the caller sees it.
+ */
+async function updateAs(
+  tx: WriteTx,
+  rules: CollectionRules,
+  record: ObjectRecord,
+  access: Access,
+  body: unknown,
+): Promise<string> {
+  const json = await rules.update(tx, record, withoutOwnerFields(body, access));
+  const stored = await tx.get(record.uuid);
+  return sharedView(stored?.detail ?? json, access).toString();
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Tunnels } from '../engine/engine.js';
 import type { IpPool } from '../engine/ippool.js';
 import type { Random } from '../model/random.js';
 import type { Store } from '../store/types.js';
+import type { BillingSettings } from './billing/ledger.js';
 import type { Capabilities } from './capabilities/types.js';
 
 /** What resource services are given by the composition root (`app.ts`). */
@@ -20,4 +21,6 @@ export interface ResourceEnv {
   ips: IpPool;
   /** How long an ACPI shutdown waits for the guest before the server is `running` again. */
   acpiTimeoutMs: number;
+  /** Balances and whether they are enforced (402 on a start the balance cannot pay for). */
+  billing?: BillingSettings;
 }

@@ -4,13 +4,15 @@
  */
 import { errors } from '../http/errors.js';
 import type { WriteTx } from '../store/types.js';
+import { accessOf, allows } from './acls/access.js';
 import { parseDoc, toUpdate } from './common.js';
 import { type DriveDoc, driveKind, settledStatus } from './drives/model.js';
+import { checkLibraryAttachment, LIBDRIVE_KIND } from './libdrives/model.js';
 import { type AttachmentDoc, type ServerDoc, serverKind } from './servers/model.js';
 
 /**
- * Checks that every drive a server definition attaches exists, is the caller's, and may be
- * mounted there (a disk without `allow_multimount` on one server only).
+ * Checks that every drive a server definition attaches exists, is the server owner's or shared
+ * with it with ATTACH, and may be mounted there (a disk without `allow_multimount` on one server only).
  */
 export async function checkAttachments(
   tx: WriteTx,
@@ -26,8 +28,21 @@ export async function checkAttachments(
     }
     seen.add(attachment.drive);
     const record = await tx.get(attachment.drive);
-    if (record?.kind !== 'drives' || record.owner !== owner) {
+    if (record?.kind === LIBDRIVE_KIND) {
+      checkLibraryAttachment(record, point);
+      continue;
+    }
+    // Another account's drive must be shared with the server's owner (who may not be the
+    // caller: an account editing a server shared with it), with ATTACH.
+    const access = record?.kind === 'drives' ? await accessOf(tx, record, owner) : undefined;
+    if (!record || !access) {
       throw errors.invalid(point, `Object with uuid ${attachment.drive} does not exist`);
+    }
+    if (!allows(access, 'ATTACH')) {
+      throw errors.permission(
+        `Drive ${record.uuid} is not shared with the owner of the server with the ATTACH permission`,
+        point,
+      );
     }
     const drive = parseDoc<DriveDoc>(record);
     const elsewhere = drive.mounted_on.filter((uuid) => uuid !== serverUuid);

@@ -45,6 +45,8 @@ export interface ListQuery {
   owner: string | null;
   /** Also the objects granted to this account (sharing). */
   sharedWith?: string;
+  /** With `sharedWith`: only objects whose grant includes this permission (`LIST`). */
+  sharedPermission?: string;
   filters: readonly Filter[];
   order?: { column: 'uuid' | 'name'; descending: boolean };
   /** 0 means everything. */
@@ -57,6 +59,11 @@ export interface ListPage {
   total: number;
   /** Rendered JSON of each object, in order. */
   items: Rendered[];
+  /**
+   * With `sharedWith`, when an item is another account's: the permissions granted on it, by
+   * index (undefined or a hole for the caller's own objects).
+   */
+  grants?: (string[] | undefined)[];
 }
 
 /**
@@ -257,7 +264,10 @@ export interface Store {
   nextTaskDue(): Promise<number | undefined>;
   /** Calls `listener` after every commit (of this process; PostgreSQL: of every process). */
   onCommit(listener: (changes: readonly CommittedChange[]) => void): () => void;
-  /** A cheap digest of every stored row: tests compare it before and after a rejected request. */
+  /**
+   * A cheap digest of every stored row: tests compare it before and after a rejected request.
+   * Objects of the `LOG_KINDS` (the audit log) are left out.
+   */
   fingerprint(): Promise<string>;
   /** Every row, read in one consistent transaction. */
   snapshot(): Promise<StoreSnapshot>;
@@ -268,6 +278,17 @@ export interface Store {
    */
   restore(snapshot: StoreSnapshot): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * Kinds that log what happened rather than hold state: the audit log (`logs`), which records
+ * rejected requests too. `fingerprint()` leaves them out.
+ */
+export const LOG_KINDS: readonly string[] = ['logs'];
+
+/** `kind NOT IN (...)` for the fingerprint's queries (the kinds are constants, not input). */
+export function fingerprintedKinds(): string {
+  return `kind NOT IN (${LOG_KINDS.map((k) => `'${k}'`).join(', ')})`;
 }
 
 /** Case folding shared by every store for `contains` filters. */

@@ -1164,7 +1164,7 @@ export const LATER: Record<string, string[]> = {
     'pubkeys_server',
     'self_gen_keypair_create',
   ],
-  'server context and global context (context_* dumps are shell sessions, not HTTP)': [
+  'server context (serial sessions, not HTTP: replayed by test/account/context.test.ts)': [
     'context_all',
     'context_all_dynamic',
     'context_all_dynamic_robust',

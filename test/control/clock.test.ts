@@ -109,6 +109,7 @@ describe('control: transitions', () => {
       create: 1500,
       resize: 2000,
       clone: 3000,
+      snapshot: 1000,
     });
     expect(await control.ok('PUT', 'transitions', { spec: 'instant,start=700' })).toMatchObject({
       spec: 'instant,start=700',

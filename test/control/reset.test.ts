@@ -51,7 +51,8 @@ describe('control: reset', () => {
     await control.ok('POST', 'faults', { path: '/drives/', account: 'bob@example.com', count: 9 });
 
     const reset = await control.ok('POST', 'reset', { account: 'alice@example.com' });
-    expect(reset).toEqual({ reset: 'account', account: alice, removed: 2 });
+    // The server, the IP record of its DHCP lease (listed in /ips/ while it runs), the drive.
+    expect(reset).toEqual({ reset: 'account', account: alice, removed: 3 });
     expect(await counts(t.alice)).toEqual([0, 0]);
     const profile = await getObject(t.alice, '/profile/');
     expect(profile).toMatchObject({ uuid: alice, email: 'alice@example.com', first_name: '' });
@@ -100,7 +101,13 @@ describe('control: reset', () => {
     expect((await getObject(t.alice, '/profile/')).first_name).toBe('');
     const after = await t.app.store.snapshot();
     expect(after.accounts).toEqual(before.accounts);
-    expect(after.objects.map((o) => o.kind)).toEqual(['profile', 'profile']);
+    // The cloud's own objects (the library drives) stay.
+    const owned = after.objects.filter((o) => o.owner !== null);
+    expect(owned.map((o) => o.kind)).toEqual(['profile', 'profile']);
+    expect(after.objects.filter((o) => o.owner === null)).toEqual(
+      before.objects.filter((o) => o.owner === null),
+    );
+    expect(after.objects.some((o) => o.kind === 'libdrives')).toBe(true);
     expect(after.objects.every((o) => o.version === 1)).toBe(true);
     expect([after.claims, after.tasks, after.state]).toEqual([[], [], []]);
     for (const uuid of servers) expect((await t.app.compute.status(uuid)).state).toBe('stopped');

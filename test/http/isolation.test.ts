@@ -164,6 +164,15 @@ function apiRoutes(): RouteEntry[] {
   return listRoutes(t.app.http).filter((r) => r.path.startsWith(`${API}/`));
 }
 
+/**
+ * Bob's audit log (`/logs/`) echoes what bob himself sent, alice's uuids among it, so it differs
+ * between her uuids and fresh ones by design; test/account/logs.test.ts checks it holds nothing
+ * of hers.
+ */
+function probedRoutes(): RouteEntry[] {
+  return apiRoutes().filter((r) => r.path !== `${API}/logs`);
+}
+
 describe('tenant isolation', () => {
   it('reads the route list from the running server', () => {
     const routes = apiRoutes();
@@ -189,7 +198,7 @@ describe('tenant isolation', () => {
     // Her account (the profile's uuid), a server with a NIC and drives, a disk and a cdrom.
     const candidates = [a.account, a.servers[0]!, a.drives[0]!, a.drives[2]!];
     let requests = 0;
-    for (const route of apiRoutes()) {
+    for (const route of probedRoutes()) {
       for (const id of candidates) {
         const fresh = randomUUID();
         const theirs = probes(route, id);

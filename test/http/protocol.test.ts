@@ -568,7 +568,7 @@ describe('filters', () => {
   });
 
   it('ignores unknown parameters', async () => {
-    expect(await found('foo=bar&name__in=x&cpu=5&tag__name=zzz')).toEqual([...NAMES].sort());
+    expect(await found('foo=bar&name__in=x&cpu=5')).toEqual([...NAMES].sort());
   });
 
   it('filters drives too', async () => {

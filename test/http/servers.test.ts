@@ -970,7 +970,8 @@ describe('NICs', () => {
     }
   });
 
-  it('answers 400 naming the vlan of a private NIC (VLANs are not implemented yet)', async () => {
+  it("answers 400 naming the vlan of a private NIC on a VLAN that is not the account's", async () => {
+    // VLANs come from subscriptions (test/networking/nics.test.ts has the real ones).
     const vlan = 'fda95788-5fee-4555-8561-b69b943fca69';
     const error = expectError(
       await postServer(alice, serverBody({ nics: [{}, { vlan }] })),
@@ -978,7 +979,7 @@ describe('NICs', () => {
       'validation',
       'nics.1.vlan',
     );
-    expect(error.error_message).toMatch(/VLAN/);
+    expect(error.error_message).toBe(`Object with uuid ${vlan} does not exist`);
     const server = await createServer(alice);
     expectError(
       await putServer(alice, server.uuid, { nics: [{ vlan }] }),
@@ -988,7 +989,7 @@ describe('NICs', () => {
     );
   });
 
-  it('answers 400 naming the ip for a static configuration (not implemented yet)', async () => {
+  it("answers 400 naming the ip of a static configuration that is not the account's IP", async () => {
     for (const name of ['ip_v4_conf', 'ip_v6_conf']) {
       expectError(
         await postServer(
@@ -1025,7 +1026,7 @@ describe('NICs', () => {
     }
   });
 
-  it('refuses an unknown conf and a firewall policy (not implemented yet)', async () => {
+  it("refuses an unknown conf and a firewall policy that is not the account's", async () => {
     expectError(
       await postServer(alice, serverBody({ nics: [{ ip_v4_conf: { conf: 'auto' } }] })),
       400,

@@ -261,6 +261,80 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
         const byUuidDesc = await list({ order: { column: 'uuid', descending: true } });
         expect(uuids(byUuidDesc.items)).toEqual(['l4', 'l3', 'l2', 'l1', 'l0']);
       });
+
+      it('keeps links both ways and filters by tag (values ORed, filters ANDed)', async () => {
+        await store.write(async (tx) => {
+          await tx.setLinks('tag', 'l3', ['t2', 't1']);
+          await tx.setLinks('tag', 'l1', ['t1']);
+          await tx.setLinks('tag', 'l4', ['t2']);
+          await tx.setLinks('tag', 'other', ['t1']);
+        });
+        expect(await store.read((tx) => tx.linksFrom('tag', 'l3'))).toEqual(['t1', 't2']);
+        expect(await store.read((tx) => tx.linksTo('tag', 't1'))).toEqual(['l1', 'l3', 'other']);
+        const tag = (values: string[]) => ({
+          column: 'tag' as const,
+          op: 'exact' as const,
+          values,
+        });
+        expect(uuids((await list({ filters: [tag(['t1'])] })).items)).toEqual(['l1', 'l3']);
+        expect(uuids((await list({ filters: [tag(['t1', 't2'])] })).items)).toEqual([
+          'l1',
+          'l3',
+          'l4',
+        ]);
+        const both = await list({ filters: [tag(['t1']), tag(['t2'])] });
+        expect({ total: both.total, uuids: uuids(both.items) }).toEqual({
+          total: 1,
+          uuids: ['l3'],
+        });
+        expect((await list({ filters: [tag([])] })).total).toBe(0);
+        await store.write(async (tx) => tx.setLinks('tag', 'l3', []));
+        expect(await store.read((tx) => tx.linksTo('tag', 't2'))).toEqual(['l4']);
+        await store.write(async (tx) => tx.remove((await tx.get('l4'))!));
+        expect(await store.read((tx) => tx.linksTo('tag', 't2'))).toEqual([]);
+      });
+
+      it('lists objects granted to an account beside its own, with their permissions', async () => {
+        await store.write(async (tx) => {
+          await tx.setGrants('l1', [{ grantee: 'owner-b', permissions: ['EDIT', 'LIST'] }]);
+          await tx.setGrants('l3', [{ grantee: 'owner-b', permissions: ['START'] }]);
+          await tx.setGrants('l4', [{ grantee: 'owner-c', permissions: ['LIST'] }]);
+        });
+        const shared = (overrides: Parameters<typeof list>[0]) =>
+          list({ owner: 'owner-b', sharedWith: 'owner-b', ...overrides });
+        const any = await shared({});
+        expect({ total: any.total, uuids: uuids(any.items) }).toEqual({
+          total: 3,
+          uuids: ['l1', 'l3', 'other'],
+        });
+        expect(any.grants).toEqual([['EDIT', 'LIST'], ['START'], undefined]);
+        const listable = await shared({ sharedPermission: 'LIST', view: 'detail' });
+        expect(uuids(listable.items)).toEqual(['l1', 'other']);
+        expect(JSON.parse(listable.items[0]!.toString())).toMatchObject({ detail: true });
+        const paged = await shared({
+          limit: 1,
+          offset: 1,
+          order: { column: 'uuid', descending: true },
+        });
+        expect({ total: paged.total, uuids: uuids(paged.items) }).toEqual({
+          total: 3,
+          uuids: ['l3'],
+        });
+        const filtered = await shared({
+          filters: [{ column: 'name', op: 'contains', values: ['alpha', 'beta'] }],
+        });
+        expect(uuids(filtered.items)).toEqual(['l1', 'other']);
+        // An account nothing is granted to: its own objects only, with no grants.
+        const plain = await list({ sharedWith: 'owner-a' });
+        expect(uuids(plain.items)).toEqual(['l0', 'l1', 'l2', 'l3', 'l4']);
+        expect(plain.grants ?? []).toEqual([]);
+        expect(await store.read((tx) => tx.grantFor('l1', 'owner-b'))).toEqual(['EDIT', 'LIST']);
+        expect(await store.read((tx) => tx.grantFor('l1', 'owner-c'))).toBeUndefined();
+        await store.write(async (tx) => tx.setGrants('l1', []));
+        expect(await store.read((tx) => tx.grantsOf('l1'))).toEqual([]);
+        await store.write(async (tx) => tx.remove((await tx.get('l3'))!));
+        expect(uuids((await shared({})).items)).toEqual(['other']);
+      });
     });
 
     it('claims unique values per namespace and releases them by holder', async () => {

@@ -1,10 +1,12 @@
 /**
- * `/balance/`: the account's balance. Billing is not enforced by default (api-reference.md §5.5),
- * so every account shows the configured starting balance.
+ * `/balance/`: the account's balance: the configured starting balance (`--balance`), less what it
+ * bought (subscriptions, `billing/ledger.ts`). Purchases the balance cannot cover are refused only
+ * when billing is enforced (`--enforce-billing`, api-reference.md §5.5).
  */
 import type { RouteSpec } from '../../http/api.js';
 import type { ResourceDef } from '../../model/fields.js';
 import { renderSchema } from '../../model/schema.js';
+import { type BillingSettings, balanceText } from '../billing/ledger.js';
 import type { ResourceEnv } from '../env.js';
 
 export const BALANCE: ResourceDef = {
@@ -30,14 +32,18 @@ export const BALANCE: ResourceDef = {
   },
 };
 
-export function balanceRoutes(env: ResourceEnv & { balance: string }): RouteSpec[] {
+export function balanceRoutes(env: ResourceEnv & { billing: BillingSettings }): RouteSpec[] {
   return [
     {
       path: '/balance/',
       handlers: {
-        GET: async () => ({
+        GET: async (ctx) => ({
           type: 'value',
-          body: { balance: env.balance, credit_limit: null, currency: 'EUR' },
+          body: {
+            balance: await env.store.read((tx) => balanceText(tx, ctx.principal.uuid, env.billing)),
+            credit_limit: null,
+            currency: 'EUR',
+          },
         }),
       },
     },

@@ -10,9 +10,12 @@ import { errors } from '../../http/errors.js';
 import { readInput } from '../../model/input.js';
 import { isPlainObject } from '../../model/json.js';
 import { resourceUri } from '../../model/refs.js';
-import { loadVisible, parseDoc, toRecord, toUpdate } from '../common.js';
+import { sharedView, withoutOwnerFields } from '../acls/access.js';
+import { copyFor } from '../acls/grants.js';
+import { loadAccessible, loadVisible, parseDoc, toRecord, toUpdate } from '../common.js';
 import type { ResourceEnv } from '../env.js';
 import { jobKind, newJob } from '../jobs/model.js';
+import { cloneLibraryDrive } from '../libdrives/clone.js';
 import { addTask } from '../lifecycle.js';
 import { cloneNamingOf } from '../profile/model.js';
 import { cloneName } from '../profile/naming.js';
@@ -40,14 +43,16 @@ async function cloneDrive(env: ResourceEnv, ctx: ApiContext): Promise<string> {
     },
   );
   return env.store.write(async (tx) => {
-    const record = await loadVisible(tx, 'drives', ctx.params.uuid!, ctx);
+    const record = await loadVisible(tx, 'drives', ctx.params.uuid!, ctx, 'CLONE');
     const source = parseDoc<DriveDoc>(record);
+    // The copy is the caller's, who may clone a drive shared with it.
+    const cloner = ctx.principal.uuid;
     const now = new Date(env.clock.now());
     const name =
       (values.name as string | undefined) ??
-      cloneName(source.name, await cloneNamingOf(tx, source.owner), now);
+      cloneName(source.name, await cloneNamingOf(tx, cloner), now);
     markCloneSource(source);
-    const copy = copyDrive(source, env.random.uuid(), name);
+    const copy = copyFor(copyDrive(source, env.random.uuid(), name), cloner);
     if (values.media !== undefined) copy.media = values.media as DriveDoc['media'];
     if (values.affinities !== undefined) copy.affinities = values.affinities as string[];
     if (values.storage_type !== undefined) copy.storage_type = values.storage_type as string;
@@ -63,7 +68,7 @@ async function cloneDrive(env: ResourceEnv, ctx: ApiContext): Promise<string> {
     checkDrive(copy, env.capabilities);
     const job = newJob(
       env.random.uuid(),
-      source.owner,
+      cloner,
       'drive_clone',
       [resourceUri('drives', source.uuid), resourceUri('drives', copy.uuid)],
       now,
@@ -76,7 +81,8 @@ async function cloneDrive(env: ResourceEnv, ctx: ApiContext): Promise<string> {
     await syncDriveRelations(tx, null, copy);
     await tx.insert(toRecord(jobKind, job));
     await addTask(env, tx, TASKS.driveClone, copy.uuid, { source: source.uuid, job: job.uuid });
-    return copyRecord.detail;
+    // As stored once its relations followed (its grants, if its tags share it).
+    return (await tx.get(copy.uuid))?.detail ?? copyRecord.detail;
   });
 }
 
@@ -85,13 +91,21 @@ export function driveActionRoutes(env: ResourceEnv): RouteSpec[] {
     clone: async (ctx) => ({
       type: 'object',
       status: 202,
-      json: `{"objects":[${await cloneDrive(env, ctx)}]}`,
+      // A library drive's uuid clones the library drive (libcloud clones images this way).
+      json: `{"objects":[${(await cloneLibraryDrive(env, ctx)) ?? (await cloneDrive(env, ctx))}]}`,
     }),
     resize: async (ctx) => {
       if (!isPlainObject(ctx.body)) throw errors.invalid(null, 'Expected a JSON object');
       const json = await env.store.write(async (tx) => {
-        const record = await loadVisible(tx, 'drives', ctx.params.uuid!, ctx);
-        return resizeDrive(env, tx, record, ctx.body);
+        const { record, access } = await loadAccessible(
+          tx,
+          'drives',
+          ctx.params.uuid!,
+          ctx,
+          'EDIT',
+        );
+        const body = withoutOwnerFields(ctx.body, access);
+        return sharedView(await resizeDrive(env, tx, record, body), access);
       });
       return { type: 'object', status: 202, json: `{"objects":[${json}]}` };
     },

@@ -33,7 +33,10 @@ export interface DriveDoc {
   status: DriveStatus;
   /** Servers the drive is attached to, kept in step with their `drives`. */
   mounted_on: string[];
+  /** The drive's snapshots, newest first (as the recorded drives list them). */
   snapshots: string[];
+  /** Sum of the allocated sizes of its snapshots (absent: 0). */
+  snapshots_allocated_size?: number;
   jobs: string[];
 }
 
@@ -190,7 +193,7 @@ function renderDrive(d: DriveDoc): Record<string, unknown> {
       // Unknown until the data is there: null while `creating` or `cloning_dst` (8 of the 9
       // cloning_dst dumps show null).
       is_snapshotable: d.status === 'creating' || d.status === 'cloning_dst' ? null : !ephemeral,
-      snapshots_allocated_size: 0,
+      snapshots_allocated_size: d.snapshots_allocated_size ?? 0,
       storage_type: d.storage_type,
     },
     size: d.size,

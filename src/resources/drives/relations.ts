@@ -1,8 +1,9 @@
 /**
- * Where a drive meets the account's other resources (tags; later snapshots and licenses), so each
+ * Where a drive meets the account's other resources (tags, snapshots; later licenses), so each
  * keeps its rules in its own module.
  */
 import type { WriteTx } from '../../store/types.js';
+import { deleteDriveSnapshots } from '../snapshots/service.js';
 import { checkTags, syncTags } from '../tags/relations.js';
 import type { DriveDoc } from './model.js';
 
@@ -18,4 +19,6 @@ export async function syncDriveRelations(
 ): Promise<void> {
   const uuid = (after ?? before)!.uuid;
   await syncTags(tx, 'drives', uuid, before?.tags ?? [], after?.tags ?? null);
+  // Deleting a drive deletes its snapshots (api-reference.md §3.7).
+  if (before && !after) await deleteDriveSnapshots(tx, before);
 }

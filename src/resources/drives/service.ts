@@ -27,7 +27,10 @@ export async function createDrives(
       await tx.insert(record);
       await syncDriveRelations(tx, null, doc);
       await addTask(env, tx, TASKS.driveCreate, doc.uuid);
-      out.push(record.detail);
+      // Tags may share it: then its grantees were written after it.
+      out.push(
+        doc.tags.length > 0 ? ((await tx.get(doc.uuid))?.detail ?? record.detail) : record.detail,
+      );
     }
     return out;
   });

@@ -1,35 +1,136 @@
 /**
  * What a server's NICs point to: a VLAN, a static IP, a firewall policy (api-reference.md §4).
- * Until those resources exist, such references answer 400 naming the field; once they do, the
- * IP's `server`, the VLAN's `servers` and the policy's `servers` follow the NICs.
+ * Each must be the account's own; a static IP must be a subscribed one and on no other server.
+ * The IP's `server`, the VLAN's `servers` and the policy's `servers` follow the NICs, in the
+ * transaction that writes the server.
  */
 import { errors } from '../../http/errors.js';
-import type { WriteTx } from '../../store/types.js';
+import type { ObjectRecord, WriteTx } from '../../store/types.js';
+import { type DocKind, parseDoc, toUpdate } from '../common.js';
 import type { NicDoc, ServerDoc } from '../servers/model.js';
+import { type IpDoc, ipKind, policyKind, vlanKind } from './model.js';
 
 /** Checks what one NIC of a server of `owner` refers to; `point` is `nics.N`. */
 export async function checkNicReferences(
-  _tx: WriteTx,
-  _owner: string,
-  _server: string,
+  tx: WriteTx,
+  owner: string,
+  server: string,
   nic: Omit<NicDoc, 'mac'>,
   point: string,
 ): Promise<void> {
-  if (nic.vlan !== null) throw errors.notYetSupported(`${point}.vlan`, 'VLANs');
+  if (nic.vlan !== null) await ownRecord(tx, 'vlans', nic.vlan, owner, `${point}.vlan`);
   if (nic.firewall_policy !== null) {
-    throw errors.notYetSupported(`${point}.firewall_policy`, 'Firewall policies');
+    await ownRecord(tx, 'fwpolicies', nic.firewall_policy, owner, `${point}.firewall_policy`);
   }
   for (const name of ['ip_v4_conf', 'ip_v6_conf'] as const) {
     const conf = nic[name];
     if (conf?.conf === 'static' && conf.ip !== null) {
-      throw errors.notYetSupported(`${point}.${name}.ip`, 'Static IPs');
+      await checkStaticIp(tx, owner, server, conf.ip, name, `${point}.${name}.ip`);
     }
   }
 }
 
+async function ownRecord(
+  tx: WriteTx,
+  kind: string,
+  uuid: string,
+  owner: string,
+  point: string,
+): Promise<ObjectRecord> {
+  const record = await tx.get(uuid);
+  // A foreign object answers as a missing one.
+  if (record?.kind !== kind || record.owner !== owner) {
+    throw errors.invalid(point, `Object with uuid ${uuid} does not exist`);
+  }
+  return record;
+}
+
+async function checkStaticIp(
+  tx: WriteTx,
+  owner: string,
+  server: string,
+  address: string,
+  conf: 'ip_v4_conf' | 'ip_v6_conf',
+  point: string,
+): Promise<void> {
+  const ip = parseDoc<IpDoc>(await ownRecord(tx, 'ips', address, owner, point));
+  if (ip.subscription === null) {
+    throw errors.invalid(
+      point,
+      `IP ${address} is a dynamic address of a running server; a static configuration needs one of your subscribed IPs`,
+    );
+  }
+  if ((conf === 'ip_v6_conf') !== address.includes(':')) {
+    throw errors.invalid(
+      point,
+      `IP ${address} is not an IPv${conf === 'ip_v6_conf' ? '6' : '4'} address`,
+    );
+  }
+  if (ip.server !== null && ip.server !== server) {
+    throw errors.invalid(point, `IP ${address} is already used by server ${ip.server}`);
+  }
+}
+
+interface NicReferences {
+  ips: Set<string>;
+  vlans: Set<string>;
+  policies: Set<string>;
+}
+
+/** The static IPs, VLANs and policies of a server's NICs. */
+export function nicReferences(server: ServerDoc | null): NicReferences {
+  const refs: NicReferences = { ips: new Set(), vlans: new Set(), policies: new Set() };
+  for (const nic of server?.nics ?? []) {
+    if (nic.vlan !== null) refs.vlans.add(nic.vlan);
+    if (nic.firewall_policy !== null) refs.policies.add(nic.firewall_policy);
+    for (const conf of [nic.ip_v4_conf, nic.ip_v6_conf]) {
+      if (conf?.conf === 'static' && conf.ip !== null) refs.ips.add(conf.ip);
+    }
+  }
+  return refs;
+}
+
 /** After a server was written or deleted (`after` null): IPs, VLANs and policies follow. */
 export async function syncNicReferences(
-  _tx: WriteTx,
-  _before: ServerDoc | null,
-  _after: ServerDoc | null,
-): Promise<void> {}
+  tx: WriteTx,
+  before: ServerDoc | null,
+  after: ServerDoc | null,
+): Promise<void> {
+  const uuid = (after ?? before)!.uuid;
+  const was = nicReferences(before);
+  const is = nicReferences(after);
+  await follow(tx, ipKind, was.ips, is.ips, (ip, on) => {
+    if (on) ip.server = uuid;
+    else if (ip.server === uuid) ip.server = null;
+  });
+  await follow(tx, vlanKind, was.vlans, is.vlans, (vlan, on) => {
+    vlan.servers = withMember(vlan.servers, uuid, on);
+  });
+  await follow(tx, policyKind, was.policies, is.policies, (policy, on) => {
+    policy.servers = withMember(policy.servers, uuid, on);
+  });
+}
+
+function withMember(list: readonly string[], uuid: string, member: boolean): string[] {
+  const rest = list.filter((item) => item !== uuid);
+  return member ? [...rest, uuid] : rest;
+}
+
+/** Applies `change` to the objects that joined (`true`) or left (`false`) a server's NICs. */
+async function follow<D>(
+  tx: WriteTx,
+  kind: DocKind<D>,
+  was: ReadonlySet<string>,
+  is: ReadonlySet<string>,
+  change: (doc: D, on: boolean) => void,
+): Promise<void> {
+  const changed = [...[...was].filter((u) => !is.has(u)), ...[...is].filter((u) => !was.has(u))];
+  for (const uuid of changed) {
+    const record = await tx.get(uuid);
+    // Gone meanwhile (an expired subscription took it, and its servers with it).
+    if (record?.kind !== kind.def.kind) continue;
+    const doc = parseDoc<D>(record);
+    change(doc, is.has(uuid));
+    await tx.update(toUpdate(kind, record, doc));
+  }
+}

@@ -11,6 +11,8 @@ import { dispatchAction } from '../../http/actions.js';
 import type { ApiContext, ApiResult, RouteSpec } from '../../http/api.js';
 import { errors } from '../../http/errors.js';
 import type { WriteTx } from '../../store/types.js';
+import type { Permission } from '../acls/access.js';
+import { checkStartFunds } from '../billing/usage.js';
 import { loadVisible, parseDoc, toUpdate } from '../common.js';
 import type { ResourceEnv } from '../env.js';
 import { addTask } from '../lifecycle.js';
@@ -39,19 +41,22 @@ interface PowerAction {
   from: ServerStatus;
   to: ServerStatus;
   task: string;
+  /** What an account the server is shared with needs (api-reference.md §5.10). */
+  permission: Permission;
   payload?: (env: ResourceEnv) => unknown;
 }
 
 const POWER: Record<string, PowerAction> = {
-  start: { from: 'stopped', to: 'starting', task: TASKS.serverStart },
-  stop: { from: 'running', to: 'stopping', task: TASKS.serverStop },
+  start: { from: 'stopped', to: 'starting', task: TASKS.serverStart, permission: 'START' },
+  stop: { from: 'running', to: 'stopping', task: TASKS.serverStop, permission: 'STOP' },
   shutdown: {
     from: 'running',
     to: 'stopping',
     task: TASKS.serverShutdown,
+    permission: 'STOP',
     payload: (env) => ({ timeoutMs: env.acpiTimeoutMs }),
   },
-  restart: { from: 'running', to: 'stopping', task: TASKS.serverRestart },
+  restart: { from: 'running', to: 'stopping', task: TASKS.serverRestart, permission: 'STOP' },
 };
 
 const accepted = (action: string, uuid: string, extra: Record<string, string> = {}): ApiResult => ({
@@ -63,10 +68,13 @@ const accepted = (action: string, uuid: string, extra: Record<string, string> = 
 async function powerAction(env: ResourceEnv, ctx: ApiContext, action: string, power: PowerAction) {
   const uuid = ctx.params.uuid!;
   await env.store.write(async (tx) => {
-    const record = await loadVisible(tx, 'servers', uuid, ctx);
+    const record = await loadVisible(tx, 'servers', uuid, ctx, power.permission);
     const server = parseDoc<ServerDoc>(record);
     if (server.status !== power.from) throw wrongState(action, server.status);
     if (action === 'start') await reserveStartAddresses(env, tx, server);
+    if (action === 'start' && env.billing) {
+      await checkStartFunds(tx, env.billing, server, env.clock.now());
+    }
     server.status = power.to;
     await tx.update(toUpdate(serverKind, record, server));
     await addTask(env, tx, power.task, uuid, power.payload?.(env) ?? {});
@@ -95,7 +103,7 @@ async function runningServer(
   ctx: ApiContext,
   action: string,
 ): Promise<ServerDoc> {
-  const record = await loadVisible(env.store, 'servers', ctx.params.uuid!, ctx);
+  const record = await loadVisible(env.store, 'servers', ctx.params.uuid!, ctx, 'OPEN_VNC');
   const server = parseDoc<ServerDoc>(record);
   if (server.status !== 'running') throw wrongState(action, server.status);
   return server;
@@ -114,7 +122,7 @@ export function serverActionRoutes(env: ResourceEnv): RouteSpec[] {
       return accepted('open_vnc', server.uuid, { vnc_url: `vnc://${tunnelHost(ctx)}:${port}` });
     },
     close_vnc: async (ctx) => {
-      await loadVisible(env.store, 'servers', ctx.params.uuid!, ctx);
+      await loadVisible(env.store, 'servers', ctx.params.uuid!, ctx, 'OPEN_VNC');
       await env.tunnels.closeVnc(ctx.params.uuid!);
       return accepted('close_vnc', ctx.params.uuid!);
     },
@@ -126,7 +134,7 @@ export function serverActionRoutes(env: ResourceEnv): RouteSpec[] {
       });
     },
     close_console: async (ctx) => {
-      await loadVisible(env.store, 'servers', ctx.params.uuid!, ctx);
+      await loadVisible(env.store, 'servers', ctx.params.uuid!, ctx, 'OPEN_VNC');
       await env.tunnels.closeConsole(ctx.params.uuid!);
       return accepted('close_console', ctx.params.uuid!);
     },

@@ -10,12 +10,15 @@ import { errors } from '../../http/errors.js';
 import { isPlainObject } from '../../model/json.js';
 import { alphanumeric } from '../../model/random.js';
 import { resourceUri } from '../../model/refs.js';
-import type { WriteTx } from '../../store/types.js';
+import type { ObjectRecord, WriteTx } from '../../store/types.js';
+import { accessOf, allows, notGranted, type Permission } from '../acls/access.js';
+import { copyFor } from '../acls/grants.js';
 import { loadVisible, parseDoc, toRecord, toUpdate } from '../common.js';
 import { type DriveDoc, driveKind } from '../drives/model.js';
 import { syncDriveRelations } from '../drives/relations.js';
 import type { ResourceEnv } from '../env.js';
 import { jobKind, newJob } from '../jobs/model.js';
+import { LIBDRIVE_KIND } from '../libdrives/model.js';
 import { addTask } from '../lifecycle.js';
 import { cloneNamingOf } from '../profile/model.js';
 import { cloneName } from '../profile/naming.js';
@@ -52,6 +55,7 @@ export function copyDrive(source: DriveDoc, uuid: string, name: string): DriveDo
     status: 'cloning_dst',
     mounted_on: [],
     snapshots: [],
+    snapshots_allocated_size: 0,
     jobs: [],
   };
 }
@@ -74,9 +78,11 @@ export function markCloneSource(drive: DriveDoc): void {
 export async function cloneServer(env: ResourceEnv, ctx: ApiContext): Promise<string> {
   const options = readCloneBody(ctx.body);
   return env.store.write(async (tx) => {
-    const sourceRecord = await loadVisible(tx, 'servers', ctx.params.uuid!, ctx);
+    const sourceRecord = await loadVisible(tx, 'servers', ctx.params.uuid!, ctx, 'CLONE');
     const source = parseDoc<ServerDoc>(sourceRecord);
-    const naming = await cloneNamingOf(tx, source.owner);
+    // The clone and its disks are the caller's, who may clone a server shared with it.
+    const cloner = ctx.principal.uuid;
+    const naming = await cloneNamingOf(tx, cloner);
     const now = new Date(env.clock.now());
     const uuid = env.random.uuid();
     const jobUuid = env.random.uuid();
@@ -84,18 +90,25 @@ export async function cloneServer(env: ResourceEnv, ctx: ApiContext): Promise<st
     const drives = [];
     for (const attachment of source.drives) {
       const driveRecord = await tx.get(attachment.drive);
+      // A library cdrom is shared as it is (a library disk cannot be attached).
+      if (driveRecord?.kind === LIBDRIVE_KIND) drives.push({ ...attachment, runtime: null });
       if (driveRecord?.kind !== 'drives') continue;
       const drive = parseDoc<DriveDoc>(driveRecord);
+      // Another account's cdrom is shared as it is (ATTACH); its disks are copied (CLONE).
+      await requireGrant(tx, driveRecord, cloner, drive.media === 'cdrom' ? 'ATTACH' : 'CLONE');
       if (drive.media === 'cdrom') {
         drives.push({ ...attachment, runtime: null });
         continue;
       }
       markCloneSource(drive);
       await tx.update(toUpdate(driveKind, driveRecord, drive));
-      const copy = copyDrive(drive, env.random.uuid(), cloneName(drive.name, naming, now));
+      const copy = copyFor(
+        copyDrive(drive, env.random.uuid(), cloneName(drive.name, naming, now)),
+        cloner,
+      );
       const childJob = newJob(
         env.random.uuid(),
-        source.owner,
+        cloner,
         'drive_clone',
         [resourceUri('drives', drive.uuid), resourceUri('drives', copy.uuid)],
         now,
@@ -111,13 +124,15 @@ export async function cloneServer(env: ResourceEnv, ctx: ApiContext): Promise<st
     }
     const job = newJob(
       jobUuid,
-      source.owner,
+      cloner,
       'server_clone',
       [resourceUri('servers', source.uuid), resourceUri('servers', uuid)],
       now,
     );
     const clone: ServerDoc = {
-      ...source,
+      ...copyFor(source, cloner),
+      // Public keys, like tags, are the source owner's.
+      pubkeys: source.owner === cloner ? source.pubkeys : [],
       uuid,
       name: options.name ?? cloneName(source.name, naming, now),
       vnc_password: options.randomVncPassword ? alphanumeric(env.random, 8) : source.vnc_password,
@@ -136,6 +151,8 @@ export async function cloneServer(env: ResourceEnv, ctx: ApiContext): Promise<st
           runtime: null,
           ip_v4_conf: nic.ip_v4_conf && { conf: 'dhcp', ip: null },
           ip_v6_conf: nic.ip_v6_conf && { conf: 'dhcp', ip: null },
+          // The source owner's networks are not the cloner's.
+          ...(source.owner === cloner ? {} : { vlan: null, firewall_policy: null }),
         })),
       ),
     };
@@ -159,8 +176,20 @@ export async function cloneServer(env: ResourceEnv, ctx: ApiContext): Promise<st
         copies,
       });
     }
-    return record.detail;
+    // As stored once its relations followed (its grants, if its tags share it).
+    return (await tx.get(uuid))?.detail ?? record.detail;
   });
+}
+
+/** A drive of another account's server must be granted to the cloner with `permission`. */
+async function requireGrant(
+  tx: WriteTx,
+  drive: ObjectRecord,
+  cloner: string,
+  permission: Permission,
+): Promise<void> {
+  const access = await accessOf(tx, drive, cloner);
+  if (!access || !allows(access, permission)) throw notGranted('drives', drive.uuid, permission);
 }
 
 /** The clone shares the source's cdroms: they are mounted on it too. */

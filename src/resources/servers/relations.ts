@@ -4,7 +4,7 @@
  * its rules in its own module.
  */
 import type { WriteTx } from '../../store/types.js';
-import { checkPubkeys } from '../keypairs/relations.js';
+import { checkPubkeys, syncPubkeys } from '../keypairs/relations.js';
 import { checkNicReferences, syncNicReferences } from '../networking/relations.js';
 import { checkTags, syncTags } from '../tags/relations.js';
 import type { NicDoc, ServerDoc } from './model.js';
@@ -29,5 +29,6 @@ export async function syncServerRelations(
 ): Promise<void> {
   const uuid = (after ?? before)!.uuid;
   await syncTags(tx, 'servers', uuid, before?.tags ?? [], after?.tags ?? null);
+  await syncPubkeys(tx, uuid, before?.pubkeys ?? [], after?.pubkeys ?? null);
   await syncNicReferences(tx, before, after);
 }

@@ -18,7 +18,7 @@ export function serverRoutes(env: ResourceEnv): RouteSpec[] {
     create: (owner, items) => createServers(env, owner, items),
     update: (tx, record, body) => updateServer(env, tx, record, body),
     remove: (tx, records, ctx) =>
-      deleteServers(tx, records, readRecurse(last(ctx.query, 'recurse'))),
+      deleteServers(tx, records, readRecurse(last(ctx.query, 'recurse')), ctx.principal.uuid),
   });
 }
 

@@ -32,6 +32,7 @@ export function checkServer(doc: ServerDoc, capabilities: Capabilities): void {
     if (typeof r !== 'string') throw errors.invalid(`requirements.${i}`, 'Expected a string');
   });
   doc.nics.forEach(checkNic);
+  checkStaticIpsOnce(doc.nics);
   checkAttachmentSlots(doc.drives);
   checkBootOrder(doc);
 }
@@ -100,6 +101,24 @@ function checkIpConf(conf: IpConf | null, point: string): void {
       `An IP can only be given with the static configuration, not "${conf.conf}"`,
     );
   }
+}
+
+/** A static IP is on one NIC only (api-reference.md §6: an IP belongs to one server). */
+function checkStaticIpsOnce(nics: readonly NicDoc[]): void {
+  const seen = new Set<string>();
+  nics.forEach((nic, i) => {
+    for (const name of ['ip_v4_conf', 'ip_v6_conf'] as const) {
+      const conf = nic[name];
+      if (conf?.conf !== 'static' || conf.ip === null) continue;
+      if (seen.has(conf.ip)) {
+        throw errors.invalid(
+          `nics.${i}.${name}.ip`,
+          `IP ${conf.ip} is already configured on another NIC of this server`,
+        );
+      }
+      seen.add(conf.ip);
+    }
+  });
 }
 
 const CHANNEL = /^(\d{1,4}):(\d{1,4})$/;

@@ -3,6 +3,7 @@ import { errors } from '../../http/errors.js';
 import { readInput } from '../../model/input.js';
 import type { Random } from '../../model/random.js';
 import type { ObjectRecord, WriteTx } from '../../store/types.js';
+import { accessOf, allows, notGranted } from '../acls/access.js';
 import { parseDoc, toRecord, toUpdate } from '../common.js';
 import type { DriveDoc } from '../drives/model.js';
 import { deleteDrives } from '../drives/service.js';
@@ -47,7 +48,10 @@ export async function createServers(
       await tx.insert(record);
       await applyMounts(tx, doc.uuid, [], doc.drives);
       await syncServerRelations(tx, null, doc);
-      out.push(record.detail);
+      // Tags may share it: then its grantees were written after it.
+      out.push(
+        doc.tags.length > 0 ? ((await tx.get(doc.uuid))?.detail ?? record.detail) : record.detail,
+      );
     }
     return out;
   });
@@ -237,12 +241,14 @@ export type Recurse = (typeof RECURSE_OPTIONS)[number];
 
 /**
  * Deletes stopped servers; with `recurse`, also the drives of the chosen media (detached from any
- * other server first). Drives that stay are unmounted.
+ * other server first). Drives that stay are unmounted. When `caller` is given, a drive it does
+ * not own (of a server shared with it) goes only if it was granted DELETE on it too.
  */
 export async function deleteServers(
   tx: WriteTx,
   records: readonly ObjectRecord[],
   recurse: Recurse | undefined,
+  caller?: string,
 ): Promise<void> {
   const deleting = new Set(records.map((r) => r.uuid));
   const doomedDrives = new Map<string, ObjectRecord>();
@@ -255,6 +261,11 @@ export async function deleteServers(
       if (drive?.kind !== 'drives' || drive.owner !== server.owner) continue;
       const media = parseDoc<DriveDoc>(drive).media;
       if (recurse === 'all_drives' || (recurse === 'disks') === (media === 'disk')) {
+        if (caller !== undefined && drive.owner !== caller) {
+          const access = await accessOf(tx, drive, caller);
+          if (!access || !allows(access, 'DELETE'))
+            throw notGranted('drives', drive.uuid, 'DELETE');
+        }
         doomedDrives.set(drive.uuid, drive);
       }
     }

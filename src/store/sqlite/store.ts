@@ -33,7 +33,7 @@ import type {
   Task,
   WriteTx,
 } from '../types.js';
-import { DuplicateEmailError, fold, WRITE_RETRIES } from '../types.js';
+import { DuplicateEmailError, fingerprintedKinds, fold, WRITE_RETRIES } from '../types.js';
 import { type CachedObject, type Change, encoded, ReadCache } from './cache.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
@@ -302,8 +302,8 @@ export class SqliteStore implements Store {
     return this.lock.run(() => {
       const hash = createHash('sha256');
       for (const table of [
-        `SELECT ${RECORD_COLUMNS} FROM objects ORDER BY seq`,
-        'SELECT * FROM object_counts ORDER BY owner, kind',
+        `SELECT ${RECORD_COLUMNS} FROM objects WHERE ${fingerprintedKinds()} ORDER BY seq`,
+        `SELECT * FROM object_counts WHERE ${fingerprintedKinds()} ORDER BY owner, kind`,
         'SELECT * FROM claims ORDER BY namespace, value',
         'SELECT * FROM accounts ORDER BY uuid',
         'SELECT * FROM sessions ORDER BY id_hash',
@@ -479,6 +479,14 @@ class SqliteTx implements WriteTx {
   }
 
   async list(query: ListQuery): Promise<ListPage> {
+    // Sharing costs nothing to an account nothing is granted to: its lists stay on the fast paths.
+    if (query.sharedWith !== undefined && query.owner !== null) {
+      const granted = this.store
+        .statement('SELECT 1 FROM grants WHERE grantee = ? LIMIT 1')
+        .pluck()
+        .get(query.sharedWith);
+      if (granted !== undefined) return this.sharedList(query, query.owner, query.sharedWith);
+    }
     if (query.filters.length === 0 && !query.order && !this.store.writing)
       return this.cachedList(query);
     const where = ['kind = ?', query.owner === null ? 'owner IS NULL' : 'owner = ?'];
@@ -491,7 +499,7 @@ class SqliteTx implements WriteTx {
     }
     const whereSql = where.join(' AND ');
     let total: number;
-    if (query.filters.length === 0 && query.sharedWith === undefined) {
+    if (query.filters.length === 0) {
       const row = this.store
         .statement('SELECT n FROM object_counts WHERE owner = ? AND kind = ?')
         .get(query.owner ?? '', query.kind) as { n: number } | undefined;
@@ -513,6 +521,47 @@ class SqliteTx implements WriteTx {
       .pluck()
       .all(...params, query.limit === 0 ? -1 : query.limit, query.offset) as string[];
     return { total, items: rows };
+  }
+
+  /** The owner's objects and those granted to `grantee`, with the permissions of the latter. */
+  private sharedList(query: ListQuery, owner: string, grantee: string): ListPage {
+    const where = ['o.kind = ?'];
+    const params: unknown[] = [grantee, query.kind];
+    if (query.sharedPermission === undefined) {
+      where.push('(o.owner = ? OR g.permissions IS NOT NULL)');
+      params.push(owner);
+    } else {
+      where.push('(o.owner = ? OR instr(g.permissions, ?) > 0)');
+      params.push(owner, JSON.stringify(query.sharedPermission));
+    }
+    for (const filter of query.filters) {
+      const [clause, values] = filterClause(filter);
+      where.push(clause);
+      params.push(...values);
+    }
+    const from = `objects o LEFT JOIN grants g ON g.object = o.uuid AND g.grantee = ?
+      WHERE ${where.join(' AND ')}`;
+    const { n: total } = this.store
+      .statement(`SELECT count(*) AS n FROM ${from}`)
+      .get(...params) as { n: number };
+    const column = query.view === 'detail' ? 'detail' : 'summary';
+    const order = query.order
+      ? `o.${query.order.column} ${query.order.descending ? 'DESC' : 'ASC'}, o.seq`
+      : 'o.seq';
+    const rows = this.store
+      .statement(
+        `SELECT o.${column} AS j, CASE WHEN o.owner = ? THEN NULL ELSE g.permissions END AS p
+         FROM ${from} ORDER BY ${order} LIMIT ? OFFSET ?`,
+      )
+      .all(owner, ...params, query.limit === 0 ? -1 : query.limit, query.offset) as {
+      j: string;
+      p: string | null;
+    }[];
+    return {
+      total,
+      items: rows.map((row) => row.j),
+      grants: rows.map((row) => (row.p === null ? undefined : (JSON.parse(row.p) as string[]))),
+    };
   }
 
   /** An unfiltered page in creation order, from the cached list of uuids and cached objects. */

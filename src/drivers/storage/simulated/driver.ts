@@ -23,5 +23,15 @@ export class SimulatedStorage implements StorageDriver {
     await this.clock.sleep(this.transitions().clone);
   }
 
+  /** Nothing is written to a simulated drive, so its snapshots hold nothing (0 bytes). */
+  async snapshot(_drive: string, _snapshot: string): Promise<{ allocatedSize: number }> {
+    await this.clock.sleep(this.transitions().snapshot);
+    return { allocatedSize: 0 };
+  }
+
+  async cloneSnapshot(_snapshot: string, _target: string, _size: number): Promise<void> {
+    await this.clock.sleep(this.transitions().clone);
+  }
+
   async remove(_uuid: string): Promise<void> {}
 }

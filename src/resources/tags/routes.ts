@@ -1,0 +1,48 @@
+import type { ApiContext, ApiResult, RouteSpec } from '../../http/api.js';
+import { readPaging } from '../../http/query.js';
+import { loadVisible } from '../common.js';
+import { collectionRoutes } from '../crud.js';
+import type { ResourceEnv } from '../env.js';
+import { TAGS } from './model.js';
+import { createTags, deleteTags, updateTag } from './service.js';
+
+/** The types `/tags/{uuid}/{type}/` lists. */
+const LISTED = ['servers', 'drives', 'ips', 'vlans', 'snapshots'] as const;
+
+export function tagRoutes(env: ResourceEnv): RouteSpec[] {
+  const routes = collectionRoutes(env, {
+    def: TAGS,
+    create: (owner, items) => createTags(env, owner, items),
+    update: (tx, record, body) => updateTag(tx, record, body),
+    remove: (tx, records) => deleteTags(tx, records),
+  }).map((route): RouteSpec => {
+    // The schema's list methods are get and post: no list PUT or bulk DELETE.
+    if (route.path !== '/tags/' || route.public) return route;
+    const { PUT: _put, DELETE: _delete, ...handlers } = route.handlers;
+    return { path: route.path, handlers };
+  });
+  for (const kind of LISTED) {
+    routes.push({
+      path: `/tags/:uuid/${kind}/`,
+      handlers: { GET: (ctx) => taggedList(env, ctx, kind) },
+    });
+  }
+  return routes;
+}
+
+/** The tag's resources of one type, in that type's plain list representation. */
+async function taggedList(env: ResourceEnv, ctx: ApiContext, kind: string): Promise<ApiResult> {
+  const paging = readPaging(ctx.query, 20);
+  const page = await env.store.read(async (tx) => {
+    const tag = await loadVisible(tx, 'tags', ctx.params.uuid!, ctx);
+    return tx.list({
+      kind,
+      owner: ctx.principal.uuid,
+      filters: [{ column: 'tag', op: 'exact', values: [tag.uuid] }],
+      limit: paging.limit,
+      offset: paging.offset,
+      view: 'summary',
+    });
+  });
+  return { type: 'list', total: page.total, ...paging, items: page.items };
+}
