@@ -8,7 +8,13 @@ import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { type Credentials, ensureAccounts, parseUsers } from './accounts/service.js';
 import type { Config } from './config.js';
-import { CONTROL_TASK_HANDLERS, type ControlHandle, installControl } from './control/index.js';
+import {
+  CONTROL_TASK_HANDLERS,
+  Control,
+  type ControlHandle,
+  installControl,
+} from './control/index.js';
+import { openApiRoute } from './docs/openapi-route.js';
 import { type MachineTable, SimulatedCompute } from './drivers/compute/simulated/driver.js';
 import { SimulatedStorage } from './drivers/storage/simulated/driver.js';
 import { parseTransitions } from './drivers/transitions.js';
@@ -22,7 +28,8 @@ import type { RouteSpec } from './http/api.js';
 import { Authenticator } from './http/auth.js';
 import { installEvents } from './http/events.js';
 import { buildHttpServer } from './http/server.js';
-import { cryptoRandom } from './model/random.js';
+import { Metrics } from './metrics.js';
+import { cryptoRandom, seededRandom } from './model/random.js';
 import { API_PREFIX } from './model/refs.js';
 import { accountRoutes } from './resources/accounts/routes.js';
 import { aclRoutes } from './resources/acls/routes.js';
@@ -73,6 +80,11 @@ export interface App {
   setTransitions(spec: string): void;
   /** The test-control API (`--control`), with its token; undefined without it. */
   control: ControlHandle | undefined;
+  /** The API's routes (below `/api/2.0`): the support matrix and OpenAPI are made from them. */
+  routes: readonly RouteSpec[];
+  metrics: Metrics;
+  /** Everything back to a fresh start, accounts kept (as `POST /_sigmalite/reset`). */
+  reset(): Promise<void>;
   /** Servers' contexts and their serial protocol (docs/context.md), for drivers and tests. */
   contexts: ServerContexts;
   close(): Promise<void>;
@@ -112,11 +124,29 @@ export function createLogger(level: string): Logger {
   return pino({ level }, pino.destination({ fd: 2, sync: false }));
 }
 
+/** Ready when the store answers a real query and the engine runs. */
+async function readiness(
+  store: Store,
+  engine: Engine,
+): Promise<{ ready: boolean; checks: Record<string, string> }> {
+  const checks: Record<string, string> = {};
+  try {
+    await store.stats();
+    checks.store = 'ok';
+  } catch (e) {
+    checks.store = `unreachable: ${(e as Error).message}`;
+  }
+  checks.engine = engine.state === 'running' ? 'ok' : engine.state;
+  return { ready: Object.values(checks).every((v) => v === 'ok'), checks };
+}
+
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const store = overrides.store ?? (await openStore(config));
   try {
-    const accountOptions = { digest: config.digest };
+    // --seed: reproducible ids, MACs, passwords and addresses (never secrets: those stay crypto).
+    const random = config.seed === undefined ? cryptoRandom : seededRandom(config.seed);
+    const accountOptions = { digest: config.digest, random };
     if (!config.digest) await store.accounts.clearDigest();
     const generatedUsers = await ensureAccounts(
       store,
@@ -142,15 +172,21 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     const net = networkSettings(config);
     const billing = { startingBalance: config.balance, enforce: config.enforceBilling };
     const ips = new IpPool(config.dynamicPool, net.nameservers);
+    let engineRef: Engine | undefined;
+    const metrics = new Metrics({
+      store,
+      runningTasks: () => engineRef?.running ?? 0,
+    });
     const engine = new Engine(
       {
         store,
         clock,
-        compute,
-        storage,
+        // The engine's driver calls are counted by operation and outcome (/metrics).
+        compute: metrics.instrument(compute, 'compute'),
+        storage: metrics.instrument(storage, 'storage'),
         logger,
         ips,
-        random: cryptoRandom,
+        random,
       },
       {
         ...TASK_HANDLERS,
@@ -160,11 +196,12 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       },
       reconcile,
     );
+    engineRef = engine;
     const env: ResourceEnv = {
       store,
       capabilities: loadCapabilities(config.capabilities),
       defaultCpuType: config.defaultCpuType,
-      random: cryptoRandom,
+      random,
       clock,
       tunnels: engine,
       ips,
@@ -195,14 +232,23 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       ...capabilitiesRoutes(env),
       ...locationRoutes({ id: 'SIGMALITE', displayName: 'sigmalite', countryCode: 'ZZ' }),
     ];
+    // The OpenAPI document describes the routes above, itself included.
+    routes.push(openApiRoute(routes));
     const http = await buildHttpServer({
       routes,
       authenticator,
       logger,
       bodyLimit: config.bodyLimit,
       publicUrl: config.publicUrl,
+      strict: config.strict,
+      operations: {
+        readiness: () => readiness(store, engine),
+        metrics: async () => ({ contentType: metrics.contentType, text: await metrics.text() }),
+        observe: (method, route, status, seconds) =>
+          metrics.observe(method, route, status, seconds),
+      },
       // The audit log (/logs/): an entry for every request that acts or changes something.
-      onOutcome: auditRecorder({ store, clock, random: cryptoRandom }),
+      onOutcome: auditRecorder({ store, clock, random }),
       https:
         config.tlsCert && config.tlsKey
           ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) }
@@ -210,21 +256,30 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     });
     // The websocket notification stream (docs/events.md).
     const events = await installEvents(http, { store, authenticator, uriOf: eventUri, logger });
-    // The test-control API under /_sigmalite/ (--control; docs/control.md).
+    // Test control: always there for in-process use (reset), served under /_sigmalite/ with
+    // --control (docs/control.md).
+    const controller = new Control({
+      store,
+      engine,
+      clock,
+      compute,
+      random,
+      transitions: config.transitions,
+      setTransitions,
+    });
     const control = config.control
-      ? installControl(http, {
-          store,
-          engine,
-          clock,
-          compute,
-          random: cryptoRandom,
-          transitions: config.transitions,
-          setTransitions,
-          token: config.controlToken,
-        })
+      ? installControl(http, { control: controller, token: config.controlToken })
       : undefined;
     await engine.start();
-    await http.listen({ host: config.host, port: config.port });
+    try {
+      await http.listen({ host: config.host, port: config.port });
+    } catch (e) {
+      await events.close();
+      await engine.stop();
+      await compute.close();
+      clock.dispose();
+      throw e;
+    }
     const address = http.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     const scheme = config.tlsCert ? 'https' : 'http';
@@ -239,6 +294,9 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       compute,
       setTransitions,
       control,
+      routes,
+      metrics,
+      reset: () => controller.resetAll(),
       contexts: new ServerContexts({ store, ips }),
       close: async () => {
         await events.close();

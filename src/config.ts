@@ -1,11 +1,14 @@
 /**
  * The one typed configuration. Every option is declared once below: its flag, environment
- * variable, type, default and help. Precedence: flags > environment (SIGMALITE_*) > defaults.
+ * variable, type, default and help. Precedence: flags > environment (SIGMALITE_*) > the
+ * configuration file (`--config`, TOML, the same keys in snake_case) > defaults.
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
 export interface Config {
+  /** The TOML configuration file read under the environment and the flags. */
+  config: string | undefined;
   host: string;
   port: number;
   /** Directory of the SQLite file. */
@@ -50,6 +53,12 @@ export interface Config {
   control: boolean;
   /** The control API's bearer token (SIGMALITE_CONTROL_TOKEN); generated when unset. */
   controlToken: string | undefined;
+  /** Makes uuids, MACs, passwords and addresses reproducible (snapshot tests). */
+  seed: number | undefined;
+  /** A JSON file of accounts and objects loaded at start (idempotent; docs/seeding.md). */
+  seedFile: string | undefined;
+  /** Reject unknown fields and query parameters instead of ignoring (and logging) them. */
+  strict: boolean;
 }
 
 export interface OptionSpec {
@@ -73,6 +82,7 @@ export function defaultDataDir(): string {
 }
 
 export const DEFAULTS: Config = {
+  config: undefined,
   host: '127.0.0.1',
   port: 4780,
   data: defaultDataDir(),
@@ -99,9 +109,20 @@ export const DEFAULTS: Config = {
   users: undefined,
   control: false,
   controlToken: undefined,
+  seed: undefined,
+  seedFile: undefined,
+  strict: false,
 };
 
 export const OPTIONS: readonly OptionSpec[] = [
+  {
+    key: 'config',
+    flag: 'config',
+    env: 'SIGMALITE_CONFIG',
+    type: 'string',
+    arg: 'FILE',
+    help: 'A TOML file of options (the keys below in snake_case); the environment and flags win over it',
+  },
   {
     key: 'host',
     flag: 'host',
@@ -300,6 +321,29 @@ export const OPTIONS: readonly OptionSpec[] = [
     envOnly: true,
     help: 'The bearer token of the test-control API',
   },
+  {
+    key: 'seed',
+    flag: 'seed',
+    env: 'SIGMALITE_SEED',
+    type: 'integer',
+    arg: 'N',
+    help: 'Make generated uuids, MACs, passwords, tokens and addresses reproducible (for snapshot tests; never in production)',
+  },
+  {
+    key: 'seedFile',
+    flag: 'seed-file',
+    env: 'SIGMALITE_SEED_FILE',
+    type: 'string',
+    arg: 'FILE',
+    help: 'A JSON file of accounts, library drives, IPs, VLANs, servers and drives loaded at start (idempotent; docs/seeding.md)',
+  },
+  {
+    key: 'strict',
+    flag: 'strict',
+    env: 'SIGMALITE_STRICT',
+    type: 'boolean',
+    help: 'Reject unknown fields and query parameters with a validation error naming them (default: ignore and log them)',
+  },
 ];
 
 export class ConfigError extends Error {
@@ -330,12 +374,16 @@ export function parseOption(
   return text;
 }
 
-/** Builds the configuration: defaults, then the environment, then flags. */
+/**
+ * Builds the configuration: defaults, then the configuration file's values (already read, see
+ * config-file.ts), then the environment, then flags.
+ */
 export function resolveConfig(
   flags: Partial<Record<keyof Config, string | boolean>>,
   env: NodeJS.ProcessEnv = process.env,
+  file: Partial<Config> = {},
 ): Config {
-  const config: Config = { ...DEFAULTS };
+  const config: Config = { ...DEFAULTS, ...file };
   const target = config as unknown as Record<string, unknown>;
   for (const spec of OPTIONS) {
     const fromEnv = env[spec.env];

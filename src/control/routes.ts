@@ -11,7 +11,7 @@ import { actionName } from '../http/actions.js';
 import { ApiError, type ErrorType, errors } from '../http/errors.js';
 import type { Query } from '../http/query.js';
 import { API_PREFIX } from '../model/refs.js';
-import { Control, type ControlDeps } from './control.js';
+import type { Control } from './control.js';
 import { ERROR_TYPES } from './faults.js';
 import {
   type Body,
@@ -35,7 +35,9 @@ const STATE_BODY_LIMIT = 512 * 1024 * 1024;
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE'] as const;
 type Method = (typeof METHODS)[number];
 
-export interface ControlOptions extends ControlDeps {
+export interface ControlOptions {
+  /** The operations (the app makes one whether or not the routes are served). */
+  control: Control;
   /** The bearer token; generated when undefined. */
   token?: string;
 }
@@ -61,9 +63,8 @@ interface ControlRoute {
 
 /** Adds the control API to an HTTP server built by `buildHttpServer` (before it listens). */
 export function installControl(http: FastifyInstance, options: ControlOptions): ControlHandle {
-  const { token: given, ...deps } = options;
+  const { token: given, control } = options;
   const token = given || randomBytes(24).toString('base64url');
-  const control = new Control(deps);
   const expected = digest(token);
   const authorize = async (request: FastifyRequest) => {
     const header = request.headers.authorization;

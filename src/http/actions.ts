@@ -13,11 +13,16 @@ export function actionName(query: Query): string | undefined {
   return last(query, 'do')?.split('?', 1)[0];
 }
 
+/** An action route's handler, which also tells the docs which actions it knows. */
+export type ActionDispatcher<C> = ((ctx: C) => Promise<ApiResult>) & {
+  readonly actionNames: readonly string[];
+};
+
 /** A handler that runs `actions[do]`; an unknown or missing `do` is 400 with point `do`. */
 export function dispatchAction<C extends RequestInfo>(
   actions: Readonly<Record<string, (ctx: C) => Promise<ApiResult>>>,
-): (ctx: C) => Promise<ApiResult> {
-  return (ctx) => {
+): ActionDispatcher<C> {
+  const dispatch = (ctx: C): Promise<ApiResult> => {
     const action = actionName(ctx.query);
     // Own keys only: `do=constructor` or `do=__proto__` must not reach Object.prototype.
     const run =
@@ -25,4 +30,12 @@ export function dispatchAction<C extends RequestInfo>(
     if (!run) throw errors.unknownAction(action);
     return run(ctx);
   };
+  return Object.assign(dispatch, { actionNames: Object.keys(actions) });
+}
+
+/** The actions a route handler dispatches, if it is an action dispatcher. */
+export function actionNamesOf(handler: unknown): readonly string[] | undefined {
+  if (typeof handler !== 'function' || !('actionNames' in handler)) return undefined;
+  const names: unknown = handler.actionNames;
+  return Array.isArray(names) ? names.filter((n): n is string => typeof n === 'string') : undefined;
 }

@@ -2,6 +2,7 @@
  * What a resource's routes see of HTTP: a context in, a result out. Resources never touch
  * Fastify; `http/server.ts` adapts these to it.
  */
+import type { ResourceDef } from '../model/fields.js';
 import type { Rendered } from '../store/types.js';
 import type { Principal } from './auth.js';
 import type { ApiError } from './errors.js';
@@ -26,6 +27,12 @@ export interface RequestInfo {
 /** A request whose account is known. */
 export interface ApiContext extends RequestInfo {
   principal: Principal;
+  /**
+   * Tells the HTTP layer which fields of the body no declaration knows (`nics.0.colour`): with
+   * `--strict` that is a 400 naming them; otherwise they are ignored and the request's log line
+   * lists them.
+   */
+  noteUnknownFields(points: readonly string[]): void;
 }
 
 export type ResultHeaders = Record<string, string | string[]>;
@@ -45,10 +52,29 @@ export type PublicHandler = (ctx: RequestInfo) => Promise<ApiResult>;
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
+/**
+ * What a route serves, for the OpenAPI document: objects of a declared resource, as a list
+ * (GET lists, POST creates, PUT and DELETE work in bulk) or as one object (GET, PUT, DELETE).
+ */
+export interface RouteResource {
+  def: ResourceDef;
+  as: 'list' | 'object';
+}
+
 /** One URL of the API (below `/api/2.0`), with a handler per method it allows. */
 export type RouteSpec =
-  | { path: string; handlers: Partial<Record<Method, ApiHandler>>; public?: false }
-  | { path: string; handlers: Partial<Record<Method, PublicHandler>>; public: true };
+  | {
+      path: string;
+      handlers: Partial<Record<Method, ApiHandler>>;
+      public?: false;
+      resource?: RouteResource;
+    }
+  | {
+      path: string;
+      handlers: Partial<Record<Method, PublicHandler>>;
+      public: true;
+      resource?: RouteResource;
+    };
 
 /**
  * How an authenticated request's handler ended, told to an outcome listener (the audit log) that

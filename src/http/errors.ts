@@ -88,12 +88,22 @@ export const errors = {
       action === undefined ? 'Parameter "do" is required' : `Unknown action "${action}"`,
       'do',
     ),
+  /** `--strict`: one error per field no declaration knows. */
+  unknownFields: (points: readonly string[]): ApiError => {
+    const each = points.map(
+      (point) => new ApiError('validation', `Unknown field "${point}" (--strict)`, point),
+    );
+    return each.length === 1 ? each[0]! : new ApiErrors(each);
+  },
   notYetSupported: (point: string, what: string) =>
     new ApiError('validation', `${what} are not supported by this sigmalite version`, point),
 
   // 404 notexist
   notExist: (uuid: string) =>
     new ApiError('notexist', `Object with uuid ${uuid} does not exist`, null),
+  /** A CloudSigma endpoint sigmalite does not serve (docs/support.md lists them). */
+  notImplemented: (path: string) =>
+    new ApiError('notexist', `Not implemented by sigmalite: ${path} (see docs/support.md)`, null),
   noSuchPath: (path: string) =>
     new ApiError('notexist', `The requested URL ${path} was not found on this server`, null),
 

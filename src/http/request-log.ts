@@ -1,9 +1,12 @@
 /**
- * One log line per request, on completion: request id, account, method, path, status, time.
+ * One log line per request, on completion: request id, account, method, path, status, time, and
+ * the body fields ignored as unknown. At level trace a second line carries the request's headers
+ * and body and the answer's body, with secrets redacted (redact.ts).
  * Requests log through the server's logger itself (no child logger per request: it costs more
  * than the line), so lines carry the request id explicitly.
  */
 import { type FastifyReply, type FastifyRequest, LogController } from 'fastify';
+import { redactBody, redactHeaders, redactPayload } from './redact.js';
 
 export class RequestLog extends LogController {
   constructor() {
@@ -17,7 +20,7 @@ export class RequestLog extends LogController {
     request: FastifyRequest,
     reply: FastifyReply,
   ): void {
-    const line = {
+    const line: Record<string, unknown> = {
       request_id: request.id,
       account: request.principal?.email,
       method: request.method,
@@ -25,7 +28,20 @@ export class RequestLog extends LogController {
       status: reply.statusCode,
       ms: Math.round(reply.elapsedTime * 100) / 100,
     };
+    if (request.ignoredFields) line.ignored_fields = request.ignoredFields;
     if (error) reply.log.error({ ...line, err: error }, 'request failed');
     else reply.log.info(line, 'request');
+    if (reply.log.level === 'trace') {
+      reply.log.trace(
+        {
+          request_id: request.id,
+          request_headers: redactHeaders(request.headers),
+          request_body: redactBody(request.body),
+          response_headers: redactHeaders(reply.getHeaders()),
+          response_body: redactPayload(request.tracePayload),
+        },
+        'request trace',
+      );
+    }
   }
 }

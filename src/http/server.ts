@@ -16,6 +16,7 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from 'fastify';
+import { cloudSigmaEndpointOf } from '../docs/cloudsigma-endpoints.js';
 import { canonicalJson } from '../model/json.js';
 import { API_PREFIX } from '../model/refs.js';
 import type { Rendered } from '../store/types.js';
@@ -45,6 +46,20 @@ export interface HttpOptions {
   https?: { cert: Buffer; key: Buffer };
   /** Hears how each authenticated request's handler ended (the audit log); awaited if it asks. */
   onOutcome?: OutcomeListener;
+  /** Refuse unknown body fields (400) instead of ignoring and logging them. */
+  strict?: boolean;
+  /** `/readyz`, `/metrics` and per-request measurements; none: `/healthz` only. */
+  operations?: Operations;
+}
+
+/** What the process tells its operators, apart from the API. */
+export interface Operations {
+  /** Whether the app can serve (store reachable, engine running), with a word per check. */
+  readiness(): Promise<{ ready: boolean; checks: Record<string, string> }>;
+  /** The Prometheus exposition. */
+  metrics(): Promise<{ contentType: string; text: string }>;
+  /** One API request done: its method, route pattern (bounded labels) and status. */
+  observe(method: string, route: string, status: number, seconds: number): void;
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -54,6 +69,10 @@ const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']
 declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal;
+    /** Body fields ignored as unknown (lenient mode), for the request's log line. */
+    ignoredFields?: readonly string[];
+    /** The answer's body, kept for the trace log line (only at log level trace). */
+    tracePayload?: unknown;
   }
 }
 
@@ -126,7 +145,13 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
       if (request.method !== 'OPTIONS')
         await options.authenticator.authenticate(authRequest(request));
     }
-    sendError(reply, errors.noSuchPath(path));
+    const below = path.slice(API_PREFIX.length);
+    sendError(
+      reply,
+      path.startsWith(`${API_PREFIX}/`) && cloudSigmaEndpointOf(below)
+        ? errors.notImplemented(path)
+        : errors.noSuchPath(path),
+    );
   });
 
   app.route({
@@ -134,6 +159,13 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
     url: '/healthz',
     handler: async (_request, reply) => reply.type(JSON_TYPE).send('{"status":"ok"}'),
   });
+  if (options.operations) installOperations(app, options.operations);
+  if (options.logger.level === 'trace') {
+    app.addHook('onSend', async (request, _reply, payload) => {
+      request.tracePayload = payload;
+      return payload;
+    });
+  }
 
   for (const spec of options.routes) registerRoute(app, spec, options);
   return app;
@@ -174,7 +206,11 @@ function registerRoute(app: FastifyInstance, spec: RouteSpec, options: HttpOptio
       } else {
         const handler = spec.handlers[method];
         if (!handler) throw errors.methodNotAllowed(request.method, pathOf(request.url), allowed);
-        const ctx: ApiContext = { ...info, principal: request.principal! };
+        const ctx: ApiContext = {
+          ...info,
+          principal: request.principal!,
+          noteUnknownFields: (points) => noteUnknownFields(request, points, options.strict),
+        };
         result = options.onOutcome
           ? await observed(
               handler,
@@ -227,6 +263,53 @@ async function observed(
   const told = tell({ result });
   if (told) await told;
   return result;
+}
+
+/** Unknown body fields: refused in strict mode, else remembered for the log line. */
+function noteUnknownFields(
+  request: FastifyRequest,
+  points: readonly string[],
+  strict: boolean | undefined,
+): void {
+  if (points.length === 0) return;
+  if (strict) throw errors.unknownFields(points);
+  request.ignoredFields = [...(request.ignoredFields ?? []), ...points];
+}
+
+/**
+ * `/readyz` (200 or 503 with the checks) and `/metrics`, unauthenticated like `/healthz` (bind to
+ * a private address to keep them private); every API request is measured by its route pattern.
+ */
+function installOperations(app: FastifyInstance, operations: Operations): void {
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/readyz',
+    handler: async (_request, reply) => {
+      const { ready, checks } = await operations.readiness();
+      return reply
+        .code(ready ? 200 : 503)
+        .type(JSON_TYPE)
+        .send(JSON.stringify({ status: ready ? 'ready' : 'not ready', checks }));
+    },
+  });
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/metrics',
+    handler: async (_request, reply) => {
+      const { contentType, text } = await operations.metrics();
+      return reply.type(contentType).send(text);
+    },
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url;
+    if (route === undefined || !route.startsWith(API_PREFIX)) return;
+    operations.observe(
+      request.method,
+      route.slice(API_PREFIX.length),
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+    );
+  });
 }
 
 /** `\0` in any string is refused (api-reference.md decisions): in the URL as in bodies. */

@@ -34,6 +34,28 @@ export function readInput(
   return { values, unknown };
 }
 
+/**
+ * The keys of `body` that no declaration knows, as points (`nics.0.colour`), without reading
+ * anything else: `--strict` refuses them, lenient mode logs them.
+ */
+export function unknownFields(fields: Fields, body: unknown, prefix = ''): string[] {
+  if (!isPlainObject(body)) return [];
+  const out: string[] = [];
+  for (const [key, value] of Object.entries(body)) {
+    const def = Object.hasOwn(fields, key) ? fields[key] : undefined;
+    if (!def) {
+      out.push(prefix + key);
+    } else if (def.type === 'related' && def.fields && !def.readonly) {
+      const items = def.shape === 'many' && Array.isArray(value) ? value : [value];
+      items.forEach((item, i) => {
+        const point = def.shape === 'many' ? `${prefix}${key}.${i}.` : `${prefix}${key}.`;
+        out.push(...unknownFields(def.fields!, item, point));
+      });
+    }
+  }
+  return out;
+}
+
 function readObject(
   fields: Fields,
   body: unknown,

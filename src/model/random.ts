@@ -2,7 +2,7 @@
  * The one source of randomness for ids, MACs and generated passwords, so that a seed can make
  * them reproducible for snapshot tests.
  */
-import { randomBytes, randomInt, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomInt, randomUUID } from 'node:crypto';
 
 export interface Random {
   uuid(): string;
@@ -23,4 +23,43 @@ export function alphanumeric(random: Random, length: number): string {
   let out = '';
   for (let i = 0; i < length; i++) out += ALPHANUMERIC[random.int(ALPHANUMERIC.length)];
   return out;
+}
+
+/**
+ * A reproducible source (`--seed N`): SHA-256 of the seed and a counter, so that uuids, MACs,
+ * generated passwords and addresses come out the same on every run with the same seed and the
+ * same requests. Secrets (session ids, nonces, VNC challenges) never come from it.
+ */
+export function seededRandom(seed: number | string): Random {
+  let counter = 0;
+  let pool = Buffer.alloc(0);
+  const take = (n: number): Buffer => {
+    while (pool.length < n) {
+      const block = createHash('sha256').update(`sigmalite:${seed}:${counter++}`).digest();
+      pool = Buffer.concat([pool, block]);
+    }
+    const out = pool.subarray(0, n);
+    pool = pool.subarray(n);
+    return Buffer.from(out);
+  };
+  const int = (max: number): number => {
+    if (!Number.isSafeInteger(max) || max <= 0) throw new RangeError(`bad bound ${max}`);
+    // Rejection sampling over 48 bits keeps every value equally likely.
+    const limit = 2 ** 48 - (2 ** 48 % max);
+    for (;;) {
+      const value = take(6).readUIntBE(0, 6);
+      if (value < limit) return value % max;
+    }
+  };
+  return {
+    uuid: () => {
+      const b = take(16);
+      b[6] = (b[6]! & 0x0f) | 0x40;
+      b[8] = (b[8]! & 0x3f) | 0x80;
+      const hex = b.toString('hex');
+      return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+    },
+    bytes: take,
+    int,
+  };
 }

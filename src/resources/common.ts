@@ -5,7 +5,8 @@
  */
 import type { ApiContext } from '../http/api.js';
 import { errors } from '../http/errors.js';
-import type { FieldDef, ResourceDef } from '../model/fields.js';
+import type { FieldDef, Fields, ResourceDef } from '../model/fields.js';
+import { unknownFields } from '../model/input.js';
 import { canonicalJson, isPlainObject } from '../model/json.js';
 import { type Link, link } from '../model/refs.js';
 import type { DetailView, NewRecord, ObjectRecord, ReadTx, Store } from '../store/types.js';
@@ -79,6 +80,24 @@ export const fields = {
 };
 
 /** The objects of a POST body: `{"objects": [...]}`, a bare list, or one bare object. */
+/** Unknown fields of the objects of a bulk body, pointed at as `objects.N.field`. */
+export function noteUnknownObjects(
+  ctx: ApiContext,
+  fields: Fields,
+  items: readonly unknown[],
+): void {
+  const wrapped = isPlainObject(ctx.body) && Array.isArray(ctx.body.objects);
+  ctx.noteUnknownFields(
+    items.flatMap((item, i) =>
+      unknownFields(
+        fields,
+        item,
+        wrapped ? `objects.${i}.` : Array.isArray(ctx.body) ? `${i}.` : '',
+      ),
+    ),
+  );
+}
+
 export function readObjects(body: unknown): unknown[] {
   if (Array.isArray(body)) return nonEmpty(body);
   if (isPlainObject(body)) {

@@ -6,6 +6,7 @@ import type { ApiContext, ApiHandler, ApiResult, Method, RouteSpec } from '../ht
 import { errors } from '../http/errors.js';
 import { readFilters, readOrder, readPaging } from '../http/query.js';
 import type { ResourceDef } from '../model/fields.js';
+import { unknownFields } from '../model/input.js';
 import { isPlainObject } from '../model/json.js';
 import { resourceUri } from '../model/refs.js';
 import { renderSchema } from '../model/schema.js';
@@ -15,6 +16,7 @@ import {
   loadAccessible,
   loadVisible,
   loadVisibleDetail,
+  noteUnknownObjects,
   readObjects,
   readUuids,
 } from './common.js';
@@ -63,8 +65,12 @@ export function readRoutes(env: ResourceEnv, def: ResourceDef): RouteSpec[] {
       return { type: 'list', total: page.total, ...paging, items };
     };
   return [
-    { path: `/${kind}/`, handlers: { GET: list('summary') } },
-    { path: `/${kind}/detail/`, handlers: { GET: list('detail') } },
+    { path: `/${kind}/`, handlers: { GET: list('summary') }, resource: { def, as: 'list' } },
+    {
+      path: `/${kind}/detail/`,
+      handlers: { GET: list('detail') },
+      resource: { def, as: 'list' },
+    },
     {
       path: `/${kind}/schema/`,
       handlers: { GET: async () => ({ type: 'value', body: renderSchema(def) }) },
@@ -77,6 +83,7 @@ export function readRoutes(env: ResourceEnv, def: ResourceDef): RouteSpec[] {
           return { type: 'object', json: view.detail };
         },
       },
+      resource: { def, as: 'object' },
     },
   ];
 }
@@ -88,7 +95,9 @@ export function collectionRoutes(env: ResourceEnv, rules: CollectionRules): Rout
   const writes: Record<string, Partial<Record<Method, ApiHandler>>> = {
     [`/${kind}/`]: {
       POST: async (ctx) => {
-        const created = await rules.create(ctx.principal.uuid, readObjects(ctx.body));
+        const items = readObjects(ctx.body);
+        noteUnknownObjects(ctx, def.fields, items);
+        const created = await rules.create(ctx.principal.uuid, items);
         const headers: Record<string, string> = {};
         if (created.length === 1) {
           const uuid = (JSON.parse(created[0]!) as { uuid: string }).uuid;
@@ -98,6 +107,7 @@ export function collectionRoutes(env: ResourceEnv, rules: CollectionRules): Rout
       },
       PUT: async (ctx) => {
         const items = readObjects(ctx.body);
+        noteUnknownObjects(ctx, def.fields, items);
         const updated = await env.store.write(async (tx) => {
           await lockInOrder(tx, items);
           const out: string[] = [];
@@ -128,6 +138,7 @@ export function collectionRoutes(env: ResourceEnv, rules: CollectionRules): Rout
     [`/${kind}/:uuid/`]: {
       PUT: async (ctx) => {
         if (!isPlainObject(ctx.body)) throw errors.invalid(null, 'Expected a JSON object');
+        ctx.noteUnknownFields(unknownFields(def.fields, ctx.body));
         const json = await env.store.write(async (tx) => {
           const { record, access } = await loadAccessible(tx, kind, ctx.params.uuid!, ctx, 'EDIT');
           return updateAs(tx, rules, record, access, ctx.body);
@@ -145,6 +156,7 @@ export function collectionRoutes(env: ResourceEnv, rules: CollectionRules): Rout
   };
   return readRoutes(env, def).map((route) => ({
     path: route.path,
+    ...(route.resource ? { resource: route.resource } : {}),
     handlers: { ...(route.handlers as Partial<Record<Method, ApiHandler>>), ...writes[route.path] },
   }));
 }

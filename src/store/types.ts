@@ -233,6 +233,11 @@ export class DuplicateEmailError extends Error {
   }
 }
 
+export interface StoreStats {
+  objects: { kind: string; status: string | null; count: number }[];
+  tasks: number;
+}
+
 export interface Store {
   readonly engine: 'sqlite' | 'postgres';
   readonly accounts: AccountRepo;
@@ -271,6 +276,11 @@ export interface Store {
   fingerprint(): Promise<string>;
   /** Every row, read in one consistent transaction. */
   snapshot(): Promise<StoreSnapshot>;
+  /**
+   * How many objects there are of each kind and status, and tasks waiting; a real query on the
+   * database (never a cache), so it also says the store is reachable (`/readyz`, `/metrics`).
+   */
+  stats(): Promise<StoreStats>;
   /**
    * Replaces everything the store holds with `snapshot`, in one transaction: object versions are
    * kept, list counts rebuilt, tasks unleased. Commit listeners hear the removal of every object

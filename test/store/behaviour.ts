@@ -418,6 +418,25 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
       expect((await store.accounts.byUuid('acc-d'))?.ha1).toBeNull();
     });
 
+    it('counts objects by kind and status, and tasks, from the database', async () => {
+      expect(await store.stats()).toEqual({ objects: [], tasks: 0 });
+      await store.write(async (tx) => {
+        await tx.insert(record({ uuid: 's1' }));
+        await tx.insert(record({ uuid: 's2', status: 'running' }));
+        await tx.insert(record({ uuid: 's3', status: 'running', owner: 'owner-b' }));
+        await tx.insert(record({ uuid: 'd1', kind: 'drives', status: null }));
+        await tx.addTask({ id: 't1', type: 'server.start', target: 's1', payload: '{}', dueAt: 1 });
+      });
+      expect(await store.stats()).toEqual({
+        objects: [
+          { kind: 'drives', status: null, count: 1 },
+          { kind: 'servers', status: 'running', count: 2 },
+          { kind: 'servers', status: 'stopped', count: 1 },
+        ],
+        tasks: 1,
+      });
+    });
+
     it('keeps tasks, leases them once, and frees them when a lease runs out', async () => {
       const task = (id: string, dueAt: number, target = 'srv') => ({
         id,

@@ -11,7 +11,7 @@ import type { ResourceDef } from '../../model/fields.js';
 import { canonicalJson } from '../../model/json.js';
 import { resourceUri } from '../../model/refs.js';
 import { renderSchema } from '../../model/schema.js';
-import { loadVisible, readObjects } from '../common.js';
+import { loadVisible, noteUnknownObjects, readObjects } from '../common.js';
 import type { ResourceEnv } from '../env.js';
 import type { NetworkSettings } from '../networking/service.js';
 import { DISCOUNTS, LEVEL, LICENSES, PRICES } from './catalogue.js';
@@ -142,6 +142,7 @@ export function billingRoutes(env: BillingEnv): RouteSpec[] {
         GET: listSubscriptions(false),
         POST: async (ctx) => {
           const items = readObjects(ctx.body);
+          noteUnknownObjects(ctx, SUBSCRIPTIONS.fields, items);
           const bought = await env.store.write((tx) =>
             purchase(subEnv(), tx, ctx.principal.uuid, items),
           );

@@ -1,6 +1,6 @@
 import type { ApiContext, RouteSpec } from '../../http/api.js';
 import { errors } from '../../http/errors.js';
-import { readInput } from '../../model/input.js';
+import { readInput, unknownFields } from '../../model/input.js';
 import { isPlainObject } from '../../model/json.js';
 import { renderSchema } from '../../model/schema.js';
 import type { Store } from '../../store/types.js';
@@ -32,6 +32,7 @@ export function profileRoutes(env: ResourceEnv): RouteSpec[] {
         GET: async (ctx) => ({ type: 'object', json: await profileJson(env.store, ctx) }),
         PUT: async (ctx) => {
           if (!isPlainObject(ctx.body)) throw errors.invalid(null, 'Expected a JSON object');
+          ctx.noteUnknownFields(unknownFields(PROFILE.fields, ctx.body));
           const { values } = readInput(PROFILE.fields, ctx.body, { requireAll: false });
           await profileJson(env.store, ctx);
           const json = await env.store.write(async (tx) => {

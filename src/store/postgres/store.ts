@@ -28,6 +28,7 @@ import type {
   StateEntry,
   Store,
   StoreSnapshot,
+  StoreStats,
   Task,
   WriteTx,
 } from '../types.js';
@@ -265,6 +266,14 @@ export class PostgresStore implements Store {
       for (const row of (await this.pool.query(sql)).rows) hash.update(JSON.stringify(row));
     }
     return hash.digest('hex');
+  }
+
+  async stats(): Promise<StoreStats> {
+    const objects = await this.pool.query<StoreStats['objects'][number]>(
+      'SELECT kind, status, COUNT(*)::integer AS count FROM objects GROUP BY kind, status ORDER BY kind, status',
+    );
+    const tasks = await this.pool.query<{ n: number }>('SELECT COUNT(*)::integer AS n FROM tasks');
+    return { objects: objects.rows, tasks: tasks.rows[0]!.n };
   }
 
   async snapshot(): Promise<StoreSnapshot> {

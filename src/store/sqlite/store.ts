@@ -30,6 +30,7 @@ import type {
   StateEntry,
   Store,
   StoreSnapshot,
+  StoreStats,
   Task,
   WriteTx,
 } from '../types.js';
@@ -316,6 +317,15 @@ export class SqliteStore implements Store {
       }
       return hash.digest('hex');
     });
+  }
+
+  async stats(): Promise<StoreStats> {
+    return this.lock.run(() => ({
+      objects: this.statement(
+        'SELECT kind, status, COUNT(*) AS count FROM objects GROUP BY kind, status ORDER BY kind, status',
+      ).all() as StoreStats['objects'],
+      tasks: (this.statement('SELECT COUNT(*) AS n FROM tasks').get() as { n: number }).n,
+    }));
   }
 
   async snapshot(): Promise<StoreSnapshot> {

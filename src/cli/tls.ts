@@ -1,0 +1,97 @@
+/**
+ * `sigmalite tls init`: a local certificate authority and a server certificate for the given host
+ * names (docs/tls.md). Clients that insist on `https://{loc}.cloudsigma.com` then work through a
+ * hosts entry and trusting this CA.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import forge from 'node-forge';
+
+export interface TlsFiles {
+  caCert: string;
+  caKey: string;
+  cert: string;
+  key: string;
+}
+
+export function tlsFiles(dir: string): TlsFiles {
+  return {
+    caCert: join(dir, 'ca.pem'),
+    caKey: join(dir, 'ca-key.pem'),
+    cert: join(dir, 'server.pem'),
+    key: join(dir, 'server-key.pem'),
+  };
+}
+
+const YEAR_MS = 365 * 24 * 3600 * 1000;
+
+function serial(): string {
+  // Positive (leading 0 nibble) random serial number.
+  return `0${forge.util.bytesToHex(forge.random.getBytesSync(15))}`.slice(0, 32);
+}
+
+function newCa(): { cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey } {
+  const keys = forge.pki.rsa.generateKeyPair({ bits: 2048, e: 0x10001 });
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = keys.publicKey;
+  cert.serialNumber = serial();
+  cert.validity.notBefore = new Date(Date.now() - 60_000);
+  cert.validity.notAfter = new Date(Date.now() + 10 * YEAR_MS);
+  const subject = [{ name: 'commonName', value: 'sigmalite local CA' }];
+  cert.setSubject(subject);
+  cert.setIssuer(subject);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: true, critical: true },
+    { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
+    { name: 'subjectKeyIdentifier' },
+  ]);
+  cert.sign(keys.privateKey, forge.md.sha256.create());
+  return { cert, key: keys.privateKey };
+}
+
+/**
+ * Writes a server certificate for `hosts` (names and addresses), signed by the CA in `dir`
+ * (created first if there is none). Returns the file paths.
+ */
+export function initTls(dir: string, hosts: readonly string[]): TlsFiles {
+  if (hosts.length === 0) throw new Error('name at least one host name or address');
+  mkdirSync(dir, { recursive: true });
+  const files = tlsFiles(dir);
+  let ca: { cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey };
+  if (existsSync(files.caCert) && existsSync(files.caKey)) {
+    ca = {
+      cert: forge.pki.certificateFromPem(readFileSync(files.caCert, 'utf8')),
+      key: forge.pki.privateKeyFromPem(
+        readFileSync(files.caKey, 'utf8'),
+      ) as forge.pki.rsa.PrivateKey,
+    };
+  } else {
+    ca = newCa();
+    writeFileSync(files.caCert, forge.pki.certificateToPem(ca.cert));
+    writeFileSync(files.caKey, forge.pki.privateKeyToPem(ca.key), { mode: 0o600 });
+  }
+  const keys = forge.pki.rsa.generateKeyPair({ bits: 2048, e: 0x10001 });
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = keys.publicKey;
+  cert.serialNumber = serial();
+  cert.validity.notBefore = new Date(Date.now() - 60_000);
+  cert.validity.notAfter = new Date(Date.now() + 2 * YEAR_MS);
+  cert.setSubject([{ name: 'commonName', value: hosts[0]! }]);
+  cert.setIssuer(ca.cert.subject.attributes);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', serverAuth: true },
+    {
+      name: 'subjectAltName',
+      altNames: hosts.map((host) =>
+        isIP(host) ? { type: 7, ip: host } : { type: 2, value: host },
+      ),
+    },
+  ]);
+  cert.sign(ca.key, forge.md.sha256.create());
+  writeFileSync(files.cert, forge.pki.certificateToPem(cert));
+  writeFileSync(files.key, forge.pki.privateKeyToPem(keys.privateKey), { mode: 0o600 });
+  return files;
+}

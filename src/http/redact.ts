@@ -1,0 +1,65 @@
+/**
+ * Secrets taken out of what trace logging writes: request and response bodies, and headers.
+ * A secret's key stays in the line (so the log still says a password was sent), its value goes.
+ */
+
+export const REDACTED = '[redacted]';
+
+/** Body keys whose values are secrets, wherever they appear in a document. */
+const SECRET_KEYS = new Set([
+  'password',
+  'new_password',
+  'old_password',
+  'vnc_password',
+  'private_key',
+  'api_key',
+  'secret',
+  'token',
+  'otp',
+]);
+
+/** Headers whose values are credentials. */
+const SECRET_HEADERS = new Set([
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+  'x-csrftoken',
+  'x-sigmalite-control-token',
+]);
+
+/** A copy of a JSON value with every secret's value replaced; the input is not changed. */
+export function redactBody(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redactBody);
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, inner] of Object.entries(value)) {
+    out[key] = SECRET_KEYS.has(key.toLowerCase()) && inner !== null ? REDACTED : redactBody(inner);
+  }
+  return out;
+}
+
+/** A copy of the headers with credential values replaced. */
+export function redactHeaders(
+  headers: Readonly<Record<string, string | string[] | number | undefined>>,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    out[name] = SECRET_HEADERS.has(name.toLowerCase()) ? REDACTED : value;
+  }
+  return out;
+}
+
+/**
+ * A response body as it is logged: parsed and redacted when it is JSON, otherwise its size only
+ * (VNC and console bodies are JSON; nothing we serve that is not JSON is worth a log line).
+ */
+export function redactPayload(payload: unknown): unknown {
+  const text = Buffer.isBuffer(payload) ? payload.toString('utf8') : payload;
+  if (typeof text !== 'string' || text.length === 0) return undefined;
+  try {
+    return redactBody(JSON.parse(text));
+  } catch {
+    return { bytes: Buffer.byteLength(text) };
+  }
+}
