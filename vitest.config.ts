@@ -5,15 +5,21 @@ import { defineConfig } from 'vitest/config';
  * behaviour suite runs on both stores inside the first project already).
  */
 export default defineConfig({
+  // `import ... from 'sigmalite'` in the docs' examples means this package's sources.
+  resolve: { alias: [{ find: /^sigmalite$/, replacement: './src/index.ts' }] },
   test: {
     pool: 'forks',
+    globalSetup: ['test/support/global-build.ts'],
     maxWorkers: 2,
     testTimeout: 20_000,
     hookTimeout: 30_000,
     projects: [
       {
         extends: true,
-        test: { name: 'sqlite', include: ['src/**/*.test.ts', 'test/**/*.test.ts'] },
+        test: {
+          name: 'sqlite',
+          include: ['src/**/*.test.ts', 'test/**/*.test.ts', 'docs/examples/**/*.test.ts'],
+        },
       },
       {
         extends: true,
@@ -29,6 +35,7 @@ export default defineConfig({
             'test/sharing/**/*.test.ts',
             'test/account/**/*.test.ts',
             'test/library/**/*.test.ts',
+            'test/seed/**/*.test.ts',
           ],
           env: { SIGMALITE_TEST_STORE: 'postgres' },
         },

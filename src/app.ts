@@ -29,7 +29,7 @@ import { Authenticator } from './http/auth.js';
 import { installEvents } from './http/events.js';
 import { buildHttpServer } from './http/server.js';
 import { Metrics } from './metrics.js';
-import { cryptoRandom, seededRandom } from './model/random.js';
+import { cryptoRandom } from './model/random.js';
 import { API_PREFIX } from './model/refs.js';
 import { accountRoutes } from './resources/accounts/routes.js';
 import { aclRoutes } from './resources/acls/routes.js';
@@ -62,6 +62,9 @@ import { serverRoutes } from './resources/servers/routes.js';
 import { snapshotRoutes } from './resources/snapshots/routes.js';
 import { tagRoutes } from './resources/tags/routes.js';
 import { usageRoutes } from './resources/usage/routes.js';
+import { readSeedFile } from './seed/file.js';
+import { loadSeed, type SeedProgress } from './seed/load.js';
+import { startRandom } from './seed/random.js';
 import { PostgresStore } from './store/postgres/store.js';
 import { SqliteStore } from './store/sqlite/store.js';
 import type { Store } from './store/types.js';
@@ -94,6 +97,10 @@ export interface AppOverrides {
   logger?: Logger;
   /** A store opened by the caller (tests give each app a PostgreSQL schema of its own). */
   store?: Store;
+  /** Where loading `--seed-file` reports its progress (the CLI's bar); silent without. */
+  progress?: SeedProgress;
+  /** Accounts to create, instead of `config.users` (passwords may hold any character). */
+  users?: readonly Credentials[];
 }
 
 export const DB_FILE = 'sigmalite.db';
@@ -145,16 +152,20 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const store = overrides.store ?? (await openStore(config));
   try {
     // --seed: reproducible ids, MACs, passwords and addresses (never secrets: those stay crypto).
-    const random = config.seed === undefined ? cryptoRandom : seededRandom(config.seed);
+    const random = config.seed === undefined ? cryptoRandom : await startRandom(store, config.seed);
     const accountOptions = { digest: config.digest, random };
     if (!config.digest) await store.accounts.clearDigest();
-    const generatedUsers = await ensureAccounts(
-      store,
-      parseUsers(config.users ?? ''),
-      accountOptions,
-    );
+    // --seed-file: read and checked before anything is written (docs/seeding.md).
+    const seed = config.seedFile === undefined ? undefined : readSeedFile(config.seedFile);
+    const users = overrides.users ?? parseUsers(config.users ?? '');
+    // With a seed file, accounts come after it (its accounts count: no admin is generated) and
+    // the library is made in its transaction, so that a bad file writes nothing.
+    let generatedUsers: Credentials[] = seed
+      ? []
+      : await ensureAccounts(store, users, accountOptions);
     // The library drives of the catalog (--library), made the store's at every start.
-    await installLibrary(store, loadLibrary(config.library));
+    const library = loadLibrary(config.library);
+    if (!seed) await installLibrary(store, library);
     const clock = new ControlledClock();
     let transitions = parseTransitions(config.transitions);
     const setTransitions = (spec: string) => {
@@ -208,6 +219,18 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       acpiTimeoutMs: config.acpiTimeout * 1000,
       billing,
     };
+    if (seed) {
+      // Before the engine starts: the seeded drives' tasks are then its first work.
+      await loadSeed(seed, {
+        env,
+        net,
+        billing,
+        accounts: accountOptions,
+        library,
+        progress: overrides.progress,
+      });
+      generatedUsers = await ensureAccounts(store, users, accountOptions);
+    }
     const authenticator = new Authenticator(store, { digest: config.digest });
     const routes: RouteSpec[] = [
       ...accountRoutes(authenticator),

@@ -56,7 +56,10 @@ export function configFromTable(table: Record<string, unknown>, source: string):
         : spec.type === 'integer'
           ? typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
           : typeof value === 'string';
-    if (!ok) throw new ConfigError(`${source}: "${key}" must be a ${spec.type}`);
+    if (!ok)
+      throw new ConfigError(
+        `${source}: "${key}" must be ${spec.type === 'integer' ? 'an' : 'a'} ${spec.type}`,
+      );
     out[spec.key] = value;
   }
   return out as Partial<Config>;

@@ -57,7 +57,7 @@ export interface Config {
   seed: number | undefined;
   /** A JSON file of accounts and objects loaded at start (idempotent; docs/seeding.md). */
   seedFile: string | undefined;
-  /** Reject unknown fields and query parameters instead of ignoring (and logging) them. */
+  /** Reject unknown body fields instead of ignoring (and logging) them. */
   strict: boolean;
 }
 
@@ -185,7 +185,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'SIGMALITE_PUBLIC_URL',
     type: 'string',
     arg: 'URL',
-    help: 'Scheme and host clients reach the API at (Location headers, /locations/); default: the request Host',
+    help: 'Scheme and host clients reach the API at (Location headers, /locations/, vnc_url); default: the request Host',
   },
   {
     key: 'bodyLimit',
@@ -327,7 +327,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'SIGMALITE_SEED',
     type: 'integer',
     arg: 'N',
-    help: 'Make generated uuids, MACs, passwords, tokens and addresses reproducible (for snapshot tests; never in production)',
+    help: 'Make generated uuids, MACs, passwords and addresses reproducible (for snapshot tests; never in production; secrets such as session ids stay random)',
   },
   {
     key: 'seedFile',
@@ -342,7 +342,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     flag: 'strict',
     env: 'SIGMALITE_STRICT',
     type: 'boolean',
-    help: 'Reject unknown fields and query parameters with a validation error naming them (default: ignore and log them)',
+    help: "Reject unknown body fields (400 validation, one error per field, naming it); by default they are ignored and named in the request's log line, as unknown list query parameters always are",
   },
 ];
 
@@ -402,5 +402,28 @@ export function resolveConfig(
   if (config.store !== undefined && config.memory)
     throw new ConfigError('--store and --memory exclude each other');
   if (config.port > 65535) throw new ConfigError(`--port: ${config.port} is not a port`);
+  if (config.publicUrl !== undefined) config.publicUrl = publicOrigin(config.publicUrl);
   return config;
+}
+
+/**
+ * `--public-url` as the origin the API renders (`https://host[:port]`): an http(s) URL whose path
+ * is empty, `/` or the API's `/api/2.0/` (what clients' `api_endpoint` holds).
+ */
+export function publicOrigin(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ConfigError(`--public-url: expected an http:// or https:// URL, got "${text}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(`--public-url: expected an http:// or https:// URL, got "${text}"`);
+  }
+  if (!/^\/(api\/2\.0\/?)?$/.test(url.pathname) || url.search || url.hash || url.username) {
+    throw new ConfigError(
+      `--public-url: give the scheme, host and port only (as in https://zrh.cloudsigma.com), got "${text}"`,
+    );
+  }
+  return url.origin;
 }

@@ -12,7 +12,11 @@ import {
 } from '../accounts/service.js';
 import { createApp, openStore } from '../app.js';
 import { type Config, ConfigError, DEFAULTS, OPTIONS, resolveConfig } from '../config.js';
+import { configFileValues } from '../config-file.js';
 import type { Store } from '../store/types.js';
+import { progressReporter } from './progress.js';
+import { addStateCommands } from './state-commands.js';
+import { addTlsCommands } from './tls-command.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -40,9 +44,16 @@ function flagsOf(command: Command): Partial<Record<keyof Config, string | boolea
   return flags;
 }
 
+/** Flags, then the environment, then the `--config` file, then the defaults. */
+function configOf(command: Command): Config {
+  const flags = flagsOf(command);
+  return resolveConfig(flags, process.env, configFileValues(flags, process.env));
+}
+
 async function serve(command: Command): Promise<void> {
-  const config = resolveConfig(flagsOf(command));
-  const app = await createApp(config);
+  const config = configOf(command);
+  // Seeding many objects shows its progress on stderr (a bar on a terminal).
+  const app = await createApp(config, { progress: progressReporter() });
   for (const user of app.generatedUsers) out(`sigmalite user ${user.email} ${user.password}`);
   // Not on stdout: that carries only the lines of the CLI contract.
   if (app.control?.generatedToken)
@@ -61,7 +72,7 @@ async function serve(command: Command): Promise<void> {
 
 /** Runs `fn` on the store of the data directory a `user` command names. */
 async function withStore(command: Command, fn: (store: Store, config: Config) => Promise<void>) {
-  const config = resolveConfig(flagsOf(command));
+  const config = configOf(command);
   if (config.memory) throw new ConfigError('user commands need a data directory, not --memory');
   const store = await openStore(config);
   try {
@@ -128,6 +139,8 @@ export function buildCli(): Command {
     .action((email: string, _options: unknown, command: Command) =>
       withStore(command, (store) => removeAccount(store, email)),
     );
+  addTlsCommands(program);
+  addStateCommands(program);
   return program;
 }
 

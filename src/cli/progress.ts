@@ -7,13 +7,34 @@ import cliProgress from 'cli-progress';
 export interface Progress {
   /** `done` of `total` units of `stage`. */
   update(stage: string, done: number, total: number): void;
+  /** Ends the bar under way (idempotent); call it on every path, errors included. */
   finish(): void;
 }
 
-export function progressReporter(stream: NodeJS.WriteStream = process.stderr): Progress {
+export interface ProgressOptions {
+  /** What is counted, shown after the numbers (`rows`). */
+  unit?: string;
+}
+
+/** Lines per stage in plain mode, besides the first and the last. */
+const PLAIN_STEPS = 10;
+
+export function progressReporter(
+  stream: NodeJS.WritableStream & { isTTY?: boolean } = process.stderr,
+  options: ProgressOptions = {},
+): Progress {
+  const unit = options.unit ? ` ${options.unit}` : '';
   if (stream.isTTY) {
     const bar = new cliProgress.SingleBar(
-      { format: '{stage} [{bar}] {value}/{total}', stream, hideCursor: true },
+      {
+        format: `{stage} [{bar}] {value}/{total}${unit}`,
+        stream,
+        barsize: 30,
+        // Nothing that a process killed mid-bar would leave behind: no hidden cursor, no
+        // line wrapping turned off (the line is cut to the terminal's width instead).
+        hideCursor: false,
+        linewrap: true,
+      },
       cliProgress.Presets.shades_classic,
     );
     let current: string | undefined;
@@ -23,23 +44,33 @@ export function progressReporter(stream: NodeJS.WriteStream = process.stderr): P
           if (current !== undefined) bar.stop();
           bar.start(total, done, { stage });
           current = stage;
-        } else bar.update(done, { stage });
+        } else {
+          bar.setTotal(total);
+          bar.update(done, { stage });
+        }
       },
       finish() {
         if (current !== undefined) bar.stop();
+        current = undefined;
       },
     };
   }
-  // Plain lines: the first, every tenth and the last of each stage.
-  let last = '';
+  // Plain lines: the first of each stage, one each time another tenth is done, and the last.
+  let stage: string | undefined;
+  let printed = -1;
   return {
-    update(stage, done, total) {
-      const step = Math.max(1, Math.ceil(total / 10));
-      if (done === total || done % step === 0 || stage !== last) {
-        stream.write(`${stage}: ${done}/${total}\n`);
-        last = stage;
+    update(next, done, total) {
+      const step = Math.max(1, Math.ceil(total / PLAIN_STEPS));
+      const fresh = next !== stage;
+      if (fresh || (done !== printed && (done === total || done >= printed + step))) {
+        stream.write(`${next}: ${done}/${total}${unit}\n`);
+        stage = next;
+        printed = done;
       }
     },
-    finish() {},
+    finish() {
+      stage = undefined;
+      printed = -1;
+    },
   };
 }

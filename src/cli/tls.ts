@@ -38,7 +38,13 @@ function newCa(): { cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey }
   cert.serialNumber = serial();
   cert.validity.notBefore = new Date(Date.now() - 60_000);
   cert.validity.notAfter = new Date(Date.now() + 10 * YEAR_MS);
-  const subject = [{ name: 'commonName', value: 'sigmalite local CA' }];
+  // A name of its own: verifiers find a certificate's issuer by name, and a second sigmalite CA
+  // of the same name (another machine's, trusted too) would be tried in its place.
+  const id = forge.util.bytesToHex(forge.random.getBytesSync(4));
+  const subject = [
+    { name: 'commonName', value: `sigmalite local CA ${id}` },
+    { name: 'organizationName', value: 'sigmalite' },
+  ];
   cert.setSubject(subject);
   cert.setIssuer(subject);
   cert.setExtensions([
@@ -48,6 +54,16 @@ function newCa(): { cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey }
   ]);
   cert.sign(keys.privateKey, forge.md.sha256.create());
   return { cert, key: keys.privateKey };
+}
+
+/** The CA's subject key identifier (as bytes), which the certificates it signs point to. */
+function caKeyId(ca: forge.pki.Certificate): string {
+  const extension = ca.getExtension('subjectKeyIdentifier') as
+    | { subjectKeyIdentifier?: string }
+    | undefined;
+  return extension?.subjectKeyIdentifier
+    ? forge.util.hexToBytes(extension.subjectKeyIdentifier)
+    : ca.generateSubjectKeyIdentifier().getBytes();
 }
 
 /**
@@ -83,6 +99,8 @@ export function initTls(dir: string, hosts: readonly string[]): TlsFiles {
     { name: 'basicConstraints', cA: false },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
     { name: 'extKeyUsage', serverAuth: true },
+    { name: 'subjectKeyIdentifier' },
+    { name: 'authorityKeyIdentifier', keyIdentifier: caKeyId(ca.cert) },
     {
       name: 'subjectAltName',
       altNames: hosts.map((host) =>

@@ -135,6 +135,56 @@ export async function exportState(store: Store, options: ExportOptions = {}): Pr
   };
 }
 
+/** The tables of a dump, in the order a dump lists them. */
+const TABLES = [
+  'accounts',
+  'sessions',
+  'objects',
+  'claims',
+  'tasks',
+  'state',
+  'links',
+  'grants',
+] as const satisfies readonly (keyof StateDump)[];
+
+/** How many rows a dump holds, all tables together (what progress counts). */
+export function dumpRowCount(dump: StateDump): number {
+  return TABLES.reduce((n, table) => n + dump[table].length, 0);
+}
+
+/** Rows per piece of `dumpText`. */
+const PIECE_ROWS = 256;
+
+/**
+ * A dump as JSON text, in pieces to write one after another (`sigmalite export`): one row a
+ * line, so that a backup diffs and greps well. `JSON.parse` of the whole gives the dump back, the
+ * same as `JSON.stringify(dump)` would. `onRows(done, total)` is called after each piece is taken.
+ */
+export function* dumpText(
+  dump: StateDump,
+  onRows?: (done: number, total: number) => void,
+): Generator<string, void, undefined> {
+  const total = dumpRowCount(dump);
+  let done = 0;
+  yield `{"format":${JSON.stringify(dump.format)},"version":${JSON.stringify(dump.version)},"clock_time":${JSON.stringify(dump.clock_time)}`;
+  for (const table of TABLES) {
+    const rows: readonly unknown[] = dump[table];
+    if (rows.length === 0) {
+      yield `,\n${JSON.stringify(table)}:[]`;
+      continue;
+    }
+    for (let i = 0; i < rows.length; i += PIECE_ROWS) {
+      const piece = rows.slice(i, i + PIECE_ROWS).map((row) => JSON.stringify(row));
+      const head = i === 0 ? `,\n${JSON.stringify(table)}:[\n` : ',\n';
+      const tail = i + PIECE_ROWS >= rows.length ? '\n]' : '';
+      yield head + piece.join(',\n') + tail;
+      done += piece.length;
+      onRows?.(done, total);
+    }
+  }
+  yield '}\n';
+}
+
 /** What an import brought in. */
 export interface ImportSummary {
   clock_time: number | null;
@@ -146,14 +196,34 @@ export interface ImportSummary {
   state: number;
 }
 
+export interface ImportOptions {
+  /**
+   * Progress: `done` of `total` rows converted for the store (after the dump is checked), every
+   * few hundred rows and at the end; then the store's write, one transaction (`write`: 0 of 1
+   * before it, 1 of 1 after).
+   */
+  onProgress?: (stage: 'prepare' | 'write', done: number, total: number) => void;
+}
+
 /**
  * Replaces everything `store` holds with a dump, in one transaction (checked first with
  * `parseDump`: a bad dump changes nothing). Moving the clock and restarting the engine around it
  * is the caller's business.
  */
-export async function importState(store: Store, dump: unknown): Promise<ImportSummary> {
+export async function importState(
+  store: Store,
+  dump: unknown,
+  options: ImportOptions = {},
+): Promise<ImportSummary> {
   const valid = parseDump(dump);
-  await store.restore(toSnapshot(valid));
+  const { onProgress } = options;
+  const snapshot = toSnapshot(
+    valid,
+    onProgress && ((done, total) => onProgress('prepare', done, total)),
+  );
+  onProgress?.('write', 0, 1);
+  await store.restore(snapshot);
+  onProgress?.('write', 1, 1);
   return {
     clock_time: valid.clock_time,
     accounts: valid.accounts.length,
@@ -165,9 +235,37 @@ export async function importState(store: Store, dump: unknown): Promise<ImportSu
   };
 }
 
-function toSnapshot(dump: StateDump): StoreSnapshot {
+function toSnapshot(
+  dump: StateDump,
+  onRows?: (done: number, total: number) => void,
+): StoreSnapshot {
+  const total = dumpRowCount(dump);
+  let done = 0;
+  /** Counts `n` rows more; tells `onRows` every PIECE_ROWS rows and at the end. */
+  const tick = (n: number) => {
+    const before = done;
+    done += n;
+    if (
+      onRows &&
+      (Math.floor(done / PIECE_ROWS) > Math.floor(before / PIECE_ROWS) || done === total)
+    )
+      onRows(done, total);
+  };
+  /** `rows` converted, counted one by one (objects are the bulk of a dump). */
+  const counted = <T, R>(rows: readonly T[], convert: (row: T) => R): R[] =>
+    rows.map((row) => {
+      const converted = convert(row);
+      tick(1);
+      return converted;
+    });
+  /** `rows` as they are, counted. */
+  const kept = <T>(rows: T[]): T[] => {
+    tick(rows.length);
+    return rows;
+  };
+  if (total === 0) onRows?.(0, 0);
   return {
-    accounts: dump.accounts.map((a) => ({
+    accounts: counted(dump.accounts, (a) => ({
       uuid: a.uuid,
       email: a.email,
       passwordHash: a.password_hash,
@@ -175,7 +273,7 @@ function toSnapshot(dump: StateDump): StoreSnapshot {
       credVersion: a.cred_version,
       createdAt: a.created_at,
     })),
-    sessions: dump.sessions.map((s) => ({
+    sessions: counted(dump.sessions, (s) => ({
       idHash: s.id_hash,
       account: s.account,
       csrfToken: s.csrf_token,
@@ -183,7 +281,7 @@ function toSnapshot(dump: StateDump): StoreSnapshot {
     })),
     // As the resources write them (resources/common.ts toRecord): the document with
     // JSON.stringify, the rendered forms canonical. Both are stable under parse and write again.
-    objects: dump.objects.map((o) => ({
+    objects: counted(dump.objects, (o) => ({
       kind: o.kind,
       uuid: o.uuid,
       owner: o.owner,
@@ -194,17 +292,17 @@ function toSnapshot(dump: StateDump): StoreSnapshot {
       detail: canonicalJson(o.detail),
       summary: canonicalJson(o.summary),
     })),
-    claims: dump.claims,
-    tasks: dump.tasks.map((t) => ({
+    claims: kept(dump.claims),
+    tasks: counted(dump.tasks, (t) => ({
       id: t.id,
       type: t.type,
       target: t.target,
       payload: JSON.stringify(t.payload),
       dueAt: t.due_at,
     })),
-    state: dump.state,
-    links: dump.links,
-    grants: dump.grants,
+    state: kept(dump.state),
+    links: kept(dump.links),
+    grants: kept(dump.grants),
   };
 }
 

@@ -93,8 +93,9 @@ export const CLOUDSIGMA_ENDPOINTS: readonly CloudSigmaEndpoint[] = [
     'hostavailabilityzones',
   ].flatMap((name) => resource('Networking (VPC, routers)', name, CRUD_LIST, CRUD_ONE)),
 
-  ...resource('Account', 'tags', CRUD_LIST, CRUD_ONE),
-  ...['servers', 'drives', 'ips', 'vlans'].map(
+  // The tags schema allows no bulk PUT or DELETE on the list.
+  ...resource('Account', 'tags', ['GET', 'POST'], CRUD_ONE),
+  ...['servers', 'drives', 'ips', 'vlans', 'snapshots'].map(
     (kind): CloudSigmaEndpoint => ({ area: 'Account', path: `/tags/{id}/${kind}/`, methods: READ }),
   ),
   ...resource('Account', 'acls', CRUD_LIST, CRUD_ONE),
@@ -133,7 +134,8 @@ export const CLOUDSIGMA_ENDPOINTS: readonly CloudSigmaEndpoint[] = [
   { area: 'Billing', path: '/subscriptions/schema/', methods: SCHEMA },
   action('Billing', '/subscriptions/{id}/action/', ['extend', 'auto_renew']),
   { area: 'Billing', path: '/groupedsubscriptions/', methods: READ },
-  { area: 'Billing', path: '/subscriptioncalculator/', methods: ['GET', 'POST'] },
+  { area: 'Billing', path: '/subscriptioncalculator/', methods: ['POST'] },
+  action('Billing', '/subscriptioncalculator/{id}/action/', ['extend']),
   { area: 'Billing', path: '/pricing/', methods: READ },
   { area: 'Billing', path: '/pricing/schema/', methods: SCHEMA },
   { area: 'Billing', path: '/discount/', methods: READ },

@@ -67,7 +67,7 @@ export function renderSupportMatrix(routes: readonly RouteSpec[]): string {
     '`404` with `[{"error_type": "notexist", "error_point": null, "error_message": "Not implemented',
     'by sigmalite: <path> (see docs/support.md)"}]`. An action it does not implement answers like an',
     'unknown action: `400` `validation`, point `do`. What sigmalite does differently on the endpoints it',
-    'does serve is in the README ("Differences from CloudSigma").',
+    'does serve is in [differences.md](differences.md).',
   ];
   for (const area of [...new Set(rows.map((r) => r.endpoint.area))]) {
     lines.push(

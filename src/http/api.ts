@@ -2,7 +2,7 @@
  * What a resource's routes see of HTTP: a context in, a result out. Resources never touch
  * Fastify; `http/server.ts` adapts these to it.
  */
-import type { ResourceDef } from '../model/fields.js';
+import type { Fields, ResourceDef } from '../model/fields.js';
 import type { Rendered } from '../store/types.js';
 import type { Principal } from './auth.js';
 import type { ApiError } from './errors.js';
@@ -33,6 +33,8 @@ export interface ApiContext extends RequestInfo {
    * lists them.
    */
   noteUnknownFields(points: readonly string[]): void;
+  /** Query parameters nothing read (a list's unknown filters), for the request's log line. */
+  noteIgnoredParameters(names: readonly string[]): void;
 }
 
 export type ResultHeaders = Record<string, string | string[]>;
@@ -59,7 +61,21 @@ export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 export interface RouteResource {
   def: ResourceDef;
   as: 'list' | 'object';
+  /** Keys a list (and a create) answers beside `meta` and `objects` (`/subscriptions/`' price). */
+  envelope?: Fields;
 }
+
+/**
+ * What one action of an action route (`?do=NAME`) answers, for the OpenAPI document: CloudSigma's
+ * acknowledgement `{action, result, uuid}` (with `extra` string keys such as `vnc_url`), one
+ * object of a resource, that object in `{"objects": [...]}`, or a small object of declared fields.
+ * The status is 202 unless `status` says otherwise.
+ */
+export type ActionAnswer = { status?: number } & (
+  | { as: 'ack'; extra?: readonly string[] }
+  | { as: 'object' | 'objects'; def: ResourceDef }
+  | { as: 'fields'; fields: Fields }
+);
 
 /** One URL of the API (below `/api/2.0`), with a handler per method it allows. */
 export type RouteSpec =
@@ -68,12 +84,15 @@ export type RouteSpec =
       handlers: Partial<Record<Method, ApiHandler>>;
       public?: false;
       resource?: RouteResource;
+      /** On an action route: what each action answers (OpenAPI). */
+      actions?: Readonly<Record<string, ActionAnswer>>;
     }
   | {
       path: string;
       handlers: Partial<Record<Method, PublicHandler>>;
       public: true;
       resource?: RouteResource;
+      actions?: Readonly<Record<string, ActionAnswer>>;
     };
 
 /**

@@ -71,6 +71,31 @@ const FILTERS: Record<string, { column: FilterColumn; op: Filter['op'] }> = {
   state: { column: 'status', op: 'exact' },
 };
 
+/** Parameters every list understands, besides its filters. */
+const LIST_PARAMETERS = ['limit', 'offset', 'fields', 'order_by', 'format'];
+
+/**
+ * The parameters of a list query that nothing reads (unknown, or a filter the resource does not
+ * offer): ignored, as tastypie ignores them, and named in the request's log line.
+ */
+export function ignoredListParameters(
+  query: Query,
+  def: ResourceDef,
+  extra: readonly string[] = [],
+): string[] {
+  const allowed = def.filtering ?? {};
+  return Object.keys(query).filter(
+    (param) =>
+      !LIST_PARAMETERS.includes(param) &&
+      !extra.includes(param) &&
+      !(
+        Object.hasOwn(FILTERS, param) &&
+        (param in allowed || (param === 'name__icontains' && 'name__contains' in allowed))
+      ) &&
+      !((param === 'tag' || param === 'tag__name') && Object.hasOwn(allowed, 'tag')),
+  );
+}
+
 /**
  * The store filters a query asks for. Parameters the resource does not filter on are ignored, as
  * tastypie ignores them; `name__icontains` is accepted wherever `name__contains` is.

@@ -25,7 +25,6 @@ const SECRET_HEADERS = new Set([
   'cookie',
   'set-cookie',
   'x-csrftoken',
-  'x-sigmalite-control-token',
 ]);
 
 /** A copy of a JSON value with every secret's value replaced; the input is not changed. */

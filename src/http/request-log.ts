@@ -8,8 +8,23 @@
 import { type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import { redactBody, redactHeaders, redactPayload } from './redact.js';
 
+/** Hears each API request when it is done: method, route pattern, status, seconds. */
+export type RequestObserver = (
+  method: string,
+  route: string,
+  status: number,
+  seconds: number,
+) => void;
+
 export class RequestLog extends LogController {
-  constructor() {
+  /**
+   * `observe` (the metrics) hears API requests here rather than in a hook of their own: the log
+   * controller already runs once per request, a hook would cost another dispatch.
+   */
+  constructor(
+    private readonly apiPrefix: string,
+    private readonly observe?: RequestObserver,
+  ) {
     super({ requestIdLogLabel: 'request_id' });
   }
 
@@ -29,6 +44,16 @@ export class RequestLog extends LogController {
       ms: Math.round(reply.elapsedTime * 100) / 100,
     };
     if (request.ignoredFields) line.ignored_fields = request.ignoredFields;
+    if (request.ignoredParameters) line.ignored_parameters = request.ignoredParameters;
+    const route = request.routeOptions.url;
+    if (this.observe && route?.startsWith(this.apiPrefix)) {
+      this.observe(
+        request.method,
+        route.slice(this.apiPrefix.length),
+        reply.statusCode,
+        reply.elapsedTime / 1000,
+      );
+    }
     if (error) reply.log.error({ ...line, err: error }, 'request failed');
     else reply.log.info(line, 'request');
     if (reply.log.level === 'trace') {

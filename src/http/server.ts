@@ -16,7 +16,7 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from 'fastify';
-import { cloudSigmaEndpointOf } from '../docs/cloudsigma-endpoints.js';
+import { cloudSigmaEndpointOf, pathShape } from '../docs/cloudsigma-endpoints.js';
 import { canonicalJson } from '../model/json.js';
 import { API_PREFIX } from '../model/refs.js';
 import type { Rendered } from '../store/types.js';
@@ -71,6 +71,8 @@ declare module 'fastify' {
     principal?: Principal;
     /** Body fields ignored as unknown (lenient mode), for the request's log line. */
     ignoredFields?: readonly string[];
+    /** Query parameters nothing read, for the request's log line. */
+    ignoredParameters?: readonly string[];
     /** The answer's body, kept for the trace log line (only at log level trace). */
     tracePayload?: unknown;
   }
@@ -100,7 +102,7 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
   // The https option changes Fastify's server type parameter; the routes do not care which it is.
   const app = Fastify({
     loggerInstance: options.logger,
-    logController: new RequestLog(),
+    logController: new RequestLog(API_PREFIX, options.operations?.observe),
     childLoggerFactory: (logger) => logger,
     bodyLimit: options.bodyLimit,
     exposeHeadRoutes: false,
@@ -201,15 +203,18 @@ function registerRoute(app: FastifyInstance, spec: RouteSpec, options: HttpOptio
       let result: ApiResult;
       if (spec.public) {
         const handler = spec.handlers[method];
-        if (!handler) throw errors.methodNotAllowed(request.method, pathOf(request.url), allowed);
+        if (!handler) throw refusedMethod(request, spec, allowed);
         result = await handler(info);
       } else {
         const handler = spec.handlers[method];
-        if (!handler) throw errors.methodNotAllowed(request.method, pathOf(request.url), allowed);
+        if (!handler) throw refusedMethod(request, spec, allowed);
         const ctx: ApiContext = {
           ...info,
           principal: request.principal!,
           noteUnknownFields: (points) => noteUnknownFields(request, points, options.strict),
+          noteIgnoredParameters: (names) => {
+            if (names.length > 0) request.ignoredParameters = names;
+          },
         };
         result = options.onOutcome
           ? await observed(
@@ -265,6 +270,19 @@ async function observed(
   return result;
 }
 
+/**
+ * A method the route does not serve: 405, unless the path is really another CloudSigma endpoint
+ * that sigmalite does not implement (`POST /drives/upload/` reaches `/drives/:uuid/`).
+ */
+function refusedMethod(request: FastifyRequest, spec: RouteSpec, allowed: string[]): ApiError {
+  const path = pathOf(request.url);
+  const endpoint = cloudSigmaEndpointOf(path.slice(API_PREFIX.length));
+  if (endpoint && pathShape(endpoint.path) !== pathShape(spec.path)) {
+    return errors.notImplemented(path);
+  }
+  return errors.methodNotAllowed(request.method, path, allowed);
+}
+
 /** Unknown body fields: refused in strict mode, else remembered for the log line. */
 function noteUnknownFields(
   request: FastifyRequest,
@@ -278,7 +296,7 @@ function noteUnknownFields(
 
 /**
  * `/readyz` (200 or 503 with the checks) and `/metrics`, unauthenticated like `/healthz` (bind to
- * a private address to keep them private); every API request is measured by its route pattern.
+ * a private address to keep them private). API requests are measured by the request log.
  */
 function installOperations(app: FastifyInstance, operations: Operations): void {
   app.route({
@@ -299,16 +317,6 @@ function installOperations(app: FastifyInstance, operations: Operations): void {
       const { contentType, text } = await operations.metrics();
       return reply.type(contentType).send(text);
     },
-  });
-  app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url;
-    if (route === undefined || !route.startsWith(API_PREFIX)) return;
-    operations.observe(
-      request.method,
-      route.slice(API_PREFIX.length),
-      reply.statusCode,
-      reply.elapsedTime / 1000,
-    );
   });
 }
 

@@ -1,7 +1,7 @@
 /**
  * The field-description toolkit. A resource is declared once as a map of `FieldDef`s; that
- * declaration drives input reading (`model/input.ts`), `/schema/` output (`model/schema.ts`) and,
- * later, OpenAPI and the docs.
+ * declaration drives input reading (`model/input.ts`), `/schema/` output (`model/schema.ts`), the
+ * OpenAPI document (`docs/openapi.ts`) and the docs.
  */
 import type { Json } from './json.js';
 
@@ -40,6 +40,29 @@ export interface FieldDef {
   schemaExtra?: Record<string, Json>;
   /** A rule on the read value; throw an `ApiError` naming `point`. */
   check?: (value: unknown, point: string) => void;
+  /** What the API renders, where the rest of the declaration does not say it (OpenAPI only). */
+  output?: OutputDef;
+}
+
+/**
+ * Facts about a field's rendered value that `/schema/` does not show and input does not read:
+ * they make the OpenAPI document's response schemas (`docs/openapi.ts`) true to what is rendered.
+ */
+export interface OutputDef {
+  /**
+   * Whether the API may render null for it. Default: `nullable` (a field that accepts null
+   * shows it); say `false` where null is accepted but never rendered, `true` for a value that is
+   * null until known (a read-only one, or a reference that may be unset).
+   */
+  nullable?: boolean;
+  /** The values it takes where the declaration has no `choices` (a status); for a list, each item's. */
+  choices?: readonly string[];
+  /** The rendered object's fields (each item's, for a list), where the declaration has none. */
+  fields?: Fields;
+  /** For a dict whose keys are free (a name per resource): each value's fields. */
+  values?: Fields;
+  /** The rendered object (each item's) is a whole object of this resource kind. */
+  kind?: string;
 }
 
 export type Fields = Record<string, FieldDef>;

@@ -14,6 +14,7 @@ import {
   type Access,
   accessOf,
   OWNER,
+  PERMISSIONS,
   type Permission,
   requirePermission,
   sharedView,
@@ -61,21 +62,45 @@ export const fields = {
     shape: 'many',
     ref: 'tags',
   }),
+  /** Who the owner shares the object with (acls/grants.ts `SharedWith`). */
   grantees: (): FieldDef => ({
     type: 'list',
     help: "A list of data. Ex: ['abc', 26.73, 8]",
     readonly: true,
+    output: {
+      fields: {
+        permissions: {
+          type: 'list',
+          help: 'What the grantee may do',
+          output: { choices: PERMISSIONS },
+        },
+        user: {
+          type: 'related',
+          help: 'The grantee',
+          output: {
+            fields: {
+              email: { type: 'string', help: 'Email of the grantee' },
+              resource_uri: { type: 'string', help: 'URI of the grantee' },
+              uuid: { type: 'string', help: 'UUID of the grantee' },
+            },
+          },
+        },
+      },
+    },
   }),
+  /** What the caller may do with an object shared with it (empty for the owner). */
   permissions: (): FieldDef => ({
     type: 'list',
     help: "A list of data. Ex: ['abc', 26.73, 8]",
     readonly: true,
+    output: { choices: PERMISSIONS },
   }),
   jobs: (): FieldDef => ({
     type: 'related',
     help: 'Background jobs related to this resource',
     readonly: true,
     required: true,
+    shape: 'many',
   }),
 };
 

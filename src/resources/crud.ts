@@ -4,7 +4,7 @@
  */
 import type { ApiContext, ApiHandler, ApiResult, Method, RouteSpec } from '../http/api.js';
 import { errors } from '../http/errors.js';
-import { readFilters, readOrder, readPaging } from '../http/query.js';
+import { ignoredListParameters, readFilters, readOrder, readPaging } from '../http/query.js';
 import type { ResourceDef } from '../model/fields.js';
 import { unknownFields } from '../model/input.js';
 import { isPlainObject } from '../model/json.js';
@@ -41,6 +41,7 @@ export function readRoutes(env: ResourceEnv, def: ResourceDef): RouteSpec[] {
     async (ctx: ApiContext): Promise<ApiResult> => {
       const paging = readPaging(ctx.query, def.defaultLimit ?? 20);
       const filters = readFilters(ctx.query, def);
+      ctx.noteIgnoredParameters(ignoredListParameters(ctx.query, def));
       const page = await env.store.read(async (tx) =>
         tx.list({
           kind,

@@ -226,6 +226,17 @@ export interface StoreSnapshot {
   grants: Grant[];
 }
 
+/**
+ * A store opened `exclusive` (an import) that another process has open: a running server, or a
+ * command of another shell.
+ */
+export class StoreBusyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreBusyError';
+  }
+}
+
 export class DuplicateEmailError extends Error {
   constructor(email: string) {
     super(`an account with email ${email} already exists`);

@@ -10,13 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   get,
   killAll,
   LISTENING,
   lines,
-  ROOT,
   runCli,
   type Server,
   startServer,
@@ -32,10 +31,6 @@ function tempDir(): string {
   tempDirs.push(dir);
   return dir;
 }
-
-beforeAll(async () => {
-  await execFileAsync('npm', ['run', 'build'], { cwd: ROOT });
-}, 240_000);
 
 afterEach(killAll, 30_000);
 

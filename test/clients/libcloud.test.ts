@@ -16,7 +16,6 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  buildIfNeeded,
   killLeftovers,
   type ServerProcess,
   startServe,
@@ -119,7 +118,7 @@ describe.skipIf(!available && !required)('Apache libcloud (CloudSigma 2.0 driver
       );
     }
     dir = mkdtempSync(join(tmpdir(), 'sigmalite-libcloud-'));
-    await Promise.all([buildIfNeeded(), makeCertificates(dir)]);
+    await makeCertificates(dir);
     server = await startServe(
       [
         ...['--port', '0', '--memory', '--transitions', 'fast'],

@@ -1,36 +1,12 @@
-/**
- * Crash safety of the real server process: several clients stream bulk creates (`POST /servers/`
- * and `POST /drives/` with 5-20 objects each, servers attaching drives and getting NICs), the
- * process is SIGKILLed mid-stream, restarted on the same data, and then:
- *
- * - every acknowledged (201) object exists and GET returns what the create returned (drives: but
- *   for `mounted_on`/`status`, which the acknowledged servers that attached them decide);
- * - no bulk is partial: every object carries its request's batch marker in `meta`, and each batch
- *   on disk is complete (all objects of a request or none), acknowledged or not;
- * - the server-drive relation, the list counts and the MAC claims are consistent.
- *
- * Repeated over several rounds, each killed after a different number of acknowledgments. The
- * sqlite project runs it on a SQLite data directory; the postgres project on a database of its
- * own through `--store` (PostgreSQL itself keeps running: this checks the transactions the dying
- * process left open are rolled back).
- */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { POSTGRES_URL } from '../support/postgres.js';
 import { TEST_STORE } from '../support/stores.js';
-import {
-  killLeftovers,
-  ROOT,
-  type ServerProcess,
-  startServe,
-  stopProcess,
-} from './server-process.js';
+import { killLeftovers, type ServerProcess, startServe, stopProcess } from './server-process.js';
 import { Rng } from './wire.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are walked freely in checks.
@@ -64,7 +40,6 @@ let storeArgs: string[] = [];
 let cleanup: () => Promise<void> = async () => {};
 
 beforeAll(async () => {
-  await promisify(execFile)('npm', ['run', 'build'], { cwd: ROOT });
   if (TEST_STORE === 'postgres') {
     const database = `sigmalite_crash_${randomBytes(5).toString('hex')}`;
     const admin = new pg.Client({ connectionString: POSTGRES_URL });

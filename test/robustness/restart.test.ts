@@ -27,13 +27,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { POSTGRES_URL } from '../support/postgres.js';
 import { TEST_STORE } from '../support/stores.js';
-import {
-  buildIfNeeded,
-  killLeftovers,
-  type ServerProcess,
-  startServe,
-  stopProcess,
-} from './server-process.js';
+import { killLeftovers, type ServerProcess, startServe, stopProcess } from './server-process.js';
 import { Rng } from './wire.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are walked freely in checks.
@@ -64,7 +58,6 @@ let storeArgs: string[] = [];
 let cleanup: () => Promise<void> = async () => {};
 
 beforeAll(async () => {
-  await buildIfNeeded();
   if (TEST_STORE === 'postgres') {
     const database = `sigmalite_restart_${randomBytes(5).toString('hex')}`;
     const admin = new pg.Client({ connectionString: POSTGRES_URL });

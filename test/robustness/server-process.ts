@@ -3,11 +3,9 @@
  * for until it prints `sigmalite listening on URL`, its `sigmalite user EMAIL PASSWORD` lines read,
  * and killed by its own pid (SIGKILL for a crash, SIGTERM for a clean stop).
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = join(ROOT, 'dist', 'cli', 'bin.js');
@@ -25,24 +23,6 @@ export interface ServerProcess {
   stderr(): string;
   /** Resolves with the exit code (or the signal's name) once the process is gone. */
   exited: Promise<number | string>;
-}
-
-/** `npm run build`, unless `dist/` was built after the last change to a file under `src/`. */
-export async function buildIfNeeded(): Promise<void> {
-  const info = join(ROOT, 'dist', '.tsbuildinfo');
-  if (existsSync(BIN) && existsSync(info) && newest(join(ROOT, 'src')) < statSync(info).mtimeMs) {
-    return;
-  }
-  await promisify(execFile)('npm', ['run', 'build'], { cwd: ROOT });
-}
-
-function newest(dir: string): number {
-  let latest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    latest = Math.max(latest, entry.isDirectory() ? newest(path) : statSync(path).mtimeMs);
-  }
-  return latest;
 }
 
 /** Every child started here and not yet gone. */

@@ -2,7 +2,7 @@
  * Test support: a sigmalite app on a real socket (port 0, in-memory store, silent logs) with two
  * accounts, and a small HTTP client that speaks Basic auth.
  */
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { type App, createApp } from '../../src/app.js';
 import { type Config, DEFAULTS } from '../../src/config.js';
 import type { Store } from '../../src/store/types.js';
@@ -104,10 +104,12 @@ export interface TestAppOptions extends Partial<Config> {
    * statuses. Lifecycle tests turn it off to watch `starting` or `creating`.
    */
   settle?: boolean;
+  /** The app's logger (default: silent). */
+  logger?: Logger;
 }
 
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
-  const { settle = true, ...overrides } = options;
+  const { settle = true, logger, ...overrides } = options;
   const config: Config = {
     ...DEFAULTS,
     memory: true,
@@ -117,7 +119,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     ...overrides,
   };
   const store: Store | undefined = config.memory ? await openTestStore() : undefined;
-  const app = await createApp(config, { logger: pino({ level: 'silent' }), store });
+  const app = await createApp(config, { logger: logger ?? pino({ level: 'silent' }), store });
   const origin = new URL(app.url).origin;
   const afterWrite = settle ? () => app.engine.settled() : undefined;
   return {

@@ -93,6 +93,17 @@ export function accountRoutes(authenticator: Authenticator): RouteSpec[] {
       handlers: {
         POST: dispatchAction(actions),
       },
+      // The cookies are the answer; the bodies say little.
+      actions: {
+        login: {
+          as: 'fields',
+          status: 200,
+          fields: { uuid: { type: 'string', help: 'UUID of the account logged in' } },
+        },
+        logout: { as: 'fields', status: 200, fields: {} },
+        check_login: { as: 'fields', status: 200, fields: {} },
+        authenticate_asynchronous: { as: 'fields', status: 200, fields: {} },
+      },
     },
   ];
 }

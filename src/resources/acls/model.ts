@@ -7,6 +7,7 @@ import type { FieldDef, ResourceDef } from '../../model/fields.js';
 import type { Json } from '../../model/json.js';
 import { link, resourceUri } from '../../model/refs.js';
 import { checkMeta, type DocKind, userLink } from '../common.js';
+import { PERMISSIONS } from './access.js';
 
 export interface AclGrantee {
   uuid: string;
@@ -50,7 +51,20 @@ export const ACLS: ResourceDef = {
   allowedDetailMethods: ['get', 'put', 'delete'],
   schemaOmitsRequired: true,
   fields: {
-    grantees: field('related', MANY_HELP, { nullable: true }),
+    // Null is read as none (grantees, rules and tags): they are never rendered null.
+    grantees: {
+      ...field('related', MANY_HELP, { nullable: true }),
+      shape: 'many',
+      output: {
+        nullable: false,
+        fields: {
+          email: { type: 'string', help: 'Email of the grantee' },
+          // A link, not a URI: as CloudSigma renders it.
+          resource_uri: { type: 'related', help: 'The grantee' },
+          uuid: { type: 'string', help: 'UUID of the grantee' },
+        },
+      },
+    },
     meta: {
       ...field('dict', "A dictionary of data. Ex: {'price': 26.73, 'name': 'Daniel'}"),
       check: checkMeta,
@@ -62,8 +76,25 @@ export const ACLS: ResourceDef = {
       { readonly: true },
     ),
     resource_uri: field('string', STRING_HELP, { readonly: true }),
-    rules: field('related', 'ACL rules', { nullable: true }),
-    tags: field('related', MANY_HELP, { nullable: true }),
+    rules: {
+      ...field('related', 'ACL rules', { nullable: true }),
+      shape: 'many',
+      output: {
+        nullable: false,
+        fields: {
+          permission: {
+            type: 'string',
+            help: 'A permission the grantees get',
+            output: { choices: PERMISSIONS },
+          },
+        },
+      },
+    },
+    tags: {
+      ...field('related', MANY_HELP, { nullable: true }),
+      shape: 'many',
+      output: { nullable: false },
+    },
     uuid: field('string', STRING_HELP, { readonly: true }),
   },
 };

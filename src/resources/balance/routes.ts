@@ -27,6 +27,8 @@ export const BALANCE: ResourceDef = {
       help: 'Credit limit applied to the account, if present',
       readonly: true,
       required: true,
+      // None here.
+      output: { nullable: true },
     },
     currency: { type: 'string', help: 'Currency of the account', readonly: true, required: true },
   },
@@ -36,6 +38,7 @@ export function balanceRoutes(env: ResourceEnv & { billing: BillingSettings }): 
   return [
     {
       path: '/balance/',
+      resource: { def: BALANCE, as: 'object' },
       handlers: {
         GET: async (ctx) => ({
           type: 'value',

@@ -7,7 +7,7 @@ import { dispatchAction } from '../../http/actions.js';
 import type { ApiContext, ApiResult, RouteSpec } from '../../http/api.js';
 import { errors } from '../../http/errors.js';
 import { all, last, readPaging, splitValues } from '../../http/query.js';
-import type { ResourceDef } from '../../model/fields.js';
+import type { Fields, ResourceDef } from '../../model/fields.js';
 import { canonicalJson } from '../../model/json.js';
 import { resourceUri } from '../../model/refs.js';
 import { renderSchema } from '../../model/schema.js';
@@ -64,6 +64,15 @@ function anyOf(ctx: ApiContext, name: string): ((value: string) => boolean) | un
 }
 
 const STATUS_FILTERS = ['active', 'inactive', 'expired', 'all', 'notexpired'];
+
+/** Subscription lists and purchases also answer their total price. */
+const TOTAL: Fields = { price: { type: 'decimal', help: 'Total price of the subscriptions' } };
+
+/** `/pricing/` also answers the burst level of each resource, now and next. */
+const LEVELS: Fields = {
+  current: { type: 'dict', help: 'The price level of each resource now' },
+  next: { type: 'dict', help: 'The price level of each resource next' },
+};
 
 export function billingRoutes(env: BillingEnv): RouteSpec[] {
   const subEnv = (): SubscriptionEnv => ({
@@ -138,6 +147,7 @@ export function billingRoutes(env: BillingEnv): RouteSpec[] {
   return [
     {
       path: '/subscriptions/',
+      resource: { def: SUBSCRIPTIONS, as: 'list', envelope: TOTAL },
       handlers: {
         GET: listSubscriptions(false),
         POST: async (ctx) => {
@@ -150,10 +160,15 @@ export function billingRoutes(env: BillingEnv): RouteSpec[] {
         },
       },
     },
-    { path: '/subscriptions/detail/', handlers: { GET: listSubscriptions(false) } },
+    {
+      path: '/subscriptions/detail/',
+      handlers: { GET: listSubscriptions(false) },
+      resource: { def: SUBSCRIPTIONS, as: 'list', envelope: TOTAL },
+    },
     schemaRoute(SUBSCRIPTIONS),
     {
       path: '/subscriptions/:uuid/',
+      resource: { def: SUBSCRIPTIONS, as: 'object' },
       handlers: {
         GET: async (ctx) => {
           const record = await loadVisible(env.store, 'subscriptions', ctx.params.uuid!, ctx);
@@ -172,8 +187,16 @@ export function billingRoutes(env: BillingEnv): RouteSpec[] {
           auto_renew: subscriptionAction(setAutoRenew),
         }),
       },
+      actions: {
+        extend: { as: 'object', def: SUBSCRIPTIONS, status: 200 },
+        auto_renew: { as: 'object', def: SUBSCRIPTIONS, status: 200 },
+      },
     },
-    { path: '/groupedsubscriptions/', handlers: { GET: listSubscriptions(true) } },
+    {
+      path: '/groupedsubscriptions/',
+      handlers: { GET: listSubscriptions(true) },
+      resource: { def: SUBSCRIPTIONS, as: 'list', envelope: TOTAL },
+    },
     {
       path: '/subscriptioncalculator/',
       handlers: {
@@ -195,11 +218,14 @@ export function billingRoutes(env: BillingEnv): RouteSpec[] {
           }),
         }),
       },
+      // The terms and price of the extension, as a subscription shows them.
+      actions: { extend: { as: 'object', def: SUBSCRIPTIONS, status: 200 } },
     },
 
     // --- the catalogue ---
     {
       path: '/pricing/',
+      resource: { def: PRICING, as: 'list', envelope: LEVELS },
       handlers: {
         GET: async (ctx) => {
           const levels = all(ctx.query, 'level').flatMap(splitValues);
@@ -224,14 +250,20 @@ export function billingRoutes(env: BillingEnv): RouteSpec[] {
       },
     },
     schemaRoute(PRICING),
-    { path: '/discount/', handlers: { GET: async (ctx) => page(ctx, DISCOUNT, DISCOUNTS) } },
+    {
+      path: '/discount/',
+      handlers: { GET: async (ctx) => page(ctx, DISCOUNT, DISCOUNTS) },
+      resource: { def: DISCOUNT, as: 'list' },
+    },
     schemaRoute(DISCOUNT),
     {
       path: '/licenses/',
       handlers: { GET: async (ctx) => page(ctx, LICENSES_DEF, LICENSES.map(renderLicense)) },
+      resource: { def: LICENSES_DEF, as: 'list' },
     },
     {
       path: '/licenses/:uuid/',
+      resource: { def: LICENSES_DEF, as: 'object' },
       handlers: {
         GET: async (ctx) => {
           const license = LICENSES.find((l) => l.id === ctx.params.uuid);
@@ -243,6 +275,7 @@ export function billingRoutes(env: BillingEnv): RouteSpec[] {
     schemaRoute(LICENSES_DEF),
     {
       path: '/ledger/',
+      resource: { def: LEDGER, as: 'list' },
       handlers: {
         GET: async (ctx) => {
           const entries = await env.store.read((tx) =>
@@ -266,6 +299,7 @@ export function billingRoutes(env: BillingEnv): RouteSpec[] {
     },
     {
       path: '/ledger/:uuid/',
+      resource: { def: LEDGER, as: 'object' },
       handlers: {
         GET: async (ctx) => {
           const uuid = recordUuid('ledger', ctx.params.uuid!);

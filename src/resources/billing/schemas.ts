@@ -65,16 +65,22 @@ export const LEDGER: ResourceDef = {
       'Amount of the operation, positive for debits, negative for credits',
       { default: 0 },
     ),
+    // Null: nothing here is billed in cycles (billing_cycle, human_interval, interval).
     billing_cycle: modelField('integer', 'Billing cycle that generated this charge', {
       nullable: true,
+      output: { nullable: true },
     }),
     end: modelField('decimal', 'Amount of money after the operation', { default: 0 }),
     human_interval: modelField('string', 'Human readable interval of bill entry', {
       nullable: true,
+      output: { nullable: true },
     }),
     id: modelField('string', ID, { default: '', unique: true }),
     initial: modelField('decimal', 'Amount of money before the operation', { default: 0 }),
-    interval: modelField('integer', 'Interval of bill entry', { nullable: true }),
+    interval: modelField('integer', 'Interval of bill entry', {
+      nullable: true,
+      output: { nullable: true },
+    }),
     poll_time: modelField('datetime', TIME, { default: '2014-06-05T09:41:58.809494+00:00' }),
     reason: modelField('string', 'Description of the operation'),
     resource_amount: modelField('string', 'Resource amount', { default: 1, nullable: true }),

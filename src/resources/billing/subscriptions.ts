@@ -85,6 +85,13 @@ export const SUBSCRIPTIONS: ResourceDef = {
     descendants: model('related', 'Subscriptions that have been extended from the current one', {
       nullable: true,
       readonly: true,
+      shape: 'many',
+      output: {
+        fields: {
+          id: { type: 'integer', help: 'Id of the subscription' },
+          resource_uri: { type: 'string', help: 'URI of the subscription' },
+        },
+      },
     }),
     discount_amount: model('decimal', 'Amount of discount', { blank: true, nullable: true }),
     discount_percent: model('decimal', 'Percent of discount', { blank: true, nullable: true }),
@@ -93,7 +100,11 @@ export const SUBSCRIPTIONS: ResourceDef = {
       nullable: true,
       readonly: true,
     }),
-    end_time: model('datetime', 'End time of subscription', { nullable: true }),
+    // Null for transfer (`tx`): depleted, not timed.
+    end_time: model('datetime', 'End time of subscription', {
+      nullable: true,
+      output: { nullable: true },
+    }),
     free_tier: model('boolean', 'Boolean data. Ex: True', { default: false }),
     id: model('string', 'Unicode string data. Ex: "Hello World"', { default: '', unique: true }),
     period: model('string', 'Duration of the subscription'),
@@ -104,11 +115,14 @@ export const SUBSCRIPTIONS: ResourceDef = {
     start_time: model('datetime', 'Start time of subscription', {
       default: '2015-03-19T13:55:01.236421+00:00',
     }),
-    status: model('string', 'Status of the subscription', { readonly: true }),
+    status: model('string', 'Status of the subscription', {
+      readonly: true,
+      output: { choices: SUBSCRIPTION_STATUSES },
+    }),
     subscribed_object: model(
       'string',
       'Subscribed object - the target of this subscription, if applicable',
-      { nullable: true },
+      { nullable: true, output: { nullable: true } },
     ),
     uuid: model('string', 'Unicode string data. Ex: "Hello World"', {
       nullable: true,
@@ -363,18 +377,23 @@ export function calculate(items: unknown[], now: number): Record<string, unknown
   };
 }
 
-/** `POST /subscriptions/`: buys, all or nothing; returns the rendered subscriptions and the total. */
+/**
+ * `POST /subscriptions/`: buys, all or nothing; returns the rendered subscriptions and the total.
+ * `wanted`: the IP address or VLAN uuid each bought subscription (by index) gets instead of a free
+ * one (seed files; never from a client).
+ */
 export async function purchase(
   env: SubscriptionEnv,
   tx: WriteTx,
   owner: string,
   items: unknown[],
+  wanted: readonly (string | undefined)[] = [],
 ): Promise<{ objects: Record<string, unknown>[]; price: string }> {
   const now = env.now();
   const bought = quotes(items, now);
   const kind = subscriptionKind(env.now);
   const objects: Record<string, unknown>[] = [];
-  for (const { terms, autoRenew } of bought) {
+  for (const [i, { terms, autoRenew }] of bought.entries()) {
     const uuid = env.random.uuid();
     const id = await nextId(tx, 'subscriptions', uuid);
     const doc: SubscriptionDoc = {
@@ -383,7 +402,7 @@ export async function purchase(
       uuid,
       owner,
       auto_renew: autoRenew,
-      subscribed_object: await createObject(env, tx, owner, terms.resource, id),
+      subscribed_object: await createObject(env, tx, owner, terms.resource, id, wanted[i]),
       root: id,
       descendants: [],
     };
@@ -407,10 +426,11 @@ async function createObject(
   owner: string,
   resource: string,
   id: string,
+  wanted: string | undefined,
 ): Promise<string | null> {
   try {
-    if (resource === 'ip') return await createSubscribedIp(tx, env.net, owner, id);
-    if (resource === 'vlan') return await createVlan(tx, env.net, env.random, owner, id);
+    if (resource === 'ip') return await createSubscribedIp(tx, env.net, owner, id, wanted);
+    if (resource === 'vlan') return await createVlan(tx, env.net, env.random, owner, id, wanted);
   } catch (e) {
     if (e instanceof ExhaustedError) {
       throw errors.outOfCapacity(

@@ -116,6 +116,7 @@ export function driveActionRoutes(env: ResourceEnv): RouteSpec[] {
       handlers: {
         POST: dispatchAction(actions),
       },
+      actions: { clone: { as: 'objects', def: DRIVES }, resize: { as: 'objects', def: DRIVES } },
     },
   ];
 }

@@ -61,7 +61,12 @@ export const DRIVES: ResourceDef = {
       help: 'Allow the drive to be mounted on multiple guests. Not taken into account when drive is cdrom.',
       default: false,
     },
-    backup_scheduler: { type: 'related', help: "Drive's Backup scheduler", readonly: true },
+    backup_scheduler: {
+      type: 'related',
+      help: "Drive's Backup scheduler",
+      readonly: true,
+      output: { nullable: true },
+    },
     grantees: fields.grantees(),
     iops: { type: 'integer', help: 'IOPS limit per drive', default: null, nullable: true },
     jobs: fields.jobs(),
@@ -77,6 +82,8 @@ export const DRIVES: ResourceDef = {
           help: 'A single related resource. Can be either a URI or set of nested resource data.',
           required: true,
           ref: 'licenses',
+          // Library drives carry their catalog's license objects as given.
+          output: { fields: {} },
         },
         user: { type: 'related', help: 'Owner of the license', default: null, nullable: true },
       },
@@ -93,6 +100,7 @@ export const DRIVES: ResourceDef = {
       type: 'related',
       help: 'Servers on which this drive is mounted on',
       readonly: true,
+      shape: 'many',
     },
     name: {
       type: 'string',
@@ -101,9 +109,15 @@ export const DRIVES: ResourceDef = {
       required: true,
       maxLength: NAME_MAX,
     },
-    owner: fields.owner('Owner of the drive', false),
+    // Null for a library drive seen through `GET /drives/{uuid}/`.
+    owner: { ...fields.owner('Owner of the drive', false), output: { nullable: true } },
     permissions: fields.permissions(),
-    remote_snapshots: { type: 'related', help: "Drive's Remote snapshots", readonly: true },
+    remote_snapshots: {
+      type: 'related',
+      help: "Drive's Remote snapshots",
+      readonly: true,
+      shape: 'many',
+    },
     resource_uri: fields.resourceUri(),
     runtime: {
       type: 'related',
@@ -127,6 +141,8 @@ export const DRIVES: ResourceDef = {
           help: 'Specifies if the drive supports snapshotting',
           readonly: true,
           required: true,
+          // Unknown while the drive is `creating` or `cloning_dst`.
+          output: { nullable: true },
         },
         snapshots_allocated_size: {
           type: 'integer',
@@ -147,8 +163,15 @@ export const DRIVES: ResourceDef = {
       type: 'related',
       help: 'Servers on which this drive is mounted on',
       readonly: true,
+      shape: 'many',
     },
-    status: { type: 'string', help: 'Status of the drive.', readonly: true, required: true },
+    status: {
+      type: 'string',
+      help: 'Status of the drive.',
+      readonly: true,
+      required: true,
+      output: { choices: DRIVE_STATUSES },
+    },
     storage_type: {
       type: 'string',
       help: 'Underlying storage',

@@ -21,26 +21,34 @@ export async function createDrives(
   const docs = items.map((item) => newDrive(env, owner, item));
   return env.store.write(async (tx) => {
     const out: string[] = [];
-    for (const doc of docs) {
-      await checkDriveReferences(tx, doc);
-      const record = toRecord(driveKind, doc);
-      await tx.insert(record);
-      await syncDriveRelations(tx, null, doc);
-      await addTask(env, tx, TASKS.driveCreate, doc.uuid);
-      // Tags may share it: then its grantees were written after it.
-      out.push(
-        doc.tags.length > 0 ? ((await tx.get(doc.uuid))?.detail ?? record.detail) : record.detail,
-      );
-    }
+    for (const doc of docs) out.push(await insertDrive(env, tx, doc));
     return out;
   });
 }
 
-function newDrive(env: ResourceEnv, owner: string, item: unknown): DriveDoc {
+/**
+ * Stores a drive `newDrive` made, `creating` with the task that makes it, inside `tx`; checks its
+ * references first. Returns its rendered detail.
+ */
+export async function insertDrive(env: ResourceEnv, tx: WriteTx, doc: DriveDoc): Promise<string> {
+  await checkDriveReferences(tx, doc);
+  const record = toRecord(driveKind, doc);
+  await tx.insert(record);
+  await syncDriveRelations(tx, null, doc);
+  await addTask(env, tx, TASKS.driveCreate, doc.uuid);
+  // Tags may share it: then its grantees were written after it.
+  return doc.tags.length > 0 ? ((await tx.get(doc.uuid))?.detail ?? record.detail) : record.detail;
+}
+
+/**
+ * Reads and checks a drive definition (a POST body's object) into a new document. Its uuid is
+ * `uuid` when given (a seed file's), else a new one.
+ */
+export function newDrive(env: ResourceEnv, owner: string, item: unknown, uuid?: string): DriveDoc {
   const { values: v } = readInput(DRIVES.fields, item, { requireAll: true });
   rejectUnsupportedRefs(v);
   const doc: DriveDoc = {
-    uuid: env.random.uuid(),
+    uuid: uuid ?? env.random.uuid(),
     owner,
     name: v.name as string,
     size: v.size as number,

@@ -27,9 +27,20 @@ export const JOBS: ResourceDef = {
   filtering: { state: 'exact' },
   ordering: ['-last_modified'],
   fields: {
-    children: { type: 'related', help: 'Child jobs', readonly: true },
+    children: {
+      type: 'related',
+      help: 'Child jobs',
+      readonly: true,
+      shape: 'many',
+      output: { kind: 'jobs' },
+    },
     created: { type: 'datetime', help: 'When the job was created', readonly: true },
-    data: { type: 'dict', help: 'Job data, e.g. its progress in percent', readonly: true },
+    data: {
+      type: 'dict',
+      help: 'Job data, e.g. its progress in percent',
+      readonly: true,
+      output: { fields: { progress: { type: 'integer', help: 'Progress in percent' } } },
+    },
     last_modified: { type: 'datetime', help: 'When the job last changed', readonly: true },
     operation: {
       type: 'string',

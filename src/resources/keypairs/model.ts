@@ -76,6 +76,8 @@ export const KEYPAIRS: ResourceDef = {
       default: null,
       nullable: true,
       maxLength: PUBLIC_KEY_MAX,
+      // Null (or left out) on input: derived from the private key, or generated with it.
+      output: { nullable: false },
     },
   },
 };

@@ -40,7 +40,7 @@ export function keypairRoutes(env: ResourceEnv): RouteSpec[] {
         handlers[method] = ownerOnly(env.store, handlers[method]!);
       }
     }
-    return { path: route.path, handlers };
+    return { path: route.path, handlers, ...(route.resource ? { resource: route.resource } : {}) };
   });
   return [...keypairs, ...pubkeyRoutes(env)];
 }
@@ -130,14 +130,15 @@ function listOf(
 function pubkeyRoutes(env: ResourceEnv): RouteSpec[] {
   const list = listOf(env, PUBKEYS, 'summary', true);
   return [
-    { path: '/pubkeys/', handlers: { GET: list } },
-    { path: '/pubkeys/detail/', handlers: { GET: list } },
+    { path: '/pubkeys/', handlers: { GET: list }, resource: { def: PUBKEYS, as: 'list' } },
+    { path: '/pubkeys/detail/', handlers: { GET: list }, resource: { def: PUBKEYS, as: 'list' } },
     {
       path: '/pubkeys/schema/',
       handlers: { GET: async () => ({ type: 'value', body: renderSchema(PUBKEYS) }) },
     },
     {
       path: '/pubkeys/:uuid/',
+      resource: { def: PUBKEYS, as: 'object' },
       handlers: {
         GET: async (ctx) => {
           const { record, access } = await env.store.read((tx) =>

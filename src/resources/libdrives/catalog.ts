@@ -198,7 +198,11 @@ export async function installLibrary(
   }
 }
 
-async function syncLibrary(tx: WriteTx, docs: readonly LibdriveDoc[]): Promise<LibraryChanges> {
+/** `installLibrary` inside a transaction of the caller's (a seed file's, with its own entries). */
+export async function syncLibrary(
+  tx: WriteTx,
+  docs: readonly LibdriveDoc[],
+): Promise<LibraryChanges> {
   const changes: LibraryChanges = { added: 0, changed: 0, removed: 0 };
   const wanted = new Set(docs.map((doc) => doc.uuid));
   const page = await tx.list({

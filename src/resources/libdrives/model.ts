@@ -5,7 +5,7 @@
  * engine) meets them unless it asks: `GET /drives/{uuid}/`, clone, and attaching a cdrom do.
  */
 import { errors } from '../../http/errors.js';
-import type { ResourceDef } from '../../model/fields.js';
+import type { FieldDef, ResourceDef } from '../../model/fields.js';
 import { resourceUri } from '../../model/refs.js';
 import type { ObjectRecord, ReadTx } from '../../store/types.js';
 import { type DocKind, parseDoc } from '../common.js';
@@ -40,8 +40,14 @@ export interface LibdriveDoc {
   meta: Record<string, string>;
 }
 
-const text = (help: string, required = false) =>
-  ({ type: 'string', help, default: null, required }) as const;
+/** A text of the catalog: null where the catalog leaves it out. */
+const text = (help: string, required = false): FieldDef => ({
+  type: 'string',
+  help,
+  default: null,
+  required,
+  output: { nullable: true },
+});
 
 /** The declaration behind `/libdrives/schema/` (response_libdrive_schema, help texts as recorded). */
 export const LIBDRIVES: ResourceDef = {
@@ -86,7 +92,13 @@ export const LIBDRIVES: ResourceDef = {
     resource_uri: DRIVES.fields.resource_uri!,
     size: DRIVES.fields.size!,
     status: DRIVES.fields.status!,
-    storage_type: { type: 'string', help: 'Underlying storage', required: true },
+    // Null: the cloud's `default_storage_type`.
+    storage_type: {
+      type: 'string',
+      help: 'Underlying storage',
+      required: true,
+      output: { nullable: true },
+    },
     tags: DRIVES.fields.tags!,
     // The recorded schema repeats the help text of `arch` here.
     url: text('Operating system bit architecture the drive.'),

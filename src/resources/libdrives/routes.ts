@@ -10,6 +10,7 @@ import { canonicalJson } from '../../model/json.js';
 import { renderSchema } from '../../model/schema.js';
 import type { Rendered } from '../../store/types.js';
 import { parseDoc } from '../common.js';
+import { DRIVES } from '../drives/model.js';
 import type { ResourceEnv } from '../env.js';
 import { cloneLibraryDrive } from './clone.js';
 import { LIBDRIVE_KIND, LIBDRIVES, type LibdriveDoc, renderAsDrive } from './model.js';
@@ -61,14 +62,19 @@ export function libdriveRoutes(env: ResourceEnv): RouteSpec[] {
     };
   };
   return [
-    { path: '/libdrives/', handlers: { GET: list } },
-    { path: '/libdrives/detail/', handlers: { GET: list } },
+    { path: '/libdrives/', handlers: { GET: list }, resource: { def: LIBDRIVES, as: 'list' } },
+    {
+      path: '/libdrives/detail/',
+      handlers: { GET: list },
+      resource: { def: LIBDRIVES, as: 'list' },
+    },
     {
       path: '/libdrives/schema/',
       handlers: { GET: async () => ({ type: 'value', body: renderSchema(LIBDRIVES) }) },
     },
     {
       path: '/libdrives/:uuid/',
+      resource: { def: LIBDRIVES, as: 'object' },
       handlers: {
         GET: async (ctx) => {
           const view = await env.store.getDetail(ctx.params.uuid!);
@@ -88,6 +94,7 @@ export function libdriveRoutes(env: ResourceEnv): RouteSpec[] {
           },
         }),
       },
+      actions: { clone: { as: 'objects', def: DRIVES } },
     },
   ];
 }
@@ -117,6 +124,6 @@ export function withLibraryDrives(env: ResourceEnv, routes: RouteSpec[]): RouteS
         return { type: 'object', json: canonicalJson(drive) };
       }
     };
-    return { path: route.path, handlers };
+    return { ...route, handlers };
   });
 }

@@ -1,7 +1,30 @@
 /** `/locations/`: this cloud is one location, reached at the address the client used. */
 import type { RouteSpec } from '../../http/api.js';
 import { readPaging } from '../../http/query.js';
+import type { FieldDef, ResourceDef } from '../../model/fields.js';
 import { canonicalJson } from '../../model/json.js';
+
+const text = (help: string): FieldDef => ({ type: 'string', help, readonly: true });
+
+/** A location as `/locations/` lists it (no `/schema/` is served), for the OpenAPI document. */
+export const LOCATIONS: ResourceDef = {
+  kind: 'locations',
+  allowedListMethods: ['get'],
+  allowedDetailMethods: [],
+  defaultLimit: 0,
+  fields: {
+    alternative_frontend_url: text('Another address of the web UI'),
+    api_endpoint: text('The API endpoint (`.../api/2.0/`)'),
+    country_code: text('Country code'),
+    default_frontend_signup_url: text('Sign-up page of the web UI'),
+    default_frontend_url: text('The web UI'),
+    display_name: text('Name to show'),
+    documentation_url: text('Documentation'),
+    id: text('Location id'),
+    upload_url: text('Where drive images are uploaded'),
+    websocket_url: text('The websocket of events'),
+  },
+};
 
 export interface LocationOptions {
   id: string;
@@ -13,6 +36,7 @@ export function locationRoutes(location: LocationOptions): RouteSpec[] {
   return [
     {
       path: '/locations/',
+      resource: { def: LOCATIONS, as: 'list' },
       handlers: {
         GET: async (ctx) => {
           const origin = ctx.origin;
@@ -29,7 +53,7 @@ export function locationRoutes(location: LocationOptions): RouteSpec[] {
             upload_url: `${origin}/api/2.0/`,
             websocket_url: `${ws}/websocket`,
           };
-          const paging = readPaging(ctx.query, 0);
+          const paging = readPaging(ctx.query, LOCATIONS.defaultLimit ?? 0);
           const items = paging.offset > 0 ? [] : [canonicalJson(item)];
           return { type: 'list', total: 1, ...paging, items };
         },

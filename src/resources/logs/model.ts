@@ -51,8 +51,15 @@ export const LOGS: ResourceDef = {
     category: field('string', 'Category the action belongs to.', true),
     details: field('string', 'Details about the executed action.', false),
     error_message: field('string', 'Error message, if applicable.', false),
-    error_point: field('string', 'The field that caused the error, if applicable.', false),
-    error_type: field('string', 'Type of error, if applicable.', false),
+    // Null when the action succeeded.
+    error_point: {
+      ...field('string', 'The field that caused the error, if applicable.', false),
+      output: { nullable: true },
+    },
+    error_type: {
+      ...field('string', 'Type of error, if applicable.', false),
+      output: { nullable: true },
+    },
     success: field('boolean', 'Whether the action was successful.', true, true),
     timestamp: field('string', 'Time when entry was added.', true),
     uuid: field(

@@ -24,7 +24,7 @@ export function logRoutes(env: { store: Store }): RouteSpec[] {
     return { type: 'list', total: page.total, ...paging, items: page.items };
   };
   return [
-    { path: '/logs/', handlers: { GET: list } },
+    { path: '/logs/', handlers: { GET: list }, resource: { def: LOGS, as: 'list' } },
     {
       path: '/logs/schema/',
       handlers: { GET: async () => ({ type: 'value', body: renderSchema(LOGS) }) },

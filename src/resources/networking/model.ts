@@ -2,7 +2,7 @@
  * The networking resources (api-reference.md §4.2-§4.4): IPs, VLANs and firewall policies, their
  * declarations (which drive input and `/schema/`), stored documents and renderings.
  */
-import type { FieldDef, ResourceDef } from '../../model/fields.js';
+import type { FieldDef, OutputDef, ResourceDef } from '../../model/fields.js';
 import { link, resourceUri } from '../../model/refs.js';
 import { type DocKind, fields, userLink } from '../common.js';
 
@@ -12,6 +12,15 @@ export function subscriptionLink(id: string): { id: number; resource_uri: string
 }
 
 const TAG_FILTERING = { name: 'exact', name__contains: 'exact', tag: 'exact', uuid: 'exact' };
+
+/** A subscription reference as rendered (`subscriptionLink`): null for what none bought. */
+const SUBSCRIPTION_OUTPUT: OutputDef = {
+  nullable: true,
+  fields: {
+    id: { type: 'integer', help: 'Id of the subscription' },
+    resource_uri: { type: 'string', help: 'URI of the subscription' },
+  },
+};
 
 // --- IPs -----------------------------------------------------------------------------------
 
@@ -51,12 +60,18 @@ export const IPS: ResourceDef = {
     owner: fields.owner('IP owner', false),
     permissions: fields.permissions(),
     resource_uri: fields.resourceUri(),
-    server: { type: 'related', help: 'Reference to server using that IP', readonly: true },
+    server: {
+      type: 'related',
+      help: 'Reference to server using that IP',
+      readonly: true,
+      output: { nullable: true },
+    },
     subscription: {
       type: 'related',
       help: 'Subscription, related to this IP',
       default: null,
       readonly: true,
+      output: SUBSCRIPTION_OUTPUT,
     },
     tags: fields.tags(),
     uuid: fields.uuid('IP UUID, in this case, the actual IP'),
@@ -108,23 +123,32 @@ export const VLANS: ResourceDef = {
   listFields: ['owner', 'resource_uri', 'uuid'],
   filtering: TAG_FILTERING,
   fields: {
+    // Not shown (CloudSigma shows null too).
     bottom_vlan_tag: {
       type: 'integer',
       help: 'Integer data. Ex: 2673',
       default: null,
       readonly: true,
+      output: { nullable: true },
     },
     grantees: fields.grantees(),
     meta: fields.meta('User defined meta information'),
     owner: fields.owner('VLAN owner', false),
     permissions: fields.permissions(),
     resource_uri: fields.resourceUri(),
-    servers: { type: 'related', help: 'Servers in this VLAN', default: [], readonly: true },
+    servers: {
+      type: 'related',
+      help: 'Servers in this VLAN',
+      default: [],
+      readonly: true,
+      shape: 'many',
+    },
     subscription: {
       type: 'related',
       help: 'Subscription related to this VLAN',
       default: null,
       readonly: true,
+      output: SUBSCRIPTION_OUTPUT,
     },
     tags: fields.tags(),
     uuid: fields.uuid('VLAN UUID'),
@@ -242,6 +266,7 @@ export const FWPOLICIES: ResourceDef = {
       help: 'Servers which have nics with this policy applied',
       default: [],
       readonly: true,
+      shape: 'many',
     },
     tags: fields.tags(),
     uuid: fields.uuid('UUID of the policy'),

@@ -81,6 +81,17 @@ export class AddressPool {
     return this.first <= last && first <= this.last;
   }
 
+  /** Whether `address` is one of the addresses this pool hands out. */
+  contains(address: string): boolean {
+    const n = parseIpv4(address);
+    return n !== undefined && n >= this.first && n <= this.last;
+  }
+
+  /** Claims `address`, one of the pool's, for `holder`; false when another holder has it. */
+  async claim(tx: WriteTx, address: string, holder: string): Promise<boolean> {
+    return tx.claim(SUBSCRIBED_IPS, address, holder);
+  }
+
   /** Claims a free address for `holder`; throws `ExhaustedError` when every one is taken. */
   async lease(tx: WriteTx, holder: string): Promise<string> {
     return claimNext(tx, SUBSCRIBED_IPS, this.size, (i) => formatIpv4(this.first + i), holder);

@@ -47,6 +47,6 @@ function readAndPut(kind: string, routes: RouteSpec[]): RouteSpec[] {
     delete handlers.POST;
     delete handlers.DELETE;
     if (route.path !== `/${kind}/:uuid/`) delete handlers.PUT;
-    return { path: route.path, handlers };
+    return { path: route.path, handlers, ...(route.resource ? { resource: route.resource } : {}) };
   });
 }

@@ -71,14 +71,28 @@ export async function updateVlan(
 
 // --- What subscriptions create and take away -----------------------------------------------
 
-/** A subscribed address for `owner`, bought by subscription `subscription`. */
+/**
+ * A subscribed address for `owner`, bought by subscription `subscription`: `wanted` (a seed
+ * file's, which must be a free address of the pool), or the next free one.
+ */
 export async function createSubscribedIp(
   tx: WriteTx,
   net: NetworkSettings,
   owner: string,
   subscription: string,
+  wanted?: string,
 ): Promise<string> {
-  const address = await net.addresses.lease(tx, subscription);
+  let address: string;
+  if (wanted === undefined) address = await net.addresses.lease(tx, subscription);
+  else {
+    if (!net.addresses.contains(wanted)) {
+      throw errors.invalid('address', `${wanted} is not an address of the IP pool (--ip-pool)`);
+    }
+    if (!(await net.addresses.claim(tx, wanted, subscription))) {
+      throw errors.invalid('address', `${wanted} is already subscribed to`);
+    }
+    address = wanted;
+  }
   const doc: IpDoc = {
     uuid: address,
     owner,
@@ -94,15 +108,16 @@ export async function createSubscribedIp(
   return address;
 }
 
-/** A VLAN for `owner`, bought by subscription `subscription`. */
+/** A VLAN for `owner`, bought by subscription `subscription`; its uuid `wanted` (a seed file's) or new. */
 export async function createVlan(
   tx: WriteTx,
   net: NetworkSettings,
   random: Random,
   owner: string,
   subscription: string,
+  wanted?: string,
 ): Promise<string> {
-  const uuid = random.uuid();
+  const uuid = wanted ?? random.uuid();
   const doc: VlanDoc = {
     uuid,
     owner,

@@ -59,12 +59,19 @@ export const PROFILE: ResourceDef = {
     api_https_only: field('boolean', false),
     autotopup_amount: field('decimal', 0),
     autotopup_threshold: field('decimal', 0),
-    bank_reference: field('string', undefined, { readonly: true, nullable: true, blank: true }),
+    // Nullable in CloudSigma's model; always set here.
+    bank_reference: {
+      ...field('string', undefined, { readonly: true, nullable: true, blank: true }),
+      output: { nullable: false },
+    },
     clone_naming: { ...field('string', 'NONE'), choices: CLONE_NAMING },
     company: field('string', ''),
     // Changing the country through the API is disabled on CloudSigma since 2023.
     country: field('string', '', { readonly: true }),
-    currency: field('string', undefined, { readonly: true, nullable: true, blank: true }),
+    currency: {
+      ...field('string', undefined, { readonly: true, nullable: true, blank: true }),
+      output: { nullable: false },
+    },
     email: field('string', undefined, { readonly: true }),
     first_name: field('string', ''),
     has_autotopup: field('boolean', false),

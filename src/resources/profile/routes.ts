@@ -28,6 +28,7 @@ export function profileRoutes(env: ResourceEnv): RouteSpec[] {
   return [
     {
       path: '/profile/',
+      resource: { def: PROFILE, as: 'object' },
       handlers: {
         GET: async (ctx) => ({ type: 'object', json: await profileJson(env.store, ctx) }),
         PUT: async (ctx) => {

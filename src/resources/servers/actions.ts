@@ -17,7 +17,7 @@ import { loadVisible, parseDoc, toUpdate } from '../common.js';
 import type { ResourceEnv } from '../env.js';
 import { addTask } from '../lifecycle.js';
 import { cloneServer } from './clone.js';
-import { type ServerDoc, type ServerStatus, serverKind } from './model.js';
+import { SERVERS, type ServerDoc, type ServerStatus, serverKind } from './model.js';
 
 /** CloudSigma names a running guest `started` in its messages. */
 function internalState(status: ServerStatus): string {
@@ -152,6 +152,14 @@ export function serverActionRoutes(env: ResourceEnv): RouteSpec[] {
       path: '/servers/:uuid/action/',
       handlers: {
         POST: dispatchAction(actions),
+      },
+      actions: {
+        ...Object.fromEntries(Object.keys(POWER).map((name) => [name, { as: 'ack' } as const])),
+        open_vnc: { as: 'ack', extra: ['vnc_url'] },
+        close_vnc: { as: 'ack' },
+        open_console: { as: 'ack', extra: ['console_url'] },
+        close_console: { as: 'ack' },
+        clone: { as: 'object', def: SERVERS },
       },
     },
   ];

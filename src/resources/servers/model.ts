@@ -144,8 +144,18 @@ const nicRuntimeFields = (withMac: boolean): Fields => ({
     default: null,
     fields: nicIoFields,
   },
-  ip_v4: { type: 'related', help: 'Public IPv4 configuration', default: null },
-  ip_v6: { type: 'string', help: 'Public IPv6 configuration', default: null },
+  ip_v4: {
+    type: 'related',
+    help: 'Public IPv4 configuration',
+    default: null,
+    output: { nullable: true },
+  },
+  ip_v6: {
+    type: 'string',
+    help: 'Public IPv6 configuration',
+    default: null,
+    output: { nullable: true },
+  },
   ...(withMac ? { mac: { type: 'string', help: 'MAC address of this NIC', default: null } } : {}),
   rx_foreign: integer('Bytes received on this interface', { default: 0 }),
   rx_local: integer('Bytes received on this interface', { default: 0 }),
@@ -260,6 +270,8 @@ export const SERVERS: ResourceDef = {
           type: 'related',
           help: "Attached drive's runtime information",
           readonly: true,
+          // Null while the server is not running.
+          output: { nullable: true },
           fields: {
             io: {
               type: 'related',
@@ -289,6 +301,8 @@ export const SERVERS: ResourceDef = {
           type: 'related',
           help: 'GPU details',
           readonly: true,
+          // No GPU is ever assigned here.
+          output: { nullable: true },
           fields: {
             model_id: {
               type: 'string',
@@ -360,6 +374,7 @@ export const SERVERS: ResourceDef = {
         },
         ip_v4_conf: ipConf('Public IPv4 configuration'),
         ip_v6_conf: ipConf('Public IPv6 configuration'),
+        // Null (or left out) on input: one is generated.
         mac: {
           type: 'string',
           help: 'MAC address of the server NIC',
@@ -367,18 +382,23 @@ export const SERVERS: ResourceDef = {
           required: true,
           optionalOnInput: true,
           nullable: true,
+          output: { nullable: false },
         },
+        // Null (or left out) on input: virtio.
         model: {
           type: 'string',
           help: 'Model of NIC',
           default: null,
           choices: NIC_MODELS,
           nullable: true,
+          output: { nullable: false },
         },
         runtime: {
           type: 'related',
           help: 'NIC runtime information',
           readonly: true,
+          // Null while the server is not running.
+          output: { nullable: true },
           fields: nicRuntimeFields(false),
         },
         vlan: {
@@ -409,6 +429,8 @@ export const SERVERS: ResourceDef = {
       type: 'related',
       help: 'Runtime information of the guest',
       readonly: true,
+      // Null while the server is not running (and while it is stopping).
+      output: { nullable: true },
       fields: {
         active_since: {
           type: 'string',
@@ -420,15 +442,23 @@ export const SERVERS: ResourceDef = {
           help: "The list of this server's NICs runtime",
           default: [],
           required: true,
+          shape: 'many',
           fields: nicRuntimeFields(true),
         },
       },
     },
+    // Null (or left out) on input: derived from the CPU.
     smp: integer('Symmetric Multiprocessing (SMP) i.e. number of CPU cores', {
       default: null,
       nullable: true,
+      output: { nullable: false },
     }),
-    status: { type: 'string', help: 'Status of the guest.', readonly: true },
+    status: {
+      type: 'string',
+      help: 'Status of the guest.',
+      readonly: true,
+      output: { choices: SERVER_STATUSES },
+    },
     tags: { ...fields.tags(), help: 'List of tags this server is associated with', default: [] },
     uuid: fields.uuid('UUID of server'),
     vnc_password: {

@@ -26,7 +26,8 @@ const MAC_NAMESPACE = 'mac';
 /** A NIC as the client described it; `mac` null means a new NIC that needs one. */
 export type NicDraft = Omit<NicDoc, 'mac'> & { mac: string | null };
 
-interface Draft {
+/** A checked server definition whose NICs have no MAC yet (`newServer`, `insertServer`). */
+export interface ServerDraft {
   doc: ServerDoc;
   nics: NicDraft[];
 }
@@ -40,30 +41,48 @@ export async function createServers(
   const drafts = items.map((item) => newServer(env, owner, item));
   return env.store.write(async (tx) => {
     const out: string[] = [];
-    for (const { doc, nics } of drafts) {
-      await checkServerReferences(tx, { ...doc, nics });
-      doc.nics = await assignMacs(tx, env.random, doc.uuid, [], nics);
-      await checkAttachments(tx, owner, doc.uuid, doc.drives);
-      const record = toRecord(serverKind, doc);
-      await tx.insert(record);
-      await applyMounts(tx, doc.uuid, [], doc.drives);
-      await syncServerRelations(tx, null, doc);
-      // Tags may share it: then its grantees were written after it.
-      out.push(
-        doc.tags.length > 0 ? ((await tx.get(doc.uuid))?.detail ?? record.detail) : record.detail,
-      );
-    }
+    for (const draft of drafts) out.push(await insertServer(env, tx, draft));
     return out;
   });
 }
 
-function newServer(env: ResourceEnv, owner: string, item: unknown): Draft {
+/**
+ * Stores a server `newServer` made, inside `tx`: checks its references (tags, keys, what its NICs
+ * and drives point to), gives its NICs their MACs, mounts its drives. Returns its rendered detail.
+ */
+export async function insertServer(
+  env: ResourceEnv,
+  tx: WriteTx,
+  draft: ServerDraft,
+): Promise<string> {
+  const { doc, nics } = draft;
+  await checkServerReferences(tx, { ...doc, nics });
+  doc.nics = await assignMacs(tx, env.random, doc.uuid, [], nics);
+  await checkAttachments(tx, doc.owner, doc.uuid, doc.drives);
+  const record = toRecord(serverKind, doc);
+  await tx.insert(record);
+  await applyMounts(tx, doc.uuid, [], doc.drives);
+  await syncServerRelations(tx, null, doc);
+  // Tags may share it: then its grantees were written after it.
+  return doc.tags.length > 0 ? ((await tx.get(doc.uuid))?.detail ?? record.detail) : record.detail;
+}
+
+/**
+ * Reads and checks a server definition (a POST body's object) into a draft for `insertServer`.
+ * Its uuid is `uuid` when given (a seed file's), else a new one.
+ */
+export function newServer(
+  env: ResourceEnv,
+  owner: string,
+  item: unknown,
+  uuid?: string,
+): ServerDraft {
   const { values: v } = readInput(SERVERS.fields, item, { requireAll: true });
   const cpuType = (v.cpu_type as string | undefined) ?? env.defaultCpuType;
   const cpu = v.cpu as number;
   const nics = ((v.nics as Record<string, unknown>[] | undefined) ?? []).map(readNic);
   const doc: ServerDoc = {
-    uuid: env.random.uuid(),
+    uuid: uuid ?? env.random.uuid(),
     owner,
     name: v.name as string,
     cpu,

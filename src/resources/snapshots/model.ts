@@ -6,7 +6,8 @@ import type { DriveDoc } from '../drives/model.js';
 
 export const SNAPSHOT_KIND = 'snapshots';
 
-export type SnapshotStatus = 'creating' | 'available';
+export const SNAPSHOT_STATUSES = ['creating', 'available'] as const;
+export type SnapshotStatus = (typeof SNAPSHOT_STATUSES)[number];
 
 export interface SnapshotDoc {
   uuid: string;
@@ -42,6 +43,8 @@ export const SNAPSHOTS: ResourceDef = {
       help: 'Physical size of the snapshot',
       readonly: true,
       required: true,
+      // Null until the snapshot is `available`.
+      output: { nullable: true },
     },
     drive: {
       type: 'related',
@@ -58,11 +61,19 @@ export const SNAPSHOTS: ResourceDef = {
       default: null,
       nullable: true,
       maxLength: 255,
+      // Null (or left out) on input: a name is made from the drive and the time.
+      output: { nullable: false },
     },
     owner: fields.owner('Owner of the snapshot', false),
     permissions: fields.permissions(),
     resource_uri: fields.resourceUri(),
-    status: { type: 'string', help: 'Status of the snapshot.', readonly: true, required: true },
+    status: {
+      type: 'string',
+      help: 'Status of the snapshot.',
+      readonly: true,
+      required: true,
+      output: { choices: SNAPSHOT_STATUSES },
+    },
     tags: fields.tags(),
     timestamp: {
       type: 'string',

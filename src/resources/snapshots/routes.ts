@@ -4,7 +4,7 @@ import type { ApiContext, ApiHandler, Method, RouteSpec } from '../../http/api.j
 import { all, readPaging, splitValues } from '../../http/query.js';
 import { parseDoc } from '../common.js';
 import { collectionRoutes } from '../crud.js';
-import type { DriveDoc } from '../drives/model.js';
+import { DRIVES, type DriveDoc } from '../drives/model.js';
 import type { ResourceEnv } from '../env.js';
 import { cloneSnapshot } from './actions.js';
 import { SNAPSHOT_KIND, SNAPSHOTS } from './model.js';
@@ -34,6 +34,8 @@ export function snapshotRoutes(env: ResourceEnv): RouteSpec[] {
           }),
         }),
       },
+      // The new drive, bare (not in `objects`).
+      actions: { clone: { as: 'object', def: DRIVES } },
     },
   ];
 }
@@ -62,8 +64,10 @@ function withDriveFilter(env: ResourceEnv, route: RouteSpec): RouteSpec {
       }
       uuidFilters.push(snapshots.join(','));
     }
-    const query = { ...ctx.query, uuid: [...all(ctx.query, 'uuid'), ...uuidFilters] };
+    // `drive` is read here: the generic list must not count it as ignored.
+    const { drive: _drive, ...rest } = ctx.query;
+    const query = { ...rest, uuid: [...all(ctx.query, 'uuid'), ...uuidFilters] };
     return list({ ...ctx, query });
   };
-  return { path: route.path, handlers };
+  return { ...route, handlers };
 }

@@ -54,7 +54,20 @@ export const TAGS: ResourceDef = {
     resources: field(
       'related',
       'Many related resources. Can be either a list of URIs or list of individually nested resource data.',
-      { nullable: true, shape: 'many' },
+      {
+        nullable: true,
+        shape: 'many',
+        // Null is read as none; each is rendered with its type and owner.
+        output: {
+          nullable: false,
+          fields: {
+            owner: { type: 'related', help: 'Owner of the resource' },
+            res_type: { type: 'string', help: 'Type of the resource (servers, drives, ...)' },
+            resource_uri: { type: 'string', help: 'URI of the resource' },
+            uuid: { type: 'string', help: 'UUID of the resource' },
+          },
+        },
+      },
     ),
     uuid: field('string', STRING_HELP, { readonly: true }),
   },

@@ -1,13 +1,24 @@
 import type { ApiContext, ApiResult, RouteSpec } from '../../http/api.js';
 import { readPaging } from '../../http/query.js';
+import type { ResourceDef } from '../../model/fields.js';
 import { loadVisible } from '../common.js';
 import { collectionRoutes } from '../crud.js';
+import { DRIVES } from '../drives/model.js';
 import type { ResourceEnv } from '../env.js';
+import { IPS, VLANS } from '../networking/model.js';
+import { SERVERS } from '../servers/model.js';
+import { SNAPSHOTS } from '../snapshots/model.js';
 import { TAGS } from './model.js';
 import { createTags, deleteTags, updateTag } from './service.js';
 
 /** The types `/tags/{uuid}/{type}/` lists. */
-const LISTED = ['servers', 'drives', 'ips', 'vlans', 'snapshots'] as const;
+const LISTED: Record<string, ResourceDef> = {
+  servers: SERVERS,
+  drives: DRIVES,
+  ips: IPS,
+  vlans: VLANS,
+  snapshots: SNAPSHOTS,
+};
 
 export function tagRoutes(env: ResourceEnv): RouteSpec[] {
   const routes = collectionRoutes(env, {
@@ -19,12 +30,13 @@ export function tagRoutes(env: ResourceEnv): RouteSpec[] {
     // The schema's list methods are get and post: no list PUT or bulk DELETE.
     if (route.path !== '/tags/' || route.public) return route;
     const { PUT: _put, DELETE: _delete, ...handlers } = route.handlers;
-    return { path: route.path, handlers };
+    return { ...route, handlers };
   });
-  for (const kind of LISTED) {
+  for (const [kind, def] of Object.entries(LISTED)) {
     routes.push({
       path: `/tags/:uuid/${kind}/`,
       handlers: { GET: (ctx) => taggedList(env, ctx, kind) },
+      resource: { def, as: 'list' },
     });
   }
   return routes;

@@ -20,8 +20,29 @@ export const CURRENT_USAGE: ResourceDef = {
   allowedDetailMethods: ['get'],
   filtering: { name: 'exact', name__contains: 'exact', tag: 'exact', uuid: 'exact' },
   fields: {
-    balance: { type: 'dict', help: DICT_HELP, required: true },
-    usage: { type: 'dict', help: DICT_HELP, required: true },
+    balance: {
+      type: 'dict',
+      help: DICT_HELP,
+      required: true,
+      output: {
+        fields: {
+          balance: { type: 'decimal', help: 'Amount of money in account' },
+          currency: { type: 'string', help: 'Currency of the account' },
+        },
+      },
+    },
+    usage: {
+      type: 'dict',
+      help: DICT_HELP,
+      required: true,
+      output: {
+        values: {
+          burst: { type: 'integer', help: 'What is used beyond the subscriptions' },
+          subscribed: { type: 'integer', help: 'What active subscriptions cover' },
+          using: { type: 'integer', help: 'What is used now' },
+        },
+      },
+    },
   },
 };
 
@@ -29,6 +50,7 @@ export function usageRoutes(env: ResourceEnv & { billing: BillingSettings }): Ro
   return [
     {
       path: '/currentusage/',
+      resource: { def: CURRENT_USAGE, as: 'object' },
       handlers: {
         GET: async (ctx) => {
           const owner = ctx.principal.uuid;

@@ -32,7 +32,13 @@ import type {
   Task,
   WriteTx,
 } from '../types.js';
-import { DuplicateEmailError, fingerprintedKinds, fold, WRITE_RETRIES } from '../types.js';
+import {
+  DuplicateEmailError,
+  fingerprintedKinds,
+  fold,
+  StoreBusyError,
+  WRITE_RETRIES,
+} from '../types.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 
 export interface PostgresOptions {
@@ -43,6 +49,11 @@ export interface PostgresOptions {
   /** Drop the schema on close (tests). */
   dropSchemaOnClose?: boolean;
   poolSize?: number;
+  /**
+   * Hold the database alone until `close` (an import): opening fails with `StoreBusyError` while
+   * another sigmalite process is connected to it, and processes that open it meanwhile wait.
+   */
+  exclusive?: boolean;
 }
 
 type Queryable = pg.Pool | pg.PoolClient;
@@ -109,8 +120,35 @@ export class PostgresStore implements Store {
       throw e;
     }
     const store = new PostgresStore(pool, options);
-    await store.listen();
+    try {
+      await store.listen();
+      if (options.exclusive) await store.holdAlone();
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
     return store;
+  }
+
+  /**
+   * Takes the migration lock for good (a process that opens the database waits at its
+   * migrations), then counts the liveness locks of other processes.
+   */
+  private async holdAlone(): Promise<void> {
+    const client = this.listener!;
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    const { rows } = await client.query<{ n: number }>(
+      `SELECT count(*)::integer AS n FROM pg_locks
+       WHERE locktype = 'advisory' AND granted AND classid = $1 AND objsubid = 2 AND objid <> $2
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+      [LIVENESS_LOCK, this.livenessKey],
+    );
+    const others = rows[0]?.n ?? 0;
+    if (others > 0) {
+      throw new StoreBusyError(
+        `${others} other sigmalite process${others === 1 ? ' is' : 'es are'} connected to the database (a running sigmalite?)`,
+      );
+    }
   }
 
   /** Other processes' commits arrive as notifications on the schema's channel. */

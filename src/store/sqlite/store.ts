@@ -34,7 +34,13 @@ import type {
   Task,
   WriteTx,
 } from '../types.js';
-import { DuplicateEmailError, fingerprintedKinds, fold, WRITE_RETRIES } from '../types.js';
+import {
+  DuplicateEmailError,
+  fingerprintedKinds,
+  fold,
+  StoreBusyError,
+  WRITE_RETRIES,
+} from '../types.js';
 import { type CachedObject, type Change, encoded, ReadCache } from './cache.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
@@ -45,6 +51,11 @@ export interface SqliteOptions {
   path: string;
   /** `NORMAL` survives a process crash (WAL); `FULL` also survives a power loss. */
   synchronous?: 'NORMAL' | 'FULL';
+  /**
+   * Hold the file alone until `close` (an import): opening fails with `StoreBusyError` while
+   * another process has it open, and processes that open it meanwhile wait (their busy timeout).
+   */
+  exclusive?: boolean;
 }
 
 interface Row {
@@ -99,7 +110,9 @@ export class SqliteStore implements Store {
   private readonly listeners = new Set<(changes: readonly CommittedChange[]) => void>();
 
   constructor(options: SqliteOptions) {
-    this.db = new Database(options.path);
+    // Exclusive: a short wait (a `sigmalite user` command ends in milliseconds, a server never).
+    this.db = new Database(options.path, options.exclusive ? { timeout: 1000 } : {});
+    if (options.exclusive) this.lockAlone();
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
     this.db.pragma('busy_timeout = 5000');
@@ -111,6 +124,25 @@ export class SqliteStore implements Store {
     this.tx = new SqliteTx(this);
     this.accounts = new SqliteAccounts(this);
     this.sessions = new SqliteSessions(this);
+  }
+
+  /**
+   * Locking mode EXCLUSIVE, taken at once: in WAL mode every other connection holds a shared lock
+   * on the file for as long as it is open, so this fails while any other process has it open.
+   */
+  private lockAlone(): void {
+    try {
+      this.db.pragma('locking_mode = EXCLUSIVE');
+      this.db.exec('BEGIN EXCLUSIVE; COMMIT');
+    } catch (e) {
+      this.db.close();
+      if ((e as { code?: unknown }).code === 'SQLITE_BUSY') {
+        throw new StoreBusyError(
+          'the database file is open in another process (a running sigmalite?)',
+        );
+      }
+      throw e;
+    }
   }
 
   private migrate(): void {

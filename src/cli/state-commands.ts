@@ -1,0 +1,311 @@
+/**
+ * `sigmalite export` and `sigmalite import` (docs/backup.md): the whole state as one JSON dump,
+ * the format of the control API's `GET`/`PUT /_sigmalite/state` (`control/state.ts`), for backups
+ * and for moving between SQLite and PostgreSQL.
+ *
+ * - export reads one consistent snapshot, so it is safe while servers run; it writes to a file
+ *   through a temporary name (a failed export leaves no half backup) or to stdout.
+ * - import checks the whole dump before it touches the store, refuses a store that holds anything
+ *   unless `--replace`, and opens the store exclusive: it refuses while any other process has it
+ *   open (a running server), and servers that start meanwhile wait.
+ *
+ * Stdout carries only the dump; messages and progress go to stderr. Exit 2 for what the command
+ * line asked wrongly (options, paths, a non-empty store without --replace), 1 for what failed
+ * (an invalid dump, a store unreachable or in use).
+ */
+import { once } from 'node:events';
+import { existsSync, mkdirSync } from 'node:fs';
+import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import { DB_FILE } from '../app.js';
+import { type Config, ConfigError, resolveConfig } from '../config.js';
+import { configFileValues } from '../config-file.js';
+import {
+  DumpError,
+  dumpRowCount,
+  dumpText,
+  exportState,
+  importState,
+  parseDump,
+  type StateDump,
+} from '../control/state.js';
+import { PostgresStore } from '../store/postgres/store.js';
+import { SqliteStore } from '../store/sqlite/store.js';
+import { type Store, StoreBusyError } from '../store/types.js';
+import { progressReporter } from './progress.js';
+
+/** The command line asked for something that cannot be (exit 2). */
+class UsageError extends Error {}
+
+/** The work failed: a bad dump, a store unreachable or in use, a write that failed (exit 1). */
+class StateError extends Error {}
+
+const say = (line: string) => process.stderr.write(`${line}\n`);
+
+/** Where the state is: the store options of `user`, `export` and `import`. */
+interface Place {
+  config: Pick<Config, 'data' | 'store'>;
+  /** For messages: the SQLite file, or the PostgreSQL URL without its password. */
+  label: string;
+}
+
+function placeOf(command: Command): Place {
+  const options = command.opts<{ data?: string; store?: string }>();
+  if (options.data !== undefined && options.store !== undefined) {
+    throw new UsageError('--data and --store exclude each other');
+  }
+  const flags: Partial<Record<keyof Config, string>> = {};
+  if (options.data !== undefined) flags.data = options.data;
+  if (options.store !== undefined) flags.store = options.store;
+  const config = resolveConfig(flags, process.env, configFileValues(flags, process.env));
+  if (config.memory) throw new UsageError('needs a data directory or --store, not --memory');
+  const label = config.store ? redacted(config.store) : join(config.data, DB_FILE);
+  return { config, label };
+}
+
+/** A PostgreSQL URL fit for a message: no password. */
+function redacted(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+  }
+}
+
+/**
+ * Opens the store of `place`. `exclusive`: alone (import). `mustExist`: a SQLite database must
+ * already be there (export: an empty one made on the spot would be a misleading backup).
+ */
+async function openPlace(
+  place: Place,
+  { exclusive, mustExist }: { exclusive: boolean; mustExist: boolean },
+): Promise<Store> {
+  const { config, label } = place;
+  try {
+    if (config.store) return await PostgresStore.open({ url: config.store, exclusive });
+    if (mustExist && !existsSync(label)) {
+      throw new UsageError(`no sigmalite database in ${config.data} (${label} does not exist)`);
+    }
+    mkdirSync(config.data, { recursive: true });
+    return new SqliteStore({ path: label, exclusive });
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    if (e instanceof StoreBusyError) {
+      throw new StateError(
+        `${label}: ${e.message}; stop it first (a running server takes a dump by PUT /_sigmalite/state, docs/control.md)`,
+      );
+    }
+    throw new StateError(`cannot open the store ${label}: ${messageOf(e)}`);
+  }
+}
+
+function messageOf(e: unknown): string {
+  if (e instanceof AggregateError && e.errors.length > 0) return messageOf(e.errors[0]);
+  return e instanceof Error && e.message ? e.message : String(e);
+}
+
+/** "3 accounts, 120 objects, 4 tasks" */
+function counts(accounts: number, objects: number, tasks: number): string {
+  const n = (count: number, what: string) => `${count} ${what}${count === 1 ? '' : 's'}`;
+  return [n(accounts, 'account'), n(objects, 'object'), n(tasks, 'task')].join(', ');
+}
+
+const dumpCounts = (dump: StateDump) =>
+  counts(dump.accounts.length, dump.objects.length, dump.tasks.length);
+
+/** Writes `chunks` to a stream that stays open (stdout), minding backpressure and errors. */
+async function writeToStream(stream: NodeJS.WritableStream, chunks: Iterable<string>) {
+  let failure: Error | undefined;
+  const onError = (e: Error) => {
+    failure = e;
+  };
+  stream.on('error', onError);
+  try {
+    for (const chunk of chunks) {
+      if (failure) break;
+      if (!stream.write(chunk)) {
+        await Promise.race([once(stream, 'drain'), once(stream, 'error').catch(() => {})]);
+      }
+    }
+    if (failure) throw failure;
+  } finally {
+    stream.off('error', onError);
+  }
+}
+
+/** An output file, written under a temporary name and renamed into place when complete. */
+async function openOutput(path: string) {
+  const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.partial`);
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    // A dump holds password hashes: readable by its owner only.
+    handle = await open(temporary, 'wx', 0o600);
+  } catch (e) {
+    throw new UsageError(`cannot write ${path}: ${messageOf(e)}`);
+  }
+  let done = false;
+  return {
+    async write(chunks: Iterable<string>) {
+      for (const chunk of chunks) await handle.write(chunk);
+      await handle.sync();
+      await handle.close();
+      await rename(temporary, path);
+      done = true;
+    },
+    /** Removes the temporary file if the dump did not make it into place. */
+    async discard() {
+      if (done) return;
+      await handle.close().catch(() => {});
+      await unlink(temporary).catch(() => {});
+    },
+  };
+}
+
+async function runExport(options: { out?: string }, command: Command): Promise<void> {
+  const place = placeOf(command);
+  const target = options.out === undefined || options.out === '-' ? undefined : options.out;
+  const output = target === undefined ? undefined : await openOutput(target);
+  const progress = progressReporter(process.stderr, { unit: 'rows' });
+  try {
+    const store = await openPlace(place, { exclusive: false, mustExist: true });
+    let dump: StateDump;
+    try {
+      // No clock runs here: the dump's tasks keep the due times the servers gave them.
+      dump = await exportState(store);
+    } finally {
+      await store.close();
+    }
+    const text = dumpText(dump, (done, total) => progress.update('sigmalite export', done, total));
+    try {
+      if (output) await output.write(text);
+      else await writeToStream(process.stdout, text);
+    } catch (e) {
+      if (e instanceof UsageError) throw e;
+      throw new StateError(`cannot write ${target ?? 'to stdout'}: ${messageOf(e)}`);
+    }
+    progress.finish();
+    say(
+      `sigmalite export: ${dumpCounts(dump)} (${dumpRowCount(dump)} rows) from ${place.label}${target ? ` to ${target}` : ''}`,
+    );
+  } finally {
+    progress.finish();
+    await output?.discard();
+  }
+}
+
+/** The dump `file` names (`-`: stdin), parsed and checked: nothing is opened before it passes. */
+async function readDump(file: string): Promise<StateDump> {
+  const name = file === '-' ? 'stdin' : file;
+  let bytes: Buffer;
+  if (file === '-') {
+    if (process.stdin.isTTY)
+      throw new UsageError('stdin is a terminal: pipe a dump in, or name a file');
+    const parts: Buffer[] = [];
+    for await (const part of process.stdin) parts.push(part as Buffer);
+    bytes = Buffer.concat(parts);
+  } else {
+    try {
+      bytes = await readFile(file);
+    } catch (e) {
+      throw new UsageError(`cannot read ${file}: ${messageOf(e)}`);
+    }
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8').replace(/^\uFEFF/, ''));
+  } catch (e) {
+    throw new StateError(`${name} is not a JSON document: ${messageOf(e)}`);
+  }
+  try {
+    return parseDump(value);
+  } catch (e) {
+    if (e instanceof DumpError) {
+      throw new StateError(`${name} is not a sigmalite state dump: ${e.message}`);
+    }
+    throw e;
+  }
+}
+
+async function runImport(
+  file: string,
+  options: { replace?: boolean },
+  command: Command,
+): Promise<void> {
+  const place = placeOf(command);
+  const dump = await readDump(file);
+  const store = await openPlace(place, { exclusive: true, mustExist: false });
+  const progress = progressReporter(process.stderr, { unit: 'rows' });
+  try {
+    if (!options.replace) {
+      const accounts = await store.accounts.count();
+      const stats = await store.stats();
+      const objects = stats.objects.reduce((n, row) => n + row.count, 0);
+      if (accounts + objects + stats.tasks > 0) {
+        throw new UsageError(
+          `${place.label} is not empty (${counts(accounts, objects, stats.tasks)}); --replace replaces everything it holds with the dump`,
+        );
+      }
+    }
+    await importState(store, dump, {
+      onProgress: (stage, done, total) => {
+        if (stage === 'prepare') progress.update('sigmalite import', done, total);
+        else if (done === 0) {
+          progress.finish();
+          say(`sigmalite import: writing ${dumpRowCount(dump)} rows to ${place.label}`);
+        }
+      },
+    });
+  } finally {
+    progress.finish();
+    await store.close();
+  }
+  say(`sigmalite import: ${dumpCounts(dump)} imported into ${place.label}`);
+}
+
+/** Errors become one line on stderr and an exit code, never a stack. */
+function reported<A extends unknown[]>(name: string, run: (...args: A) => Promise<void>) {
+  return async (...args: A): Promise<void> => {
+    try {
+      await run(...args);
+    } catch (e) {
+      say(`sigmalite ${name}: ${messageOf(e)}`);
+      process.exitCode = e instanceof UsageError || e instanceof ConfigError ? 2 : 1;
+    }
+  };
+}
+
+const dataOption = () =>
+  new Option('--data <DIR>', 'Directory of the SQLite database (env SIGMALITE_DATA)');
+const storeOption = () =>
+  new Option('--store <URL>', 'PostgreSQL URL instead of SQLite (env SIGMALITE_STORE)');
+
+/** Commander's own usage errors (a missing argument, an unknown option) exit 2 too. */
+const usageExit = (err: { exitCode: number }): never => process.exit(err.exitCode === 0 ? 0 : 2);
+
+/** Adds `export` and `import` to the command line. */
+export function addStateCommands(program: Command): void {
+  program
+    .command('export')
+    .description(
+      'Write the whole state as JSON (docs/backup.md); safe while a server runs. Progress on stderr',
+    )
+    .option('-o, --out <FILE>', 'Write the dump to FILE (mode 0600) instead of stdout; - is stdout')
+    .addOption(dataOption())
+    .addOption(storeOption())
+    .exitOverride(usageExit)
+    .action(reported('export', runExport));
+  program
+    .command('import <file>')
+    .description(
+      'Load a dump made by export (FILE, or - for stdin) into a store no server uses; the store must be empty unless --replace',
+    )
+    .option('--replace', 'Replace everything the store holds (accounts included) with the dump')
+    .addOption(dataOption())
+    .addOption(storeOption())
+    .exitOverride(usageExit)
+    .action(reported('import', runImport));
+}
