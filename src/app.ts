@@ -28,6 +28,7 @@ import type { RouteSpec } from './http/api.js';
 import { Authenticator } from './http/auth.js';
 import { installEvents } from './http/events.js';
 import { buildHttpServer } from './http/server.js';
+import { LogDestination } from './log-destination.js';
 import { Metrics } from './metrics.js';
 import { cryptoRandom } from './model/random.js';
 import { API_PREFIX } from './model/refs.js';
@@ -127,10 +128,6 @@ export function loadCapabilities(file: string | undefined): Capabilities {
   return JSON.parse(readFileSync(file, 'utf8')) as Capabilities;
 }
 
-export function createLogger(level: string): Logger {
-  return pino({ level }, pino.destination({ fd: 2, sync: false }));
-}
-
 /** Ready when the store answers a real query and the engine runs. */
 async function readiness(
   store: Store,
@@ -148,7 +145,9 @@ async function readiness(
 }
 
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
-  const logger = overrides.logger ?? createLogger(config.logLevel);
+  // JSON lines on stderr, written in batches (log-destination.ts).
+  const logDestination = overrides.logger ? undefined : new LogDestination(2);
+  const logger = overrides.logger ?? pino({ level: config.logLevel }, logDestination);
   const store = overrides.store ?? (await openStore(config));
   try {
     // --seed: reproducible ids, MACs, passwords and addresses (never secrets: those stay crypto).
@@ -328,10 +327,12 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         await compute.close();
         clock.dispose();
         await store.close();
+        logDestination?.close();
       },
     };
   } catch (e) {
     await store.close();
+    logDestination?.close();
     throw e;
   }
 }

@@ -3,7 +3,7 @@
  * that several apps in one process do not collide: requests by route and status, latency, objects
  * by type and status, tasks queued and running, driver operations.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { Store, StoreStats } from './store/types.js';
 
 export interface MetricsSources {
@@ -15,8 +15,7 @@ export interface MetricsSources {
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly requests: Counter<'method' | 'route' | 'status'>;
-  readonly latency: Histogram<'method' | 'route'>;
+  private readonly requests = new RequestSeries(LATENCY_BUCKETS);
   readonly driverOperations: Counter<'driver' | 'operation' | 'outcome'>;
 
   constructor(sources: MetricsSources) {
@@ -29,19 +28,9 @@ export class Metrics {
       });
       return pending;
     };
-    this.requests = new Counter({
-      name: 'sigmalite_http_requests_total',
-      help: 'API requests by method, route and status',
-      labelNames: ['method', 'route', 'status'],
-      registers,
-    });
-    this.latency = new Histogram({
-      name: 'sigmalite_http_request_duration_seconds',
-      help: 'API request latency by method and route',
-      labelNames: ['method', 'route'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-      registers,
-    });
+    // prom-client types its registry for its own classes; it reads any metric through `get()`.
+    for (const metric of this.requests.metrics())
+      this.registry.registerMetric(metric as unknown as Counter);
     this.driverOperations = new Counter({
       name: 'sigmalite_driver_operations_total',
       help: 'Calls to the compute and storage drivers by operation and outcome',
@@ -78,8 +67,7 @@ export class Metrics {
 
   /** Records one request; `route` is the route pattern (never the raw URL: bounded labels). */
   observe(method: string, route: string, status: number, seconds: number): void {
-    this.requests.inc({ method, route, status: String(status) });
-    this.latency.observe({ method, route }, seconds);
+    this.requests.observe(method, route, status, seconds);
   }
 
   /** Wraps a driver so every call is counted by operation and outcome. */
@@ -128,4 +116,125 @@ export class Metrics {
   get contentType(): string {
     return this.registry.contentType;
   }
+}
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+interface Series {
+  method: string;
+  route: string;
+  status: string;
+  count: number;
+  sum: number;
+  /** Observations per bucket (not cumulative); the last one is above every bound. */
+  buckets: number[];
+}
+
+/**
+ * Request counts and latencies per method, route and status, for the requests counter and the
+ * latency histogram. Aggregated here rather than in prom-client's Counter and Histogram: those
+ * hash and validate their labels on every call, a few microseconds on each API request; this
+ * costs one Map lookup, and the work of building the samples moves to the scrape.
+ */
+class RequestSeries {
+  private readonly series = new Map<string, Series>();
+
+  constructor(private readonly bounds: readonly number[]) {}
+
+  observe(method: string, route: string, status: number, seconds: number): void {
+    const key = `${method} ${status} ${route}`;
+    let series = this.series.get(key);
+    if (!series) {
+      series = {
+        method,
+        route,
+        status: String(status),
+        count: 0,
+        sum: 0,
+        buckets: new Array<number>(this.bounds.length + 1).fill(0),
+      };
+      this.series.set(key, series);
+    }
+    series.count++;
+    series.sum += seconds;
+    let bucket = 0;
+    while (bucket < this.bounds.length && seconds > this.bounds[bucket]!) bucket++;
+    series.buckets[bucket]!++;
+  }
+
+  /** The counter and the histogram, as the registry reads metrics (`get()`, `reset()`). */
+  metrics(): RegistryMetric[] {
+    const metric = (name: string, help: string, type: string, samples: () => Sample[]) => ({
+      name,
+      get: async () => ({ name, help, type, aggregator: 'sum', values: samples() }),
+      reset: () => this.series.clear(),
+    });
+    const latency = 'sigmalite_http_request_duration_seconds';
+    return [
+      metric(
+        'sigmalite_http_requests_total',
+        'API requests by method, route and status',
+        'counter',
+        () =>
+          [...this.series.values()].map((s) => ({
+            labels: { method: s.method, route: s.route, status: s.status },
+            value: s.count,
+          })),
+      ),
+      metric(latency, 'API request latency by method and route', 'histogram', () =>
+        this.histogramSamples(latency),
+      ),
+    ];
+  }
+
+  /** Cumulative buckets, sum and count per method and route (statuses merged). */
+  private histogramSamples(name: string): Sample[] {
+    const byRoute = new Map<string, Omit<Series, 'status' | 'count'>>();
+    for (const s of this.series.values()) {
+      const key = `${s.method} ${s.route}`;
+      let merged = byRoute.get(key);
+      if (!merged) {
+        const buckets = new Array<number>(s.buckets.length).fill(0);
+        merged = { method: s.method, route: s.route, sum: 0, buckets };
+        byRoute.set(key, merged);
+      }
+      merged.sum += s.sum;
+      for (let i = 0; i < s.buckets.length; i++) merged.buckets[i]! += s.buckets[i]!;
+    }
+    const samples: Sample[] = [];
+    for (const { method, route, sum, buckets } of byRoute.values()) {
+      let cumulative = 0;
+      buckets.forEach((count, i) => {
+        cumulative += count;
+        const le = i < this.bounds.length ? this.bounds[i]! : '+Inf';
+        samples.push({
+          labels: { method, route, le },
+          value: cumulative,
+          metricName: `${name}_bucket`,
+        });
+      });
+      samples.push({ labels: { method, route }, value: sum, metricName: `${name}_sum` });
+      samples.push({ labels: { method, route }, value: cumulative, metricName: `${name}_count` });
+    }
+    return samples;
+  }
+}
+
+interface Sample {
+  labels: Record<string, string | number>;
+  value: number;
+  /** The sample's name when it is not the metric's (`_bucket`, `_sum`, `_count`). */
+  metricName?: string;
+}
+
+interface RegistryMetric {
+  name: string;
+  get(): Promise<{
+    name: string;
+    help: string;
+    type: string;
+    aggregator: string;
+    values: Sample[];
+  }>;
+  reset(): void;
 }

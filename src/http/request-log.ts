@@ -5,7 +5,13 @@
  * Requests log through the server's logger itself (no child logger per request: it costs more
  * than the line), so lines carry the request id explicitly.
  */
-import { type FastifyReply, type FastifyRequest, LogController } from 'fastify';
+import {
+  type FastifyBaseLogger,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
+import pino from 'pino';
 import { redactBody, redactHeaders, redactPayload } from './redact.js';
 
 /** Hears each API request when it is done: method, route pattern, status, seconds. */
@@ -21,11 +27,15 @@ export class RequestLog extends LogController {
    * `observe` (the metrics) hears API requests here rather than in a hook of their own: the log
    * controller already runs once per request, a hook would cost another dispatch.
    */
+  private readonly writeInfo: ((fields: string, msg: string) => void) | undefined;
+
   constructor(
     private readonly apiPrefix: string,
+    logger: FastifyBaseLogger,
     private readonly observe?: RequestObserver,
   ) {
     super({ requestIdLogLabel: 'request_id' });
+    this.writeInfo = pinoInfoWriter(logger);
   }
 
   override incomingRequest(): void {}
@@ -35,16 +45,6 @@ export class RequestLog extends LogController {
     request: FastifyRequest,
     reply: FastifyReply,
   ): void {
-    const line: Record<string, unknown> = {
-      request_id: request.id,
-      account: request.principal?.email,
-      method: request.method,
-      path: request.url,
-      status: reply.statusCode,
-      ms: Math.round(reply.elapsedTime * 100) / 100,
-    };
-    if (request.ignoredFields) line.ignored_fields = request.ignoredFields;
-    if (request.ignoredParameters) line.ignored_parameters = request.ignoredParameters;
     const route = request.routeOptions.url;
     if (this.observe && route?.startsWith(this.apiPrefix)) {
       this.observe(
@@ -54,8 +54,22 @@ export class RequestLog extends LogController {
         reply.elapsedTime / 1000,
       );
     }
-    if (error) reply.log.error({ ...line, err: error }, 'request failed');
-    else reply.log.info(line, 'request');
+    if (!error && this.writeInfo) {
+      this.writeInfo(requestFields(request, reply), 'request');
+    } else {
+      const line: Record<string, unknown> = {
+        request_id: request.id,
+        account: request.principal?.email,
+        method: request.method,
+        path: request.url,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 100) / 100,
+      };
+      if (request.ignoredFields) line.ignored_fields = request.ignoredFields;
+      if (request.ignoredParameters) line.ignored_parameters = request.ignoredParameters;
+      if (error) reply.log.error({ ...line, err: error }, 'request failed');
+      else reply.log.info(line, 'request');
+    }
     if (reply.log.level === 'trace') {
       reply.log.trace(
         {
@@ -69,4 +83,57 @@ export class RequestLog extends LogController {
       );
     }
   }
+}
+
+/** The request line's fields as JSON members (`,"request_id":...`), in the order pino writes them. */
+function requestFields(request: FastifyRequest, reply: FastifyReply): string {
+  const account = request.principal?.email;
+  let fields = `,"request_id":${JSON.stringify(request.id)}`;
+  if (account !== undefined) fields += `,"account":${JSON.stringify(account)}`;
+  fields += `,"method":${JSON.stringify(request.method)},"path":${JSON.stringify(request.url)}`;
+  fields += `,"status":${reply.statusCode},"ms":${Math.round(reply.elapsedTime * 100) / 100}`;
+  if (request.ignoredFields) fields += `,"ignored_fields":${JSON.stringify(request.ignoredFields)}`;
+  if (request.ignoredParameters)
+    fields += `,"ignored_parameters":${JSON.stringify(request.ignoredParameters)}`;
+  return fields;
+}
+
+interface PinoInternals {
+  [key: symbol]: unknown;
+}
+
+/**
+ * Writes an info line in pino's own format through the logger's destination, from the logger's
+ * own pieces (level prefix, time, bindings, message key): pino's generic serialiser costs about
+ * 4 µs a line, a tenth of a small GET, and the request line is written on every request. Undefined
+ * (use the logger) when info is off (the level is fixed for the process) or the logger is not a
+ * plain pino logger.
+ */
+export function pinoInfoWriter(
+  logger: FastifyBaseLogger,
+): ((fields: string, msg: string) => void) | undefined {
+  const internals = logger as unknown as PinoInternals;
+  const enabled = (logger as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled;
+  if (enabled?.call(logger, 'info') !== true) return undefined;
+  const { streamSym, lsCacheSym, timeSym, chindingsSym, messageKeySym, formattersSym, mixinSym } =
+    pino.symbols;
+  const stream = internals[streamSym] as { write?: (line: string) => unknown } | undefined;
+  const levelPrefix = (internals[lsCacheSym] as Record<number, string> | undefined)?.[30];
+  const time = internals[timeSym];
+  const formatters = internals[formattersSym] as { log?: unknown } | undefined;
+  if (
+    typeof stream?.write !== 'function' ||
+    typeof levelPrefix !== 'string' ||
+    typeof time !== 'function' ||
+    internals[mixinSym] ||
+    formatters?.log !== undefined
+  ) {
+    return undefined;
+  }
+  const messageKey = JSON.stringify(internals[messageKeySym] ?? 'msg');
+  const write = stream.write.bind(stream);
+  return (fields, msg) =>
+    write(
+      `${levelPrefix}${(time as () => string)()}${(internals[chindingsSym] as string) ?? ''}${fields},${messageKey}:${JSON.stringify(msg)}}\n`,
+    );
 }

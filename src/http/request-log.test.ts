@@ -1,0 +1,35 @@
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { pinoInfoWriter } from './request-log.js';
+
+function capture(options: pino.LoggerOptions = {}) {
+  const lines: string[] = [];
+  const logger = pino({ level: 'info', ...options }, { write: (line: string) => lines.push(line) });
+  return { logger, lines };
+}
+
+describe('the request line writer', () => {
+  it('writes the line pino itself would write, byte for byte but the time', () => {
+    const { logger, lines } = capture();
+    const write = pinoInfoWriter(logger);
+    expect(write).toBeDefined();
+    write!(',"request_id":"ab","path":"/x\\"y","status":200', 'request');
+    logger.info({ request_id: 'ab', path: '/x"y', status: 200 }, 'request');
+    const [fast, slow] = lines.map((line) => line.replace(/"time":\d+/, '"time":0'));
+    expect(fast).toBe(slow);
+    expect(fast!.endsWith('}\n')).toBe(true);
+  });
+
+  it('keeps the bindings of a child logger', () => {
+    const { logger, lines } = capture();
+    const child = logger.child({ component: 'api' });
+    pinoInfoWriter(child)!(',"status":204', 'request');
+    expect(JSON.parse(lines[0]!)).toMatchObject({ component: 'api', status: 204, msg: 'request' });
+  });
+
+  it('leaves loggers it cannot imitate, and levels above info, to the logger', () => {
+    expect(pinoInfoWriter(capture({ level: 'warn' }).logger)).toBeUndefined();
+    expect(pinoInfoWriter(capture({ mixin: () => ({ x: 1 }) }).logger)).toBeUndefined();
+    expect(pinoInfoWriter(capture({ formatters: { log: (o) => o } }).logger)).toBeUndefined();
+  });
+});
