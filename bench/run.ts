@@ -158,7 +158,9 @@ async function main(): Promise<void> {
     const baselineUrl = await start(
       process.execPath,
       [
-        join(root, 'node_modules/tsx/dist/cli.mjs'),
+        // tsx as a loader, not its CLI: one process, which the exit handler's kill really stops.
+        '--import',
+        'tsx',
         join(root, 'bench/baseline.ts'),
         bytesFile,
         join(dir, 'baseline.db'),

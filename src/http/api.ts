@@ -97,7 +97,8 @@ export type RouteSpec =
 
 /**
  * How an authenticated request's handler ended, told to an outcome listener (the audit log) that
- * the composition root provides; the HTTP layer knows nothing of what it records.
+ * the composition root provides; the HTTP layer knows nothing of what it records. Reads (GET,
+ * HEAD) are not outcomes: they act on nothing, and they are the hot path.
  */
 export interface ApiOutcome {
   ctx: ApiContext;
@@ -109,5 +110,5 @@ export interface ApiOutcome {
   error?: ApiError;
 }
 
-/** Returns a promise only when it has something to wait for (GETs cost nothing). */
+/** Returns a promise only when it has something to wait for. */
 export type OutcomeListener = (outcome: ApiOutcome) => Promise<void> | undefined;

@@ -44,7 +44,7 @@ export interface HttpOptions {
   /** Overrides the origin taken from the request's Host header. */
   publicUrl?: string;
   https?: { cert: Buffer; key: Buffer };
-  /** Hears how each authenticated request's handler ended (the audit log); awaited if it asks. */
+  /** Hears how each authenticated non-read request's handler ended (the audit log); awaited if it asks. */
   onOutcome?: OutcomeListener;
   /** Refuse unknown body fields (400) instead of ignoring and logging them. */
   strict?: boolean;
@@ -216,16 +216,18 @@ function registerRoute(app: FastifyInstance, spec: RouteSpec, options: HttpOptio
             if (names.length > 0) request.ignoredParameters = names;
           },
         };
-        result = options.onOutcome
-          ? await observed(
-              handler,
-              ctx,
-              spec.path,
-              options.onOutcome,
-              request.log,
-              options.bodyLimit,
-            )
-          : await handler(ctx);
+        // The audit log hears what acts or changes: reads are not outcomes.
+        result =
+          options.onOutcome && method !== 'GET'
+            ? await observed(
+                handler,
+                ctx,
+                spec.path,
+                options.onOutcome,
+                request.log,
+                options.bodyLimit,
+              )
+            : await handler(ctx);
       }
       return sendResult(request, reply, result, info);
     },
@@ -363,11 +365,16 @@ function requestIds(): () => string {
 
 /** The request as routes see it. */
 function requestInfo(request: FastifyRequest, method: Method, options: HttpOptions): RequestInfo {
+  let origin = options.publicUrl;
   return {
     params: request.params as Record<string, string>,
     query: request.query as Query,
     body: request.body,
-    origin: options.publicUrl ?? `${request.protocol}://${request.host}`,
+    // Few routes need it (Location headers, cookies, the VNC host): worked out when asked.
+    get origin() {
+      origin ??= `${request.protocol}://${request.host}`;
+      return origin;
+    },
     method,
     path: pathOf(request.url),
     url: request.url,

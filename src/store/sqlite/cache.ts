@@ -29,6 +29,8 @@ export class ReadCache {
   /** `owner\0kind` -> every uuid of that list, in creation order. */
   private readonly lists = new Map<string, string[]>();
   private readonly creds = new Map<string, number>();
+  /** Whether anything is granted to an account (lists of accounts without grants skip sharing). */
+  private readonly grantees = new Map<string, boolean>();
   private version: number | undefined;
   private checkedThisTurn = false;
 
@@ -56,6 +58,7 @@ export class ReadCache {
     this.objects.clear();
     this.lists.clear();
     this.creds.clear();
+    this.grantees.clear();
   }
 
   object(uuid: string): CachedObject | undefined {
@@ -85,6 +88,19 @@ export class ReadCache {
 
   rememberCredVersion(account: string, version: number): void {
     this.creds.set(account, version);
+  }
+
+  hasGrants(grantee: string): boolean | undefined {
+    return this.grantees.get(grantee);
+  }
+
+  rememberHasGrants(grantee: string, granted: boolean): void {
+    this.grantees.set(grantee, granted);
+  }
+
+  /** Grants were written: any account's answer may have changed. */
+  forgetGrants(): void {
+    this.grantees.clear();
   }
 
   forgetAccount(account: string): void {

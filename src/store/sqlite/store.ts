@@ -107,6 +107,8 @@ export class SqliteStore implements Store {
   writing = false;
   /** Tasks were added by the transaction being built. */
   tasksAdded = false;
+  /** The transaction wrote grants (the cache's per-account "anything granted" answers go). */
+  grantsWritten = false;
   private readonly listeners = new Set<(changes: readonly CommittedChange[]) => void>();
 
   constructor(options: SqliteOptions) {
@@ -233,6 +235,7 @@ export class SqliteStore implements Store {
     this.writing = true;
     this.changes.length = 0;
     this.tasksAdded = false;
+    this.grantsWritten = false;
     for (const job of jobs) {
       this.statement('SAVEPOINT write_job').run();
       const mark = this.changes.length;
@@ -252,6 +255,7 @@ export class SqliteStore implements Store {
     try {
       this.statement('COMMIT').run();
       this.cache.apply(this.changes);
+      if (this.grantsWritten) this.cache.forgetGrants();
       committed = this.changes.map(toCommitted);
       if (this.tasksAdded) committed.push({ op: 'task' });
     } catch (e) {
@@ -522,12 +526,12 @@ class SqliteTx implements WriteTx {
 
   async list(query: ListQuery): Promise<ListPage> {
     // Sharing costs nothing to an account nothing is granted to: its lists stay on the fast paths.
-    if (query.sharedWith !== undefined && query.owner !== null) {
-      const granted = this.store
-        .statement('SELECT 1 FROM grants WHERE grantee = ? LIMIT 1')
-        .pluck()
-        .get(query.sharedWith);
-      if (granted !== undefined) return this.sharedList(query, query.owner, query.sharedWith);
+    if (
+      query.sharedWith !== undefined &&
+      query.owner !== null &&
+      this.hasGrants(query.sharedWith)
+    ) {
+      return this.sharedList(query, query.owner, query.sharedWith);
     }
     if (query.filters.length === 0 && !query.order && !this.store.writing)
       return this.cachedList(query);
@@ -563,6 +567,28 @@ class SqliteTx implements WriteTx {
       .pluck()
       .all(...params, query.limit === 0 ? -1 : query.limit, query.offset) as string[];
     return { total, items: rows };
+  }
+
+  /**
+   * Whether anything is granted to `grantee`, cached outside write transactions. Only `setGrants`
+   * adds grants and it drops the cached answers; deletions leave a stale yes at worst, which only
+   * sends lists down the (equally correct) shared path.
+   */
+  private hasGrants(grantee: string): boolean {
+    const { cache } = this.store;
+    const read = () =>
+      this.store
+        .statement('SELECT 1 FROM grants WHERE grantee = ? LIMIT 1')
+        .pluck()
+        .get(grantee) !== undefined;
+    if (this.store.writing) return read();
+    cache.validate();
+    let granted = cache.hasGrants(grantee);
+    if (granted === undefined) {
+      granted = read();
+      cache.rememberHasGrants(grantee, granted);
+    }
+    return granted;
   }
 
   /** The owner's objects and those granted to `grantee`, with the permissions of the latter. */
@@ -744,6 +770,7 @@ class SqliteTx implements WriteTx {
   }
 
   async setGrants(object: string, grants: readonly Omit<Grant, 'object'>[]): Promise<void> {
+    this.store.grantsWritten = true;
     this.store.statement('DELETE FROM grants WHERE object = ?').run(object);
     const insert = this.store.statement(
       'INSERT INTO grants (object, grantee, permissions) VALUES (?, ?, ?)',
