@@ -363,18 +363,13 @@ function requestIds(): () => string {
   return () => prefix + (counter++).toString(16).padStart(12, '0');
 }
 
-/** The request as routes see it. */
+/** The request as routes see it (a plain object: routes spread it). */
 function requestInfo(request: FastifyRequest, method: Method, options: HttpOptions): RequestInfo {
-  let origin = options.publicUrl;
   return {
     params: request.params as Record<string, string>,
     query: request.query as Query,
     body: request.body,
-    // Few routes need it (Location headers, cookies, the VNC host): worked out when asked.
-    get origin() {
-      origin ??= `${request.protocol}://${request.host}`;
-      return origin;
-    },
+    origin: options.publicUrl ?? `${request.protocol}://${request.host}`,
     method,
     path: pathOf(request.url),
     url: request.url,
