@@ -2,10 +2,10 @@
  * Authentication: HTTP Basic, HTTP Digest, and session cookies with CSRF tokens.
  *
  * A slow hash must not run on every request, so verified Basic credentials are cached under a
- * keyed SHA-256 of the Authorization header (never the header itself) in a bounded LRU, and every hit
- * re-reads the account's credential version: a password changed by another process takes effect
- * on the next request. Failed logins are throttled per account (`LoginThrottle`); credentials
- * already verified and live sessions keep working while an account is throttled.
+ * keyed SHA-256 of the Authorization header (never the header itself) in a bounded LRU, and every
+ * hit re-reads the account's credential version: a password changed by another process takes
+ * effect on the next request. Failed logins are throttled per account (`LoginThrottle`);
+ * credentials already verified and live sessions keep working while an account is throttled.
  */
 import { createHash, hash, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';

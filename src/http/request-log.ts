@@ -85,7 +85,7 @@ export class RequestLog extends LogController {
   }
 }
 
-/** The request line's fields as JSON members (`,"request_id":...`), in the order pino writes them. */
+/** The request line's fields as JSON members (`,"request_id":...`), in pino's order. */
 function requestFields(request: FastifyRequest, reply: FastifyReply): string {
   const account = request.principal?.email;
   let fields = `,"request_id":${JSON.stringify(request.id)}`;
@@ -132,8 +132,9 @@ export function pinoInfoWriter(
   }
   const messageKey = JSON.stringify(internals[messageKeySym] ?? 'msg');
   const write = stream.write.bind(stream);
-  return (fields, msg) =>
-    write(
-      `${levelPrefix}${(time as () => string)()}${(internals[chindingsSym] as string) ?? ''}${fields},${messageKey}:${JSON.stringify(msg)}}\n`,
-    );
+  const now = time as () => string;
+  return (fields, msg) => {
+    const bindings = (internals[chindingsSym] as string | undefined) ?? '';
+    write(`${levelPrefix}${now()}${bindings}${fields},${messageKey}:${JSON.stringify(msg)}}\n`);
+  };
 }

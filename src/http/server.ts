@@ -44,7 +44,7 @@ export interface HttpOptions {
   /** Overrides the origin taken from the request's Host header. */
   publicUrl?: string;
   https?: { cert: Buffer; key: Buffer };
-  /** Hears how each authenticated non-read request's handler ended (the audit log); awaited if it asks. */
+  /** Hears how each authenticated request but reads ended (the audit log); awaited if it asks. */
   onOutcome?: OutcomeListener;
   /** Refuse unknown body fields (400) instead of ignoring and logging them. */
   strict?: boolean;
