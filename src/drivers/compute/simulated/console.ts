@@ -17,8 +17,9 @@
  * stream, the console ending closes the client's connection.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createServer, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
+import { listenTcp, type TcpListener } from './tcp-listener.js';
 
 export interface ConsoleServerOptions {
   /** Address to listen on. */
@@ -35,14 +36,8 @@ export interface ConsoleServerOptions {
   onError?: (error: Error) => void;
 }
 
-export interface ConsoleServer {
-  /** The port actually listened on. */
-  port: number;
-  /** Stops listening and destroys live connections; resolves once all are closed. Idempotent. */
-  close(): Promise<void>;
-  /** Live client connections, authenticated or not. */
-  connections(): number;
-}
+/** Live connections count whether authenticated or not. */
+export type ConsoleServer = TcpListener;
 
 /** The longest accepted first line, in bytes, without its line ending. */
 export const CONSOLE_MAX_LINE = 1024;
@@ -122,45 +117,9 @@ function serve(socket: Socket, options: ConsoleServerOptions, onError: (e: Error
 /** Starts a console server; resolves once it listens. */
 export async function startConsoleServer(options: ConsoleServerOptions): Promise<ConsoleServer> {
   const onError = options.onError ?? (() => {});
-  const sockets = new Set<Socket>();
-  let closing: Promise<void> | undefined;
-  const server = createServer((socket) => {
-    // A connection accepted just as close() began would otherwise outlive it.
-    if (closing) {
-      socket.destroy();
-      return;
-    }
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    serve(socket, options, onError);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: options.host, port: options.port }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  // Accept errors (EMFILE and the like) must not crash the process.
-  server.on('error', onError);
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('not a TCP listener');
-
-  return {
-    port: address.port,
-    close() {
-      closing ??= (async () => {
-        // Resolve only once every connection has run its 'close' handlers (a console stream is
-        // destroyed in one), which comes a tick after the listener's own close.
-        const closed = [...sockets].map((s) => new Promise((resolve) => s.once('close', resolve)));
-        const stopped = new Promise((resolve) => server.close(resolve));
-        for (const socket of sockets) socket.destroy();
-        await Promise.all([stopped, ...closed]);
-      })();
-      return closing;
-    },
-    connections: () => sockets.size,
-  };
+  return listenTcp({ host: options.host, port: options.port, onError }, (socket) =>
+    serve(socket, options, onError),
+  );
 }
 
 /** A partial line longer than this is echoed as it is rather than buffered further. */

@@ -16,7 +16,8 @@
  * frames and reads none cannot make the server buffer them.
  */
 import { createCipheriv, randomBytes, timingSafeEqual } from 'node:crypto';
-import { createServer, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { listenTcp, type TcpListener } from './tcp-listener.js';
 
 export interface RfbServerOptions {
   /** Address to listen on. */
@@ -47,14 +48,8 @@ export type RfbInputEvent =
   | { type: 'key'; down: boolean; keysym: number }
   | { type: 'pointer'; buttons: number; x: number; y: number };
 
-export interface RfbServer {
-  /** The port actually listened on. */
-  port: number;
-  /** Stops listening and destroys live connections; resolves once all are closed. Idempotent. */
-  close(): Promise<void>;
-  /** Live client connections, authenticated or not. */
-  connections(): number;
-}
+/** Live connections count whether authenticated or not. */
+export type RfbServer = TcpListener;
 
 /** An RFB PIXEL_FORMAT (RFC 6143 section 7.4). */
 export interface PixelFormat {
@@ -543,43 +538,7 @@ export async function startRfbServer(options: RfbServerOptions): Promise<RfbServ
     onInput: options.onInput,
     onError,
   };
-  const sockets = new Set<Socket>();
-  let closing: Promise<void> | undefined;
-  const server = createServer((socket) => {
-    // A connection accepted just as close() began would otherwise outlive it.
-    if (closing) {
-      socket.destroy();
-      return;
-    }
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
+  return listenTcp({ host: options.host, port: options.port, onError }, (socket) => {
     new RfbConnection(socket, context);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: options.host, port: options.port }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  // Accept errors (EMFILE and the like) must not crash the process.
-  server.on('error', onError);
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('not a TCP listener');
-
-  return {
-    port: address.port,
-    close() {
-      closing ??= (async () => {
-        // Resolve only once every connection has run its 'close' handlers, which come a tick
-        // after the listener's own close, so connections() is 0 when this resolves.
-        const closed = [...sockets].map((s) => new Promise((resolve) => s.once('close', resolve)));
-        const stopped = new Promise((resolve) => server.close(resolve));
-        for (const socket of sockets) socket.destroy();
-        await Promise.all([stopped, ...closed]);
-      })();
-      return closing;
-    },
-    connections: () => sockets.size,
-  };
 }
