@@ -12,16 +12,15 @@ import { isPlainObject } from '../../model/json.js';
 import { resourceUri } from '../../model/refs.js';
 import { sharedView, withoutOwnerFields } from '../acls/access.js';
 import { copyFor } from '../acls/grants.js';
-import { loadAccessible, loadVisible, parseDoc, toRecord, toUpdate } from '../common.js';
+import { loadAccessible, loadVisible, parseDoc, toUpdate } from '../common.js';
 import type { ResourceEnv } from '../env.js';
-import { jobKind, newJob } from '../jobs/model.js';
 import { cloneLibraryDrive } from '../libdrives/clone.js';
 import { addTask } from '../lifecycle.js';
 import { cloneNamingOf } from '../profile/model.js';
 import { cloneName } from '../profile/naming.js';
 import { copyDrive, markCloneSource } from '../servers/clone.js';
+import { insertDriveCopy } from './copies.js';
 import { DRIVES, type DriveDoc, driveKind } from './model.js';
-import { syncDriveRelations } from './relations.js';
 import { checkDrive, resizeDrive } from './service.js';
 
 const CLONE_FIELDS = {
@@ -66,20 +65,15 @@ async function cloneDrive(env: ResourceEnv, ctx: ApiContext): Promise<string> {
       copy.size = values.size as number;
     }
     checkDrive(copy, env.capabilities);
-    const job = newJob(
-      env.random.uuid(),
-      cloner,
-      'drive_clone',
-      [resourceUri('drives', source.uuid), resourceUri('drives', copy.uuid)],
+    const { record: copyRecord, job } = await insertDriveCopy(
+      env,
+      tx,
+      copy,
+      resourceUri('drives', source.uuid),
       now,
     );
-    copy.jobs = [job.uuid];
     source.jobs = [...source.jobs, job.uuid];
     await tx.update(toUpdate(driveKind, record, source));
-    const copyRecord = toRecord(driveKind, copy);
-    await tx.insert(copyRecord);
-    await syncDriveRelations(tx, null, copy);
-    await tx.insert(toRecord(jobKind, job));
     await addTask(env, tx, TASKS.driveClone, copy.uuid, { source: source.uuid, job: job.uuid });
     // As stored once its relations followed (its grants, if its tags share it).
     return (await tx.get(copy.uuid))?.detail ?? copyRecord.detail;

@@ -10,12 +10,11 @@ import { errors } from '../../http/errors.js';
 import { readInput } from '../../model/input.js';
 import { isPlainObject } from '../../model/json.js';
 import { resourceUri } from '../../model/refs.js';
-import { parseDoc, toRecord } from '../common.js';
-import { DRIVES, type DriveDoc, driveKind } from '../drives/model.js';
-import { syncDriveRelations } from '../drives/relations.js';
+import { parseDoc } from '../common.js';
+import { insertDriveCopy } from '../drives/copies.js';
+import { DRIVES, type DriveDoc } from '../drives/model.js';
 import { checkDrive } from '../drives/service.js';
 import type { ResourceEnv } from '../env.js';
-import { jobKind, newJob } from '../jobs/model.js';
 import { addTask } from '../lifecycle.js';
 import { cloneNamingOf } from '../profile/model.js';
 import { cloneName } from '../profile/naming.js';
@@ -80,18 +79,13 @@ export async function cloneLibraryDrive(
       jobs: [],
     };
     checkDrive(copy, env.capabilities);
-    const job = newJob(
-      env.random.uuid(),
-      owner,
-      'drive_clone',
-      [resourceUri(LIBDRIVE_KIND, source.uuid), resourceUri('drives', copy.uuid)],
+    const { record: copyRecord, job } = await insertDriveCopy(
+      env,
+      tx,
+      copy,
+      resourceUri(LIBDRIVE_KIND, source.uuid),
       now,
     );
-    copy.jobs = [job.uuid];
-    const copyRecord = toRecord(driveKind, copy);
-    await tx.insert(copyRecord);
-    await syncDriveRelations(tx, null, copy);
-    await tx.insert(toRecord(jobKind, job));
     // The drive clone task: it copies from `source` and settles the copy; a source that is not
     // an account's drive is left alone.
     await addTask(env, tx, TASKS.driveClone, copy.uuid, { source: source.uuid, job: job.uuid });

@@ -14,8 +14,8 @@ import type { ObjectRecord, WriteTx } from '../../store/types.js';
 import { accessOf, allows, notGranted, type Permission } from '../acls/access.js';
 import { copyFor } from '../acls/grants.js';
 import { loadVisible, parseDoc, toRecord, toUpdate } from '../common.js';
+import { insertDriveCopy } from '../drives/copies.js';
 import { type DriveDoc, driveKind } from '../drives/model.js';
-import { syncDriveRelations } from '../drives/relations.js';
 import type { ResourceEnv } from '../env.js';
 import { jobKind, newJob } from '../jobs/model.js';
 import { LIBDRIVE_KIND } from '../libdrives/model.js';
@@ -106,19 +106,15 @@ export async function cloneServer(env: ResourceEnv, ctx: ApiContext): Promise<st
         copyDrive(drive, env.random.uuid(), cloneName(drive.name, naming, now)),
         cloner,
       );
-      const childJob = newJob(
-        env.random.uuid(),
-        cloner,
-        'drive_clone',
-        [resourceUri('drives', drive.uuid), resourceUri('drives', copy.uuid)],
-        now,
-      );
-      copy.jobs = [childJob.uuid];
       copy.mounted_on = [uuid];
       copy.status = 'cloning_dst';
-      await tx.insert(toRecord(driveKind, copy));
-      await syncDriveRelations(tx, null, copy);
-      await tx.insert(toRecord(jobKind, childJob));
+      const { job: childJob } = await insertDriveCopy(
+        env,
+        tx,
+        copy,
+        resourceUri('drives', drive.uuid),
+        now,
+      );
       copies.push({ source: drive.uuid, target: copy.uuid, job: childJob.uuid });
       drives.push({ ...attachment, drive: copy.uuid, runtime: null });
     }

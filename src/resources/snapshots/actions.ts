@@ -9,12 +9,11 @@ import { errors } from '../../http/errors.js';
 import { readInput } from '../../model/input.js';
 import { isPlainObject } from '../../model/json.js';
 import { resourceUri } from '../../model/refs.js';
-import { loadVisible, parseDoc, toRecord, toUpdate } from '../common.js';
-import { DRIVES, type DriveDoc, driveKind } from '../drives/model.js';
-import { syncDriveRelations } from '../drives/relations.js';
+import { loadVisible, parseDoc, toUpdate } from '../common.js';
+import { insertDriveCopy } from '../drives/copies.js';
+import { DRIVES, type DriveDoc } from '../drives/model.js';
 import { checkDrive } from '../drives/service.js';
 import type { ResourceEnv } from '../env.js';
-import { jobKind, newJob } from '../jobs/model.js';
 import { addTask } from '../lifecycle.js';
 import { cloneNamingOf } from '../profile/model.js';
 import { cloneName } from '../profile/naming.js';
@@ -69,18 +68,13 @@ export async function cloneSnapshot(env: ResourceEnv, ctx: ApiContext): Promise<
       jobs: [],
     };
     checkDrive(copy, env.capabilities);
-    const job = newJob(
-      env.random.uuid(),
-      snapshot.owner,
-      'drive_clone',
-      [resourceUri(SNAPSHOT_KIND, snapshot.uuid), resourceUri('drives', copy.uuid)],
+    const { record: copyRecord, job } = await insertDriveCopy(
+      env,
+      tx,
+      copy,
+      resourceUri(SNAPSHOT_KIND, snapshot.uuid),
       now,
     );
-    copy.jobs = [job.uuid];
-    const copyRecord = toRecord(driveKind, copy);
-    await tx.insert(copyRecord);
-    await syncDriveRelations(tx, null, copy);
-    await tx.insert(toRecord(jobKind, job));
     snapshot.cloning = [...snapshot.cloning, copy.uuid];
     await tx.update(toUpdate(snapshotKind, record, snapshot));
     const payload: SnapshotClonePayload = { snapshot: snapshot.uuid, job: job.uuid };
