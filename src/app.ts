@@ -135,7 +135,7 @@ async function readiness(
 ): Promise<{ ready: boolean; checks: Record<string, string> }> {
   const checks: Record<string, string> = {};
   try {
-    await store.stats();
+    await store.ping();
     checks.store = 'ok';
   } catch (e) {
     checks.store = `unreachable: ${(e as Error).message}`;

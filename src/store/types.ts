@@ -289,9 +289,15 @@ export interface Store {
   snapshot(): Promise<StoreSnapshot>;
   /**
    * How many objects there are of each kind and status, and tasks waiting; a real query on the
-   * database (never a cache), so it also says the store is reachable (`/readyz`, `/metrics`).
+   * database (never a cache), so it also says the store is reachable (`/metrics`). It reads every
+   * object's index entry: not for frequent probes.
    */
   stats(): Promise<StoreStats>;
+  /**
+   * A real query on the database that costs the same however much it holds: rejects when the store
+   * cannot answer (`/readyz`, probed every few seconds).
+   */
+  ping(): Promise<void>;
   /**
    * Replaces everything the store holds with `snapshot`, in one transaction: object versions are
    * kept, list counts rebuilt, tasks unleased. Commit listeners hear the removal of every object

@@ -103,8 +103,8 @@ describe('/readyz', () => {
   it('is not ready when the store cannot be reached', async () => {
     const t = await start();
     const { store } = t.app;
-    const stats = store.stats.bind(store);
-    store.stats = async () => {
+    const ping = store.ping.bind(store);
+    store.ping = async () => {
       throw new Error('connection refused');
     };
     try {
@@ -112,7 +112,7 @@ describe('/readyz', () => {
       expect(answer.status).toBe(503);
       expect(JSON.parse(answer.body).checks.store).toBe('unreachable: connection refused');
     } finally {
-      store.stats = stats;
+      store.ping = ping;
     }
     expect((await text(t, '/healthz')).status).toBe(200);
   });

@@ -418,6 +418,10 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
       expect((await store.accounts.byUuid('acc-d'))?.ha1).toBeNull();
     });
 
+    it('answers a ping from the database', async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+
     it('counts objects by kind and status, and tasks, from the database', async () => {
       expect(await store.stats()).toEqual({ objects: [], tasks: 0 });
       await store.write(async (tx) => {

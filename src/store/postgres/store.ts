@@ -314,6 +314,10 @@ export class PostgresStore implements Store {
     return { objects: objects.rows, tasks: tasks.rows[0]!.n };
   }
 
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1 FROM accounts LIMIT 1');
+  }
+
   async snapshot(): Promise<StoreSnapshot> {
     const client = await this.pool.connect();
     const rows = async <T extends pg.QueryResultRow>(sql: string) =>

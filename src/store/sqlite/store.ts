@@ -364,6 +364,10 @@ export class SqliteStore implements Store {
     }));
   }
 
+  async ping(): Promise<void> {
+    await this.lock.run(() => this.statement('SELECT 1 FROM accounts LIMIT 1').get());
+  }
+
   async snapshot(): Promise<StoreSnapshot> {
     return this.lock.run(() =>
       // One read transaction: a consistent view even while another process writes the file.
