@@ -53,6 +53,15 @@ describe('LogDestination', () => {
     expect(read()).toBe(lines.join(''));
   });
 
+  it("calls a flush's callback once what was pending is written (pino's logger.flush)", async () => {
+    const { destination, read } = open();
+    destination.write('a\n');
+    const flushed = new Promise<string>((resolve) => destination.flush(() => resolve(read())));
+    destination.write('b\n');
+    expect(await flushed).toBe('a\nb\n');
+    await new Promise<void>((resolve) => destination.flush(() => resolve()));
+  });
+
   it('drops lines beyond its bound and says how many', () => {
     const { destination, read } = open({ maxPending: 10 });
     destination.write('12345678\n');

@@ -34,6 +34,8 @@ export class LogDestination {
   private readonly minLength: number;
   private readonly maxPending: number;
   private readonly timer: NodeJS.Timeout;
+  /** `flush` callbacks waiting for the writes in flight and pending. */
+  private flushed: ((error?: Error) => void)[] = [];
 
   constructor(
     private readonly fd: number,
@@ -60,8 +62,18 @@ export class LogDestination {
     return true;
   }
 
-  /** Starts writing what is pending, unless a write is in flight (it continues when done). */
-  flush(): void {
+  /**
+   * Starts writing what is pending, unless a write is in flight (it continues when done).
+   * `done` (pino's `logger.flush(cb)`) is called once everything pending now has been written.
+   */
+  flush(done?: (error?: Error) => void): void {
+    if (done) {
+      if (!this.writing && this.pending.length === 0) {
+        process.nextTick(done);
+        return;
+      }
+      this.flushed.push(done);
+    }
     if (this.writing || this.pending.length === 0) return;
     const data = Buffer.from(this.take());
     this.writing = true;
@@ -86,7 +98,10 @@ export class LogDestination {
     clearInterval(this.timer);
     openDestinations.delete(this);
     if (openDestinations.size === 0) process.removeListener('exit', flushAllSync);
-    if (!this.writing) this.flushSync();
+    if (!this.writing) {
+      this.flushSync();
+      this.callFlushed();
+    }
     this.closed = true;
   }
 
@@ -112,6 +127,7 @@ export class LogDestination {
         // EPIPE and the like: the reader is gone; logging stops rather than failing requests.
         this.writing = false;
         this.closed = true;
+        this.callFlushed(err);
         return;
       }
       if (offset + written < data.length) {
@@ -120,7 +136,14 @@ export class LogDestination {
       }
       this.writing = false;
       if (this.closed) this.flushSync();
-      else if (this.pendingLength >= this.minLength) this.flush();
+      else if (this.pendingLength >= this.minLength || this.flushed.length > 0) this.flush();
+      if (!this.writing) this.callFlushed();
     });
+  }
+
+  private callFlushed(error?: Error): void {
+    const callbacks = this.flushed;
+    this.flushed = [];
+    for (const callback of callbacks) callback(error);
   }
 }
