@@ -148,7 +148,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   // JSON lines on stderr, written in batches (log-destination.ts).
   const logDestination = overrides.logger ? undefined : new LogDestination(2);
   const logger = overrides.logger ?? pino({ level: config.logLevel }, logDestination);
-  const store = overrides.store ?? (await openStore(config));
+  let store: Store;
+  try {
+    store = overrides.store ?? (await openStore(config));
+  } catch (e) {
+    logDestination?.close();
+    throw e;
+  }
   try {
     // --seed: reproducible ids, MACs, passwords and addresses (never secrets: those stay crypto).
     const random = config.seed === undefined ? cryptoRandom : await startRandom(store, config.seed);

@@ -1,3 +1,4 @@
+import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { Metrics } from './metrics.js';
 
@@ -40,5 +41,19 @@ describe('request metrics', () => {
     );
     const sum = lines.find((l) => l.startsWith('sigmalite_http_request_duration_seconds_sum'));
     expect(Number(sum?.split(' ')[1])).toBeCloseTo(9.0025);
+  });
+
+  it('names the counter once in the OpenMetrics format too', async () => {
+    const m = metrics();
+    m.observe('GET', '/servers/', 200, 0.001);
+    // The app's registry is typed for the Prometheus format; the OpenMetrics one is a setting away.
+    (
+      m.registry as unknown as Registry<'application/openmetrics-text; version=1.0.0; charset=utf-8'>
+    ).setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+    const text = await m.text();
+    expect(samples(text, 'sigmalite_http_requests_total')).toEqual([
+      'sigmalite_http_requests_total{method="GET",route="/servers/",status="200"} 1',
+    ]);
+    expect(text).toContain('# TYPE sigmalite_http_requests counter');
   });
 });

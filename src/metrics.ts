@@ -164,11 +164,23 @@ class RequestSeries {
 
   /** The counter and the histogram, as the registry reads metrics (`get()`, `reset()`). */
   metrics(): RegistryMetric[] {
-    const metric = (name: string, help: string, type: string, samples: () => Sample[]) => ({
-      name,
-      get: async () => ({ name, help, type, aggregator: 'sum', values: samples() }),
-      reset: () => this.series.clear(),
-    });
+    const metric = (name: string, help: string, type: string, samples: () => Sample[]) => {
+      const registered: RegistryMetric = {
+        // The registry renames counters for OpenMetrics (`_total` comes off): read it back.
+        name,
+        help,
+        type,
+        get: async () => ({
+          name: registered.name,
+          help,
+          type,
+          aggregator: 'sum',
+          values: samples(),
+        }),
+        reset: () => this.series.clear(),
+      };
+      return registered;
+    };
     const latency = 'sigmalite_http_request_duration_seconds';
     return [
       metric(
@@ -229,6 +241,8 @@ interface Sample {
 
 interface RegistryMetric {
   name: string;
+  help: string;
+  type: string;
   get(): Promise<{
     name: string;
     help: string;

@@ -20,6 +20,14 @@ describe('the request line writer', () => {
     expect(fast!.endsWith('}\n')).toBe(true);
   });
 
+  it('ends lines as the logger does (crlf) and takes its time function', () => {
+    const { logger, lines } = capture({ crlf: true, timestamp: () => ',"time":"then"' });
+    pinoInfoWriter(logger)!(',"status":200', 'request');
+    logger.info({ status: 200 }, 'request');
+    expect(lines[0]).toBe(lines[1]);
+    expect(lines[0]!.endsWith('}\r\n')).toBe(true);
+  });
+
   it('keeps the bindings of a child logger', () => {
     const { logger, lines } = capture();
     const child = logger.child({ component: 'api' });
@@ -31,5 +39,11 @@ describe('the request line writer', () => {
     expect(pinoInfoWriter(capture({ level: 'warn' }).logger)).toBeUndefined();
     expect(pinoInfoWriter(capture({ mixin: () => ({ x: 1 }) }).logger)).toBeUndefined();
     expect(pinoInfoWriter(capture({ formatters: { log: (o) => o } }).logger)).toBeUndefined();
+    expect(pinoInfoWriter(capture({ redact: ['path'] }).logger)).toBeUndefined();
+    expect(pinoInfoWriter(capture({ nestedKey: 'payload' }).logger)).toBeUndefined();
+    expect(pinoInfoWriter(capture({ serializers: { path: (p) => p } }).logger)).toBeUndefined();
+    expect(
+      pinoInfoWriter(capture({ hooks: { logMethod: (args, method) => method(...args) } }).logger),
+    ).toBeUndefined();
   });
 });

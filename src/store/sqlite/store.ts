@@ -254,8 +254,8 @@ export class SqliteStore implements Store {
     let committed: CommittedChange[];
     try {
       this.statement('COMMIT').run();
-      this.cache.apply(this.changes);
       if (this.grantsWritten) this.cache.forgetGrants();
+      this.cache.apply(this.changes);
       committed = this.changes.map(toCommitted);
       if (this.tasksAdded) committed.push({ op: 'task' });
     } catch (e) {
