@@ -430,12 +430,19 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
         await tx.insert(record({ uuid: 's3', status: 'running', owner: 'owner-b' }));
         await tx.insert(record({ uuid: 'd1', kind: 'drives', status: null }));
         await tx.addTask({ id: 't1', type: 'server.start', target: 's1', payload: '{}', dueAt: 1 });
+        // The audit log: counted from the list counts, whatever its status column holds.
+        await tx.insert(record({ uuid: 'l1', kind: 'logs', status: 'create' }));
+        await tx.insert(record({ uuid: 'l2', kind: 'logs', status: 'start_send' }));
+        await tx.insert(record({ uuid: 'l3', kind: 'logs', status: 'create', owner: 'owner-b' }));
+        await tx.insert(record({ uuid: 'z1', kind: 'zones', status: 'ok' }));
       });
       expect(await store.stats()).toEqual({
         objects: [
           { kind: 'drives', status: null, count: 1 },
+          { kind: 'logs', status: null, count: 3 },
           { kind: 'servers', status: 'running', count: 2 },
           { kind: 'servers', status: 'stopped', count: 1 },
+          { kind: 'zones', status: 'ok', count: 1 },
         ],
         tasks: 1,
       });

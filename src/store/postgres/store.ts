@@ -36,7 +36,11 @@ import {
   DuplicateEmailError,
   fingerprintedKinds,
   fold,
+  LOG_KINDS,
+  logKindStats,
   StoreBusyError,
+  sortStats,
+  statsQuery,
   WRITE_RETRIES,
 } from '../types.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
@@ -308,10 +312,17 @@ export class PostgresStore implements Store {
 
   async stats(): Promise<StoreStats> {
     const objects = await this.pool.query<StoreStats['objects'][number]>(
-      'SELECT kind, status, COUNT(*)::integer AS count FROM objects GROUP BY kind, status ORDER BY kind, status',
+      statsQuery('COUNT(*)::integer'),
+    );
+    const logs = await this.pool.query<{ kind: string; n: number | null }>(
+      'SELECT kind, SUM(n)::integer AS n FROM object_counts WHERE kind = ANY($1) GROUP BY kind',
+      [LOG_KINDS],
     );
     const tasks = await this.pool.query<{ n: number }>('SELECT COUNT(*)::integer AS n FROM tasks');
-    return { objects: objects.rows, tasks: tasks.rows[0]!.n };
+    return {
+      objects: sortStats([...objects.rows, ...logKindStats(logs.rows)]),
+      tasks: tasks.rows[0]!.n,
+    };
   }
 
   async ping(): Promise<void> {

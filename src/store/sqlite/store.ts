@@ -38,7 +38,11 @@ import {
   DuplicateEmailError,
   fingerprintedKinds,
   fold,
+  LOG_KINDS,
+  logKindStats,
   StoreBusyError,
+  sortStats,
+  statsQuery,
   WRITE_RETRIES,
 } from '../types.js';
 import { type CachedObject, type Change, encoded, ReadCache } from './cache.js';
@@ -356,12 +360,16 @@ export class SqliteStore implements Store {
   }
 
   async stats(): Promise<StoreStats> {
-    return this.lock.run(() => ({
-      objects: this.statement(
-        'SELECT kind, status, COUNT(*) AS count FROM objects GROUP BY kind, status ORDER BY kind, status',
-      ).all() as StoreStats['objects'],
-      tasks: (this.statement('SELECT COUNT(*) AS n FROM tasks').get() as { n: number }).n,
-    }));
+    return this.lock.run(() => {
+      const objects = this.statement(statsQuery('COUNT(*)')).all() as StoreStats['objects'];
+      const logs = this.statement(
+        `SELECT kind, SUM(n) AS n FROM object_counts WHERE kind IN (${LOG_KINDS.map(() => '?').join(', ')}) GROUP BY kind`,
+      ).all(...LOG_KINDS) as { kind: string; n: number | null }[];
+      return {
+        objects: sortStats([...objects, ...logKindStats(logs)]),
+        tasks: (this.statement('SELECT COUNT(*) AS n FROM tasks').get() as { n: number }).n,
+      };
+    });
   }
 
   async ping(): Promise<void> {
