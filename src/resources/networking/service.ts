@@ -7,7 +7,7 @@ import { errors } from '../../http/errors.js';
 import { readInput } from '../../model/input.js';
 import type { Random } from '../../model/random.js';
 import type { ObjectRecord, WriteTx } from '../../store/types.js';
-import { parseDoc, toRecord, toUpdate } from '../common.js';
+import { type DocKind, parseDoc, toRecord, toUpdate } from '../common.js';
 import type { ResourceEnv } from '../env.js';
 import { type ServerDoc, serverKind } from '../servers/model.js';
 import { checkTags, syncTags } from '../tags/relations.js';
@@ -15,12 +15,10 @@ import { normalizeRule, type RuleInput } from './firewall.js';
 import {
   type FirewallRule,
   FWPOLICIES,
-  IPS,
   type IpDoc,
   ipKind,
   type PolicyDoc,
   policyKind,
-  VLANS,
   type VlanDoc,
   vlanKind,
 } from './model.js';
@@ -39,33 +37,28 @@ function uniqueRefs(value: unknown): string[] {
 
 // --- IPs and VLANs: PUT changes meta and tags only (§4.2, §4.3) -----------------------------
 
-export async function updateIp(tx: WriteTx, record: ObjectRecord, body: unknown): Promise<string> {
-  const { values } = readInput(IPS.fields, body, { requireAll: false });
-  const doc = parseDoc<IpDoc>(record);
-  const next: IpDoc = { ...doc };
-  if (values.meta !== undefined) next.meta = values.meta as Record<string, string>;
-  if (values.tags !== undefined) next.tags = uniqueRefs(values.tags);
-  await checkTags(tx, next.owner, next.tags, 'tags');
-  const updated = toUpdate(ipKind, record, next);
-  await tx.update(updated);
-  await syncTags(tx, 'ips', next.uuid, doc.tags, next.tags);
-  return updated.detail;
-}
+export const updateIp = (tx: WriteTx, record: ObjectRecord, body: unknown): Promise<string> =>
+  updateMetaAndTags(ipKind, tx, record, body);
 
-export async function updateVlan(
+export const updateVlan = (tx: WriteTx, record: ObjectRecord, body: unknown): Promise<string> =>
+  updateMetaAndTags(vlanKind, tx, record, body);
+
+/** A PUT that may change only `meta` and `tags` (the rest of the body is read-only). */
+async function updateMetaAndTags<D extends IpDoc | VlanDoc>(
+  kind: DocKind<D>,
   tx: WriteTx,
   record: ObjectRecord,
   body: unknown,
 ): Promise<string> {
-  const { values } = readInput(VLANS.fields, body, { requireAll: false });
-  const doc = parseDoc<VlanDoc>(record);
-  const next: VlanDoc = { ...doc };
+  const { values } = readInput(kind.def.fields, body, { requireAll: false });
+  const doc = parseDoc<D>(record);
+  const next: D = { ...doc };
   if (values.meta !== undefined) next.meta = values.meta as Record<string, string>;
   if (values.tags !== undefined) next.tags = uniqueRefs(values.tags);
   await checkTags(tx, next.owner, next.tags, 'tags');
-  const updated = toUpdate(vlanKind, record, next);
+  const updated = toUpdate(kind, record, next);
   await tx.update(updated);
-  await syncTags(tx, 'vlans', next.uuid, doc.tags, next.tags);
+  await syncTags(tx, kind.def.kind, next.uuid, doc.tags, next.tags);
   return updated.detail;
 }
 
