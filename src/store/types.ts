@@ -264,6 +264,12 @@ export interface Store {
    */
   write<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T>;
   /**
+   * Inserts new records that nothing reads back in the same request (the audit log's entries), as
+   * `write` would but without a transaction function of their own: SQLite adds them to the next
+   * group commit. Resolves once they are committed.
+   */
+  append(records: readonly NewRecord[]): Promise<void>;
+  /**
    * Leases up to `limit` tasks due at `now` (clock time) that no live lease holds, to `worker`
    * until `leaseUntil` (real time, milliseconds): a worker that dies loses its tasks when the
    * lease runs out. Oldest first.

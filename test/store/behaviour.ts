@@ -6,6 +6,7 @@ import { ApiError, ConflictError } from '../../src/http/errors.js';
 import {
   type Account,
   DuplicateEmailError,
+  type ListQuery,
   type NewRecord,
   type Rendered,
   type Store,
@@ -416,6 +417,53 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
       await store.accounts.create({ ...account('acc-d', 'd@example.com'), ha1: 'abc' });
       await store.accounts.clearDigest();
       expect((await store.accounts.byUuid('acc-d'))?.ha1).toBeNull();
+    });
+
+    it('appends records with the next commit, and lists a log kind in creation order', async () => {
+      const log = (uuid: string, target: string, owner = 'owner-a') =>
+        record({ uuid, kind: 'logs', owner, name: target, status: 'create', summary: '{}' });
+      // Appends queued together with write jobs commit with them; each caller hears of its own.
+      await Promise.all([
+        store.append([log('l1', 't1'), log('l2', 't2')]),
+        store.write(async (tx) => tx.insert(record({ uuid: 's1' }))),
+        store.append([log('l3', 't1'), log('l4', 't1', 'owner-b')]),
+      ]);
+      await store.write(async (tx) => tx.insert(log('l5', 't2')));
+      const page = (query: Partial<ListQuery>) =>
+        store.read((tx) =>
+          tx.list({
+            kind: 'logs',
+            owner: 'owner-a',
+            filters: [],
+            limit: 0,
+            offset: 0,
+            view: 'detail',
+            ...query,
+          }),
+        );
+      const names = (items: readonly Rendered[]) =>
+        items.map((item) => (JSON.parse(item.toString()) as { uuid: string }).uuid);
+      const all = await page({});
+      expect(all.total).toBe(4);
+      expect(names(all.items)).toEqual(['l1', 'l2', 'l3', 'l5']);
+      const second = await page({ limit: 2, offset: 1 });
+      expect([second.total, names(second.items)]).toEqual([4, ['l2', 'l3']]);
+      const t1 = await page({ filters: [{ column: 'name', op: 'exact', values: ['t1'] }] });
+      expect([t1.total, names(t1.items)]).toEqual([2, ['l1', 'l3']]);
+      // A snapshot restored elsewhere keeps them, and removing their owner removes them.
+      const snapshot = await store.snapshot();
+      expect(snapshot.objects.filter((o) => o.kind === 'logs').map((o) => o.uuid)).toEqual([
+        'l1',
+        'l2',
+        'l3',
+        'l4',
+        'l5',
+      ]);
+      await store.restore(snapshot);
+      expect(names((await page({})).items)).toEqual(['l1', 'l2', 'l3', 'l5']);
+      const removed = await store.write((tx) => tx.removeOwned('owner-a'));
+      expect(removed.map((r) => r.uuid).sort()).toEqual(['l1', 'l2', 'l3', 'l5', 's1']);
+      expect(await page({})).toEqual({ total: 0, items: [] });
     });
 
     it('answers a ping from the database', async () => {

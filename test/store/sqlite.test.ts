@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/migrations.js';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { record, storeBehaviour } from './behaviour.js';
 
@@ -102,5 +104,39 @@ describe('sqlite file', () => {
     const second = new SqliteStore({ path });
     expect((await second.get('kept'))?.version).toBe(1);
     await second.close();
+  });
+
+  it('moves audit entries out of the objects table when it migrates a file made before', async () => {
+    const path = join(dir, 'old-logs.sqlite');
+    // A file at the schema before log entries had a table of their own, holding one entry.
+    const old = new Database(path);
+    for (const step of SQLITE_MIGRATIONS.slice(0, -1)) old.exec(step);
+    old.pragma(`user_version = ${SQLITE_MIGRATIONS.length - 1}`);
+    const entry = record({ uuid: 'l1', kind: 'logs', name: 'target', status: 'create' });
+    old
+      .prepare(
+        `INSERT INTO objects (kind, uuid, owner, name, name_fold, status, version, doc, detail, summary)
+         VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)`,
+      )
+      .run(
+        'logs',
+        'l1',
+        'owner-a',
+        'target',
+        'target',
+        'create',
+        entry.doc,
+        entry.detail,
+        entry.summary,
+      );
+    old.prepare("INSERT INTO object_counts (owner, kind, n) VALUES ('owner-a', 'logs', 1)").run();
+    old.close();
+    const store = new SqliteStore({ path });
+    const page = await store.read((tx) =>
+      tx.list({ kind: 'logs', owner: 'owner-a', filters: [], limit: 0, offset: 0, view: 'detail' }),
+    );
+    expect(page).toEqual({ total: 1, items: [entry.detail] });
+    expect((await store.snapshot()).objects.map((o) => [o.kind, o.uuid])).toEqual([['logs', 'l1']]);
+    await store.close();
   });
 });

@@ -1,7 +1,7 @@
 /**
  * The audit log's ear on the API: an outcome listener (`http/api.ts`) that turns each request
- * that acts or changes something into entries, success or error, written in a transaction of
- * their own once the handler is done (before the answer goes out). GETs write nothing.
+ * that acts or changes something into entries, success or error, appended to the store once the
+ * handler is done (committed before the answer goes out). GETs write nothing.
  *
  * Entries name CloudSigma's actions: `create`, `update`, `delete` per object (bulk requests give
  * one entry per object), `start_send`, `stop_send`, `shutdown_ACPI_send` for power actions the
@@ -55,10 +55,7 @@ export function auditRecorder(env: {
     if (outcome.ctx.method === 'GET') return undefined;
     const entries = entriesOf(outcome);
     if (entries.length === 0) return undefined;
-    const docs = entries.map((entry) => newLog(env, entry));
-    return env.store.write(async (tx) => {
-      for (const doc of docs) await tx.insert(logRecord(doc));
-    });
+    return env.store.append(entries.map((entry) => logRecord(newLog(env, entry))));
   };
 }
 

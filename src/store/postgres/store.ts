@@ -256,6 +256,13 @@ export class PostgresStore implements Store {
     return fn(this.reader);
   }
 
+  /** One transaction of its own (PostgreSQL commits concurrent transactions independently). */
+  async append(records: readonly NewRecord[]): Promise<void> {
+    await this.write(async (tx) => {
+      for (const record of records) await tx.insert(record);
+    });
+  }
+
   async write<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
     for (let attempt = 0; attempt <= WRITE_RETRIES; attempt++) {
       const changes: CommittedChange[] = [];

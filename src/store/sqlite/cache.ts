@@ -8,7 +8,7 @@
  * the same file) bumps SQLite's `data_version`, which is checked before the cache answers, at most
  * once per event-loop turn; a bump drops everything.
  */
-import type { ObjectRecord } from '../types.js';
+import { LOG_KINDS, type ObjectRecord } from '../types.js';
 
 /** An object's rendered forms, kept as UTF-8 bytes: sent as they are, encoded once. */
 export interface CachedObject extends Pick<ObjectRecord, 'kind' | 'uuid' | 'owner'> {
@@ -113,7 +113,10 @@ export class ReadCache {
       const { record } = change;
       const list = this.lists.get(listKey(record.owner, record.kind));
       if (change.op === 'put') {
-        if (this.objects.has(record.uuid) || this.objects.size < this.maxObjects) {
+        // Audit entries are written on every request and rarely read: they would push out
+        // the objects reads are for.
+        const worth = !LOG_KINDS.includes(record.kind);
+        if (this.objects.has(record.uuid) || (worth && this.objects.size < this.maxObjects)) {
           this.rememberObject(encoded(change.record));
         }
         if (change.inserted) list?.push(record.uuid);

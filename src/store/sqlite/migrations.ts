@@ -85,4 +85,25 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX grants_grantee ON grants(grantee, object);
   `,
+  // The log kinds (LOG_KINDS) move to a table of their own: entries are appended on every write
+  // request and never changed, and the objects table's indexes (keyed by random uuids and by
+  // name) made each entry dirty several scattered pages that every commit then wrote out.
+  `
+  CREATE TABLE log_entries (
+    seq INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    uuid TEXT NOT NULL,
+    owner TEXT,
+    name TEXT NOT NULL,
+    status TEXT,
+    doc TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    summary TEXT NOT NULL
+  );
+  CREATE INDEX log_entries_owner_kind_seq ON log_entries(owner, kind, seq);
+  INSERT INTO log_entries (kind, uuid, owner, name, status, doc, detail, summary)
+    SELECT kind, uuid, owner, name, status, doc, detail, summary FROM objects
+    WHERE kind IN ('logs') ORDER BY seq;
+  DELETE FROM objects WHERE kind IN ('logs');
+  `,
 ];

@@ -87,6 +87,13 @@ const RECORD_COLUMNS = 'kind, uuid, owner, name, status, version, doc, detail, s
 /** The most writes committed together. */
 const MAX_GROUP = 64;
 
+/** Records `append` was given, waiting for the next group commit. */
+interface AppendJob {
+  records: readonly NewRecord[];
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
 interface WriteJob {
   run: (tx: WriteTx) => Promise<unknown>;
   resolve: (value: unknown) => void;
@@ -103,6 +110,7 @@ export class SqliteStore implements Store {
   private readonly statements = new Map<string, Statement>();
   private readonly tx: SqliteTx;
   private readonly pending: WriteJob[] = [];
+  private readonly appends: AppendJob[] = [];
   private flushing = false;
   readonly cache: ReadCache;
   /** Changes of the transaction being built, applied to the cache after its COMMIT. */
@@ -124,7 +132,11 @@ export class SqliteStore implements Store {
     this.db.pragma('busy_timeout = 5000');
     // Checkpoints copy the WAL into the database file; fewer, larger ones cost less per write.
     this.db.pragma('wal_autocheckpoint = 4000');
+    // 64 MiB of pages (the default is 2): index pages a write touches stay in memory.
+    this.db.pragma('cache_size = -65536');
     this.db.pragma('foreign_keys = ON');
+    // Savepoints' journals (one per write job of a group) in memory, not in a temporary file.
+    this.db.pragma('temp_store = MEMORY');
     this.migrate();
     this.cache = new ReadCache(() => this.statement('PRAGMA data_version').pluck().get() as number);
     this.tx = new SqliteTx(this);
@@ -210,6 +222,13 @@ export class SqliteStore implements Store {
     });
   }
 
+  append(records: readonly NewRecord[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.appends.push({ records, resolve, reject });
+      this.scheduleFlush();
+    });
+  }
+
   /**
    * Flushes after the current round of I/O callbacks (setImmediate), so that the requests already
    * received get to queue their writes and commit together.
@@ -222,18 +241,23 @@ export class SqliteStore implements Store {
         .run(() => this.flush())
         .finally(() => {
           this.flushing = false;
-          if (this.pending.length > 0) this.scheduleFlush();
+          if (this.pending.length > 0 || this.appends.length > 0) this.scheduleFlush();
         });
     });
   }
 
   private async flush(): Promise<void> {
     const jobs = this.pending.splice(0, MAX_GROUP);
+    const appends = this.appends.splice(0);
     const outcomes: { job: WriteJob; ok: boolean; value: unknown }[] = [];
+    const rejectAll = (e: unknown) => {
+      for (const job of jobs) job.reject(e);
+      for (const append of appends) append.reject(e);
+    };
     try {
       this.statement('BEGIN IMMEDIATE').run();
     } catch (e) {
-      for (const job of jobs) job.reject(e);
+      rejectAll(e);
       return;
     }
     this.writing = true;
@@ -254,6 +278,7 @@ export class SqliteStore implements Store {
         outcomes.push({ job, ok: false, value: e });
       }
     }
+    const appended = this.insertAppends(appends);
     this.writing = false;
     let committed: CommittedChange[];
     try {
@@ -264,12 +289,16 @@ export class SqliteStore implements Store {
       if (this.tasksAdded) committed.push({ op: 'task' });
     } catch (e) {
       if (this.db.inTransaction) this.statement('ROLLBACK').run();
-      for (const job of jobs) job.reject(e);
+      rejectAll(e);
       return;
     } finally {
       this.changes.length = 0;
     }
     this.emit(committed);
+    for (const append of appends) {
+      if (appended === true) append.resolve();
+      else append.reject(appended);
+    }
     for (const { job, ok, value } of outcomes) {
       if (ok) job.resolve(value);
       else if (!(value instanceof ConflictError)) job.reject(value);
@@ -277,6 +306,27 @@ export class SqliteStore implements Store {
         job.retries++;
         this.pending.push(job);
       } else job.reject(errors.concurrency());
+    }
+  }
+
+  /**
+   * The appended records of a group, inside its transaction, in one savepoint: if one cannot be
+   * written, none is (their requests fail) and the group's write jobs still commit. Returns true,
+   * or why they failed.
+   */
+  private insertAppends(appends: readonly AppendJob[]): true | unknown {
+    if (appends.length === 0) return true;
+    this.statement('SAVEPOINT append_job').run();
+    const mark = this.changes.length;
+    try {
+      for (const { records } of appends) for (const record of records) this.tx.insertSync(record);
+      this.statement('RELEASE append_job').run();
+      return true;
+    } catch (e) {
+      this.statement('ROLLBACK TO append_job').run();
+      this.statement('RELEASE append_job').run();
+      this.changes.length = mark;
+      return e;
     }
   }
 
@@ -386,9 +436,14 @@ export class SqliteStore implements Store {
         sessions: (
           this.statement('SELECT * FROM sessions ORDER BY id_hash').all() as SessionRow[]
         ).map(toSession),
-        objects: this.statement(
-          `SELECT ${RECORD_COLUMNS} FROM objects ORDER BY seq`,
-        ).all() as Row[],
+        // The log kinds' entries after the objects (they live in a table of their own).
+        objects: [
+          ...(this.statement(`SELECT ${RECORD_COLUMNS} FROM objects ORDER BY seq`).all() as Row[]),
+          ...(this.statement(
+            // Entries are never updated: version 1.
+            'SELECT kind, uuid, owner, name, status, 1 AS version, doc, detail, summary FROM log_entries ORDER BY seq',
+          ).all() as Row[]),
+        ],
         claims: this.statement(
           'SELECT namespace, value, holder FROM claims ORDER BY namespace, value',
         ).all() as Claim[],
@@ -413,7 +468,9 @@ export class SqliteStore implements Store {
   async restore(snapshot: StoreSnapshot): Promise<void> {
     const changes: CommittedChange[] = [];
     await this.locked(() => {
-      const before = this.statement('SELECT kind, uuid, owner FROM objects ORDER BY seq').all() as {
+      const before = this.statement(
+        'SELECT kind, uuid, owner FROM objects UNION ALL SELECT kind, uuid, owner FROM log_entries',
+      ).all() as {
         kind: string;
         uuid: string;
         owner: string | null;
@@ -421,6 +478,7 @@ export class SqliteStore implements Store {
       for (const row of before) changes.push({ op: 'remove', ...row });
       for (const table of [
         'objects',
+        'log_entries',
         'object_counts',
         'claims',
         'accounts',
@@ -447,7 +505,16 @@ export class SqliteStore implements Store {
         `INSERT INTO objects (kind, uuid, owner, name, name_fold, status, version, doc, detail, summary)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
+      const logEntry = this.statement(
+        `INSERT INTO log_entries (kind, uuid, owner, name, status, doc, detail, summary)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
       for (const r of snapshot.objects) {
+        changes.push({ op: 'put', kind: r.kind, uuid: r.uuid, owner: r.owner, detail: r.detail });
+        if (LOG_KINDS.includes(r.kind)) {
+          logEntry.run(r.kind, r.uuid, r.owner, r.name, r.status, r.doc, r.detail, r.summary);
+          continue;
+        }
         object.run(
           r.kind,
           r.uuid,
@@ -460,11 +527,12 @@ export class SqliteStore implements Store {
           r.detail,
           r.summary,
         );
-        changes.push({ op: 'put', kind: r.kind, uuid: r.uuid, owner: r.owner, detail: r.detail });
       }
       this.statement(
         `INSERT INTO object_counts (owner, kind, n)
-         SELECT coalesce(owner, ''), kind, count(*) FROM objects GROUP BY coalesce(owner, ''), kind`,
+         SELECT coalesce(owner, ''), kind, count(*) FROM objects GROUP BY coalesce(owner, ''), kind
+         UNION ALL
+         SELECT coalesce(owner, ''), kind, count(*) FROM log_entries GROUP BY coalesce(owner, ''), kind`,
       ).run();
       const claim = this.statement(
         'INSERT INTO claims (namespace, value, holder) VALUES (?, ?, ?)',
@@ -545,6 +613,7 @@ class SqliteTx implements WriteTx {
     ) {
       return this.sharedList(query, query.owner, query.sharedWith);
     }
+    if (LOG_KINDS.includes(query.kind)) return this.logList(query);
     if (query.filters.length === 0 && !query.order && !this.store.writing)
       return this.cachedList(query);
     const where = ['kind = ?', query.owner === null ? 'owner IS NULL' : 'owner = ?'];
@@ -579,6 +648,44 @@ class SqliteTx implements WriteTx {
       .pluck()
       .all(...params, query.limit === 0 ? -1 : query.limit, query.offset) as string[];
     return { total, items: rows };
+  }
+
+  /** A page of a log kind's entries (their own table; in creation order, never shared). */
+  private logList(query: ListQuery): ListPage {
+    const where = ['owner IS ?', 'kind = ?'];
+    const params: unknown[] = [query.owner, query.kind];
+    for (const filter of query.filters) {
+      if (filter.column === 'tag' || (filter.op === 'contains' && filter.column === 'name')) {
+        throw new Error(`log entries have no ${filter.column} ${filter.op} filter`);
+      }
+      const [clause, values] = filterClause(filter);
+      where.push(clause);
+      params.push(...values);
+    }
+    const whereSql = where.join(' AND ');
+    const total =
+      query.filters.length === 0
+        ? ((
+            this.store
+              .statement('SELECT n FROM object_counts WHERE owner = ? AND kind = ?')
+              .get(query.owner ?? '', query.kind) as { n: number } | undefined
+          )?.n ?? 0)
+        : (
+            this.store
+              .statement(`SELECT count(*) AS n FROM log_entries WHERE ${whereSql}`)
+              .get(...params) as { n: number }
+          ).n;
+    const column = query.view === 'detail' ? 'detail' : 'summary';
+    const order = query.order
+      ? `${query.order.column} ${query.order.descending ? 'DESC' : 'ASC'}, seq`
+      : 'seq';
+    const items = this.store
+      .statement(
+        `SELECT ${column} FROM log_entries WHERE ${whereSql} ORDER BY ${order} LIMIT ? OFFSET ?`,
+      )
+      .pluck()
+      .all(...params, query.limit === 0 ? -1 : query.limit, query.offset) as string[];
+    return { total, items };
   }
 
   /**
@@ -678,22 +785,44 @@ class SqliteTx implements WriteTx {
   }
 
   async insert(record: NewRecord): Promise<void> {
-    this.store
-      .statement(
-        `INSERT INTO objects (kind, uuid, owner, name, name_fold, status, version, doc, detail, summary)
-         VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)`,
-      )
-      .run(
-        record.kind,
-        record.uuid,
-        record.owner,
-        record.name,
-        fold(record.name),
-        record.status,
-        record.doc,
-        record.detail,
-        record.summary,
-      );
+    this.insertSync(record);
+  }
+
+  insertSync(record: NewRecord): void {
+    if (LOG_KINDS.includes(record.kind)) {
+      this.store
+        .statement(
+          `INSERT INTO log_entries (kind, uuid, owner, name, status, doc, detail, summary)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          record.kind,
+          record.uuid,
+          record.owner,
+          record.name,
+          record.status,
+          record.doc,
+          record.detail,
+          record.summary,
+        );
+    } else {
+      this.store
+        .statement(
+          `INSERT INTO objects (kind, uuid, owner, name, name_fold, status, version, doc, detail, summary)
+           VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)`,
+        )
+        .run(
+          record.kind,
+          record.uuid,
+          record.owner,
+          record.name,
+          fold(record.name),
+          record.status,
+          record.doc,
+          record.detail,
+          record.summary,
+        );
+    }
     this.store
       .statement(
         `INSERT INTO object_counts (owner, kind, n) VALUES (?, ?, 1)
@@ -876,8 +1005,13 @@ class SqliteTx implements WriteTx {
 
   async removeOwned(owner: string): Promise<Pick<ObjectRecord, 'kind' | 'uuid'>[]> {
     const removed = this.store
-      .statement('SELECT kind, uuid FROM objects WHERE owner = ? ORDER BY seq')
-      .all(owner) as Pick<ObjectRecord, 'kind' | 'uuid'>[];
+      .statement(
+        `SELECT kind, uuid FROM (
+           SELECT kind, uuid, 0 AS log, seq FROM objects WHERE owner = ?
+           UNION ALL SELECT kind, uuid, 1 AS log, seq FROM log_entries WHERE owner = ?
+         ) ORDER BY log, seq`,
+      )
+      .all(owner, owner) as Pick<ObjectRecord, 'kind' | 'uuid'>[];
     if (removed.length === 0) return [];
     const owned = 'SELECT uuid FROM objects WHERE owner = ?';
     this.store.statement(`DELETE FROM claims WHERE holder IN (${owned})`).run(owner);
@@ -889,6 +1023,7 @@ class SqliteTx implements WriteTx {
     this.store.statement(`DELETE FROM grants WHERE object IN (${owned})`).run(owner);
     this.store.statement('DELETE FROM grants WHERE grantee = ?').run(owner);
     this.store.statement('DELETE FROM objects WHERE owner = ?').run(owner);
+    this.store.statement('DELETE FROM log_entries WHERE owner = ?').run(owner);
     this.store.statement('DELETE FROM object_counts WHERE owner = ?').run(owner);
     for (const { kind, uuid } of removed) {
       this.store.changes.push({ op: 'remove', record: { kind, uuid, owner } });
