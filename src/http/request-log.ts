@@ -45,31 +45,21 @@ export class RequestLog extends LogController {
     request: FastifyRequest,
     reply: FastifyReply,
   ): void {
-    const route = request.routeOptions.url;
-    if (this.observe && route?.startsWith(this.apiPrefix)) {
-      this.observe(
-        request.method,
-        route.slice(this.apiPrefix.length),
-        reply.statusCode,
-        reply.elapsedTime / 1000,
-      );
-    }
-    if (!error && this.writeInfo && infoEnabled(reply.log)) {
-      this.writeInfo(requestFields(request, reply), 'request');
-    } else {
-      const line: Record<string, unknown> = {
-        request_id: request.id,
+    this.completed(
+      {
+        id: request.id,
         account: request.principal?.email,
         method: request.method,
-        path: request.url,
+        url: request.url,
+        route: request.routeOptions.url,
         status: reply.statusCode,
-        ms: Math.round(reply.elapsedTime * 100) / 100,
-      };
-      if (request.ignoredFields) line.ignored_fields = request.ignoredFields;
-      if (request.ignoredParameters) line.ignored_parameters = request.ignoredParameters;
-      if (error) reply.log.error({ ...line, err: error }, 'request failed');
-      else reply.log.info(line, 'request');
-    }
+        ms: reply.elapsedTime,
+        ignoredFields: request.ignoredFields,
+        ignoredParameters: request.ignoredParameters,
+      },
+      reply.log,
+      error,
+    );
     if (reply.log.level === 'trace') {
       reply.log.trace(
         {
@@ -83,6 +73,49 @@ export class RequestLog extends LogController {
       );
     }
   }
+
+  /** Measures a request and writes its line (Fastify's requests, and the read lane's). */
+  completed(done: CompletedRequest, log: FastifyBaseLogger, error?: Error | null): void {
+    if (this.observe && done.route?.startsWith(this.apiPrefix)) {
+      this.observe(
+        done.method,
+        done.route.slice(this.apiPrefix.length),
+        done.status,
+        done.ms / 1000,
+      );
+    }
+    if (!error && this.writeInfo && infoEnabled(log)) {
+      this.writeInfo(requestFields(done), 'request');
+      return;
+    }
+    const line: Record<string, unknown> = {
+      request_id: done.id,
+      account: done.account,
+      method: done.method,
+      path: done.url,
+      status: done.status,
+      ms: Math.round(done.ms * 100) / 100,
+    };
+    if (done.ignoredFields) line.ignored_fields = done.ignoredFields;
+    if (done.ignoredParameters) line.ignored_parameters = done.ignoredParameters;
+    if (error) log.error({ ...line, err: error }, 'request failed');
+    else log.info(line, 'request');
+  }
+}
+
+/** A request done, as its log line and its measurement tell it. */
+export interface CompletedRequest {
+  id: string;
+  account: string | undefined;
+  method: string;
+  /** Path and query as sent. */
+  url: string;
+  /** The route's pattern, prefix included; undefined when no route matched. */
+  route: string | undefined;
+  status: number;
+  ms: number;
+  ignoredFields?: readonly string[] | undefined;
+  ignoredParameters?: readonly string[] | undefined;
 }
 
 /** Whether the request's logger (Fastify's child of ours, whose level can change) logs info. */
@@ -93,15 +126,14 @@ function infoEnabled(log: FastifyBaseLogger): boolean {
 }
 
 /** The request line's fields as JSON members (`,"request_id":...`), in pino's order. */
-function requestFields(request: FastifyRequest, reply: FastifyReply): string {
-  const account = request.principal?.email;
-  let fields = `,"request_id":${JSON.stringify(request.id)}`;
-  if (account !== undefined) fields += `,"account":${JSON.stringify(account)}`;
-  fields += `,"method":${JSON.stringify(request.method)},"path":${JSON.stringify(request.url)}`;
-  fields += `,"status":${reply.statusCode},"ms":${Math.round(reply.elapsedTime * 100) / 100}`;
-  if (request.ignoredFields) fields += `,"ignored_fields":${JSON.stringify(request.ignoredFields)}`;
-  if (request.ignoredParameters)
-    fields += `,"ignored_parameters":${JSON.stringify(request.ignoredParameters)}`;
+function requestFields(done: CompletedRequest): string {
+  let fields = `,"request_id":${JSON.stringify(done.id)}`;
+  if (done.account !== undefined) fields += `,"account":${JSON.stringify(done.account)}`;
+  fields += `,"method":${JSON.stringify(done.method)},"path":${JSON.stringify(done.url)}`;
+  fields += `,"status":${done.status},"ms":${Math.round(done.ms * 100) / 100}`;
+  if (done.ignoredFields) fields += `,"ignored_fields":${JSON.stringify(done.ignoredFields)}`;
+  if (done.ignoredParameters)
+    fields += `,"ignored_parameters":${JSON.stringify(done.ignoredParameters)}`;
   return fields;
 }
 

@@ -4,7 +4,14 @@
  * one place where errors become CloudSigma's `[{error_point, error_type, error_message}]`.
  */
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type ServerOptions,
+  type ServerResponse,
+  STATUS_CODES,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
@@ -28,12 +35,14 @@ import type {
   Method,
   OutcomeListener,
   RequestInfo,
+  ResultHeaders,
   RouteSpec,
 } from './api.js';
 import { type Authenticator, type AuthRequest, type Principal, SESSION_COOKIE } from './auth.js';
 import { parseJsonBody } from './body.js';
 import { ApiError, errors } from './errors.js';
 import { last, type Query, readProjection } from './query.js';
+import { type ReadLane, readLane } from './read-lane.js';
 import { RequestLog } from './request-log.js';
 
 export interface HttpOptions {
@@ -63,10 +72,19 @@ export interface Operations {
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
+const ROUTER_OPTIONS = {
+  ignoreTrailingSlash: true,
+  ignoreDuplicateSlashes: true,
+  maxParamLength: 500,
+};
 const gzipAsync = promisify(gzip);
 const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 
 declare module 'fastify' {
+  interface FastifyInstance {
+    /** The plain GETs answered before Fastify (`read-lane.ts`). */
+    readLane: ReadLane;
+  }
   interface FastifyRequest {
     principal?: Principal;
     /** Body fields ignored as unknown (lenient mode), for the request's log line. */
@@ -99,15 +117,68 @@ export function authRequest(request: {
 }
 
 export async function buildHttpServer(options: HttpOptions): Promise<FastifyInstance> {
+  const requestLog = new RequestLog(API_PREFIX, options.logger, options.operations?.observe);
+  const nextRequestId = requestIds();
+  const lane = readLane({
+    routes: options.routes,
+    apiPrefix: API_PREFIX,
+    routerOptions: ROUTER_OPTIONS,
+    authenticator: options.authenticator,
+    logger: options.logger,
+    requestLog,
+    nextRequestId,
+    publicUrl: options.publicUrl,
+    toApiError: (error) => toApiError(error as FastifyError, options.bodyLimit),
+    authRequest: (request) =>
+      authRequest({ method: 'GET', url: request.url ?? '', headers: request.headers }),
+    answer: async (result, acceptEncoding) => {
+      const answer = renderResult(result, undefined);
+      const headers: ResultHeaders = { ...answer.headers, 'content-type': answer.type };
+      if (answer.body === undefined || !shouldGzip(answer.body, acceptEncoding)) {
+        return { status: answer.status, headers, body: answer.body };
+      }
+      headers['content-encoding'] = 'gzip';
+      headers.vary = 'accept-encoding';
+      return { status: answer.status, headers, body: await gzipAsync(answer.body) };
+    },
+    errorAnswer: (error) => ({
+      status: error.status,
+      headers: { ...error.headers, 'content-type': JSON_TYPE },
+      body: error.body(),
+    }),
+  });
   // The https option changes Fastify's server type parameter; the routes do not care which it is.
   const app = Fastify({
     loggerInstance: options.logger,
-    logController: new RequestLog(API_PREFIX, options.logger, options.operations?.observe),
+    logController: requestLog,
     childLoggerFactory: (logger) => logger,
     bodyLimit: options.bodyLimit,
     exposeHeadRoutes: false,
-    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 500 },
-    genReqId: requestIds(),
+    routerOptions: ROUTER_OPTIONS,
+    genReqId: nextRequestId,
+    // Node's server as Fastify makes it, with the read lane in front of Fastify's handler.
+    serverFactory: (handler, factoryOptions) => {
+      // Fastify's own settings, with its defaults (lib/server.js does the same with them).
+      const opts = factoryOptions as {
+        http?: ServerOptions;
+        keepAliveTimeout?: number;
+        requestTimeout?: number;
+        connectionTimeout?: number;
+        maxRequestsPerSocket?: number;
+      };
+      const listener = (req: IncomingMessage, res: ServerResponse) => {
+        if (!lane.take(req, res)) handler(req, res);
+      };
+      const server = options.https
+        ? createHttpsServer(options.https, listener)
+        : createHttpServer(opts.http ?? {}, listener);
+      server.keepAliveTimeout = opts.keepAliveTimeout ?? 72_000;
+      server.requestTimeout = opts.requestTimeout ?? 0;
+      server.setTimeout(opts.connectionTimeout ?? 0);
+      if ((opts.maxRequestsPerSocket ?? 0) > 0)
+        server.maxRequestsPerSocket = opts.maxRequestsPerSocket!;
+      return server;
+    },
     // Malformed URLs (bad %-escapes, over-long parameters) never reach the hooks below.
     frameworkErrors: (error, request, reply) => {
       reply.header('X-REQUEST-ID', request.id);
@@ -117,6 +188,7 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
     ...(options.https ? { https: options.https } : {}),
   }) as unknown as FastifyInstance;
 
+  app.decorate('readLane', lane);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => {
     try {
@@ -383,52 +455,66 @@ function sendResult(
   result: ApiResult,
   ctx: RequestInfo,
 ): Promise<FastifyReply> | FastifyReply {
-  const projection = ctx.method === 'GET' ? readProjection(ctx.query) : undefined;
+  const answer = renderResult(result, ctx.method === 'GET' ? readProjection(ctx.query) : undefined);
+  reply.code(answer.status).headers(answer.headers).type(answer.type);
+  if (answer.body === undefined) return reply.send();
+  if (!shouldGzip(answer.body, request.headers['accept-encoding'])) return reply.send(answer.body);
+  return gzipAsync(answer.body).then((zipped) =>
+    reply.header('content-encoding', 'gzip').header('vary', 'accept-encoding').send(zipped),
+  );
+}
+
+/** An answer as status, headers, content type and body, whichever way it is then sent. */
+export interface Answer {
+  status: number;
+  headers: ResultHeaders;
+  type: string;
+  /** Undefined for an empty answer. */
+  body: Rendered | undefined;
+}
+
+const NO_HEADERS: ResultHeaders = {};
+
+/** What a handler's result is on the wire (before compression), `fields=` applied. */
+export function renderResult(result: ApiResult, projection: readonly string[] | undefined): Answer {
   switch (result.type) {
     case 'list': {
       const items = projection
         ? result.items.map((item) => project(item, projection))
         : result.items;
       const head = `{"meta":{"limit":${result.limit},"offset":${result.offset},"total_count":${result.total}},"objects":[`;
-      return sendJson(request, reply.code(200), splice(head, items, ']}'));
+      return { status: 200, headers: NO_HEADERS, type: JSON_TYPE, body: splice(head, items, ']}') };
     }
-    case 'object': {
-      const body = projection ? project(result.json, projection) : result.json;
-      return sendJson(
-        request,
-        reply.code(result.status ?? 200).headers(result.headers ?? {}),
-        body,
-      );
-    }
+    case 'object':
+      return {
+        status: result.status ?? 200,
+        headers: result.headers ?? NO_HEADERS,
+        type: JSON_TYPE,
+        body: projection ? project(result.json, projection) : result.json,
+      };
     case 'value':
-      return sendJson(
-        request,
-        reply.code(result.status ?? 200).headers(result.headers ?? {}),
-        canonicalJson(result.body),
-      );
+      return {
+        status: result.status ?? 200,
+        headers: result.headers ?? NO_HEADERS,
+        type: JSON_TYPE,
+        body: canonicalJson(result.body),
+      };
     case 'empty':
       // CloudSigma's 204s carry this content type (fixtures); the body is empty.
-      return reply
-        .code(result.status ?? 204)
-        .type('text/html; charset=utf-8')
-        .send();
+      return {
+        status: result.status ?? 204,
+        headers: NO_HEADERS,
+        type: 'text/html; charset=utf-8',
+        body: undefined,
+      };
   }
 }
 
 const GZIP_THRESHOLD = 1024;
 
-/** Sends JSON, gzipped when the client accepts gzip and the body is worth compressing. */
-async function sendJson(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  body: Rendered,
-): Promise<FastifyReply> {
-  reply.type(JSON_TYPE);
-  if (body.length < GZIP_THRESHOLD || !acceptsGzip(request.headers['accept-encoding'])) {
-    return reply.send(body);
-  }
-  reply.header('content-encoding', 'gzip').header('vary', 'accept-encoding');
-  return reply.send(await gzipAsync(body));
+/** JSON is gzipped when the client accepts gzip and the body is worth compressing. */
+export function shouldGzip(body: Rendered, acceptEncoding: string | undefined): boolean {
+  return body.length >= GZIP_THRESHOLD && acceptsGzip(acceptEncoding);
 }
 
 /** Whether an Accept-Encoding header allows gzip (`gzip` or `*`, with a q-value above 0). */

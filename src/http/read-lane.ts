@@ -1,0 +1,189 @@
+/**
+ * The read lane: plain GETs of the API answered on Node's request and response, before Fastify
+ * sees them. Reads are most of an API's traffic and Fastify's request and reply objects, hooks
+ * and promise chain are a large share of a small read's cost (docs/benchmarks.md). The lane
+ * answers exactly as the Fastify route would, bytes and headers alike (test/http/read-lane.test.ts
+ * compares the two): the same router library and options, authenticator, handlers, rendering,
+ * errors, request ids, log line and metrics. Whatever it does not handle goes to Fastify
+ * untouched: other methods, `fields=`, `format=`, `%00`, an `Accept` that needs negotiating,
+ * public routes, unknown paths, and everything at log level trace (the trace line needs Fastify's
+ * hooks).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { FastifyBaseLogger } from 'fastify';
+import FindMyWay from 'find-my-way';
+import type { Rendered } from '../store/types.js';
+import type { ApiContext, ApiHandler, ApiResult, ResultHeaders, RouteSpec } from './api.js';
+import type { Authenticator, AuthRequest, Principal } from './auth.js';
+import type { ApiError } from './errors.js';
+import type { Query } from './query.js';
+import type { RequestLog } from './request-log.js';
+
+/** What the lane shares with the Fastify side of the server (`server.ts`). */
+export interface LaneDeps {
+  routes: readonly RouteSpec[];
+  apiPrefix: string;
+  /** Fastify's router options, so that both route a URL alike. */
+  routerOptions: {
+    ignoreTrailingSlash: boolean;
+    ignoreDuplicateSlashes: boolean;
+    maxParamLength: number;
+  };
+  authenticator: Authenticator;
+  logger: FastifyBaseLogger;
+  requestLog: RequestLog;
+  nextRequestId: () => string;
+  publicUrl: string | undefined;
+  toApiError(error: unknown): ApiError;
+  authRequest(request: IncomingMessage): AuthRequest;
+  /** A result as sent: its headers (content type last), the body gzipped if the client asks. */
+  answer(result: ApiResult, acceptEncoding: string | undefined): Promise<WireAnswer>;
+  errorAnswer(error: ApiError): WireAnswer;
+}
+
+/** A response but for the request id (first) and the length (last), which the lane adds. */
+export interface WireAnswer {
+  status: number;
+  headers: ResultHeaders;
+  body: Rendered | undefined;
+}
+
+interface LaneRoute {
+  /** The pattern as Fastify knows it (prefix included), for the log line and metrics. */
+  route: string;
+  /** Undefined when the lane leaves the route to Fastify. */
+  handler: ApiHandler | undefined;
+}
+
+export interface ReadLane {
+  /** Answers the request and returns true, or returns false and leaves it to Fastify. */
+  take(req: IncomingMessage, res: ServerResponse): boolean;
+  /** How many requests it took (tests check that the lane, not Fastify, answered). */
+  readonly taken: number;
+  /**
+   * What hooks into every API request through Fastify (the control API's latency and faults)
+   * says here when it needs to: the lane takes requests only while every guard returns true.
+   */
+  addGuard(guard: () => boolean): void;
+}
+
+export function readLane(deps: LaneDeps): ReadLane {
+  const router = FindMyWay<FindMyWay.HTTPVersion.V1>(deps.routerOptions);
+  // Every route, so that a URL finds the route Fastify finds; those without a GET the lane
+  // serves (public ones, or a GET there is a 405) are left to Fastify.
+  for (const spec of deps.routes) {
+    const handler = spec.public === true ? undefined : spec.handlers.GET;
+    const store: LaneRoute = { route: deps.apiPrefix + spec.path, handler };
+    router.on('GET', deps.apiPrefix + spec.path, () => {}, store);
+  }
+
+  const guards: (() => boolean)[] = [];
+  let taken = 0;
+  const take = (req: IncomingMessage, res: ServerResponse): boolean => {
+    if (req.method !== 'GET') return false;
+    for (const guard of guards) if (!guard()) return false;
+    const url = req.url ?? '';
+    const accept = req.headers.accept;
+    if (accept !== undefined && accept !== '*/*' && accept !== 'application/json') return false;
+    if (url.includes('format=') || url.includes('%00') || url.includes('fields=')) return false;
+    if (deps.logger.level === 'trace') return false;
+    const found = router.find('GET', url);
+    const route = found?.store as LaneRoute | undefined;
+    if (!found || !route?.handler) return false;
+    taken++;
+    void serve(
+      deps,
+      req,
+      res,
+      url,
+      route.route,
+      route.handler,
+      found.params as Record<string, string>,
+      found.searchParams as Query,
+    );
+    return true;
+  };
+  return {
+    take,
+    get taken() {
+      return taken;
+    },
+    addGuard: (guard) => guards.push(guard),
+  };
+}
+
+async function serve(
+  deps: LaneDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: string,
+  route: string,
+  handler: ApiHandler,
+  params: Record<string, string>,
+  query: Query,
+): Promise<void> {
+  const start = performance.now();
+  const id = deps.nextRequestId();
+  let principal: Principal | undefined;
+  let ignoredParameters: readonly string[] | undefined;
+  let answer: WireAnswer;
+  try {
+    principal = await deps.authenticator.authenticate(deps.authRequest(req));
+    const ctx: ApiContext = {
+      params,
+      query,
+      body: undefined,
+      origin:
+        deps.publicUrl ?? `${isEncrypted(req) ? 'https' : 'http'}://${req.headers.host ?? ''}`,
+      method: 'GET',
+      path: pathOf(url),
+      url,
+      headers: req.headers,
+      principal,
+      // A GET has no body: nothing to note.
+      noteUnknownFields: () => {},
+      noteIgnoredParameters: (names) => {
+        if (names.length > 0) ignoredParameters = names;
+      },
+    };
+    answer = await deps.answer(await handler(ctx), header(req, 'accept-encoding'));
+  } catch (e) {
+    const error = deps.toApiError(e);
+    if (error.status >= 500) deps.logger.error({ request_id: id, err: e }, 'request failed');
+    answer = deps.errorAnswer(error);
+  }
+  const head: Record<string, string | string[] | number> = {
+    'x-request-id': id,
+    ...answer.headers,
+  };
+  if (answer.body !== undefined) head['content-length'] = Buffer.byteLength(answer.body);
+  res.writeHead(answer.status, head);
+  res.end(answer.body);
+  deps.requestLog.completed(
+    {
+      id,
+      account: principal?.email,
+      method: 'GET',
+      url,
+      route,
+      status: answer.status,
+      ms: performance.now() - start,
+      ignoredParameters,
+    },
+    deps.logger,
+  );
+}
+
+function isEncrypted(req: IncomingMessage): boolean {
+  return (req.socket as { encrypted?: boolean }).encrypted === true;
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}
