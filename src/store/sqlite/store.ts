@@ -624,30 +624,40 @@ class SqliteTx implements WriteTx {
       where.push(clause);
       params.push(...values);
     }
-    const whereSql = where.join(' AND ');
-    let total: number;
-    if (query.filters.length === 0) {
-      const row = this.store
-        .statement('SELECT n FROM object_counts WHERE owner = ? AND kind = ?')
-        .get(query.owner ?? '', query.kind) as { n: number } | undefined;
-      total = row?.n ?? 0;
-    } else {
-      const row = this.store
-        .statement(`SELECT count(*) AS n FROM objects WHERE ${whereSql}`)
-        .get(...params) as { n: number };
-      total = row.n;
-    }
+    return this.page('objects', where.join(' AND '), params, query);
+  }
+
+  /** The total and the window of `table`'s rows matching `whereSql`, in the query's order. */
+  private page(
+    table: 'objects' | 'log_entries',
+    whereSql: string,
+    params: unknown[],
+    query: ListQuery,
+  ): ListPage {
+    // Unfiltered, the list counts answer without counting.
+    const total =
+      query.filters.length === 0
+        ? ((
+            this.store
+              .statement('SELECT n FROM object_counts WHERE owner = ? AND kind = ?')
+              .get(query.owner ?? '', query.kind) as { n: number } | undefined
+          )?.n ?? 0)
+        : (
+            this.store
+              .statement(`SELECT count(*) AS n FROM ${table} WHERE ${whereSql}`)
+              .get(...params) as { n: number }
+          ).n;
     const column = query.view === 'detail' ? 'detail' : 'summary';
     const order = query.order
       ? `${query.order.column} ${query.order.descending ? 'DESC' : 'ASC'}, seq`
       : 'seq';
-    const rows = this.store
+    const items = this.store
       .statement(
-        `SELECT ${column} AS j FROM objects WHERE ${whereSql} ORDER BY ${order} LIMIT ? OFFSET ?`,
+        `SELECT ${column} FROM ${table} WHERE ${whereSql} ORDER BY ${order} LIMIT ? OFFSET ?`,
       )
       .pluck()
       .all(...params, query.limit === 0 ? -1 : query.limit, query.offset) as string[];
-    return { total, items: rows };
+    return { total, items };
   }
 
   /** A page of a log kind's entries (their own table; in creation order, never shared). */
@@ -662,30 +672,7 @@ class SqliteTx implements WriteTx {
       where.push(clause);
       params.push(...values);
     }
-    const whereSql = where.join(' AND ');
-    const total =
-      query.filters.length === 0
-        ? ((
-            this.store
-              .statement('SELECT n FROM object_counts WHERE owner = ? AND kind = ?')
-              .get(query.owner ?? '', query.kind) as { n: number } | undefined
-          )?.n ?? 0)
-        : (
-            this.store
-              .statement(`SELECT count(*) AS n FROM log_entries WHERE ${whereSql}`)
-              .get(...params) as { n: number }
-          ).n;
-    const column = query.view === 'detail' ? 'detail' : 'summary';
-    const order = query.order
-      ? `${query.order.column} ${query.order.descending ? 'DESC' : 'ASC'}, seq`
-      : 'seq';
-    const items = this.store
-      .statement(
-        `SELECT ${column} FROM log_entries WHERE ${whereSql} ORDER BY ${order} LIMIT ? OFFSET ?`,
-      )
-      .pluck()
-      .all(...params, query.limit === 0 ? -1 : query.limit, query.offset) as string[];
-    return { total, items };
+    return this.page('log_entries', where.join(' AND '), params, query);
   }
 
   /**
