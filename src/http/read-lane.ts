@@ -91,7 +91,7 @@ export function readLane(deps: LaneDeps): ReadLane {
     const route = found?.store as LaneRoute | undefined;
     if (!found || !route?.handler) return false;
     taken++;
-    void serve(
+    serve(
       deps,
       req,
       res,
@@ -100,7 +100,12 @@ export function readLane(deps: LaneDeps): ReadLane {
       route.handler,
       found.params as Record<string, string>,
       found.searchParams as Query,
-    );
+    ).catch((err: unknown) => {
+      // Only writing the answer can fail here (handlers' errors are answers): drop the socket
+      // rather than leave the client waiting.
+      deps.logger.error({ err, url }, 'request failed');
+      res.destroy();
+    });
     return true;
   };
   return {
