@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { TRANSITION_NAMES } from '../drivers/transitions.js';
 import { actionName } from '../http/actions.js';
 import { ApiError, type ErrorType, errors } from '../http/errors.js';
-import type { Query } from '../http/query.js';
+import { pathOf, type Query } from '../http/query.js';
 import { API_PREFIX } from '../model/refs.js';
 import type { Control } from './control.js';
 import { ERROR_TYPES } from './faults.js';
@@ -143,11 +143,6 @@ export function installControl(http: FastifyInstance, options: ControlOptions): 
 
 function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
-}
-
-function pathOf(url: string): string {
-  const q = url.indexOf('?');
-  return q < 0 ? url : url.slice(0, q);
 }
 
 const body = (request: FastifyRequest, keys: readonly string[]): Body =>

@@ -9,6 +9,12 @@ import { errors } from './errors.js';
 export type Query = Record<string, string | string[] | undefined>;
 
 /** Every value a parameter was given, in order. */
+/** A URL's path, without its query. */
+export function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}
+
 export function all(query: Query, name: string): string[] {
   const value = query[name];
   if (value === undefined) return [];

@@ -16,7 +16,7 @@ import type { Rendered } from '../store/types.js';
 import type { ApiContext, ApiHandler, ApiResult, ResultHeaders, RouteSpec } from './api.js';
 import type { Authenticator, AuthRequest, Principal } from './auth.js';
 import type { ApiError } from './errors.js';
-import type { Query } from './query.js';
+import { pathOf, type Query } from './query.js';
 import type { RequestLog } from './request-log.js';
 
 /** What the lane shares with the Fastify side of the server (`server.ts`). */
@@ -186,9 +186,4 @@ function isEncrypted(req: IncomingMessage): boolean {
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
-}
-
-function pathOf(url: string): string {
-  const q = url.indexOf('?');
-  return q < 0 ? url : url.slice(0, q);
 }

@@ -41,7 +41,7 @@ import type {
 import { type Authenticator, type AuthRequest, type Principal, SESSION_COOKIE } from './auth.js';
 import { parseJsonBody } from './body.js';
 import { ApiError, errors } from './errors.js';
-import { last, type Query, readProjection } from './query.js';
+import { last, pathOf, type Query, readProjection } from './query.js';
 import { type ReadLane, readLane } from './read-lane.js';
 import { RequestLog } from './request-log.js';
 
@@ -595,11 +595,6 @@ function checkAcceptable(request: FastifyRequest): void {
         t.type.endsWith('+json')),
   );
   if (!ok) throw errors.notAcceptable(accept);
-}
-
-function pathOf(url: string): string {
-  const q = url.indexOf('?');
-  return q < 0 ? url : url.slice(0, q);
 }
 
 function queryOf(url: string): Query {
