@@ -106,11 +106,15 @@ export interface AppOverrides {
 
 export const DB_FILE = 'sigmalite.db';
 
-export async function openStore(config: Pick<Config, 'memory' | 'data' | 'store'>): Promise<Store> {
+/** The configured store; a server's SQLite file checkpoints in the background (`checkpointer.ts`). */
+export async function openStore(
+  config: Pick<Config, 'memory' | 'data' | 'store'>,
+  server = false,
+): Promise<Store> {
   if (config.store) return PostgresStore.open({ url: config.store });
   if (config.memory) return new SqliteStore({ path: ':memory:' });
   mkdirSync(config.data, { recursive: true });
-  return new SqliteStore({ path: join(config.data, DB_FILE) });
+  return new SqliteStore({ path: join(config.data, DB_FILE), backgroundCheckpoints: server });
 }
 
 /** A namespace of the store's component state, as the simulated hypervisor keeps its machines. */
@@ -150,7 +154,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const logger = overrides.logger ?? pino({ level: config.logLevel }, logDestination);
   let store: Store;
   try {
-    store = overrides.store ?? (await openStore(config));
+    store = overrides.store ?? (await openStore(config, true));
   } catch (e) {
     logDestination?.close();
     throw e;

@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { CHECKPOINT_DELAY_MS } from '../../src/store/sqlite/checkpointer.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/migrations.js';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { record, storeBehaviour } from './behaviour.js';
@@ -11,7 +12,11 @@ storeBehaviour('sqlite in memory', async () => new SqliteStore({ path: ':memory:
 
 const dir = mkdtempSync(join(tmpdir(), 'sigmalite-store-'));
 let n = 0;
-storeBehaviour('sqlite file', async () => new SqliteStore({ path: join(dir, `db-${n++}.sqlite`) }));
+// As a server opens it: WAL checkpoints on a worker thread.
+storeBehaviour(
+  'sqlite file',
+  async () => new SqliteStore({ path: join(dir, `db-${n++}.sqlite`), backgroundCheckpoints: true }),
+);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('sqlite read cache', () => {
@@ -137,6 +142,46 @@ describe('sqlite file', () => {
     );
     expect(page).toEqual({ total: 1, items: [entry.detail] });
     expect((await store.snapshot()).objects.map((o) => [o.kind, o.uuid])).toEqual([['logs', 'l1']]);
+    await store.close();
+  });
+});
+
+describe('sqlite background checkpoints', () => {
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  /** ~400 KiB of objects: far below the automatic checkpoint's 4,000 pages. */
+  const fill = (store: SqliteStore, prefix: string) =>
+    Promise.all(
+      Array.from({ length: 100 }, (_, i) =>
+        store.write((tx) =>
+          tx.insert({ ...record({ uuid: `${prefix}-${i}` }), doc: 'x'.repeat(4000) }),
+        ),
+      ),
+    );
+  const dataVersion = (store: SqliteStore) =>
+    store.statement('PRAGMA data_version').pluck().get() as number;
+
+  it('copy commits into the database file soon after, without dropping the read cache', async () => {
+    const path = join(dir, 'checkpointed.sqlite');
+    const store = new SqliteStore({ path, backgroundCheckpoints: true });
+    const before = statSync(path).size;
+    await fill(store, 'a');
+    const version = dataVersion(store);
+    await sleep(CHECKPOINT_DELAY_MS + 400);
+    expect(statSync(path).size).toBeGreaterThan(before + 300_000);
+    expect(dataVersion(store)).toBe(version);
+    expect((await store.get('a-99'))?.doc).toHaveLength(4000);
+    await store.close();
+    // The worker's connection closed first: the store's, the last, removed the WAL.
+    expect(existsSync(`${path}-wal`)).toBe(false);
+  });
+
+  it('are not taken without the option (the automatic checkpoint waits for 4,000 pages)', async () => {
+    const path = join(dir, 'not-checkpointed.sqlite');
+    const store = new SqliteStore({ path });
+    const before = statSync(path).size;
+    await fill(store, 'b');
+    await sleep(CHECKPOINT_DELAY_MS + 400);
+    expect(statSync(path).size).toBeLessThan(before + 100_000);
     await store.close();
   });
 });
