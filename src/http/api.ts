@@ -40,10 +40,29 @@ export interface ApiContext extends RequestInfo {
 export type ResultHeaders = Record<string, string | string[]>;
 
 export type ApiResult =
-  /** A page of pre-rendered objects, wrapped in the list envelope. */
-  | { type: 'list'; total: number; limit: number; offset: number; items: Rendered[] }
-  /** One pre-rendered object. */
-  | { type: 'object'; status?: number; json: Rendered; headers?: ResultHeaders }
+  /**
+   * A page of pre-rendered objects, wrapped in the list envelope; or, with `joined`, their JSON
+   * already comma-separated (`items` is then empty).
+   */
+  | {
+      type: 'list';
+      total: number;
+      limit: number;
+      offset: number;
+      items: Rendered[];
+      joined?: Buffer;
+    }
+  /**
+   * One pre-rendered object, or objects in `{"objects": [...]}`; `uuids` names the objects it
+   * carries when the handler knows them (the audit log reads them instead of parsing `json`).
+   */
+  | {
+      type: 'object';
+      status?: number;
+      json: Rendered;
+      headers?: ResultHeaders;
+      uuids?: readonly string[];
+    }
   /** Any value, rendered as canonical JSON. */
   | { type: 'value'; status?: number; body: unknown; headers?: ResultHeaders }
   | { type: 'empty'; status?: number };

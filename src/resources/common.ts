@@ -172,6 +172,7 @@ export function toRecord<D>(kind: DocKind<D>, doc: D): NewRecord {
   // Who the owner shares the object with, kept in the document by acls/grants.ts.
   const sharedWith = (doc as { shared_with?: unknown }).shared_with;
   if (Array.isArray(sharedWith) && 'grantees' in detail) detail.grantees = sharedWith;
+  const rendered = canonicalJson(detail);
   return {
     kind: kind.def.kind,
     uuid: kind.uuid(doc),
@@ -179,8 +180,9 @@ export function toRecord<D>(kind: DocKind<D>, doc: D): NewRecord {
     name: kind.name(doc),
     status: kind.status(doc),
     doc: JSON.stringify(doc),
-    detail: canonicalJson(detail),
-    summary: canonicalJson(summarize(kind.def, detail)),
+    detail: rendered,
+    // Without list fields the list representation is the detail: rendered once.
+    summary: kind.def.listFields ? canonicalJson(summarize(kind.def, detail)) : rendered,
   };
 }
 

@@ -23,10 +23,16 @@ import {
 import type { ResourceEnv } from './env.js';
 import { readTagFilters } from './tags/relations.js';
 
+/** An object a create stored: its uuid and rendered detail. */
+export interface Created {
+  uuid: string;
+  detail: string;
+}
+
 export interface CollectionRules {
   def: ResourceDef;
-  /** Validates and stores new objects (all or nothing); returns their rendered detail. */
-  create(owner: string, items: unknown[]): Promise<string[]>;
+  /** Validates and stores new objects (all or nothing), in the order given. */
+  create(owner: string, items: unknown[]): Promise<Created[]>;
   /** Applies a PUT body to one object inside `tx`; returns the rendered detail. */
   update(tx: WriteTx, record: ObjectRecord, body: unknown): Promise<string>;
   /** Deletes objects inside `tx` (query parameters such as `recurse` are the resource's). */
@@ -100,11 +106,15 @@ export function collectionRoutes(env: ResourceEnv, rules: CollectionRules): Rout
         noteUnknownObjects(ctx, def.fields, items);
         const created = await rules.create(ctx.principal.uuid, items);
         const headers: Record<string, string> = {};
-        if (created.length === 1) {
-          const uuid = (JSON.parse(created[0]!) as { uuid: string }).uuid;
-          headers.location = ctx.origin + resourceUri(kind, uuid);
-        }
-        return { type: 'object', status: 201, json: `{"objects":[${created.join(',')}]}`, headers };
+        if (created.length === 1)
+          headers.location = ctx.origin + resourceUri(kind, created[0]!.uuid);
+        return {
+          type: 'object',
+          status: 201,
+          json: `{"objects":[${created.map((c) => c.detail).join(',')}]}`,
+          headers,
+          uuids: created.map((c) => c.uuid),
+        };
       },
       PUT: async (ctx) => {
         const items = readObjects(ctx.body);

@@ -8,6 +8,7 @@ import { isPlainObject } from '../../model/json.js';
 import { readRef } from '../../model/refs.js';
 import type { Account, AccountRepo, ObjectRecord, WriteTx } from '../../store/types.js';
 import { parseDoc, toRecord, toUpdate } from '../common.js';
+import type { Created } from '../crud.js';
 import type { ResourceEnv } from '../env.js';
 import { checkTags } from '../tags/relations.js';
 import { PERMISSIONS, type Permission } from './access.js';
@@ -89,7 +90,7 @@ export async function createAcls(
   env: ResourceEnv,
   owner: string,
   items: unknown[],
-): Promise<string[]> {
+): Promise<Created[]> {
   const docs: AclDoc[] = [];
   for (const item of items) {
     if (!isPlainObject(item)) throw errors.invalid(null, 'Expected a JSON object');
@@ -105,13 +106,13 @@ export async function createAcls(
     });
   }
   return env.store.write(async (tx) => {
-    const out: string[] = [];
+    const out: Created[] = [];
     for (const doc of docs) {
       await checkTags(tx, owner, doc.tags, 'tags');
       const record = toRecord(aclKind, doc);
       await tx.insert(record);
       await syncAcl(tx, null, doc);
-      out.push(record.detail);
+      out.push({ uuid: doc.uuid, detail: record.detail });
     }
     return out;
   });

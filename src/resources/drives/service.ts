@@ -6,22 +6,23 @@ import { readInput } from '../../model/input.js';
 import type { ObjectRecord, WriteTx } from '../../store/types.js';
 import type { Capabilities } from '../capabilities/types.js';
 import { parseDoc, toRecord, toUpdate } from '../common.js';
+import type { Created } from '../crud.js';
 import type { ResourceEnv } from '../env.js';
 import { addTask } from '../lifecycle.js';
 import { detachEverywhere } from '../mounts.js';
 import { DRIVES, type DriveDoc, driveKind, settledStatus } from './model.js';
 import { checkDriveReferences, syncDriveRelations } from './relations.js';
 
-/** Validates and stores new drives, all or nothing. Returns their rendered detail. */
+/** Validates and stores new drives, all or nothing. */
 export async function createDrives(
   env: ResourceEnv,
   owner: string,
   items: unknown[],
-): Promise<string[]> {
+): Promise<Created[]> {
   const docs = items.map((item) => newDrive(env, owner, item));
   return env.store.write(async (tx) => {
-    const out: string[] = [];
-    for (const doc of docs) out.push(await insertDrive(env, tx, doc));
+    const out: Created[] = [];
+    for (const doc of docs) out.push({ uuid: doc.uuid, detail: await insertDrive(env, tx, doc) });
     return out;
   });
 }

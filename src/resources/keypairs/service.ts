@@ -6,6 +6,7 @@ import { errors } from '../../http/errors.js';
 import { readInput } from '../../model/input.js';
 import type { ObjectRecord, WriteTx } from '../../store/types.js';
 import { parseDoc, toUpdate } from '../common.js';
+import type { Created } from '../crud.js';
 import type { ResourceEnv } from '../env.js';
 import { type ServerDoc, serverKind } from '../servers/model.js';
 import { KEYPAIRS, type KeypairDoc, keypairRecord, keypairUpdate } from './model.js';
@@ -31,23 +32,23 @@ interface Keys {
   fingerprint: string;
 }
 
-/** Validates and stores new keypairs, all or nothing. Returns their rendered detail. */
+/** Validates and stores new keypairs, all or nothing. */
 export async function createKeypairs(
   env: ResourceEnv,
   owner: string,
   items: unknown[],
-): Promise<string[]> {
+): Promise<Created[]> {
   const docs: KeypairDoc[] = [];
   // Generation takes a while (RSA): it happens before the transaction, which may run again.
   for (const item of items) docs.push(await newKeypair(env, owner, item));
   return env.store.write(async (tx) => {
-    const out: string[] = [];
+    const out: Created[] = [];
     for (const doc of docs) {
       await checkKeypairReferences(tx, doc);
       const record = keypairRecord(doc);
       await tx.insert(record);
       await syncKeypairRelations(tx, null, doc);
-      out.push(record.detail);
+      out.push({ uuid: doc.uuid, detail: record.detail });
     }
     return out;
   });

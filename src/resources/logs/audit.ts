@@ -130,7 +130,8 @@ function itemsOf(body: unknown): unknown[] {
 }
 
 /** The uuids of the objects an answer carries (`{"objects": [...]}` or one object). */
-function uuidsOf(result: ApiResult): string[] {
+function uuidsOf(result: ApiResult): readonly string[] {
+  if (result.type === 'object' && result.uuids) return result.uuids;
   let body: unknown;
   try {
     if (result.type === 'object') body = JSON.parse(result.json.toString());

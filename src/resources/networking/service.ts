@@ -8,6 +8,7 @@ import { readInput } from '../../model/input.js';
 import type { Random } from '../../model/random.js';
 import type { ObjectRecord, WriteTx } from '../../store/types.js';
 import { type DocKind, parseDoc, toRecord, toUpdate } from '../common.js';
+import type { Created } from '../crud.js';
 import type { ResourceEnv } from '../env.js';
 import { type ServerDoc, serverKind } from '../servers/model.js';
 import { checkTags, syncTags } from '../tags/relations.js';
@@ -238,7 +239,7 @@ export async function createPolicies(
   env: Pick<ResourceEnv, 'store' | 'random'>,
   owner: string,
   items: unknown[],
-): Promise<string[]> {
+): Promise<Created[]> {
   const docs = items.map((item): PolicyDoc => {
     const { values: v } = readInput(FWPOLICIES.fields, item, { requireAll: true });
     return {
@@ -252,13 +253,13 @@ export async function createPolicies(
     };
   });
   return env.store.write(async (tx) => {
-    const out: string[] = [];
+    const out: Created[] = [];
     for (const doc of docs) {
       await checkTags(tx, owner, doc.tags, 'tags');
       const record = toRecord(policyKind, doc);
       await tx.insert(record);
       await syncTags(tx, 'fwpolicies', doc.uuid, [], doc.tags);
-      out.push(record.detail);
+      out.push({ uuid: doc.uuid, detail: record.detail });
     }
     return out;
   });

@@ -5,6 +5,7 @@ import type { Random } from '../../model/random.js';
 import type { ObjectRecord, WriteTx } from '../../store/types.js';
 import { accessOf, allows, notGranted } from '../acls/access.js';
 import { parseDoc, toRecord, toUpdate } from '../common.js';
+import type { Created } from '../crud.js';
 import type { DriveDoc } from '../drives/model.js';
 import { deleteDrives } from '../drives/service.js';
 import type { ResourceEnv } from '../env.js';
@@ -32,16 +33,18 @@ export interface ServerDraft {
   nics: NicDraft[];
 }
 
-/** Validates and stores new servers, all or nothing. Returns their rendered detail. */
+/** Validates and stores new servers, all or nothing. */
 export async function createServers(
   env: ResourceEnv,
   owner: string,
   items: unknown[],
-): Promise<string[]> {
+): Promise<Created[]> {
   const drafts = items.map((item) => newServer(env, owner, item));
   return env.store.write(async (tx) => {
-    const out: string[] = [];
-    for (const draft of drafts) out.push(await insertServer(env, tx, draft));
+    const out: Created[] = [];
+    for (const draft of drafts) {
+      out.push({ uuid: draft.doc.uuid, detail: await insertServer(env, tx, draft) });
+    }
     return out;
   });
 }
@@ -182,7 +185,8 @@ export async function assignMacs(
     if (kept.has(mac)) throw errors.invalid(`nics.${i}.mac`, `MAC ${draft.mac} is given twice`);
     kept.add(mac);
   });
-  await tx.releaseAll(MAC_NAMESPACE, serverUuid);
+  // A new server holds no MACs yet.
+  if (existing.length > 0) await tx.releaseAll(MAC_NAMESPACE, serverUuid);
   const nics: NicDoc[] = [];
   for (const draft of drafts) {
     let mac = draft.mac?.toLowerCase();

@@ -7,6 +7,7 @@ import { errors } from '../../http/errors.js';
 import { readInput } from '../../model/input.js';
 import type { ObjectRecord, ReadTx, WriteTx } from '../../store/types.js';
 import { parseDoc, toRecord, toUpdate } from '../common.js';
+import type { Created } from '../crud.js';
 import { type DriveDoc, driveKind } from '../drives/model.js';
 import type { ResourceEnv } from '../env.js';
 import { addTask } from '../lifecycle.js';
@@ -33,12 +34,12 @@ interface Draft {
   tags: string[];
 }
 
-/** Validates and stores new snapshots, all or nothing. Returns their rendered detail. */
+/** Validates and stores new snapshots, all or nothing. */
 export async function createSnapshots(
   env: ResourceEnv,
   owner: string,
   items: unknown[],
-): Promise<string[]> {
+): Promise<Created[]> {
   const drafts = items.map((item): Draft => {
     const { values: v } = readInput(SNAPSHOTS.fields, item, { requireAll: true });
     return {
@@ -49,7 +50,7 @@ export async function createSnapshots(
     };
   });
   return env.store.write(async (tx) => {
-    const out: string[] = [];
+    const out: Created[] = [];
     for (const draft of drafts) out.push(await takeSnapshot(env, tx, owner, draft));
     return out;
   });
@@ -60,7 +61,7 @@ async function takeSnapshot(
   tx: WriteTx,
   owner: string,
   draft: Draft,
-): Promise<string> {
+): Promise<Created> {
   const driveRecord = await tx.get(draft.drive);
   if (driveRecord?.kind !== 'drives' || driveRecord.owner !== owner) {
     throw errors.invalid('drive', `Object with uuid ${draft.drive} does not exist`);
@@ -102,7 +103,7 @@ async function takeSnapshot(
   drive.snapshots = [doc.uuid, ...drive.snapshots];
   await tx.update(toUpdate(driveKind, driveRecord, drive));
   await addTask(env, tx, SNAPSHOT_CREATE_TASK, doc.uuid);
-  return record.detail;
+  return { uuid: doc.uuid, detail: record.detail };
 }
 
 /**

@@ -10,6 +10,7 @@ import type { ObjectRecord, WriteTx } from '../../store/types.js';
 import { ACL_LINK, refreshGrants, TAG_LINK } from '../acls/grants.js';
 import { type AclDoc, aclKind } from '../acls/model.js';
 import { parseDoc, toRecord, toUpdate } from '../common.js';
+import type { Created } from '../crud.js';
 import type { ResourceEnv } from '../env.js';
 import { TAGS, type TagDoc, type TaggedRef, tagKind } from './model.js';
 import { retag, TAGGABLE, tagsOf } from './relations.js';
@@ -19,7 +20,7 @@ export async function createTags(
   env: ResourceEnv,
   owner: string,
   items: unknown[],
-): Promise<string[]> {
+): Promise<Created[]> {
   const drafts = items.map((item) => {
     const { values } = readInput(TAGS.fields, item, { requireAll: true });
     const doc: TagDoc = {
@@ -32,11 +33,11 @@ export async function createTags(
     return { doc, resources: (values.resources as string[] | null | undefined) ?? [] };
   });
   return env.store.write(async (tx) => {
-    const out: string[] = [];
+    const out: Created[] = [];
     for (const { doc, resources } of drafts) {
       const record = toRecord(tagKind, doc);
       await tx.insert(record);
-      out.push(await setResources(tx, doc, resources));
+      out.push({ uuid: doc.uuid, detail: await setResources(tx, doc, resources) });
     }
     return out;
   });

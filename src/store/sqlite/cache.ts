@@ -10,10 +10,34 @@
  */
 import { LOG_KINDS, type ObjectRecord } from '../types.js';
 
-/** An object's rendered forms, kept as UTF-8 bytes: sent as they are, encoded once. */
-export interface CachedObject extends Pick<ObjectRecord, 'kind' | 'uuid' | 'owner'> {
-  detail: Buffer;
-  summary: Buffer;
+/**
+ * An object's rendered forms, sent as UTF-8 bytes. They are encoded when first read, not when
+ * written: most objects a busy writer creates are not read before they change again.
+ */
+export class CachedObject {
+  private detailForm: string | Buffer;
+  private summaryForm: string | Buffer;
+
+  constructor(
+    readonly kind: string,
+    readonly uuid: string,
+    readonly owner: string | null,
+    detail: string,
+    summary: string,
+  ) {
+    this.detailForm = detail;
+    this.summaryForm = summary;
+  }
+
+  get detail(): Buffer {
+    if (typeof this.detailForm === 'string') this.detailForm = Buffer.from(this.detailForm);
+    return this.detailForm;
+  }
+
+  get summary(): Buffer {
+    if (typeof this.summaryForm === 'string') this.summaryForm = Buffer.from(this.summaryForm);
+    return this.summaryForm;
+  }
 }
 
 export type Change =
@@ -139,11 +163,5 @@ function listKey(owner: string | null, kind: string): string {
 export function encoded(
   row: Pick<ObjectRecord, 'kind' | 'uuid' | 'owner' | 'detail' | 'summary'>,
 ): CachedObject {
-  return {
-    kind: row.kind,
-    uuid: row.uuid,
-    owner: row.owner,
-    detail: Buffer.from(row.detail),
-    summary: Buffer.from(row.summary),
-  };
+  return new CachedObject(row.kind, row.uuid, row.owner, row.detail, row.summary);
 }

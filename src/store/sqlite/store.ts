@@ -924,12 +924,13 @@ class SqliteTx implements WriteTx {
   }
 
   async claim(namespace: string, value: string, holder: string): Promise<boolean> {
-    this.store
+    const { changes } = this.store
       .statement(
         'INSERT INTO claims (namespace, value, holder) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
       )
       .run(namespace, value, holder);
-    return (await this.claimHolder(namespace, value)) === holder;
+    // Not inserted: taken already, by this holder (a claim again) or another.
+    return changes === 1 || (await this.claimHolder(namespace, value)) === holder;
   }
 
   async releaseAll(namespace: string, holder: string): Promise<void> {
