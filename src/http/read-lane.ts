@@ -12,7 +12,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
 import FindMyWay from 'find-my-way';
-import type { Rendered } from '../store/types.js';
+import { type Body, bodyLength, isChunks } from './answer-body.js';
 import type { ApiContext, ApiHandler, ApiResult, ResultHeaders, RouteSpec } from './api.js';
 import type { Authenticator, AuthRequest, Principal } from './auth.js';
 import type { ApiError } from './errors.js';
@@ -45,7 +45,7 @@ export interface LaneDeps {
 export interface WireAnswer {
   status: number;
   headers: ResultHeaders;
-  body: Rendered | undefined;
+  body: Body | undefined;
 }
 
 interface LaneRoute {
@@ -161,9 +161,17 @@ async function serve(
     'x-request-id': id,
     ...answer.headers,
   };
-  if (answer.body !== undefined) head['content-length'] = Buffer.byteLength(answer.body);
+  const { body } = answer;
+  if (body !== undefined) head['content-length'] = bodyLength(body);
   res.writeHead(answer.status, head);
-  res.end(answer.body);
+  if (body === undefined || !isChunks(body)) res.end(body);
+  else {
+    // One writev of them all, each chunk sent from where it is kept.
+    res.cork();
+    for (let i = 0; i < body.length - 1; i++) res.write(body[i]);
+    res.end(body.at(-1));
+    res.uncork();
+  }
   deps.requestLog.completed(
     {
       id,

@@ -27,6 +27,7 @@ import { cloudSigmaEndpointOf, pathShape } from '../docs/cloudsigma-endpoints.js
 import { canonicalJson } from '../model/json.js';
 import { API_PREFIX } from '../model/refs.js';
 import type { Rendered } from '../store/types.js';
+import { type Body, bodyLength, flatBody } from './answer-body.js';
 import type {
   ApiContext,
   ApiHandler,
@@ -139,7 +140,7 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
       }
       headers['content-encoding'] = 'gzip';
       headers.vary = 'accept-encoding';
-      return { status: answer.status, headers, body: await gzipAsync(answer.body) };
+      return { status: answer.status, headers, body: await gzipAsync(flatBody(answer.body)) };
     },
     errorAnswer: (error) => ({
       status: error.status,
@@ -458,8 +459,9 @@ function sendResult(
   const answer = renderResult(result, ctx.method === 'GET' ? readProjection(ctx.query) : undefined);
   reply.code(answer.status).headers(answer.headers).type(answer.type);
   if (answer.body === undefined) return reply.send();
-  if (!shouldGzip(answer.body, request.headers['accept-encoding'])) return reply.send(answer.body);
-  return gzipAsync(answer.body).then((zipped) =>
+  const body = flatBody(answer.body);
+  if (!shouldGzip(body, request.headers['accept-encoding'])) return reply.send(body);
+  return gzipAsync(body).then((zipped) =>
     reply.header('content-encoding', 'gzip').header('vary', 'accept-encoding').send(zipped),
   );
 }
@@ -470,7 +472,7 @@ export interface Answer {
   headers: ResultHeaders;
   type: string;
   /** Undefined for an empty answer. */
-  body: Rendered | undefined;
+  body: Body | undefined;
 }
 
 const NO_HEADERS: ResultHeaders = {};
@@ -479,10 +481,16 @@ const NO_HEADERS: ResultHeaders = {};
 export function renderResult(result: ApiResult, projection: readonly string[] | undefined): Answer {
   switch (result.type) {
     case 'list': {
+      const head = `{"meta":{"limit":${result.limit},"offset":${result.offset},"total_count":${result.total}},"objects":[`;
+      if (result.joined) {
+        // The list handler asks the store for a join only when `fields=` does not pick.
+        if (projection) throw new Error('a joined list cannot be projected');
+        const body = [Buffer.from(head), result.joined, LIST_TAIL];
+        return { status: 200, headers: NO_HEADERS, type: JSON_TYPE, body };
+      }
       const items = projection
         ? result.items.map((item) => project(item, projection))
         : result.items;
-      const head = `{"meta":{"limit":${result.limit},"offset":${result.offset},"total_count":${result.total}},"objects":[`;
       return { status: 200, headers: NO_HEADERS, type: JSON_TYPE, body: splice(head, items, ']}') };
     }
     case 'object':
@@ -513,8 +521,8 @@ export function renderResult(result: ApiResult, projection: readonly string[] | 
 const GZIP_THRESHOLD = 1024;
 
 /** JSON is gzipped when the client accepts gzip and the body is worth compressing. */
-export function shouldGzip(body: Rendered, acceptEncoding: string | undefined): boolean {
-  return body.length >= GZIP_THRESHOLD && acceptsGzip(acceptEncoding);
+export function shouldGzip(body: Body, acceptEncoding: string | undefined): boolean {
+  return bodyLength(body) >= GZIP_THRESHOLD && acceptsGzip(acceptEncoding);
 }
 
 /** Whether an Accept-Encoding header allows gzip (`gzip` or `*`, with a q-value above 0). */
@@ -546,6 +554,7 @@ function splice(head: string, items: readonly Rendered[], tail: string): Rendere
 }
 
 const COMMA = Buffer.from(',');
+const LIST_TAIL = Buffer.from(']}');
 
 function project(json: Rendered, names: readonly string[]): string {
   const source = JSON.parse(json.toString()) as Record<string, unknown>;

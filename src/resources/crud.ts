@@ -4,7 +4,13 @@
  */
 import type { ApiContext, ApiHandler, ApiResult, Method, RouteSpec } from '../http/api.js';
 import { errors } from '../http/errors.js';
-import { ignoredListParameters, readFilters, readOrder, readPaging } from '../http/query.js';
+import {
+  ignoredListParameters,
+  readFilters,
+  readOrder,
+  readPaging,
+  readProjection,
+} from '../http/query.js';
 import type { ResourceDef } from '../model/fields.js';
 import { unknownFields } from '../model/input.js';
 import { isPlainObject } from '../model/json.js';
@@ -60,6 +66,8 @@ export function readRoutes(env: ResourceEnv, def: ResourceDef): RouteSpec[] {
           limit: paging.limit,
           offset: paging.offset,
           view: def.listFields ? view : 'detail',
+          // Sent as kept, unless `fields=` picks from each item.
+          joined: readProjection(ctx.query) === undefined,
         }),
       );
       const { grants } = page;
@@ -69,7 +77,7 @@ export function readRoutes(env: ResourceEnv, def: ResourceDef): RouteSpec[] {
             return permissions ? sharedView(item, { owner: false, permissions }) : item;
           })
         : page.items;
-      return { type: 'list', total: page.total, ...paging, items };
+      return { type: 'list', total: page.total, ...paging, items, joined: page.joined };
     };
   return [
     { path: `/${kind}/`, handlers: { GET: list('summary') }, resource: { def, as: 'list' } },

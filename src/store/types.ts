@@ -53,12 +53,19 @@ export interface ListQuery {
   limit: number;
   offset: number;
   view: 'detail' | 'summary';
+  /**
+   * The caller sends the items as they are, comma-separated: a store may then answer `joined`
+   * instead of `items` (SQLite keeps the join of a whole unfiltered list until the list changes).
+   */
+  joined?: boolean;
 }
 
 export interface ListPage {
   total: number;
-  /** Rendered JSON of each object, in order. */
+  /** Rendered JSON of each object, in order (none when `joined` is set). */
   items: Rendered[];
+  /** With `ListQuery.joined`: every item's JSON, comma-separated, in order. */
+  joined?: Buffer;
   /**
    * With `sharedWith`, when an item is another account's: the permissions granted on it, by
    * index (undefined or a hole for the caller's own objects).

@@ -92,6 +92,16 @@ describe('read lane', () => {
         'accept-encoding': 'gzip',
       },
     ],
+    [
+      'a whole list (joined once, sent in chunks)',
+      '/api/2.0/servers/detail/?limit=0',
+      { authorization: alice },
+    ],
+    [
+      'a whole list gzipped',
+      '/api/2.0/servers/?limit=0',
+      { authorization: alice, 'accept-encoding': 'gzip' },
+    ],
     ['a schema', '/api/2.0/servers/schema/', { authorization: alice }],
     [
       'an unknown uuid',
@@ -128,6 +138,23 @@ describe('read lane', () => {
       expect(lineOf(lane.requestId)).toEqual(lineOf(fastify.requestId));
     });
   }
+
+  it('sends a whole list with the same objects as a page of them, again after a change', async () => {
+    const auth = { authorization: alice };
+    const objects = async (path: string) => {
+      const wire = await get(t.origin, path, auth);
+      const length = wire.headers.find(([name]) => name === 'content-length')?.[1];
+      expect(Number(length)).toBe(wire.body.length);
+      return (JSON.parse(wire.body.toString()) as { objects: unknown[] }).objects;
+    };
+    const whole = await objects('/api/2.0/servers/detail/?limit=0');
+    expect(whole).toHaveLength(4);
+    expect(whole).toEqual(await objects('/api/2.0/servers/detail/?limit=100'));
+    await t.alice.put(`/servers/${server}/`, { ...serverBody({ name: 'renamed' }) });
+    const after = await objects('/api/2.0/servers/detail/?limit=0');
+    expect(after).toEqual(await objects('/api/2.0/servers/detail/?limit=100'));
+    expect(after.map((o) => (o as { name: string }).name)).toContain('renamed');
+  });
 
   it('leaves to Fastify what it does not serve: other methods, fields=, a GET on a route without one', async () => {
     const before = t.app.http.readLane.taken;

@@ -219,6 +219,22 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
         expect(uuids((await list({ limit: 0, offset: 3 })).items)).toEqual(['l3', 'l4']);
       });
 
+      it('answers a whole list asked joined with the same items, comma-separated or not', async () => {
+        const items = (await list({ limit: 0 })).items.map(String);
+        const asked = await list({ limit: 0, joined: true });
+        expect(asked.total).toBe(5);
+        const text = asked.joined ? String(asked.joined) : asked.items.map(String).join(',');
+        expect(text).toBe(items.join(','));
+        // Filtered: never joined.
+        const filtered = await list({
+          limit: 0,
+          joined: true,
+          filters: [{ column: 'name', op: 'exact', values: ['Alpha'] }],
+        });
+        expect(filtered.joined).toBeUndefined();
+        expect(uuids(filtered.items)).toEqual(['l0']);
+      });
+
       it('filters exact (ORed values) and contains (case-insensitive, Unicode), ANDed', async () => {
         const exact = await list({
           filters: [{ column: 'name', op: 'exact', values: ['Alpha', 'beta'] }],

@@ -100,6 +100,73 @@ describe('sqlite read cache', () => {
   });
 });
 
+describe('sqlite joined lists', () => {
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
+  const whole = (store: SqliteStore, view: 'detail' | 'summary' = 'detail') =>
+    store.read((tx) =>
+      tx.list({
+        kind: 'servers',
+        owner: 'owner-a',
+        filters: [],
+        limit: 0,
+        offset: 0,
+        view,
+        joined: true,
+      }),
+    );
+  const text = async (store: SqliteStore, view?: 'detail' | 'summary') =>
+    String((await whole(store, view)).joined);
+
+  it('joins a whole list once, until the list or one of its objects changes', async () => {
+    const path = join(dir, 'joined.sqlite');
+    const store = new SqliteStore({ path });
+    const other = new SqliteStore({ path });
+    for (const uuid of ['a', 'b']) {
+      await store.write((tx) => tx.insert(record({ uuid, detail: `{"d":"${uuid}"}` })));
+    }
+    const first = await whole(store);
+    expect(first).toMatchObject({ total: 2, items: [] });
+    expect(String(first.joined)).toBe('{"d":"a"},{"d":"b"}');
+    // Kept: the same bytes, not joined again.
+    expect((await whole(store)).joined).toBe(first.joined);
+    expect(await text(store, 'summary')).toBe(
+      `${JSON.stringify({ uuid: 'a' })},${JSON.stringify({ uuid: 'b' })}`,
+    );
+    // Pages and other owners' lists are not joined.
+    const page = await store.read((tx) =>
+      tx.list({
+        kind: 'servers',
+        owner: 'owner-a',
+        filters: [],
+        limit: 1,
+        offset: 1,
+        view: 'detail',
+        joined: true,
+      }),
+    );
+    expect(page.joined).toBeUndefined();
+    expect(page.items.map(String)).toEqual(['{"d":"b"}']);
+
+    const a = (await store.get('a'))!;
+    await store.write((tx) => tx.update({ ...a, detail: '{"d":"a2"}' }));
+    expect(await text(store)).toBe('{"d":"a2"},{"d":"b"}');
+    await store.write((tx) => tx.insert(record({ uuid: 'c', detail: '{"d":"c"}' })));
+    expect(await text(store)).toBe('{"d":"a2"},{"d":"b"},{"d":"c"}');
+    await store.write(async (tx) => tx.remove((await tx.get('b'))!));
+    expect(await text(store)).toBe('{"d":"a2"},{"d":"c"}');
+    // Another owner's change leaves this join as it is.
+    const kept = (await whole(store)).joined;
+    await store.write((tx) => tx.insert(record({ uuid: 'x', owner: 'owner-b' })));
+    expect((await whole(store)).joined).toBe(kept);
+    // Another connection's commit (another process) drops it on the next turn.
+    await other.write((tx) => tx.insert(record({ uuid: 'd', detail: '{"d":"d"}' })));
+    await turn();
+    expect(await text(store)).toBe('{"d":"a2"},{"d":"c"},{"d":"d"}');
+    await other.close();
+    await store.close();
+  });
+});
+
 describe('sqlite file', () => {
   it('keeps what was committed across a reopen, and migrates once', async () => {
     const path = join(dir, 'reopen.sqlite');

@@ -52,6 +52,13 @@ export class ReadCache {
   private readonly objects = new Map<string, CachedObject>();
   /** `owner\0kind` -> every uuid of that list, in creation order. */
   private readonly lists = new Map<string, string[]>();
+  /**
+   * `owner\0kind` -> view -> the whole list's items, comma-separated: a list of thousands is
+   * joined once, not per request. Dropped when anything in the list changes; oldest first when
+   * over `JOINED_MAX_BYTES`.
+   */
+  private readonly joinedLists = new Map<string, Map<string, Buffer>>();
+  private joinedBytes = 0;
   private readonly creds = new Map<string, number>();
   /** Whether anything is granted to an account (lists of accounts without grants skip sharing). */
   private readonly grantees = new Map<string, boolean>();
@@ -81,6 +88,8 @@ export class ReadCache {
   clear(): void {
     this.objects.clear();
     this.lists.clear();
+    this.joinedLists.clear();
+    this.joinedBytes = 0;
     this.creds.clear();
     this.grantees.clear();
   }
@@ -104,6 +113,39 @@ export class ReadCache {
 
   rememberList(owner: string | null, kind: string, uuids: string[]): void {
     this.lists.set(listKey(owner, kind), uuids);
+  }
+
+  joined(owner: string | null, kind: string, view: string): Buffer | undefined {
+    return this.joinedLists.get(listKey(owner, kind))?.get(view);
+  }
+
+  rememberJoined(owner: string | null, kind: string, view: string, joined: Buffer): void {
+    if (joined.length > JOINED_MAX_BYTES) return;
+    const key = listKey(owner, kind);
+    this.forgetJoined(key, view);
+    while (this.joinedBytes + joined.length > JOINED_MAX_BYTES) {
+      const oldest = this.joinedLists.keys().next().value;
+      if (oldest === undefined) break;
+      this.forgetJoined(oldest);
+    }
+    const views = this.joinedLists.get(key) ?? new Map<string, Buffer>();
+    views.set(view, joined);
+    // Re-inserted: the list is now the newest.
+    this.joinedLists.set(key, views);
+    this.joinedBytes += joined.length;
+  }
+
+  /** Both views of a list, or one to be replaced. */
+  private forgetJoined(key: string, view?: string): void {
+    const views = this.joinedLists.get(key);
+    if (!views) return;
+    for (const [name, joined] of views) {
+      if (view !== undefined && name !== view) continue;
+      this.joinedBytes -= joined.length;
+      views.delete(name);
+    }
+    this.joinedLists.delete(key);
+    if (views.size > 0) this.joinedLists.set(key, views);
   }
 
   credVersion(account: string): number | undefined {
@@ -135,7 +177,9 @@ export class ReadCache {
   apply(changes: readonly Change[]): void {
     for (const change of changes) {
       const { record } = change;
-      const list = this.lists.get(listKey(record.owner, record.kind));
+      const key = listKey(record.owner, record.kind);
+      const list = this.lists.get(key);
+      this.forgetJoined(key);
       if (change.op === 'put') {
         // Audit entries are written on every request and rarely read: they would push out
         // the objects reads are for.
@@ -154,6 +198,9 @@ export class ReadCache {
     }
   }
 }
+
+/** The most bytes of joined lists kept (a list larger than this is joined per request). */
+const JOINED_MAX_BYTES = 64 * 2 ** 20;
 
 function listKey(owner: string | null, kind: string): string {
   return `${owner ?? ''}\u0000${kind}`;

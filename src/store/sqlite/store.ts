@@ -768,6 +768,11 @@ class SqliteTx implements WriteTx {
         .all(...(query.owner === null ? [query.kind] : [query.kind, query.owner])) as string[];
       cache.rememberList(query.owner, query.kind, uuids);
     }
+    const whole = query.joined === true && query.limit === 0 && query.offset === 0;
+    if (whole) {
+      const joined = cache.joined(query.owner, query.kind, query.view);
+      if (joined) return { total: uuids.length, items: [], joined };
+    }
     const page =
       query.limit === 0
         ? uuids.slice(query.offset)
@@ -777,7 +782,10 @@ class SqliteTx implements WriteTx {
       const object = this.cachedObject(uuid);
       if (object) items.push(query.view === 'detail' ? object.detail : object.summary);
     }
-    return { total: uuids.length, items };
+    if (!whole) return { total: uuids.length, items };
+    const joined = joinWithCommas(items);
+    cache.rememberJoined(query.owner, query.kind, query.view, joined);
+    return { total: uuids.length, items: [], joined };
   }
 
   async claimHolder(namespace: string, value: string): Promise<string | undefined> {
@@ -1203,4 +1211,15 @@ function toAccount(row: AccountRow | undefined): Account | undefined {
     credVersion: row.cred_version,
     createdAt: row.created_at,
   };
+}
+
+const COMMA = Buffer.from(',');
+
+function joinWithCommas(items: readonly Buffer[]): Buffer {
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0) chunks.push(COMMA);
+    chunks.push(items[i]!);
+  }
+  return Buffer.concat(chunks);
 }
