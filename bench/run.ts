@@ -8,7 +8,8 @@
  *   listall  GET /servers/detail/?limit=0 over 10,000 servers       mean latency vs baseline
  * Ends with one line `bench: get=R list=R create=R listall=R`.
  * BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS and BENCH_SERVERS override the defaults;
- * BENCH_SIGMALITE_ARGS adds flags to sigmalite's command line (e.g. `--log-level warn`).
+ * BENCH_SIGMALITE_ARGS adds flags to sigmalite's command line (e.g. `--log-level warn`);
+ * BENCH_SCENARIOS (e.g. `create,listall`) runs only those scenarios.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -200,6 +201,9 @@ async function main(): Promise<void> {
         target: 2,
       },
     ];
+    const only = process.env.BENCH_SCENARIOS?.split(',');
+    if (only)
+      scenarios.splice(0, scenarios.length, ...scenarios.filter((s) => only.includes(s.name)));
     const ratios: Record<string, number[]> = {};
     const rows: string[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
