@@ -201,9 +201,21 @@ export async function assignMacs(
   return nics;
 }
 
+/** The next MAC of each source of randomness (a seeded one makes them reproducible). */
+const nextMacs = new WeakMap<Random, number>();
+const MAC_SPACE = 2 ** 40;
+
+/**
+ * A new MAC: `22:` and 40 bits that count up from a random start. Consecutive MACs keep the
+ * claims' index appending at one leaf, where random ones each dirtied a page of their own in the
+ * commit (the claim, which makes them unique, is what a create writes most after its row).
+ */
 function newMac(random: Random): string {
-  const bytes = random.bytes(5);
-  return ['22', ...[...bytes].map((b) => b.toString(16).padStart(2, '0'))].join(':');
+  let next = nextMacs.get(random);
+  if (next === undefined) next = random.bytes(5).readUIntBE(0, 5);
+  nextMacs.set(random, (next + 1) % MAC_SPACE);
+  const hex = next.toString(16).padStart(10, '0');
+  return `22:${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:${hex.slice(6, 8)}:${hex.slice(8)}`;
 }
 
 /** On a server that is not stopped only these change; the rest of a PUT is ignored (§2.4). */
