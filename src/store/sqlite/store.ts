@@ -454,8 +454,8 @@ export class SqliteStore implements Store {
         objects: [
           ...(this.statement(`SELECT ${RECORD_COLUMNS} FROM objects ORDER BY seq`).all() as Row[]),
           ...(this.statement(
-            // Entries are never updated: version 1.
-            'SELECT kind, uuid, owner, name, status, 1 AS version, doc, detail, summary FROM log_entries ORDER BY seq',
+            // Entries are never updated: version 1; their list form is their detail.
+            'SELECT kind, uuid, owner, name, status, 1 AS version, doc, detail, detail AS summary FROM log_entries ORDER BY seq',
           ).all() as Row[]),
         ],
         claims: this.statement(
@@ -526,7 +526,7 @@ export class SqliteStore implements Store {
       for (const r of snapshot.objects) {
         changes.push({ op: 'put', kind: r.kind, uuid: r.uuid, owner: r.owner, detail: r.detail });
         if (LOG_KINDS.includes(r.kind)) {
-          logEntry.run(r.kind, r.uuid, r.owner, r.name, r.status, r.doc, r.detail, r.summary);
+          logEntry.run(r.kind, r.uuid, r.owner, r.name, r.status, r.doc, r.detail, '');
           continue;
         }
         object.run(
@@ -688,7 +688,8 @@ class SqliteTx implements WriteTx {
       where.push(clause);
       params.push(...values);
     }
-    return this.page('log_entries', where.join(' AND '), params, query);
+    // An entry's list form is its detail (`summary` is not stored twice).
+    return this.page('log_entries', where.join(' AND '), params, { ...query, view: 'detail' });
   }
 
   /**
@@ -814,7 +815,8 @@ class SqliteTx implements WriteTx {
           record.status,
           record.doc,
           record.detail,
-          record.summary,
+          // The audit log has no list fields: its list form is the detail, read from there.
+          '',
         );
     } else {
       this.store
