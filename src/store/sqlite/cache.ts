@@ -8,7 +8,7 @@
  * the same file) bumps SQLite's `data_version`, which is checked before the cache answers, at most
  * once per event-loop turn; a bump drops everything.
  */
-import { LOG_KINDS, type ObjectRecord } from '../types.js';
+import type { ObjectRecord } from '../types.js';
 
 /**
  * An object's rendered forms, sent as UTF-8 bytes. They are encoded when first read, not when
@@ -181,12 +181,10 @@ export class ReadCache {
       const list = this.lists.get(key);
       this.forgetJoined(key);
       if (change.op === 'put') {
-        // Audit entries are written on every request and rarely read: they would push out
-        // the objects reads are for.
-        const worth = !LOG_KINDS.includes(record.kind);
-        if (this.objects.has(record.uuid) || (worth && this.objects.size < this.maxObjects)) {
-          this.rememberObject(encoded(change.record));
-        }
+        // A cached object is kept current; a new one is cached when first read. Caching what
+        // is written (a stream of creates, audit entries) would hold every new object in the
+        // heap, and every garbage collection would walk them.
+        if (this.objects.has(record.uuid)) this.rememberObject(encoded(change.record));
         if (change.inserted) list?.push(record.uuid);
       } else {
         this.objects.delete(record.uuid);
