@@ -55,7 +55,8 @@ export interface ListQuery {
   view: 'detail' | 'summary';
   /**
    * The caller sends the items as they are, comma-separated: a store may then answer `joined`
-   * instead of `items` (SQLite keeps the join of a whole unfiltered list until the list changes).
+   * instead of `items` (SQLite keeps the join of an unfiltered list's page, or of all of it, until
+   * the list changes).
    */
   joined?: boolean;
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ReadCache } from '../../src/store/sqlite/cache.js';
 import { CHECKPOINT_DELAY_MS } from '../../src/store/sqlite/checkpointer.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/migrations.js';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
@@ -117,7 +118,7 @@ describe('sqlite joined lists', () => {
   const text = async (store: SqliteStore, view?: 'detail' | 'summary') =>
     String((await whole(store, view)).joined);
 
-  it('joins a whole list once, until the list or one of its objects changes', async () => {
+  it('joins a list (whole or a page) once, until the list or one of its objects changes', async () => {
     const path = join(dir, 'joined.sqlite');
     const store = new SqliteStore({ path });
     const other = new SqliteStore({ path });
@@ -132,20 +133,23 @@ describe('sqlite joined lists', () => {
     expect(await text(store, 'summary')).toBe(
       `${JSON.stringify({ uuid: 'a' })},${JSON.stringify({ uuid: 'b' })}`,
     );
-    // Pages and other owners' lists are not joined.
-    const page = await store.read((tx) =>
-      tx.list({
-        kind: 'servers',
-        owner: 'owner-a',
-        filters: [],
-        limit: 1,
-        offset: 1,
-        view: 'detail',
-        joined: true,
-      }),
-    );
-    expect(page.joined).toBeUndefined();
-    expect(page.items.map(String)).toEqual(['{"d":"b"}']);
+    // A page is joined too, once.
+    const page = () =>
+      store.read((tx) =>
+        tx.list({
+          kind: 'servers',
+          owner: 'owner-a',
+          filters: [],
+          limit: 1,
+          offset: 1,
+          view: 'detail',
+          joined: true,
+        }),
+      );
+    const second = await page();
+    expect(second).toMatchObject({ total: 2, items: [] });
+    expect(String(second.joined)).toBe('{"d":"b"}');
+    expect((await page()).joined).toBe(second.joined);
 
     const a = (await store.get('a'))!;
     await store.write((tx) => tx.update({ ...a, detail: '{"d":"a2"}' }));
@@ -154,6 +158,7 @@ describe('sqlite joined lists', () => {
     expect(await text(store)).toBe('{"d":"a2"},{"d":"b"},{"d":"c"}');
     await store.write(async (tx) => tx.remove((await tx.get('b'))!));
     expect(await text(store)).toBe('{"d":"a2"},{"d":"c"}');
+    expect(String((await page()).joined)).toBe('{"d":"c"}');
     // Another owner's change leaves this join as it is.
     const kept = (await whole(store)).joined;
     await store.write((tx) => tx.insert(record({ uuid: 'x', owner: 'owner-b' })));
@@ -164,6 +169,29 @@ describe('sqlite joined lists', () => {
     expect(await text(store)).toBe('{"d":"a2"},{"d":"c"},{"d":"d"}');
     await other.close();
     await store.close();
+  });
+});
+
+describe('sqlite joined windows', () => {
+  it('keep at most 4,096 windows and 64 MiB, dropping the least recently joined list first', () => {
+    const cache = new ReadCache(() => 1);
+    const small = Buffer.from('{}');
+    cache.rememberJoined('old', 'servers', 'detail/0/1', small);
+    for (let i = 0; i < 4095; i++) cache.rememberJoined('new', 'servers', `detail/${i}/1`, small);
+    expect(cache.joined('old', 'servers', 'detail/0/1')).toBe(small);
+    cache.rememberJoined('newest', 'servers', 'detail/0/1', small);
+    expect(cache.joined('old', 'servers', 'detail/0/1')).toBeUndefined();
+    expect(cache.joined('new', 'servers', 'detail/0/1')).toBe(small);
+
+    const big = Buffer.alloc(40 * 2 ** 20);
+    cache.rememberJoined('a', 'servers', 'detail/0/0', big);
+    cache.rememberJoined('b', 'servers', 'detail/0/0', big);
+    expect(cache.joined('a', 'servers', 'detail/0/0')).toBeUndefined();
+    expect(cache.joined('b', 'servers', 'detail/0/0')).toBe(big);
+    // Larger than the whole budget: not kept.
+    cache.rememberJoined('c', 'servers', 'detail/0/0', Buffer.alloc(65 * 2 ** 20));
+    expect(cache.joined('c', 'servers', 'detail/0/0')).toBeUndefined();
+    expect(cache.joined('b', 'servers', 'detail/0/0')).toBe(big);
   });
 });
 

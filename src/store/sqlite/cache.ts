@@ -53,12 +53,13 @@ export class ReadCache {
   /** `owner\0kind` -> every uuid of that list, in creation order. */
   private readonly lists = new Map<string, string[]>();
   /**
-   * `owner\0kind` -> view -> the whole list's items, comma-separated: a list of thousands is
-   * joined once, not per request. Dropped when anything in the list changes; oldest first when
-   * over `JOINED_MAX_BYTES`.
+   * `owner\0kind` -> window (view, offset, limit) -> those items of the list, comma-separated:
+   * a page is joined once, not per request (a whole list of thousands too). Dropped when anything
+   * in the list changes; the least recently joined list's first when over the limits below.
    */
   private readonly joinedLists = new Map<string, Map<string, Buffer>>();
   private joinedBytes = 0;
+  private joinedCount = 0;
   private readonly creds = new Map<string, number>();
   /** Whether anything is granted to an account (lists of accounts without grants skip sharing). */
   private readonly grantees = new Map<string, boolean>();
@@ -90,6 +91,7 @@ export class ReadCache {
     this.lists.clear();
     this.joinedLists.clear();
     this.joinedBytes = 0;
+    this.joinedCount = 0;
     this.creds.clear();
     this.grantees.clear();
   }
@@ -115,37 +117,42 @@ export class ReadCache {
     this.lists.set(listKey(owner, kind), uuids);
   }
 
-  joined(owner: string | null, kind: string, view: string): Buffer | undefined {
-    return this.joinedLists.get(listKey(owner, kind))?.get(view);
+  joined(owner: string | null, kind: string, window: string): Buffer | undefined {
+    return this.joinedLists.get(listKey(owner, kind))?.get(window);
   }
 
-  rememberJoined(owner: string | null, kind: string, view: string, joined: Buffer): void {
+  rememberJoined(owner: string | null, kind: string, window: string, joined: Buffer): void {
     if (joined.length > JOINED_MAX_BYTES) return;
     const key = listKey(owner, kind);
-    this.forgetJoined(key, view);
-    while (this.joinedBytes + joined.length > JOINED_MAX_BYTES) {
+    this.forgetJoined(key, window);
+    while (
+      this.joinedBytes + joined.length > JOINED_MAX_BYTES ||
+      this.joinedCount >= JOINED_MAX_COUNT
+    ) {
       const oldest = this.joinedLists.keys().next().value;
       if (oldest === undefined) break;
       this.forgetJoined(oldest);
     }
-    const views = this.joinedLists.get(key) ?? new Map<string, Buffer>();
-    views.set(view, joined);
+    const windows = this.joinedLists.get(key) ?? new Map<string, Buffer>();
+    windows.set(window, joined);
     // Re-inserted: the list is now the newest.
-    this.joinedLists.set(key, views);
+    this.joinedLists.delete(key);
+    this.joinedLists.set(key, windows);
     this.joinedBytes += joined.length;
+    this.joinedCount++;
   }
 
-  /** Both views of a list, or one to be replaced. */
-  private forgetJoined(key: string, view?: string): void {
-    const views = this.joinedLists.get(key);
-    if (!views) return;
-    for (const [name, joined] of views) {
-      if (view !== undefined && name !== view) continue;
+  /** Every window of a list, or the one about to be replaced. */
+  private forgetJoined(key: string, window?: string): void {
+    const windows = this.joinedLists.get(key);
+    if (!windows) return;
+    for (const [name, joined] of windows) {
+      if (window !== undefined && name !== window) continue;
       this.joinedBytes -= joined.length;
-      views.delete(name);
+      this.joinedCount--;
+      windows.delete(name);
     }
-    this.joinedLists.delete(key);
-    if (views.size > 0) this.joinedLists.set(key, views);
+    if (windows.size === 0) this.joinedLists.delete(key);
   }
 
   credVersion(account: string): number | undefined {
@@ -197,8 +204,10 @@ export class ReadCache {
   }
 }
 
-/** The most bytes of joined lists kept (a list larger than this is joined per request). */
+/** The most bytes of joined windows kept (a list larger than this is joined per request). */
 const JOINED_MAX_BYTES = 64 * 2 ** 20;
+/** The most joined windows kept (pages of one item are small, and there can be many). */
+const JOINED_MAX_COUNT = 4096;
 
 function listKey(owner: string | null, kind: string): string {
   return `${owner ?? ''}\u0000${kind}`;

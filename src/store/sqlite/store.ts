@@ -769,9 +769,9 @@ class SqliteTx implements WriteTx {
         .all(...(query.owner === null ? [query.kind] : [query.kind, query.owner])) as string[];
       cache.rememberList(query.owner, query.kind, uuids);
     }
-    const whole = query.joined === true && query.limit === 0 && query.offset === 0;
-    if (whole) {
-      const joined = cache.joined(query.owner, query.kind, query.view);
+    const window = query.joined ? `${query.view}/${query.offset}/${query.limit}` : undefined;
+    if (window !== undefined) {
+      const joined = cache.joined(query.owner, query.kind, window);
       if (joined) return { total: uuids.length, items: [], joined };
     }
     const page =
@@ -783,9 +783,9 @@ class SqliteTx implements WriteTx {
       const object = this.cachedObject(uuid);
       if (object) items.push(query.view === 'detail' ? object.detail : object.summary);
     }
-    if (!whole) return { total: uuids.length, items };
+    if (window === undefined) return { total: uuids.length, items };
     const joined = joinWithCommas(items);
-    cache.rememberJoined(query.owner, query.kind, query.view, joined);
+    cache.rememberJoined(query.owner, query.kind, window, joined);
     return { total: uuids.length, items: [], joined };
   }
 
