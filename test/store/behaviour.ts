@@ -439,11 +439,12 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
       const log = (uuid: string, target: string, owner = 'owner-a') =>
         record({ uuid, kind: 'logs', owner, name: target, status: 'create', summary: '{}' });
       // Appends queued together with write jobs commit with them; each caller hears of its own.
-      await Promise.all([
-        store.append([log('l1', 't1'), log('l2', 't2')]),
-        store.write(async (tx) => tx.insert(record({ uuid: 's1' }))),
-        store.append([log('l3', 't1'), log('l4', 't1', 'owner-b')]),
-      ]);
+      // (The second append waits for the first: concurrent transactions of PostgreSQL may
+      // interleave their rows, so their relative order is not creation order.)
+      const first = store.append([log('l1', 't1'), log('l2', 't2')]);
+      const written = store.write(async (tx) => tx.insert(record({ uuid: 's1' })));
+      await first;
+      await Promise.all([written, store.append([log('l3', 't1'), log('l4', 't1', 'owner-b')])]);
       await store.write(async (tx) => tx.insert(log('l5', 't2')));
       const page = (query: Partial<ListQuery>) =>
         store.read((tx) =>
