@@ -23,12 +23,27 @@ export function pythonJson(value: unknown): string {
       return Number.isFinite(value) ? String(value) : 'null';
     case 'string':
       return pythonString(value);
-    case 'object':
-      if (Array.isArray(value)) return `[${value.map(pythonJson).join(', ')}]`;
-      return `{${Object.entries(value as Record<string, unknown>)
-        .filter(([, item]) => item !== undefined)
-        .map(([key, item]) => `${pythonString(key)}: ${pythonJson(item)}`)
-        .join(', ')}}`;
+    case 'object': {
+      // Loops, not entries/map/join: the audit log renders every request's body with this.
+      if (Array.isArray(value)) {
+        let out = '[';
+        for (let i = 0; i < value.length; i++) {
+          if (i > 0) out += ', ';
+          out += pythonJson(value[i]);
+        }
+        return `${out}]`;
+      }
+      const source = value as Record<string, unknown>;
+      let out = '{';
+      for (const key in source) {
+        if (!Object.hasOwn(source, key)) continue;
+        const item = source[key];
+        if (item === undefined) continue;
+        if (out.length > 1) out += ', ';
+        out += `${pythonString(key)}: ${pythonJson(item)}`;
+      }
+      return `${out}}`;
+    }
     default:
       return 'null';
   }
@@ -50,8 +65,13 @@ const ESCAPES: Record<string, string> = {
   '\f': '\\f',
 };
 
+/** Printable ASCII but `"` and `\\`. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
 /** A JSON string literal with every character outside printable ASCII escaped. */
 export function pythonString(text: string): string {
+  // Most strings need no escape: checked without a callback per match.
+  if (PLAIN.test(text)) return `"${text}"`;
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it escapes.
   const escaped = text.replace(/["\\\u0000-\u001f\u007f-\uffff]/g, (ch) => {
     return ESCAPES[ch] ?? `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`;
