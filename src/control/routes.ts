@@ -113,9 +113,9 @@ export function installControl(http: FastifyInstance, options: ControlOptions): 
     },
   });
 
-  // The read lane answers GETs before Fastify's hooks: it leaves them to Fastify while latency or
-  // faults are set.
-  http.readLane.addGuard(() => control.latency.empty && control.faults.empty);
+  // The lane answers GETs and POSTs before Fastify's hooks: it leaves them to Fastify while
+  // latency or faults are set.
+  http.lane.addGuard(() => control.latency.empty && control.faults.empty);
   // Latency comes before anything else of the request, authentication included.
   http.addHook('onRequest', async (request) => {
     if (control.latency.empty) return;

@@ -74,7 +74,7 @@ export class RequestLog extends LogController {
     }
   }
 
-  /** Measures a request and writes its line (Fastify's requests, and the read lane's). */
+  /** Measures a request and writes its line (Fastify's requests, and the lane's). */
   completed(done: CompletedRequest, log: FastifyBaseLogger, error?: Error | null): void {
     if (this.observe && done.route?.startsWith(this.apiPrefix)) {
       this.observe(

@@ -42,8 +42,8 @@ import type {
 import { type Authenticator, type AuthRequest, type Principal, SESSION_COOKIE } from './auth.js';
 import { parseJsonBody } from './body.js';
 import { ApiError, errors } from './errors.js';
+import { createLane, type Lane } from './lane.js';
 import { last, pathOf, type Query, readProjection } from './query.js';
-import { type ReadLane, readLane } from './read-lane.js';
 import { RequestLog } from './request-log.js';
 
 export interface HttpOptions {
@@ -83,8 +83,8 @@ const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The plain GETs answered before Fastify (`read-lane.ts`). */
-    readLane: ReadLane;
+    /** The plain GETs and JSON POSTs answered before Fastify (`lane.ts`). */
+    lane: Lane;
   }
   interface FastifyRequest {
     principal?: Principal;
@@ -120,7 +120,7 @@ export function authRequest(request: {
 export async function buildHttpServer(options: HttpOptions): Promise<FastifyInstance> {
   const requestLog = new RequestLog(API_PREFIX, options.logger, options.operations?.observe);
   const nextRequestId = requestIds();
-  const lane = readLane({
+  const lane = createLane({
     routes: options.routes,
     apiPrefix: API_PREFIX,
     routerOptions: ROUTER_OPTIONS,
@@ -131,7 +131,18 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
     publicUrl: options.publicUrl,
     toApiError: (error) => toApiError(error as FastifyError, options.bodyLimit),
     authRequest: (request) =>
-      authRequest({ method: 'GET', url: request.url ?? '', headers: request.headers }),
+      authRequest({
+        method: request.method ?? 'GET',
+        url: request.url ?? '',
+        headers: request.headers,
+      }),
+    bodyLimit: options.bodyLimit,
+    parseBody: parseJsonBody,
+    strict: options.strict === true,
+    act: (handler, ctx, path) =>
+      options.onOutcome
+        ? observed(handler, ctx, path, options.onOutcome, options.logger, options.bodyLimit)
+        : handler(ctx),
     answer: async (result, acceptEncoding) => {
       const answer = renderResult(result, undefined);
       const headers: ResultHeaders = { ...answer.headers, 'content-type': answer.type };
@@ -157,7 +168,7 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
     exposeHeadRoutes: false,
     routerOptions: ROUTER_OPTIONS,
     genReqId: nextRequestId,
-    // Node's server as Fastify makes it, with the read lane in front of Fastify's handler.
+    // Node's server as Fastify makes it, with the lane in front of Fastify's handler.
     serverFactory: (handler, factoryOptions) => {
       // Fastify's own settings, with its defaults (lib/server.js does the same with them).
       const opts = factoryOptions as {
@@ -189,7 +200,7 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
     ...(options.https ? { https: options.https } : {}),
   }) as unknown as FastifyInstance;
 
-  app.decorate('readLane', lane);
+  app.decorate('lane', lane);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => {
     try {

@@ -1,13 +1,14 @@
 /**
- * The read lane: plain GETs of the API answered on Node's request and response, before Fastify
- * sees them. Reads are most of an API's traffic and Fastify's request and reply objects, hooks
- * and promise chain are a large share of a small read's cost (docs/benchmarks.md). The lane
- * answers exactly as the Fastify route would, bytes and headers alike (test/http/read-lane.test.ts
- * compares the two): the same router library and options, authenticator, handlers, rendering,
- * errors, request ids, log line and metrics. Whatever it does not handle goes to Fastify
- * untouched: other methods, `fields=`, `format=`, `%00`, an `Accept` that needs negotiating,
- * public routes, unknown paths, and everything at log level trace (the trace line needs Fastify's
- * hooks).
+ * The lane: plain GETs of the API, and POSTs of a JSON body (creates, actions), answered on
+ * Node's request and response before Fastify sees them. They are most of an API's traffic, and
+ * Fastify's request and reply objects, hooks and promise chain are a large share of a small
+ * request's cost (docs/benchmarks.md). The lane answers exactly as the Fastify route would, bytes
+ * and headers alike (test/http/lane.test.ts compares the two): the same router library and
+ * options, authenticator, body parser, handlers, audit log, rendering, errors, request ids, log
+ * line and metrics. Whatever it does not handle goes to Fastify untouched: other methods, a POST
+ * whose body is not plainly `Content-Type: application/json` with a `Content-Length` within the
+ * limit, `fields=`, `format=`, `%00`, an `Accept` that needs negotiating, public routes, unknown
+ * paths, and everything at log level trace (the trace line needs Fastify's hooks).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
@@ -15,7 +16,7 @@ import FindMyWay from 'find-my-way';
 import { type Body, bodyLength, isChunks } from './answer-body.js';
 import type { ApiContext, ApiHandler, ApiResult, ResultHeaders, RouteSpec } from './api.js';
 import type { Authenticator, AuthRequest, Principal } from './auth.js';
-import type { ApiError } from './errors.js';
+import { type ApiError, errors } from './errors.js';
 import { pathOf, type Query } from './query.js';
 import type { RequestLog } from './request-log.js';
 
@@ -36,6 +37,13 @@ export interface LaneDeps {
   publicUrl: string | undefined;
   toApiError(error: unknown): ApiError;
   authRequest(request: IncomingMessage): AuthRequest;
+  bodyLimit: number;
+  /** The body parser Fastify's routes use. */
+  parseBody(raw: Buffer): unknown;
+  /** Refuse unknown body fields (400) instead of ignoring them (`--strict`). */
+  strict: boolean;
+  /** Runs the handler of a request that acts: the audit log hears how it ended. */
+  act(handler: ApiHandler, ctx: ApiContext, path: string): Promise<ApiResult>;
   /** A result as sent: its headers (content type last), the body gzipped if the client asks. */
   answer(result: ApiResult, acceptEncoding: string | undefined): Promise<WireAnswer>;
   errorAnswer(error: ApiError): WireAnswer;
@@ -51,11 +59,13 @@ export interface WireAnswer {
 interface LaneRoute {
   /** The pattern as Fastify knows it (prefix included), for the log line and metrics. */
   route: string;
+  /** The pattern below the prefix, as the audit log knows it. */
+  path: string;
   /** Undefined when the lane leaves the route to Fastify. */
   handler: ApiHandler | undefined;
 }
 
-export interface ReadLane {
+export interface Lane {
   /** Answers the request and returns true, or returns false and leaves it to Fastify. */
   take(req: IncomingMessage, res: ServerResponse): boolean;
   /** How many requests it took (tests check that the lane, not Fastify, answered). */
@@ -67,27 +77,34 @@ export interface ReadLane {
   addGuard(guard: () => boolean): void;
 }
 
-export function readLane(deps: LaneDeps): ReadLane {
+const LANE_METHODS = ['GET', 'POST'] as const;
+
+export function createLane(deps: LaneDeps): Lane {
   const router = FindMyWay<FindMyWay.HTTPVersion.V1>(deps.routerOptions);
-  // Every route, so that a URL finds the route Fastify finds; those without a GET the lane
-  // serves (public ones, or a GET there is a 405) are left to Fastify.
+  // Every route, so that a URL finds the route Fastify finds; those without the method the lane
+  // serves (public ones, or where it is a 405) are left to Fastify.
   for (const spec of deps.routes) {
-    const handler = spec.public === true ? undefined : spec.handlers.GET;
-    const store: LaneRoute = { route: deps.apiPrefix + spec.path, handler };
-    router.on('GET', deps.apiPrefix + spec.path, () => {}, store);
+    for (const method of LANE_METHODS) {
+      const handler = spec.public === true ? undefined : spec.handlers[method];
+      const store: LaneRoute = { route: deps.apiPrefix + spec.path, path: spec.path, handler };
+      router.on(method, deps.apiPrefix + spec.path, () => {}, store);
+    }
   }
 
   const guards: (() => boolean)[] = [];
   let taken = 0;
   const take = (req: IncomingMessage, res: ServerResponse): boolean => {
-    if (req.method !== 'GET') return false;
+    const method = req.method;
+    if (method !== 'GET' && (method !== 'POST' || !plainJsonBody(req, deps.bodyLimit))) {
+      return false;
+    }
     for (const guard of guards) if (!guard()) return false;
     const url = req.url ?? '';
     const accept = req.headers.accept;
     if (accept !== undefined && accept !== '*/*' && accept !== 'application/json') return false;
     if (url.includes('format=') || url.includes('%00') || url.includes('fields=')) return false;
     if (deps.logger.level === 'trace') return false;
-    const found = router.find('GET', url);
+    const found = router.find(method, url);
     const route = found?.store as LaneRoute | undefined;
     if (!found || !route?.handler) return false;
     taken++;
@@ -95,8 +112,9 @@ export function readLane(deps: LaneDeps): ReadLane {
       deps,
       req,
       res,
+      method,
       url,
-      route.route,
+      route,
       route.handler,
       found.params as Record<string, string>,
       found.searchParams as Query,
@@ -117,12 +135,41 @@ export function readLane(deps: LaneDeps): ReadLane {
   };
 }
 
+/**
+ * A POST the lane reads as Fastify's parser would: `application/json` and a `Content-Length`
+ * within the limit (Fastify answers the rest: chunked bodies, other types, 413).
+ */
+function plainJsonBody(req: IncomingMessage, bodyLimit: number): boolean {
+  const length = req.headers['content-length'];
+  return (
+    req.headers['content-type'] === 'application/json' &&
+    length !== undefined &&
+    /^[1-9][0-9]{0,11}$/.test(length) &&
+    Number(length) <= bodyLimit &&
+    req.headers['transfer-encoding'] === undefined
+  );
+}
+
+/** The request's body; rejects if the client goes away before sending it all. */
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.once('error', reject);
+    req.once('close', () => {
+      if (!req.complete) reject(new Error('The request body was not sent whole'));
+    });
+  });
+}
+
 async function serve(
   deps: LaneDeps,
   req: IncomingMessage,
   res: ServerResponse,
+  method: 'GET' | 'POST',
   url: string,
-  route: string,
+  route: LaneRoute,
   handler: ApiHandler,
   params: Record<string, string>,
   query: Query,
@@ -131,27 +178,45 @@ async function serve(
   const id = deps.nextRequestId();
   let principal: Principal | undefined;
   let ignoredParameters: readonly string[] | undefined;
+  let ignoredFields: readonly string[] | undefined;
+  // As Fastify after a body it could not read: the client may send more, so the socket closes.
+  let closeAfter = false;
   let answer: WireAnswer;
   try {
     principal = await deps.authenticator.authenticate(deps.authRequest(req));
+    let body: unknown;
+    if (method === 'POST') {
+      try {
+        body = deps.parseBody(await readBody(req));
+      } catch (e) {
+        closeAfter = true;
+        // A stream error is the client's (Fastify's parser gives it status 400 too).
+        if (e instanceof Error && !('status' in e)) Object.assign(e, { statusCode: 400 });
+        throw e;
+      }
+    }
     const ctx: ApiContext = {
       params,
       query,
-      body: undefined,
+      body,
       origin:
         deps.publicUrl ?? `${isEncrypted(req) ? 'https' : 'http'}://${req.headers.host ?? ''}`,
-      method: 'GET',
+      method,
       path: pathOf(url),
       url,
       headers: req.headers,
       principal,
-      // A GET has no body: nothing to note.
-      noteUnknownFields: () => {},
+      noteUnknownFields: (points) => {
+        if (points.length === 0) return;
+        if (deps.strict) throw errors.unknownFields(points);
+        ignoredFields = [...(ignoredFields ?? []), ...points];
+      },
       noteIgnoredParameters: (names) => {
         if (names.length > 0) ignoredParameters = names;
       },
     };
-    answer = await deps.answer(await handler(ctx), header(req, 'accept-encoding'));
+    const result = method === 'GET' ? await handler(ctx) : await deps.act(handler, ctx, route.path);
+    answer = await deps.answer(result, header(req, 'accept-encoding'));
   } catch (e) {
     const error = deps.toApiError(e);
     if (error.status >= 500) deps.logger.error({ request_id: id, err: e }, 'request failed');
@@ -159,6 +224,7 @@ async function serve(
   }
   const head: Record<string, string | string[] | number> = {
     'x-request-id': id,
+    ...(closeAfter ? { connection: 'close' } : {}),
     ...answer.headers,
   };
   const { body } = answer;
@@ -176,11 +242,12 @@ async function serve(
     {
       id,
       account: principal?.email,
-      method: 'GET',
+      method,
       url,
-      route,
+      route: route.route,
       status: answer.status,
       ms: performance.now() - start,
+      ignoredFields,
       ignoredParameters,
     },
     deps.logger,

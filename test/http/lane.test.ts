@@ -1,7 +1,8 @@
 /**
- * The read lane (src/http/read-lane.ts) answers plain GETs before Fastify. Each request here is
- * sent twice: as is (the lane takes it) and with an `Accept` the lane leaves to Fastify but that
- * asks for the same thing. Status, headers in their order, body and log line must be the same.
+ * The lane (src/http/lane.ts) answers plain GETs and JSON POSTs before Fastify. Each request here
+ * is sent twice: as is (the lane takes it) and with an `Accept` the lane leaves to Fastify but
+ * that asks for the same thing. Status, headers in their order, body, log line (and for a POST,
+ * the audit entry) must be the same.
  */
 import { request } from 'node:http';
 import { Writable } from 'node:stream';
@@ -21,8 +22,18 @@ interface Wire {
 }
 
 function get(origin: string, path: string, headers: Record<string, string>): Promise<Wire> {
+  return send(origin, 'GET', path, headers);
+}
+
+function send(
+  origin: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<Wire> {
   return new Promise((resolve, reject) => {
-    const req = request(new URL(path, origin), { headers, agent: false }, (res) => {
+    const req = request(new URL(path, origin), { method, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => {
@@ -41,7 +52,7 @@ function get(origin: string, path: string, headers: Record<string, string>): Pro
       });
     });
     req.on('error', reject);
-    req.end();
+    req.end(body);
   });
 }
 
@@ -70,7 +81,7 @@ function lineOf(id: string): Record<string, unknown> | undefined {
   return rest;
 }
 
-describe('read lane', () => {
+describe('lane', () => {
   const alice = basicAuth(ALICE.email, ALICE.password);
   const cases: [string, string, Record<string, string>][] = [
     ['a list', '/api/2.0/servers/', { authorization: alice }],
@@ -123,11 +134,11 @@ describe('read lane', () => {
           : path === 'NOSLASH'
             ? `/api/2.0/servers/${server}`
             : path;
-      const before = t.app.http.readLane.taken;
+      const before = t.app.http.lane.taken;
       const lane = await get(t.origin, url, headers);
-      expect(t.app.http.readLane.taken).toBe(before + 1);
+      expect(t.app.http.lane.taken).toBe(before + 1);
       const fastify = await get(t.origin, url, { ...headers, accept: FASTIFY_ACCEPT });
-      expect(t.app.http.readLane.taken).toBe(before + 1);
+      expect(t.app.http.lane.taken).toBe(before + 1);
       expect(lane.status).toBe(fastify.status);
       expect(lane.headers).toEqual(fastify.headers);
       expect(lane.body.equals(fastify.body)).toBe(true);
@@ -157,7 +168,7 @@ describe('read lane', () => {
   });
 
   it('leaves to Fastify what it does not serve: other methods, fields=, a GET on a route without one', async () => {
-    const before = t.app.http.readLane.taken;
+    const before = t.app.http.lane.taken;
     const auth = { authorization: alice };
     const projected = await get(t.origin, '/api/2.0/servers/?fields=name', auth);
     expect(projected.status).toBe(200);
@@ -165,6 +176,99 @@ describe('read lane', () => {
     expect(action.status).toBe(405);
     const unknown = await get(t.origin, '/api/2.0/nothing-here/', auth);
     expect(unknown.status).toBe(404);
-    expect(t.app.http.readLane.taken).toBe(before);
+    expect(t.app.http.lane.taken).toBe(before);
+  });
+});
+
+describe('lane POSTs', () => {
+  const alice = basicAuth(ALICE.email, ALICE.password);
+  const json = (length: string) => ({
+    authorization: alice,
+    'content-type': 'application/json',
+    'content-length': length,
+  });
+  /** Ids, MACs and times differ between two creates by nature. */
+  const normal = (text: string) =>
+    text
+      .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, 'UUID')
+      .replace(/22(:[0-9a-f]{2}){5}/g, 'MAC')
+      .replace(/\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+\+00:00/g, 'TIME');
+  const newestLogs = async () => {
+    const wire = await get(t.origin, '/api/2.0/logs/?limit=0', { authorization: alice });
+    return (JSON.parse(wire.body.toString()) as { objects: unknown[] }).objects.slice(-2);
+  };
+  const cases: [string, string, string, number][] = [
+    ['a create', '/api/2.0/servers/', JSON.stringify(serverBody({ name: 'posted' })), 201],
+    [
+      'a create with an unknown field',
+      '/api/2.0/servers/',
+      JSON.stringify({ ...serverBody({ name: 'coloured' }), colour: 'red' }),
+      201,
+    ],
+    [
+      'a create that fails validation',
+      '/api/2.0/servers/',
+      JSON.stringify({ ...serverBody({ name: 'bad' }), cpu: 'lots' }),
+      400,
+    ],
+    ['a body that is not JSON', '/api/2.0/servers/', '{"name": ', 400],
+    ['an action refused in this state', 'ACTION', '', 0],
+  ];
+
+  for (const [name, path, body, status] of cases) {
+    it(`answers ${name} as Fastify does, audit entry included`, async () => {
+      const url = path === 'ACTION' ? `/api/2.0/servers/${server}/action/?do=stop` : path;
+      const payload = path === 'ACTION' ? '{}' : body;
+      const headers = json(String(Buffer.byteLength(payload)));
+      const before = t.app.http.lane.taken;
+      const lane = await send(t.origin, 'POST', url, headers, payload);
+      expect(t.app.http.lane.taken).toBe(before + 1);
+      const laneLogs = await newestLogs();
+      const fastify = await send(
+        t.origin,
+        'POST',
+        url,
+        { ...headers, accept: FASTIFY_ACCEPT },
+        payload,
+      );
+      expect(t.app.http.lane.taken).toBe(before + 2);
+      if (status > 0) expect(lane.status).toBe(status);
+      expect(lane.status).toBe(fastify.status);
+      expect(normal(JSON.stringify(lane.headers))).toBe(normal(JSON.stringify(fastify.headers)));
+      expect(normal(lane.body.toString())).toBe(normal(fastify.body.toString()));
+      expect(normal(JSON.stringify(await newestLogs()))).toBe(normal(JSON.stringify(laneLogs)));
+      await expect.poll(() => lineOf(lane.requestId), { timeout: 2000 }).toBeDefined();
+      await expect.poll(() => lineOf(fastify.requestId), { timeout: 2000 }).toBeDefined();
+      expect(lineOf(lane.requestId)).toEqual(lineOf(fastify.requestId));
+    });
+  }
+
+  it('closes the connection after a body it cannot read, as Fastify does', async () => {
+    const wire = await send(t.origin, 'POST', '/api/2.0/servers/', json('9'), '{"name": ');
+    expect(wire.headers).toContainEqual(['connection', 'close']);
+  });
+
+  it('leaves other POSTs to Fastify: other content types, chunked bodies, public routes', async () => {
+    const before = t.app.http.lane.taken;
+    const body = JSON.stringify(serverBody({ name: 'charset' }));
+    const typed = await send(
+      t.origin,
+      'POST',
+      '/api/2.0/servers/',
+      { ...json(String(body.length)), 'content-type': 'application/json; charset=utf-8' },
+      body,
+    );
+    expect(typed.status).toBe(201);
+    const chunked = await send(
+      t.origin,
+      'POST',
+      '/api/2.0/servers/',
+      { authorization: alice, 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+      body,
+    );
+    expect(chunked.status).toBe(201);
+    const schema = await send(t.origin, 'POST', '/api/2.0/servers/schema/', json('2'), '{}');
+    expect(schema.status).toBe(405);
+    expect(t.app.http.lane.taken).toBe(before);
   });
 });
