@@ -7,6 +7,7 @@ import { ReadCache } from '../../src/store/sqlite/cache.js';
 import { CHECKPOINT_DELAY_MS } from '../../src/store/sqlite/checkpointer.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/migrations.js';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
+import type { ListQuery } from '../../src/store/types.js';
 import { record, storeBehaviour } from './behaviour.js';
 
 storeBehaviour('sqlite in memory', async () => new SqliteStore({ path: ':memory:' }));
@@ -19,6 +20,20 @@ storeBehaviour(
   async () => new SqliteStore({ path: join(dir, `db-${n++}.sqlite`), backgroundCheckpoints: true }),
 );
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A list of owner-a's servers: all of them, detail view, unless `query` says otherwise. */
+const listOf = (store: SqliteStore, query: Partial<ListQuery> = {}) =>
+  store.read((tx) =>
+    tx.list({
+      kind: 'servers',
+      owner: 'owner-a',
+      filters: [],
+      limit: 0,
+      offset: 0,
+      view: 'detail',
+      ...query,
+    }),
+  );
 
 describe('sqlite read cache', () => {
   const turn = () => new Promise((resolve) => setImmediate(resolve));
@@ -36,17 +51,7 @@ describe('sqlite read cache', () => {
       createdAt: '2026-01-01T00:00:00Z',
     });
     await server.write((tx) => tx.insert(record({ uuid: 'obj', owner: 'acc', detail: '{"v":1}' })));
-    const page = () =>
-      server.read((tx) =>
-        tx.list({
-          kind: 'servers',
-          owner: 'acc',
-          filters: [],
-          limit: 0,
-          offset: 0,
-          view: 'detail',
-        }),
-      );
+    const page = () => listOf(server, { owner: 'acc' });
     expect(String((await server.getDetail('obj'))?.detail)).toBe('{"v":1}');
     expect(await server.accounts.credVersion('acc')).toBe(1);
     expect((await page()).items.map(String)).toEqual(['{"v":1}']);
@@ -70,17 +75,7 @@ describe('sqlite read cache', () => {
 
   it('keeps its own writes and nothing of a rolled-back one', async () => {
     const store = new SqliteStore({ path: ':memory:' });
-    const page = () =>
-      store.read((tx) =>
-        tx.list({
-          kind: 'servers',
-          owner: 'owner-a',
-          filters: [],
-          limit: 0,
-          offset: 0,
-          view: 'summary',
-        }),
-      );
+    const page = () => listOf(store, { view: 'summary' });
     expect((await page()).total).toBe(0);
     await store.write((tx) => tx.insert(record({ uuid: 'a' })));
     await expect(
@@ -104,17 +99,7 @@ describe('sqlite read cache', () => {
 describe('sqlite joined lists', () => {
   const turn = () => new Promise((resolve) => setImmediate(resolve));
   const whole = (store: SqliteStore, view: 'detail' | 'summary' = 'detail') =>
-    store.read((tx) =>
-      tx.list({
-        kind: 'servers',
-        owner: 'owner-a',
-        filters: [],
-        limit: 0,
-        offset: 0,
-        view,
-        joined: true,
-      }),
-    );
+    listOf(store, { view, joined: true });
   const text = async (store: SqliteStore, view?: 'detail' | 'summary') =>
     String((await whole(store, view)).joined);
 
@@ -134,18 +119,7 @@ describe('sqlite joined lists', () => {
       `${JSON.stringify({ uuid: 'a' })},${JSON.stringify({ uuid: 'b' })}`,
     );
     // A page is joined too, once.
-    const page = () =>
-      store.read((tx) =>
-        tx.list({
-          kind: 'servers',
-          owner: 'owner-a',
-          filters: [],
-          limit: 1,
-          offset: 1,
-          view: 'detail',
-          joined: true,
-        }),
-      );
+    const page = () => listOf(store, { limit: 1, offset: 1, joined: true });
     const second = await page();
     expect(second).toMatchObject({ total: 2, items: [] });
     expect(String(second.joined)).toBe('{"d":"b"}');
