@@ -26,7 +26,9 @@ cp /bin/busybox "$ROOT/bin/busybox"
 install -m 0755 "$HERE/init" "$ROOT/init"
 install -m 0755 "$HERE/udhcpc.script" "$ROOT/etc/udhcpc.script"
 install -m 0755 "$HERE/power-button.sh" "$ROOT/etc/acpi/power-button.sh"
+install -m 0755 "$HERE/power-button-ignored.sh" "$ROOT/etc/acpi/power-button-ignored.sh"
 echo 'PWRF power-button.sh' > "$ROOT/etc/acpid.conf"
+echo 'PWRF power-button-ignored.sh' > "$ROOT/etc/acpid-ignore.conf"
 
 # Drivers for every disk bus and NIC model CloudSigma offers (virtio, IDE; virtio, e1000,
 # rtl8139, the e100 family, ne2k_pci, pcnet), the power button, and what they need, in
