@@ -146,7 +146,8 @@ export function readCapabilities(xml: string): HostCapabilities {
     }
   }
   return {
-    arch: text(child(host, 'cpu'), 'arch') ?? '',
+    // `arch` is parsed as a list (the guests' <arch> elements repeat).
+    arch: children(child(host, 'cpu'), 'arch')[0]?.['#text']?.toString() ?? '',
     domainTypes: [...domainTypes],
     qemuUser,
   };
