@@ -9,8 +9,9 @@
  *
  * virsh prints nothing once its subscription is in place, so "events flow again" is proven, not
  * guessed: after each start the stream asks `confirm(name)` to make an event happen for a domain
- * of that name (the host defines and undefines a throwaway domain) and reports `onConnected`
- * when that event arrives. A resync done after `onConnected` misses nothing.
+ * of that name (the host defines and undefines a throwaway domain), again every half second
+ * (virsh may not be subscribed yet), and reports `onConnected` when such an event arrives. A
+ * resync done after `onConnected` misses nothing.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -105,11 +106,15 @@ export interface DomainEventStreamOptions {
 
 type StreamState = 'stopped' | 'starting' | 'connected' | 'waiting';
 
+/** How often the confirming event is made again while none has arrived. */
+const CONFIRM_RETRY_MS = 500;
+
 export class DomainEventStream {
   private state: StreamState = 'stopped';
   private child: ChildProcess | undefined;
   private probeName: string | undefined;
   private confirmTimer: NodeJS.Timeout | undefined;
+  private confirmRetry: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private delayMs: number;
   /** Whether the last report was onConnected (so onDisconnected is said once per loss). */
@@ -139,6 +144,7 @@ export class DomainEventStream {
     this.state = 'stopped';
     clearTimeout(this.retryTimer);
     clearTimeout(this.confirmTimer);
+    clearTimeout(this.confirmRetry);
     const child = this.child;
     this.child = undefined;
     if (child && child.exitCode === null && child.signalCode === null) {
@@ -176,11 +182,20 @@ export class DomainEventStream {
       this.lastError = 'no confirming event arrived';
       child.kill('SIGKILL');
     }, this.options.confirmTimeoutMs ?? 15_000);
-    this.options.confirm(probe).catch((error: Error) => {
+    const attempt = () => {
       if (this.child !== child || this.state !== 'starting') return;
-      this.lastError = error.message;
-      child.kill('SIGKILL');
-    });
+      this.options.confirm(probe).then(
+        () => {
+          this.confirmRetry = setTimeout(attempt, CONFIRM_RETRY_MS);
+        },
+        (error: Error) => {
+          if (this.child !== child || this.state !== 'starting') return;
+          this.lastError = error.message;
+          child.kill('SIGKILL');
+        },
+      );
+    };
+    attempt();
   }
 
   private line(child: ChildProcess, line: string): void {
@@ -190,6 +205,7 @@ export class DomainEventStream {
     if (event.domain.startsWith('sigmalite-event-probe-')) {
       if (event.domain === this.probeName && this.state === 'starting') {
         clearTimeout(this.confirmTimer);
+        clearTimeout(this.confirmRetry);
         this.state = 'connected';
         this.delayMs = this.options.backoff?.initialMs ?? 250;
         this.reportedConnected = true;
@@ -203,6 +219,7 @@ export class DomainEventStream {
   private ended(child: ChildProcess): void {
     if (child !== this.child || this.state === 'stopped') return;
     clearTimeout(this.confirmTimer);
+    clearTimeout(this.confirmRetry);
     this.child = undefined;
     if (this.reportedConnected) {
       this.reportedConnected = false;

@@ -38,8 +38,11 @@ export interface VirshShellOptions {
   timeoutMs?: number;
   /** The virsh executable; default `virsh` from the PATH. */
   binary?: string;
-  /** Keepalive interval (s) and missed answers before virsh gives a connection up; default 5, 3. */
-  keepalive?: { intervalS: number; count: number };
+  /**
+   * Keepalive interval (s) and missed answers before virsh gives a connection up; default 5, 3.
+   * null: none (for drivers without keepalive, such as libvirt's `test:///default`).
+   */
+  keepalive?: { intervalS: number; count: number } | null;
   /**
    * Told of what virsh reports outside any command's answer: a lost connection
    * (`Disconnected from qemu:///system due to end of file`), a process killed after a timeout.
@@ -79,7 +82,7 @@ export class VirshShell implements VirshRunner {
   readonly uri: string;
   private readonly timeoutMs: number;
   private readonly binary: string;
-  private readonly keepalive: { intervalS: number; count: number };
+  private readonly keepalive: { intervalS: number; count: number } | null;
   private readonly onNotice: (message: string) => void;
   /** Distinguishes this shell's markers from anything a command could print. */
   private readonly nonce = randomBytes(6).toString('hex');
@@ -95,7 +98,8 @@ export class VirshShell implements VirshRunner {
     this.uri = options.uri;
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.binary = options.binary ?? 'virsh';
-    this.keepalive = options.keepalive ?? { intervalS: 5, count: 3 };
+    this.keepalive =
+      options.keepalive === undefined ? { intervalS: 5, count: 3 } : options.keepalive;
     this.onNotice = options.onNotice ?? (() => {});
   }
 
@@ -168,14 +172,12 @@ export class VirshShell implements VirshRunner {
   }
 
   private spawn(): Process {
-    const { intervalS, count } = this.keepalive;
-    const child = spawn(
-      this.binary,
-      ['-q', '-k', `${intervalS}`, '-K', `${count}`, '-c', this.uri],
-      {
-        stdio: ['pipe', 'pipe', 'pipe'],
-      },
-    );
+    const keepalive = this.keepalive
+      ? ['-k', `${this.keepalive.intervalS}`, '-K', `${this.keepalive.count}`]
+      : ['-k', '0'];
+    const child = spawn(this.binary, ['-q', ...keepalive, '-c', this.uri], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     const process: Process = { child, stdout: '', stderr: '' };
     child.stdout.setEncoding('utf8');
     child.stderr.setEncoding('utf8');
@@ -193,9 +195,11 @@ export class VirshShell implements VirshRunner {
     // A write to a process that just died fails with EPIPE; its exit handler does the rest.
     child.stdin.on('error', () => {});
     child.on('error', (error) => this.lost(process, `virsh could not run: ${error.message}`));
-    child.on('exit', (code, signal) =>
-      this.lost(process, `virsh exited (${signal ?? `code ${code}`})`),
-    );
+    child.on('exit', (code, signal) => {
+      // What virsh said before it went (it could not connect, say) tells why.
+      const said = errorLines(process.stderr);
+      this.lost(process, `virsh exited (${signal ?? `code ${code}`})${said ? `: ${said}` : ''}`);
+    });
     this.process = process;
     return process;
   }
@@ -211,11 +215,8 @@ export class VirshShell implements VirshRunner {
     const stderr = process.stderr.slice(0, errAt);
     process.stdout = process.stdout.slice(outAt + running.outMark.length);
     process.stderr = process.stderr.slice(errAt + running.errMark.length);
-    const errors = stderr
-      .split('\n')
-      .filter((l) => l.startsWith('error: '))
-      .map((l) => l.slice('error: '.length));
-    this.finish(errors.length > 0 ? new VirshError(errors.join('\n'), running.job.line) : stdout);
+    const errors = errorLines(stderr);
+    this.finish(errors ? new VirshError(errors, running.job.line) : stdout);
   }
 
   private finish(outcome: string | Error): void {
@@ -245,6 +246,15 @@ export class VirshShell implements VirshRunner {
     this.process = undefined;
     if (this.running) this.finish(new VirshError(reason, this.running.job.line));
   }
+}
+
+/** virsh's `error: ` lines, without the prefix, one a line; empty for none. */
+export function errorLines(stderr: string): string {
+  return stderr
+    .split('\n')
+    .filter((l) => l.startsWith('error: '))
+    .map((l) => l.slice('error: '.length))
+    .join('\n');
 }
 
 /** A command's standard output without virsh's echo of the command and of the marker commands. */

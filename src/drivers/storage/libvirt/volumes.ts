@@ -10,7 +10,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isNotFound, VirshError } from '../../compute/libvirt/virsh-command.js';
-import type { VirshRunner } from '../../compute/libvirt/virsh-shell.js';
+import { errorLines, type VirshRunner } from '../../compute/libvirt/virsh-shell.js';
 import { attr, child, parseXml, text } from '../../compute/libvirt/xml.js';
 import { type VolumeFormat, volumeXml } from './storage-xml.js';
 
@@ -238,11 +238,7 @@ function exited(child: ChildProcess, args: string[]): Promise<void> {
     child.on('error', (error) => reject(new VirshError(error.message, args.join(' '))));
     child.on('close', (code, signal) => {
       if (code === 0) return resolve();
-      const message = stderr
-        .split('\n')
-        .filter((l) => l.startsWith('error: '))
-        .map((l) => l.slice('error: '.length))
-        .join('\n');
+      const message = errorLines(stderr);
       reject(
         new VirshError(
           message || `virsh ${args[0]} ended with ${signal ?? `code ${code}`}`,
