@@ -9,7 +9,11 @@ import { chmodSync, chownSync, createReadStream, mkdirSync, rmSync, statSync } f
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type DomainSpec, domainXml } from '../../src/drivers/compute/libvirt/domain-xml.js';
+import {
+  type DomainSpec,
+  domainXml,
+  unlimitedCpu,
+} from '../../src/drivers/compute/libvirt/domain-xml.js';
 import { type DomainEvent, isLifecycle } from '../../src/drivers/compute/libvirt/events.js';
 import { LibvirtHost } from '../../src/drivers/compute/libvirt/host.js';
 import {
@@ -147,23 +151,13 @@ describeLibvirt('the tiny guest under libvirt', () => {
       port: 0,
       onConnection: (socket) => serveContext(socket, async () => context),
     });
-    const { mhz } = await host.nodeInfo();
     spec = {
       uuid,
       name: uuid,
       title: 'tiny guest',
       accelerator: 'tcg',
       // A whole core: a CPU quota would slow an emulated boot down in proportion.
-      cpu: {
-        mhz,
-        hostMhz: mhz,
-        smp: 1,
-        model: null,
-        socketsInsteadOfCores: false,
-        numa: false,
-        hvRelaxed: false,
-        hvTsc: false,
-      },
+      cpu: unlimitedCpu(),
       memBytes: 128 * 1024 * 1024,
       drives: [
         {

@@ -29,6 +29,20 @@ export interface DomainCpu {
   hvTsc: boolean;
 }
 
+/** A CPU without a quota or extras: `smp` whole cores (probes, tests). */
+export function unlimitedCpu(smp = 1): DomainCpu {
+  return {
+    mhz: smp,
+    hostMhz: 1,
+    smp,
+    model: null,
+    socketsInsteadOfCores: false,
+    numa: false,
+    hvRelaxed: false,
+    hvTsc: false,
+  };
+}
+
 /** Where an image is: a volume of a libvirt storage pool, or a file on the host. */
 export type DriveSource = { pool: string; volume: string } | { path: string };
 

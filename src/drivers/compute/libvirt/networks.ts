@@ -5,7 +5,7 @@
 import { type DhcpHost, dhcpHostXml, type NetworkSpec, networkXml } from './network-xml.js';
 import { type FirewallPolicySpec, nwfilterXml } from './nwfilter-xml.js';
 import { isNotFound } from './virsh-command.js';
-import type { VirshRunner } from './virsh-shell.js';
+import { runUnlessMissing, stopAndRemove, type VirshRunner } from './virsh-shell.js';
 import { attr, child, parseXml } from './xml.js';
 
 /**
@@ -14,13 +14,8 @@ import { attr, child, parseXml } from './xml.js';
  * (then it is someone else's: an error rather than taking it over).
  */
 export async function ensureNetwork(virsh: VirshRunner, spec: NetworkSpec): Promise<void> {
-  let xml: string | undefined;
-  try {
-    xml = await virsh.run(['net-dumpxml', spec.name]);
-  } catch (error) {
-    if (!isNotFound(error)) throw error;
-  }
-  if (xml === undefined) {
+  const xml = await runUnlessMissing(virsh, ['net-dumpxml', spec.name]);
+  if (xml === null) {
     await virsh.runWithFile(networkXml(spec), (path) => ['net-define', path]);
   } else {
     const bridge = attr(child(child(parseXml(xml), 'network'), 'bridge'), 'name');
@@ -37,13 +32,7 @@ export async function ensureNetwork(virsh: VirshRunner, spec: NetworkSpec): Prom
 
 /** Stops and removes a network; an absent one is no error. */
 export async function removeNetwork(virsh: VirshRunner, name: string): Promise<void> {
-  for (const command of ['net-destroy', 'net-undefine']) {
-    try {
-      await virsh.run([command, name]);
-    } catch (error) {
-      if (!isNotFound(error) && !/not active/i.test((error as Error).message)) throw error;
-    }
-  }
+  await stopAndRemove(virsh, ['net-destroy', 'net-undefine'], name);
 }
 
 /** Reserves `host.ip` for `host.mac`, live and in the definition (a guest gets it on renewal). */

@@ -6,7 +6,7 @@
  * within the timeout. Otherwise guests run under TCG, with a warning to log and report.
  */
 import { randomUUID } from 'node:crypto';
-import { type Accelerator, type DirectBoot, domainXml } from './domain-xml.js';
+import { type Accelerator, type DirectBoot, domainXml, unlimitedCpu } from './domain-xml.js';
 import type { LibvirtHost } from './host.js';
 import { listenSerial, SerialConsole } from './serial-endpoint.js';
 
@@ -52,16 +52,7 @@ export async function probeAccelerator(
         uuid,
         name,
         accelerator: 'kvm',
-        cpu: {
-          mhz: 1,
-          hostMhz: 1,
-          smp: 1,
-          model: null,
-          socketsInsteadOfCores: false,
-          numa: false,
-          hvRelaxed: false,
-          hvTsc: false,
-        },
+        cpu: unlimitedCpu(),
         memBytes: 256 * 1024 * 1024,
         drives: [],
         nics: [],

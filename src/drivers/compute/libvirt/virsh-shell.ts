@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { commandLine, VirshError, VirshTimeoutError } from './virsh-command.js';
+import { commandLine, isNotFound, VirshError, VirshTimeoutError } from './virsh-command.js';
 
 /** What runs virsh commands: the interactive shell, or a stand-in in unit tests. */
 export interface VirshRunner {
@@ -245,6 +245,37 @@ export class VirshShell implements VirshRunner {
     if (process !== this.process) return;
     this.process = undefined;
     if (this.running) this.finish(new VirshError(reason, this.running.job.line));
+  }
+}
+
+/** `args`' answer, or null when libvirt says the object does not exist. */
+export async function runUnlessMissing(
+  virsh: VirshRunner,
+  args: readonly string[],
+): Promise<string | null> {
+  try {
+    return await virsh.run(args);
+  } catch (error) {
+    if (isNotFound(error)) return null;
+    throw error;
+  }
+}
+
+/**
+ * Stops and removes a network or pool (`net-destroy`, `net-undefine` for instance); one that
+ * does not exist or does not run is no error.
+ */
+export async function stopAndRemove(
+  virsh: VirshRunner,
+  commands: readonly [stop: string, remove: string],
+  name: string,
+): Promise<void> {
+  for (const command of commands) {
+    try {
+      await virsh.run([command, name]);
+    } catch (error) {
+      if (!isNotFound(error) && !/not active/i.test((error as Error).message)) throw error;
+    }
   }
 }
 

@@ -2,8 +2,11 @@
  * sigmalite's storage pool in libvirt: a directory pool, made if absent (defined, its directory
  * built with mode 0711, started, marked to start with libvirtd) and reused on the next start.
  */
-import { isNotFound } from '../../compute/libvirt/virsh-command.js';
-import type { VirshRunner } from '../../compute/libvirt/virsh-shell.js';
+import {
+  runUnlessMissing,
+  stopAndRemove,
+  type VirshRunner,
+} from '../../compute/libvirt/virsh-shell.js';
 import { child, parseXml, text } from '../../compute/libvirt/xml.js';
 import { dirPoolXml, type PoolSpec } from './storage-xml.js';
 
@@ -12,13 +15,8 @@ import { dirPoolXml, type PoolSpec } from './storage-xml.js';
  * error rather than taking it over.
  */
 export async function ensurePool(virsh: VirshRunner, pool: PoolSpec): Promise<void> {
-  let xml: string | undefined;
-  try {
-    xml = await virsh.run(['pool-dumpxml', pool.name]);
-  } catch (error) {
-    if (!isNotFound(error)) throw error;
-  }
-  if (xml === undefined) {
+  const xml = await runUnlessMissing(virsh, ['pool-dumpxml', pool.name]);
+  if (xml === null) {
     await virsh.runWithFile(dirPoolXml(pool), (path) => ['pool-define', path]);
     await virsh.run(['pool-build', pool.name]);
   } else {
@@ -38,11 +36,5 @@ export async function ensurePool(virsh: VirshRunner, pool: PoolSpec): Promise<vo
 
 /** Stops and removes the pool's definition (its directory and volumes stay); none is no error. */
 export async function removePool(virsh: VirshRunner, name: string): Promise<void> {
-  for (const command of ['pool-destroy', 'pool-undefine']) {
-    try {
-      await virsh.run([command, name]);
-    } catch (error) {
-      if (!isNotFound(error) && !/not active/i.test((error as Error).message)) throw error;
-    }
-  }
+  await stopAndRemove(virsh, ['pool-destroy', 'pool-undefine'], name);
 }

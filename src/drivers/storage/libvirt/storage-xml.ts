@@ -37,8 +37,9 @@ export interface VolumeSpec {
 }
 
 /**
- * A volume: qcow2 with compat 1.1 always (libvirt's `vol-clone` would write compat 0.10, which
- * lacks lazy refcounts and zero clusters), readable by its owner only.
+ * A volume: qcow2 with compat 1.1 always (libvirt's own qcow2 volumes are compat 0.10, and
+ * `vol-clone` keeps its source's; 0.10 lacks lazy refcounts and zero clusters), readable by its
+ * owner only.
  */
 export function volumeXml(volume: VolumeSpec): string {
   if (volume.backing && volume.format !== 'qcow2') {

@@ -10,7 +10,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isNotFound, VirshError } from '../../compute/libvirt/virsh-command.js';
-import { errorLines, type VirshRunner } from '../../compute/libvirt/virsh-shell.js';
+import {
+  errorLines,
+  runUnlessMissing,
+  type VirshRunner,
+} from '../../compute/libvirt/virsh-shell.js';
 import { attr, child, parseXml, text } from '../../compute/libvirt/xml.js';
 import { type VolumeFormat, volumeXml } from './storage-xml.js';
 
@@ -58,13 +62,8 @@ export class LibvirtVolumes {
 
   /** The volume, or null if it does not exist. */
   async info(name: string): Promise<VolumeHandle | null> {
-    let xml: string;
-    try {
-      xml = await this.virsh.run(['vol-dumpxml', '--pool', this.pool, name]);
-    } catch (error) {
-      if (isNotFound(error)) return null;
-      throw error;
-    }
+    const xml = await runUnlessMissing(this.virsh, ['vol-dumpxml', '--pool', this.pool, name]);
+    if (xml === null) return null;
     const volume = child(parseXml(xml), 'volume');
     const target = child(volume, 'target');
     return {
@@ -103,7 +102,7 @@ export class LibvirtVolumes {
     const format = asFormat(origin.format);
     const size = Math.max(origin.capacity, capacity ?? 0);
     const volume = await this.createFrom(target, () =>
-      // vol-create-from with our XML (compat 1.1); vol-clone would write qcow2 compat 0.10.
+      // vol-create-from with our XML (compat 1.1); vol-clone would keep the source's compat.
       this.virsh.runWithFile(
         volumeXml({ name: target, capacity: origin.capacity, format }),
         (path) => ['vol-create-from', this.pool, path, source, '--inputpool', this.pool],
