@@ -185,7 +185,16 @@ describeLibvirt('the event stream of the real libvirtd', () => {
 
   it('reports lifecycle events, typed, and none of its own probes', async () => {
     await host.define(domainXmlNamed(names[0]!));
+    // The host's own reads, on a domain that never ran.
+    expect(await host.list()).toContainEqual({ id: null, name: names[0], state: 'shut off' });
+    expect(await host.describe(names[0]!)).toMatchObject({
+      name: names[0],
+      type: 'qemu',
+      disks: [],
+    });
+    expect((await host.nodeInfo()).mhz).toBeGreaterThan(0);
     await host.undefine(names[0]!);
+    await host.undefine(names[0]!); // gone already: no error
     await until(() => events.filter((e) => e.domain === names[0]).length === 2);
     expect(events.filter((e) => e.domain === names[0])).toEqual([
       expect.objectContaining({ kind: 'lifecycle', event: 'Defined', detail: 'Added' }),
