@@ -19,6 +19,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest }
 import { WebSocketServer } from 'ws';
 import type { Authenticator, Principal } from '../http/auth.js';
 import { ApiError, errors } from '../http/errors.js';
+import { pathOf } from '../http/query.js';
 import { authRequest } from '../http/server.js';
 import { isPlainObject } from '../model/json.js';
 import type { AccountRepo, SessionRepo } from '../store/types.js';
@@ -65,11 +66,21 @@ export function installConsole(http: FastifyInstance, options: ConsoleOptions): 
   const tokens = new ConsoleTokens(options.sessions);
   const sockets = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
 
+  const page = (request: FastifyRequest, reply: FastifyReply) => {
+    const index = files.get('index.html');
+    if (!index) {
+      return reply.code(503).headers(PAGE_HEADERS).type('text/html; charset=utf-8').send(NOT_BUILT);
+    }
+    return sendFile(request, reply, index, PAGE_HEADERS);
+  };
+  // The router ignores trailing slashes: this route hears `/console` and `/console/`.
   http.route({
     method: ['GET', 'HEAD'],
     url: CONSOLE_PREFIX,
-    handler: async (_request, reply) =>
-      reply.code(301).header('location', `${CONSOLE_PREFIX}/`).send(),
+    handler: async (request, reply) =>
+      pathOf(request.url) === CONSOLE_PREFIX
+        ? reply.code(301).header('location', `${CONSOLE_PREFIX}/`).send()
+        : page(request, reply),
   });
   http.route({
     method: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'],
@@ -79,16 +90,7 @@ export function installConsole(http: FastifyInstance, options: ConsoleOptions): 
       if (request.method !== 'GET' && request.method !== 'HEAD') {
         throw errors.methodNotAllowed(request.method, request.url.split('?', 1)[0]!, ['GET']);
       }
-      if (path === '' || path === 'index.html') {
-        const page = files.get('index.html');
-        if (!page)
-          return reply
-            .code(503)
-            .headers(PAGE_HEADERS)
-            .type('text/html; charset=utf-8')
-            .send(NOT_BUILT);
-        return sendFile(request, reply, page, PAGE_HEADERS);
-      }
+      if (path === '' || path === 'index.html') return page(request, reply);
       const file = files.get(path);
       if (!file) throw errors.noSuchPath(request.url.split('?', 1)[0]!);
       return sendFile(request, reply, file, {});

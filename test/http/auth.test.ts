@@ -155,7 +155,13 @@ describe('authentication', () => {
   it('answers a request marked X-Requested-With: XMLHttpRequest with a 401 without a challenge', async () => {
     const xhr = { 'x-requested-with': 'XMLHttpRequest' };
     const badBasic = `Basic ${Buffer.from(`${ALICE.email}:wrong`).toString('base64')}`;
-    const digest = digestHeader(ALICE, { nonce: 'bad', opaque: 'x' }, 'GET', '/api/2.0/servers/', 1);
+    const digest = digestHeader(
+      ALICE,
+      { nonce: 'bad', opaque: 'x' },
+      'GET',
+      '/api/2.0/servers/',
+      1,
+    );
     const cases: [string, string, Record<string, string>][] = [
       // A plain GET (answered before Fastify), a GET Fastify answers, a write, an unknown path.
       ['GET', '/servers/', {}],

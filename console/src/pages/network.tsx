@@ -1,0 +1,117 @@
+/** IPs and VLANs: what the account subscribed to, their names (meta), and buying more. */
+import { useState } from 'preact/hooks';
+import { type Obj, post, put, uuidOf } from '../api';
+import { Empty, Errors, Section, useCollection, useRunner, when } from '../ui';
+
+function Buy({ resource, label }: { resource: 'ip' | 'vlan'; label: string }) {
+  const { busy, error, run } = useRunner();
+  const buy = () =>
+    void run(() =>
+      post('/subscriptions/', { objects: [{ resource, amount: 1, period: '1 month' }] }),
+    );
+  return (
+    <span>
+      <button type="button" disabled={busy} onClick={buy}>
+        {label}
+      </button>
+      <Errors error={error} />
+    </span>
+  );
+}
+
+/** The `meta.name` of an IP or VLAN, edited in place. */
+function MetaName({ path, object }: { path: string; object: Obj }) {
+  const meta = (object.meta as Record<string, string> | undefined) ?? {};
+  const [name, setName] = useState(meta.name ?? '');
+  const { busy, error, run } = useRunner();
+  const save = (event: Event) => {
+    event.preventDefault();
+    void run(() => put(`${path}${object.uuid}/`, { meta: { ...meta, name } }));
+  };
+  return (
+    <form class="cell-form" onSubmit={save}>
+      <input
+        aria-label={`Name of ${object.uuid}`}
+        value={name}
+        onInput={(e) => setName(e.currentTarget.value)}
+      />
+      <button type="submit" disabled={busy}>
+        Rename
+      </button>
+      <Errors error={error} />
+    </form>
+  );
+}
+
+export function NetworkPage() {
+  const ips = useCollection('/ips/detail/', 'ips');
+  const vlans = useCollection('/vlans/detail/', 'vlans');
+  return (
+    <>
+      <Section title="IPs" actions={<Buy resource="ip" label="Subscribe to an IP" />}>
+        <Errors error={ips.error} />
+        {ips.items?.length === 0 ? <Empty>No IPs.</Empty> : null}
+        {ips.items?.length ? (
+          <table class="list" aria-label="IPs">
+            <thead>
+              <tr>
+                <th>Address</th>
+                <th>Name</th>
+                <th>Server</th>
+                <th>Subscribed until</th>
+              </tr>
+            </thead>
+            <tbody>
+              {ips.items.map((ip) => {
+                const server = uuidOf(ip.server);
+                const subscription = ip.subscription as Obj | null | undefined;
+                return (
+                  <tr key={ip.uuid} data-uuid={ip.uuid}>
+                    <td>
+                      <code>{ip.uuid}</code>
+                    </td>
+                    <td>
+                      <MetaName path="/ips/" object={ip} />
+                    </td>
+                    <td>
+                      {server ? <a href={`#/servers/${server}`}>{server.slice(0, 8)}</a> : ''}
+                    </td>
+                    <td>{when(subscription?.end_time)}</td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        ) : null}
+      </Section>
+      <Section title="VLANs" actions={<Buy resource="vlan" label="Subscribe to a VLAN" />}>
+        <Errors error={vlans.error} />
+        {vlans.items?.length === 0 ? <Empty>No VLANs.</Empty> : null}
+        {vlans.items?.length ? (
+          <table class="list" aria-label="VLANs">
+            <thead>
+              <tr>
+                <th>UUID</th>
+                <th>Name</th>
+                <th>Servers</th>
+              </tr>
+            </thead>
+            <tbody>
+              {vlans.items.map((vlan) => (
+                <tr key={vlan.uuid} data-uuid={vlan.uuid}>
+                  <td>
+                    <code>{vlan.uuid}</code>
+                  </td>
+                  <td>
+                    <MetaName path="/vlans/" object={vlan} />
+                  </td>
+                  <td>{((vlan.servers as unknown[]) ?? []).length}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        ) : null}
+      </Section>
+    </>
+  );
+}
