@@ -75,21 +75,21 @@ export function installConsole(http: FastifyInstance, options: ConsoleOptions): 
   };
   // The router ignores trailing slashes: this route hears `/console` and `/console/`.
   http.route({
-    method: ['GET', 'HEAD'],
+    method: PAGE_METHODS,
     url: CONSOLE_PREFIX,
-    handler: async (request, reply) =>
-      pathOf(request.url) === CONSOLE_PREFIX
+    handler: async (request, reply) => {
+      readOnly(request);
+      return pathOf(request.url) === CONSOLE_PREFIX
         ? reply.code(301).header('location', `${CONSOLE_PREFIX}/`).send()
-        : page(request, reply),
+        : page(request, reply);
+    },
   });
   http.route({
-    method: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'],
+    method: PAGE_METHODS,
     url: `${CONSOLE_PREFIX}/*`,
     handler: async (request, reply) => {
       const path = (request.params as { '*': string })['*'];
-      if (request.method !== 'GET' && request.method !== 'HEAD') {
-        throw errors.methodNotAllowed(request.method, request.url.split('?', 1)[0]!, ['GET']);
-      }
+      readOnly(request);
       if (path === '' || path === 'index.html') return page(request, reply);
       const file = files.get(path);
       if (!file) throw errors.noSuchPath(request.url.split('?', 1)[0]!);
@@ -127,6 +127,12 @@ export function installConsole(http: FastifyInstance, options: ConsoleOptions): 
     const url = request.url ?? '';
     if (!url.startsWith(`${CONSOLE_PREFIX}/ws/`)) return false;
     socket.on('error', () => socket.destroy());
+    // A request ws would refuse is refused before the token is spent, in the API's format.
+    const malformed = malformedUpgrade(request);
+    if (malformed) {
+      refuseUpgrade(socket, malformed, options.logger);
+      return true;
+    }
     void admit(url)
       .then((admitted) => {
         sockets.handleUpgrade(request, socket, head, (ws) => {
@@ -168,6 +174,15 @@ export function installConsole(http: FastifyInstance, options: ConsoleOptions): 
   };
 }
 
+const PAGE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
+
+/** The page and its files are only read: any other method is the API's 405. */
+function readOnly(request: FastifyRequest): void {
+  if (request.method !== 'GET' && request.method !== 'HEAD') {
+    throw errors.methodNotAllowed(request.method, pathOf(request.url), ['GET']);
+  }
+}
+
 function readTokenRequest(body: unknown): { server: string; kind: TunnelKind } {
   if (!isPlainObject(body)) throw errors.invalid(null, 'Send a JSON object: {"server", "kind"}');
   const { server, kind } = body;
@@ -204,6 +219,24 @@ function sendFile(
   return reply.send(file.body);
 }
 
+/** What makes an upgrade request one that `ws` cannot complete (RFC 6455 §4.2.1). */
+function malformedUpgrade(request: IncomingMessage): ApiError | undefined {
+  const key = request.headers['sec-websocket-key'];
+  if (request.method !== 'GET') {
+    return errors.methodNotAllowed(request.method ?? '', pathOf(request.url ?? ''), ['GET']);
+  }
+  if (String(request.headers.upgrade).toLowerCase() !== 'websocket') {
+    return errors.invalid(null, 'Only a websocket upgrade (Upgrade: websocket) is served here');
+  }
+  if (typeof key !== 'string' || !/^[+/0-9A-Za-z]{22}==$/.test(key.trim())) {
+    return errors.invalid(null, 'Missing or invalid Sec-WebSocket-Key');
+  }
+  if (request.headers['sec-websocket-version'] !== '13') {
+    return errors.invalid(null, 'Unsupported websocket version: send Sec-WebSocket-Version: 13');
+  }
+  return undefined;
+}
+
 /** An upgrade refused before it happens: the API's error, then the connection closes. */
 function refuseUpgrade(socket: Duplex, err: unknown, logger: FastifyBaseLogger): void {
   const error = err instanceof ApiError ? err : errors.backend();
@@ -215,6 +248,7 @@ function refuseUpgrade(socket: Duplex, err: unknown, logger: FastifyBaseLogger):
     `Content-Type: ${JSON_TYPE}`,
     `Content-Length: ${Buffer.byteLength(body)}`,
     'Connection: close',
+    ...Object.entries(error.headers).map(([name, value]) => `${name}: ${value}`),
   ];
   if (socket.writable) socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
   else socket.destroy();
