@@ -5,22 +5,26 @@
  * a second account that sees none of the first's servers. The page may request nothing from
  * another origin and must log no error. Each page's screenshot is kept in test-artifacts/.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from '../support/api.js';
 import { ALICE, BOB, startTestApp, type TestApp, type User } from '../support/app.js';
-import { ARTIFACTS, type Browser, launchBrowser, screenshot } from '../support/browser.js';
+import { type Browser, launchBrowser, screenshot } from '../support/browser.js';
 
 let t: TestApp;
 let browser: Browser;
 let page: Page;
+/** Files the page uploads. */
+let scratch: string;
 /** What the page did wrong: requests elsewhere, errors it logged or threw. */
 const problems: string[] = [];
 
 beforeAll(async () => {
   t = await startTestApp({ settle: false, transitions: 'fast' });
+  scratch = mkdtempSync(join(tmpdir(), 'sigmalite-upload-'));
   browser = await launchBrowser();
   page = await browser.context.newPage();
   // Below vitest's own timeout, so that a wait that fails says what it waited for.
@@ -45,6 +49,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await t?.close();
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
 
 async function logIn(user: User): Promise<void> {
@@ -196,7 +201,7 @@ describe('the web console', () => {
     if (probe.status === 404 && missing.test(String(probe.json?.[0]?.error_message))) {
       context.skip('POST /initupload/ and GET|POST /drives/{uuid}/upload/ are not implemented yet');
     }
-    const image = join(ARTIFACTS, 'tiny.img');
+    const image = join(scratch, 'tiny.img');
     writeFileSync(image, Buffer.alloc(3 * 1024 * 1024 + 17, 7));
     const form = page.getByRole('form', { name: 'Upload an image' });
     await form.getByLabel('Image file').setInputFiles(image);
@@ -219,7 +224,7 @@ describe('the web console', () => {
     const size = 2 * chunk + chunk / 5 + 5;
     const content = Buffer.alloc(size);
     for (let i = 0; i < size; i++) content[i] = (i * 31 + (i >> 13)) & 0xff;
-    const image = join(ARTIFACTS, 'protocol.img');
+    const image = join(scratch, 'protocol.img');
     writeFileSync(image, content);
     const drive = '11111111-2222-4333-8444-555555555555';
     const created: unknown[] = [];
@@ -272,6 +277,7 @@ describe('the web console', () => {
         resumableFilename: 'protocol.img',
       });
       expect(second.file.equals(content.subarray(chunk))).toBe(true);
+      await screenshot(page, 'upload');
     } finally {
       await page.unroute('**/api/2.0/initupload/');
       await page.unroute(`**/api/2.0/drives/${drive}/upload/**`);
@@ -344,6 +350,33 @@ describe('the web console', () => {
     await log.getByRole('cell', { name: 'start_send', exact: true }).first().waitFor();
     await log.getByRole('cell', { name: 'boot', exact: true }).first().waitFor();
     await screenshot(page, 'logs');
+  });
+
+  it('can be used from the keyboard alone', async () => {
+    await page.getByRole('link', { name: 'Servers' }).click();
+    await page.locator('body').focus();
+    const focused = () =>
+      page.evaluate(() => {
+        const element = (globalThis as unknown as { document: { activeElement: unknown } }).document
+          .activeElement as { textContent?: string; tagName?: string } | null;
+        return `${element?.tagName ?? ''} ${element?.textContent?.trim() ?? ''}`;
+      });
+    // Tab reaches the navigation; Enter follows a link.
+    for (let i = 0; i < 20 && (await focused()) !== 'A Drives'; i++)
+      await page.keyboard.press('Tab');
+    expect(await focused()).toBe('A Drives');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Drives' }).waitFor();
+    // And on into the page's form: the first field of "Create a drive".
+    for (let i = 0; i < 20 && !(await focused()).startsWith('INPUT'); i++) {
+      await page.keyboard.press('Tab');
+    }
+    await page.keyboard.type('from-keys');
+    for (let i = 0; i < 5 && (await focused()) !== 'BUTTON Create drive'; i++) {
+      await page.keyboard.press('Tab');
+    }
+    await page.keyboard.press('Enter');
+    await page.getByRole('row').filter({ hasText: 'from-keys' }).waitFor();
   });
 
   it("logs out, and a second account sees none of the first's servers", async () => {

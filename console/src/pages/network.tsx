@@ -1,7 +1,7 @@
 /** IPs and VLANs: what the account subscribed to, their names (meta), and buying more. */
 import { useState } from 'preact/hooks';
 import { type Obj, post, put, uuidOf } from '../api';
-import { Empty, Errors, Section, useCollection, useRunner, when } from '../ui';
+import { Empty, Errors, Section, useCollection, useRunner } from '../ui';
 
 function Buy({ resource, label }: { resource: 'ip' | 'vlan'; label: string }) {
   const { busy, error, run } = useRunner();
@@ -57,14 +57,14 @@ export function NetworkPage() {
               <tr>
                 <th>Address</th>
                 <th>Name</th>
+                <th>Netmask</th>
+                <th>Gateway</th>
                 <th>Server</th>
-                <th>Subscribed until</th>
               </tr>
             </thead>
             <tbody>
               {ips.items.map((ip) => {
                 const server = uuidOf(ip.server);
-                const subscription = ip.subscription as Obj | null | undefined;
                 return (
                   <tr key={ip.uuid} data-uuid={ip.uuid}>
                     <td>
@@ -73,10 +73,11 @@ export function NetworkPage() {
                     <td>
                       <MetaName path="/ips/" object={ip} />
                     </td>
+                    <td>{ip.netmask === null ? '' : `/${String(ip.netmask)}`}</td>
+                    <td>{String(ip.gateway ?? '')}</td>
                     <td>
                       {server ? <a href={`#/servers/${server}`}>{server.slice(0, 8)}</a> : ''}
                     </td>
-                    <td>{when(subscription?.end_time)}</td>
                   </tr>
                 );
               })}
