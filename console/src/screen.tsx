@@ -30,6 +30,8 @@ export function Screen({ server }: { server: string }) {
           setError(new Error(detail.reason ?? 'the screen refused the connection'));
         });
         rfb.addEventListener('disconnect', () => {
+          // noVNC refuses a second disconnect of the same object.
+          rfb = undefined;
           if (live) setState('disconnected');
         });
       },

@@ -132,6 +132,29 @@ describe('the web console', () => {
     await screenshot(page, 'screen');
   });
 
+  it("shows why when the server's screen refuses the bridge", async () => {
+    // The tunnel is opened with another password than the one the bridge then sends.
+    const real = t.app.engine.openVnc.bind(t.app.engine);
+    t.app.engine.openVnc = (uuid, _password, name) => real(uuid, 'not-the-password', name);
+    const logged = problems.length;
+    try {
+      await page.getByRole('tab', { name: 'Definition' }).click();
+      await page.getByRole('tab', { name: 'Screen' }).click();
+      const alert = page.locator('.screen-panel').getByRole('alert');
+      await alert.waitFor();
+      expect(await alert.textContent()).toContain('the VNC server refused the password');
+      await page.locator('.screen-panel [data-state="disconnected"]').waitFor();
+      // noVNC logs the refusal it was told of; nothing else may be logged meanwhile.
+      const refusal = /^console error: Failed when connecting: .*refused the password/;
+      expect(problems.slice(logged).filter((p) => !refusal.test(p))).toEqual([]);
+      problems.length = logged;
+    } finally {
+      t.app.engine.openVnc = real;
+    }
+    await page.getByRole('button', { name: 'Reconnect' }).click();
+    await page.locator('.screen-panel [data-state="connected"]').waitFor();
+  });
+
   it('types into the serial console and sees the answer', async () => {
     await page.getByRole('tab', { name: 'Serial console' }).click();
     await page.locator('.serial-panel [data-state="connected"]').waitFor({ timeout: 15_000 });
