@@ -5,7 +5,7 @@
 import RFB from '@novnc/novnc';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { tunnelUrl } from './tunnel';
-import { Errors } from './ui';
+import { Errors, TunnelState } from './ui';
 
 export function Screen({ server }: { server: string }) {
   const target = useRef<HTMLElement>(null);
@@ -49,14 +49,7 @@ export function Screen({ server }: { server: string }) {
 
   return (
     <div class="screen-panel">
-      <p class="tunnel-state">
-        Screen: <span data-state={state}>{state}</span>{' '}
-        {state === 'disconnected' ? (
-          <button type="button" onClick={() => setAttempt((n) => n + 1)}>
-            Reconnect
-          </button>
-        ) : null}
-      </p>
+      <TunnelState title="Screen" state={state} onReconnect={() => setAttempt((n) => n + 1)} />
       <Errors error={error} />
       <section class="screen" ref={target} aria-label="Server screen" />
     </div>

@@ -6,7 +6,7 @@ import { Terminal } from '@xterm/xterm';
 import '@xterm/xterm/css/xterm.css';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { tunnelUrl } from './tunnel';
-import { Errors } from './ui';
+import { Errors, TunnelState } from './ui';
 
 export function Serial({ server }: { server: string }) {
   const target = useRef<HTMLElement>(null);
@@ -60,14 +60,11 @@ export function Serial({ server }: { server: string }) {
 
   return (
     <div class="serial-panel">
-      <p class="tunnel-state">
-        Serial console: <span data-state={state}>{state}</span>{' '}
-        {state === 'disconnected' ? (
-          <button type="button" onClick={() => setAttempt((n) => n + 1)}>
-            Reconnect
-          </button>
-        ) : null}
-      </p>
+      <TunnelState
+        title="Serial console"
+        state={state}
+        onReconnect={() => setAttempt((n) => n + 1)}
+      />
       <Errors error={error} />
       <section class="serial" ref={target} aria-label="Serial console" />
     </div>

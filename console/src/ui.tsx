@@ -181,3 +181,107 @@ export function sure(question: string): boolean {
 export function Empty({ children }: { children: ComponentChildren }) {
   return <p class="empty">{children}</p>;
 }
+
+/**
+ * A collection as a table: its error, a line when it is empty, else a row per item (`row` makes
+ * the `<tr>`).
+ */
+export function ListTable<T extends Obj>(props: {
+  label: string;
+  columns: readonly string[];
+  collection: Pick<Collection<T>, 'items' | 'error'>;
+  empty: string;
+  row: (item: T) => ComponentChildren;
+}) {
+  const { items, error } = props.collection;
+  return (
+    <>
+      <Errors error={error} />
+      {items?.length === 0 ? <Empty>{props.empty}</Empty> : null}
+      {items?.length ? (
+        <table class="list" aria-label={props.label}>
+          <thead>
+            <tr>
+              {props.columns.map((column) => (
+                <th key={column}>{column}</th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>{items.map(props.row)}</tbody>
+        </table>
+      ) : null}
+    </>
+  );
+}
+
+/** An option: its value, or `[value, text]`. */
+export type Option = string | readonly [string, string];
+
+/**
+ * A `<select>`: controlled (`value` and `onChange`) inside tables, labelled by `aria-label`; or,
+ * with `name`, a form field read with FormData, inside its own `<label>`.
+ */
+export function Choice(props: {
+  label: string;
+  options: readonly Option[];
+  value?: string;
+  onChange?: (value: string) => void;
+  name?: string;
+}) {
+  const options = props.options.map((option) => {
+    const [value, text] = typeof option === 'string' ? [option, option] : option;
+    return (
+      <option key={value} value={value}>
+        {text}
+      </option>
+    );
+  });
+  if (props.name) {
+    return (
+      <label>
+        {props.label}
+        <select name={props.name}>{options}</select>
+      </label>
+    );
+  }
+  return (
+    <select
+      aria-label={props.label}
+      value={props.value}
+      onChange={(e) => props.onChange?.(e.currentTarget.value)}
+    >
+      {options}
+    </select>
+  );
+}
+
+/** A form field choosing `disk` or `cdrom`. */
+export function MediaField() {
+  return <Choice label="Media" name="media" options={['disk', 'cdrom']} />;
+}
+
+/** The state of a tunnel panel (screen, serial console), with Reconnect once it has ended. */
+export function TunnelState(props: { title: string; state: string; onReconnect: () => void }) {
+  return (
+    <p class="tunnel-state">
+      {props.title}: <span data-state={props.state}>{props.state}</span>{' '}
+      {props.state === 'disconnected' ? (
+        <button type="button" onClick={props.onReconnect}>
+          Reconnect
+        </button>
+      ) : null}
+    </p>
+  );
+}
+
+/** An editable list of rows (a server's drives and NICs, a policy's rules). */
+export function useRows<T>(initial: T[]) {
+  const [rows, setRows] = useState(initial);
+  return {
+    rows,
+    set: (i: number, patch: Partial<T>) =>
+      setRows(rows.map((row, j) => (i === j ? { ...row, ...patch } : row))),
+    remove: (i: number) => setRows(rows.filter((_, j) => j !== i)),
+    add: (row: T) => setRows([...rows, row]),
+  };
+}

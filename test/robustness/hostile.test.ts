@@ -2827,9 +2827,10 @@ function consoleRoutes(rng: Rng): Case[] {
     });
     const body = JSON.stringify({ server: fx.victimServer, kind });
     post('no credentials', body, { as: 'none', expect: [401], errorType: 'permission' });
+    // 429 once the victim's failed logins of other categories throttle it.
     post('wrong password', body, {
       headers: { authorization: `Basic ${Buffer.from(`${VICTIM.email}:nope`).toString('base64')}` },
-      expect: [401],
+      expect: [401, 429],
     });
     post('session without CSRF', body, {
       as: 'none',

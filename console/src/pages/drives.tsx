@@ -1,7 +1,18 @@
 /** Drives: creation, resize, clone, deletion, and an image upload with a progress bar. */
 import { useState } from 'preact/hooks';
 import { del, type Obj, post, uuidOf } from '../api';
-import { bytes, Empty, Errors, GIB, Section, Status, sure, useCollection, useRunner } from '../ui';
+import {
+  bytes,
+  Errors,
+  GIB,
+  ListTable,
+  MediaField,
+  Section,
+  Status,
+  sure,
+  useCollection,
+  useRunner,
+} from '../ui';
 import { uploadImage } from '../upload';
 
 function CreateDrive() {
@@ -31,13 +42,7 @@ function CreateDrive() {
       <label>
         Size (GiB) <input name="size" type="number" min="0" step="any" value="10" required />
       </label>
-      <label>
-        Media
-        <select name="media">
-          <option value="disk">disk</option>
-          <option value="cdrom">cdrom</option>
-        </select>
-      </label>
+      <MediaField />
       <button type="submit" disabled={busy}>
         Create drive
       </button>
@@ -76,13 +81,7 @@ function UploadImage() {
       <label>
         Name <input name="name" placeholder="(the file's name)" />
       </label>
-      <label>
-        Media
-        <select name="media">
-          <option value="disk">disk</option>
-          <option value="cdrom">cdrom</option>
-        </select>
-      </label>
+      <MediaField />
       <button type="submit" disabled={busy}>
         Upload
       </button>
@@ -160,27 +159,13 @@ export function DrivesPage() {
     <Section title="Drives">
       <CreateDrive />
       <UploadImage />
-      <Errors error={drives.error} />
-      {drives.items?.length === 0 ? <Empty>No drives yet.</Empty> : null}
-      {drives.items?.length ? (
-        <table class="list" aria-label="Drives">
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>Status</th>
-              <th>Size</th>
-              <th>Media</th>
-              <th>Mounted on</th>
-              <th>Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {drives.items.map((drive) => (
-              <DriveRow key={drive.uuid} drive={drive} />
-            ))}
-          </tbody>
-        </table>
-      ) : null}
+      <ListTable
+        label="Drives"
+        columns={['Name', 'Status', 'Size', 'Media', 'Mounted on', 'Actions']}
+        collection={drives}
+        empty="No drives yet."
+        row={(drive) => <DriveRow key={drive.uuid} drive={drive} />}
+      />
     </Section>
   );
 }

@@ -1,7 +1,7 @@
 /** Firewall policies: a name and ordered rules, created, edited and deleted. */
 import { useState } from 'preact/hooks';
 import { del, type Obj, post, put } from '../api';
-import { Empty, Errors, Section, sure, useCollection, useRunner } from '../ui';
+import { Choice, Empty, Errors, Section, sure, useCollection, useRows, useRunner } from '../ui';
 
 interface Rule {
   action: string;
@@ -40,10 +40,10 @@ function rulesOf(policy: Obj | undefined): Rule[] {
 
 function PolicyForm({ policy, onDone }: { policy?: Obj; onDone: () => void }) {
   const [name, setName] = useState(String(policy?.name ?? ''));
-  const [rules, setRules] = useState<Rule[]>(rulesOf(policy));
+  const ruleList = useRows<Rule>(rulesOf(policy));
+  const rules = ruleList.rows;
   const { busy, error, run } = useRunner();
-  const setRule = (i: number, patch: Partial<Rule>) =>
-    setRules(rules.map((rule, j) => (i === j ? { ...rule, ...patch } : rule)));
+  const setRule = ruleList.set;
   const save = (event: Event) => {
     event.preventDefault();
     const body = {
@@ -87,36 +87,28 @@ function PolicyForm({ policy, onDone }: { policy?: Obj; onDone: () => void }) {
           {rules.map((rule, i) => (
             <tr key={i}>
               <td>
-                <select
-                  aria-label="Action"
+                <Choice
+                  label="Action"
                   value={rule.action}
-                  onChange={(e) => setRule(i, { action: e.currentTarget.value })}
-                >
-                  <option value="accept">accept</option>
-                  <option value="drop">drop</option>
-                </select>
+                  options={['accept', 'drop']}
+                  onChange={(action) => setRule(i, { action })}
+                />
               </td>
               <td>
-                <select
-                  aria-label="Direction"
+                <Choice
+                  label="Direction"
                   value={rule.direction}
-                  onChange={(e) => setRule(i, { direction: e.currentTarget.value })}
-                >
-                  <option value="in">in</option>
-                  <option value="out">out</option>
-                  <option value="both">both</option>
-                </select>
+                  options={['in', 'out', 'both']}
+                  onChange={(direction) => setRule(i, { direction })}
+                />
               </td>
               <td>
-                <select
-                  aria-label="Protocol"
+                <Choice
+                  label="Protocol"
                   value={rule.ip_proto}
-                  onChange={(e) => setRule(i, { ip_proto: e.currentTarget.value })}
-                >
-                  <option value="tcp">tcp</option>
-                  <option value="udp">udp</option>
-                  <option value="">any</option>
-                </select>
+                  options={['tcp', 'udp', ['', 'any']]}
+                  onChange={(ip_proto) => setRule(i, { ip_proto })}
+                />
               </td>
               {TEXT_FIELDS.map((key) => (
                 <td key={key}>
@@ -129,7 +121,7 @@ function PolicyForm({ policy, onDone }: { policy?: Obj; onDone: () => void }) {
                 </td>
               ))}
               <td>
-                <button type="button" onClick={() => setRules(rules.filter((_, j) => j !== i))}>
+                <button type="button" onClick={() => ruleList.remove(i)}>
                   Remove
                 </button>
               </td>
@@ -138,7 +130,7 @@ function PolicyForm({ policy, onDone }: { policy?: Obj; onDone: () => void }) {
         </tbody>
       </table>
       <p>
-        <button type="button" onClick={() => setRules([...rules, { ...EMPTY_RULE }])}>
+        <button type="button" onClick={() => ruleList.add({ ...EMPTY_RULE })}>
           Add a rule
         </button>{' '}
         <button type="submit" disabled={busy}>

@@ -1,7 +1,7 @@
 /** Keypairs: import a public key or have one generated; fingerprints; deletion. */
 import { useState } from 'preact/hooks';
 import { del, type Obj, post } from '../api';
-import { Empty, Errors, Section, sure, useCollection, useRunner } from '../ui';
+import { Choice, Errors, ListTable, Section, sure, useCollection, useRunner } from '../ui';
 
 export function KeypairsPage() {
   const keypairs = useCollection('/keypairs/', 'keypairs');
@@ -36,13 +36,7 @@ export function KeypairsPage() {
           Public key (empty: generate a pair)
           <textarea name="public_key" rows={2} placeholder="ssh-ed25519 AAAA..." />
         </label>
-        <label>
-          Algorithm
-          <select name="algorithm">
-            <option value="ed25519">ed25519</option>
-            <option value="rsa">rsa</option>
-          </select>
-        </label>
+        <Choice label="Algorithm" name="algorithm" options={['ed25519', 'rsa']} />
         <button type="submit" disabled={busy}>
           Add keypair
         </button>
@@ -54,39 +48,25 @@ export function KeypairsPage() {
           <pre>{String(generated.private_key)}</pre>
         </div>
       ) : null}
-      <Errors error={keypairs.error} />
-      {keypairs.items?.length === 0 ? <Empty>No keypairs yet.</Empty> : null}
-      {keypairs.items?.length ? (
-        <table class="list" aria-label="Keypairs">
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>Fingerprint</th>
-              <th>Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {keypairs.items.map((keypair) => (
-              <tr key={keypair.uuid} data-uuid={keypair.uuid}>
-                <td>{String(keypair.name)}</td>
-                <td>
-                  <code>{String(keypair.fingerprint ?? '')}</code>
-                </td>
-                <td class="actions">
-                  <button
-                    type="button"
-                    class="danger"
-                    disabled={busy}
-                    onClick={() => remove(keypair)}
-                  >
-                    Delete
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      ) : null}
+      <ListTable
+        label="Keypairs"
+        columns={['Name', 'Fingerprint', 'Actions']}
+        collection={keypairs}
+        empty="No keypairs yet."
+        row={(keypair) => (
+          <tr key={keypair.uuid} data-uuid={keypair.uuid}>
+            <td>{String(keypair.name)}</td>
+            <td>
+              <code>{String(keypair.fingerprint ?? '')}</code>
+            </td>
+            <td class="actions">
+              <button type="button" class="danger" disabled={busy} onClick={() => remove(keypair)}>
+                Delete
+              </button>
+            </td>
+          </tr>
+        )}
+      />
     </Section>
   );
 }

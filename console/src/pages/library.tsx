@@ -1,7 +1,7 @@
 /** The library: the cloud's drives, cloned into one of the account's own. */
 import { useState } from 'preact/hooks';
 import { type Obj, post } from '../api';
-import { bytes, Empty, Errors, Section, useCollection, useRunner } from '../ui';
+import { bytes, Errors, ListTable, Section, useCollection, useRunner } from '../ui';
 
 function LibraryRow({ drive }: { drive: Obj }) {
   const { busy, error, run } = useRunner();
@@ -36,27 +36,13 @@ export function LibraryPage() {
   const library = useCollection('/libdrives/', 'libdrives');
   return (
     <Section title="Library">
-      <Errors error={library.error} />
-      {library.items?.length === 0 ? <Empty>The library is empty.</Empty> : null}
-      {library.items?.length ? (
-        <table class="list" aria-label="Library drives">
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>OS</th>
-              <th>Version</th>
-              <th>Media</th>
-              <th>Size</th>
-              <th>Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {library.items.map((drive) => (
-              <LibraryRow key={drive.uuid} drive={drive} />
-            ))}
-          </tbody>
-        </table>
-      ) : null}
+      <ListTable
+        label="Library drives"
+        columns={['Name', 'OS', 'Version', 'Media', 'Size', 'Actions']}
+        collection={library}
+        empty="The library is empty."
+        row={(drive) => <LibraryRow key={drive.uuid} drive={drive} />}
+      />
     </Section>
   );
 }

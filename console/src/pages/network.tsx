@@ -1,7 +1,7 @@
 /** IPs and VLANs: what the account subscribed to, their names (meta), and buying more. */
 import { useState } from 'preact/hooks';
 import { type Obj, post, put, uuidOf } from '../api';
-import { Empty, Errors, Section, useCollection, useRunner } from '../ui';
+import { Errors, ListTable, Section, useCollection, useRunner } from '../ui';
 
 function Buy({ resource, label }: { resource: 'ip' | 'vlan'; label: string }) {
   const { busy, error, run } = useRunner();
@@ -49,69 +49,47 @@ export function NetworkPage() {
   return (
     <>
       <Section title="IPs" actions={<Buy resource="ip" label="Subscribe to an IP" />}>
-        <Errors error={ips.error} />
-        {ips.items?.length === 0 ? <Empty>No IPs.</Empty> : null}
-        {ips.items?.length ? (
-          <table class="list" aria-label="IPs">
-            <thead>
-              <tr>
-                <th>Address</th>
-                <th>Name</th>
-                <th>Netmask</th>
-                <th>Gateway</th>
-                <th>Server</th>
+        <ListTable
+          label="IPs"
+          columns={['Address', 'Name', 'Netmask', 'Gateway', 'Server']}
+          collection={ips}
+          empty="No IPs."
+          row={(ip) => {
+            const server = uuidOf(ip.server);
+            return (
+              <tr key={ip.uuid} data-uuid={ip.uuid}>
+                <td>
+                  <code>{ip.uuid}</code>
+                </td>
+                <td>
+                  <MetaName path="/ips/" object={ip} />
+                </td>
+                <td>{ip.netmask === null ? '' : `/${String(ip.netmask)}`}</td>
+                <td>{String(ip.gateway ?? '')}</td>
+                <td>{server ? <a href={`#/servers/${server}`}>{server.slice(0, 8)}</a> : ''}</td>
               </tr>
-            </thead>
-            <tbody>
-              {ips.items.map((ip) => {
-                const server = uuidOf(ip.server);
-                return (
-                  <tr key={ip.uuid} data-uuid={ip.uuid}>
-                    <td>
-                      <code>{ip.uuid}</code>
-                    </td>
-                    <td>
-                      <MetaName path="/ips/" object={ip} />
-                    </td>
-                    <td>{ip.netmask === null ? '' : `/${String(ip.netmask)}`}</td>
-                    <td>{String(ip.gateway ?? '')}</td>
-                    <td>
-                      {server ? <a href={`#/servers/${server}`}>{server.slice(0, 8)}</a> : ''}
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        ) : null}
+            );
+          }}
+        />
       </Section>
       <Section title="VLANs" actions={<Buy resource="vlan" label="Subscribe to a VLAN" />}>
-        <Errors error={vlans.error} />
-        {vlans.items?.length === 0 ? <Empty>No VLANs.</Empty> : null}
-        {vlans.items?.length ? (
-          <table class="list" aria-label="VLANs">
-            <thead>
-              <tr>
-                <th>UUID</th>
-                <th>Name</th>
-                <th>Servers</th>
-              </tr>
-            </thead>
-            <tbody>
-              {vlans.items.map((vlan) => (
-                <tr key={vlan.uuid} data-uuid={vlan.uuid}>
-                  <td>
-                    <code>{vlan.uuid}</code>
-                  </td>
-                  <td>
-                    <MetaName path="/vlans/" object={vlan} />
-                  </td>
-                  <td>{((vlan.servers as unknown[]) ?? []).length}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        ) : null}
+        <ListTable
+          label="VLANs"
+          columns={['UUID', 'Name', 'Servers']}
+          collection={vlans}
+          empty="No VLANs."
+          row={(vlan) => (
+            <tr key={vlan.uuid} data-uuid={vlan.uuid}>
+              <td>
+                <code>{vlan.uuid}</code>
+              </td>
+              <td>
+                <MetaName path="/vlans/" object={vlan} />
+              </td>
+              <td>{((vlan.servers as unknown[]) ?? []).length}</td>
+            </tr>
+          )}
+        />
       </Section>
     </>
   );

@@ -7,7 +7,17 @@ import { get, type Obj, put, uuidOf } from '../api';
 import { onFrame } from '../events';
 import { Screen } from '../screen';
 import { Serial } from '../serial';
-import { Errors, MIB, Section, Status, useCollection, useRunner } from '../ui';
+import {
+  Choice,
+  Errors,
+  MIB,
+  type Option,
+  Section,
+  Status,
+  useCollection,
+  useRows,
+  useRunner,
+} from '../ui';
 import { ServerActions } from './servers';
 
 interface DriveRow {
@@ -27,6 +37,12 @@ interface NicRow {
 }
 
 const NIC_MODELS = ['virtio', 'e1000', 'rtl8139'];
+const IPV4_CONFS: Option[] = [
+  ['dhcp', 'DHCP'],
+  ['static', 'static'],
+  ['manual', 'manual'],
+  ['none', 'none (VLAN only)'],
+];
 
 function driveRows(server: Obj): DriveRow[] {
   return ((server.drives as Obj[] | undefined) ?? []).map((d) => ({
@@ -90,14 +106,20 @@ function Editor({ server, onSaved }: { server: Obj; onSaved: () => void }) {
   const [smp, setSmp] = useState(String(server.smp ?? 1));
   const [password, setPassword] = useState(String(server.vnc_password ?? ''));
   const [meta, setMeta] = useState(metaText(server.meta));
-  const [rows, setRows] = useState(driveRows(server));
-  const [nics, setNics] = useState(nicRows(server));
+  const drivesOf = useRows(driveRows(server));
+  const nicsOf = useRows(nicRows(server));
+  const rows = drivesOf.rows;
+  const nics = nicsOf.rows;
   const { busy, error, run } = useRunner();
 
-  const setRow = (i: number, patch: Partial<DriveRow>) =>
-    setRows(rows.map((row, j) => (i === j ? { ...row, ...patch } : row)));
-  const setNic = (i: number, patch: Partial<NicRow>) =>
-    setNics(nics.map((nic, j) => (i === j ? { ...nic, ...patch } : nic)));
+  // A drive the account cannot list (another account's, shared) stays choosable by its uuid.
+  const driveOptions = (current: string): Option[] => [
+    ['', '(choose a drive)'],
+    ...(drives.items ?? []).map((d): Option => [d.uuid, `${String(d.name)} (${String(d.media)})`]),
+    ...(current && !drives.items?.some((d) => d.uuid === current) ? [current] : []),
+  ];
+  const setRow = drivesOf.set;
+  const setNic = nicsOf.set;
 
   const save = (event: Event) => {
     event.preventDefault();
@@ -164,31 +186,20 @@ function Editor({ server, onSaved }: { server: Obj; onSaved: () => void }) {
           {rows.map((row, i) => (
             <tr key={`${row.drive}-${i}`}>
               <td>
-                <select
-                  aria-label="Drive"
+                <Choice
+                  label="Drive"
                   value={row.drive}
-                  onChange={(e) => setRow(i, { drive: e.currentTarget.value })}
-                >
-                  <option value="">(choose a drive)</option>
-                  {(drives.items ?? []).map((d) => (
-                    <option key={d.uuid} value={d.uuid}>
-                      {String(d.name)} ({String(d.media)})
-                    </option>
-                  ))}
-                  {row.drive && !drives.items?.some((d) => d.uuid === row.drive) ? (
-                    <option value={row.drive}>{row.drive}</option>
-                  ) : null}
-                </select>
+                  options={driveOptions(row.drive)}
+                  onChange={(drive) => setRow(i, { drive })}
+                />
               </td>
               <td>
-                <select
-                  aria-label="Device"
+                <Choice
+                  label="Device"
                   value={row.device}
-                  onChange={(e) => setRow(i, { device: e.currentTarget.value })}
-                >
-                  <option value="virtio">virtio</option>
-                  <option value="ide">ide</option>
-                </select>
+                  options={['virtio', 'ide']}
+                  onChange={(device) => setRow(i, { device })}
+                />
               </td>
               <td>
                 <input
@@ -207,7 +218,7 @@ function Editor({ server, onSaved }: { server: Obj; onSaved: () => void }) {
                 />
               </td>
               <td>
-                <button type="button" onClick={() => setRows(rows.filter((_, j) => j !== i))}>
+                <button type="button" onClick={() => drivesOf.remove(i)}>
                   Detach
                 </button>
               </td>
@@ -218,10 +229,12 @@ function Editor({ server, onSaved }: { server: Obj; onSaved: () => void }) {
       <button
         type="button"
         onClick={() =>
-          setRows([
-            ...rows,
-            { drive: '', device: 'virtio', dev_channel: nextChannel(rows), boot_order: '' },
-          ])
+          drivesOf.add({
+            drive: '',
+            device: 'virtio',
+            dev_channel: nextChannel(rows),
+            boot_order: '',
+          })
         }
       >
         Attach a drive
@@ -236,74 +249,58 @@ function Editor({ server, onSaved }: { server: Obj; onSaved: () => void }) {
                 <code>{nic.mac ?? '(new)'}</code>
               </td>
               <td>
-                <select
-                  aria-label="Model"
+                <Choice
+                  label="Model"
                   value={nic.model}
-                  onChange={(e) => setNic(i, { model: e.currentTarget.value })}
-                >
-                  {NIC_MODELS.map((m) => (
-                    <option key={m} value={m}>
-                      {m}
-                    </option>
-                  ))}
-                </select>
+                  options={NIC_MODELS}
+                  onChange={(model) => setNic(i, { model })}
+                />
               </td>
               <td>
-                <select
-                  aria-label="IPv4"
+                <Choice
+                  label="IPv4"
                   value={nic.conf}
-                  onChange={(e) => setNic(i, { conf: e.currentTarget.value })}
-                >
-                  <option value="dhcp">DHCP</option>
-                  <option value="static">static</option>
-                  <option value="manual">manual</option>
-                  <option value="none">none (VLAN only)</option>
-                </select>
+                  options={IPV4_CONFS}
+                  onChange={(conf) => setNic(i, { conf })}
+                />
                 {nic.conf === 'static' ? (
-                  <select
-                    aria-label="IP address"
+                  <Choice
+                    label="IP address"
                     value={nic.ip}
-                    onChange={(e) => setNic(i, { ip: e.currentTarget.value })}
-                  >
-                    <option value="">(choose an IP)</option>
-                    {(ips.items ?? []).map((ip) => (
-                      <option key={ip.uuid} value={ip.uuid}>
-                        {ip.uuid}
-                      </option>
-                    ))}
-                  </select>
+                    options={[
+                      ['', '(choose an IP)'],
+                      ...(ips.items ?? []).map((o): Option => [o.uuid, o.uuid]),
+                    ]}
+                    onChange={(ip) => setNic(i, { ip })}
+                  />
                 ) : null}
               </td>
               <td>
-                <select
-                  aria-label="VLAN"
+                <Choice
+                  label="VLAN"
                   value={nic.vlan}
-                  onChange={(e) => setNic(i, { vlan: e.currentTarget.value })}
-                >
-                  <option value="">(no VLAN)</option>
-                  {(vlans.items ?? []).map((v) => (
-                    <option key={v.uuid} value={v.uuid}>
-                      {String((v.meta as Obj | undefined)?.name ?? v.uuid)}
-                    </option>
-                  ))}
-                </select>
+                  options={[
+                    ['', '(no VLAN)'],
+                    ...(vlans.items ?? []).map(
+                      (o): Option => [o.uuid, String((o.meta as Obj | undefined)?.name ?? o.uuid)],
+                    ),
+                  ]}
+                  onChange={(vlan) => setNic(i, { vlan })}
+                />
               </td>
               <td>
-                <select
-                  aria-label="Firewall policy"
+                <Choice
+                  label="Firewall policy"
                   value={nic.firewall_policy}
-                  onChange={(e) => setNic(i, { firewall_policy: e.currentTarget.value })}
-                >
-                  <option value="">(no firewall policy)</option>
-                  {(policies.items ?? []).map((p) => (
-                    <option key={p.uuid} value={p.uuid}>
-                      {String(p.name)}
-                    </option>
-                  ))}
-                </select>
+                  options={[
+                    ['', '(no firewall policy)'],
+                    ...(policies.items ?? []).map((o): Option => [o.uuid, String(o.name)]),
+                  ]}
+                  onChange={(firewall_policy) => setNic(i, { firewall_policy })}
+                />
               </td>
               <td>
-                <button type="button" onClick={() => setNics(nics.filter((_, j) => j !== i))}>
+                <button type="button" onClick={() => nicsOf.remove(i)}>
                   Remove
                 </button>
               </td>
@@ -314,10 +311,14 @@ function Editor({ server, onSaved }: { server: Obj; onSaved: () => void }) {
       <button
         type="button"
         onClick={() =>
-          setNics([
-            ...nics,
-            { mac: null, model: 'virtio', conf: 'dhcp', ip: '', vlan: '', firewall_policy: '' },
-          ])
+          nicsOf.add({
+            mac: null,
+            model: 'virtio',
+            conf: 'dhcp',
+            ip: '',
+            vlan: '',
+            firewall_policy: '',
+          })
         }
       >
         Add a network interface

@@ -1,6 +1,6 @@
 /** Servers: the list with live statuses, creation, and the power actions. */
 import { del, type Obj, post } from '../api';
-import { Empty, Errors, MIB, Section, Status, sure, useCollection, useRunner } from '../ui';
+import { Errors, ListTable, MIB, Section, Status, sure, useCollection, useRunner } from '../ui';
 
 /** A VNC password for a new server (the API requires one; the console's bridge uses it). */
 function randomPassword(): string {
@@ -103,38 +103,27 @@ export function ServersPage() {
   return (
     <Section title="Servers">
       <CreateServer />
-      <Errors error={servers.error} />
-      {servers.items?.length === 0 ? <Empty>No servers yet.</Empty> : null}
-      {servers.items?.length ? (
-        <table class="list" aria-label="Servers">
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>Status</th>
-              <th>CPU</th>
-              <th>Memory</th>
-              <th>Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {servers.items.map((server) => (
-              <tr key={server.uuid} data-uuid={server.uuid}>
-                <td>
-                  <a href={`#/servers/${server.uuid}`}>{String(server.name)}</a>
-                </td>
-                <td>
-                  <Status value={server.status} />
-                </td>
-                <td>{String(server.cpu)} MHz</td>
-                <td>{Math.round(Number(server.mem) / MIB)} MiB</td>
-                <td>
-                  <ServerActions server={server} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      ) : null}
+      <ListTable
+        label="Servers"
+        columns={['Name', 'Status', 'CPU', 'Memory', 'Actions']}
+        collection={servers}
+        empty="No servers yet."
+        row={(server) => (
+          <tr key={server.uuid} data-uuid={server.uuid}>
+            <td>
+              <a href={`#/servers/${server.uuid}`}>{String(server.name)}</a>
+            </td>
+            <td>
+              <Status value={server.status} />
+            </td>
+            <td>{String(server.cpu)} MHz</td>
+            <td>{Math.round(Number(server.mem) / MIB)} MiB</td>
+            <td>
+              <ServerActions server={server} />
+            </td>
+          </tr>
+        )}
+      />
     </Section>
   );
 }

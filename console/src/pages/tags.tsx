@@ -1,7 +1,7 @@
 /** Tags: create, rename, delete; how many resources carry each. */
 import { useState } from 'preact/hooks';
 import { del, type Obj, post, put } from '../api';
-import { Empty, Errors, Section, sure, useCollection, useRunner } from '../ui';
+import { Errors, ListTable, Section, sure, useCollection, useRunner } from '../ui';
 
 function TagRow({ tag }: { tag: Obj }) {
   const [name, setName] = useState(String(tag.name ?? ''));
@@ -61,24 +61,13 @@ export function TagsPage() {
         </button>
         <Errors error={error} />
       </form>
-      <Errors error={tags.error} />
-      {tags.items?.length === 0 ? <Empty>No tags yet.</Empty> : null}
-      {tags.items?.length ? (
-        <table class="list" aria-label="Tags">
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>Resources</th>
-              <th>Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {tags.items.map((tag) => (
-              <TagRow key={tag.uuid} tag={tag} />
-            ))}
-          </tbody>
-        </table>
-      ) : null}
+      <ListTable
+        label="Tags"
+        columns={['Name', 'Resources', 'Actions']}
+        collection={tags}
+        empty="No tags yet."
+        row={(tag) => <TagRow key={tag.uuid} tag={tag} />}
+      />
     </Section>
   );
 }
