@@ -12,6 +12,7 @@ import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import { createWebSocketStream, type WebSocket } from 'ws';
+import type { Tunnels } from '../engine/engine.js';
 import { readLine } from './reader.js';
 import {
   admitViewer,
@@ -22,12 +23,7 @@ import {
 } from './rfb-bridge.js';
 
 /** What the bridges need of the engine: the API's own tunnels. */
-export interface TunnelOpener {
-  openVnc(uuid: string, password: string, name: string): Promise<{ port: number }>;
-  closeVnc(uuid: string): Promise<void>;
-  openConsole(uuid: string, password: string, name: string): Promise<{ port: number }>;
-  closeConsole(uuid: string): Promise<void>;
-}
+export type TunnelOpener = Tunnels;
 
 /** The server a tunnel is for, as the caller may see it. */
 export interface TunnelTarget {

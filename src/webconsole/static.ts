@@ -13,12 +13,38 @@ import { gzipSync } from 'node:zlib';
 
 export interface StaticFile {
   body: Buffer;
-  /** The body gzipped, when that is worth it. */
-  gzipped: Buffer | undefined;
   type: string;
-  etag: string;
   /** Named by its content's hash: never changes. */
   immutable: boolean;
+  /** A strong ETag of the body (computed on first use). */
+  readonly etag: string;
+  /** The body gzipped, when that is worth it (computed on first use). */
+  readonly gzipped: Buffer | undefined;
+}
+
+/**
+ * A file of the build. Its ETag and gzipped body are made when first asked for, not when the app
+ * starts: most apps (tests, above all) never serve the page.
+ */
+class BuildFile implements StaticFile {
+  private etagValue: string | undefined;
+  private gzippedValue: Buffer | null | undefined;
+  constructor(
+    readonly body: Buffer,
+    readonly type: string,
+    readonly immutable: boolean,
+    private readonly compressible: boolean,
+  ) {}
+  get etag(): string {
+    this.etagValue ??= `"${createHash('sha256').update(this.body).digest('base64url').slice(0, 27)}"`;
+    return this.etagValue;
+  }
+  get gzipped(): Buffer | undefined {
+    if (this.gzippedValue === undefined) {
+      this.gzippedValue = this.compressible && this.body.length > 1024 ? gzipSync(this.body) : null;
+    }
+    return this.gzippedValue ?? undefined;
+  }
 }
 
 const TYPES: Record<string, string> = {
@@ -56,16 +82,16 @@ export function loadConsoleFiles(dir: string): Map<string, StaticFile> {
       const type = TYPES[ext];
       // Source maps and anything unknown stay unserved.
       if (!type || !entry.isFile()) continue;
-      const body = readFileSync(path);
       const urlPath = relative(dir, path).split(sep).join('/');
-      const gzipped = COMPRESSIBLE.has(ext) && body.length > 1024 ? gzipSync(body) : undefined;
-      files.set(urlPath, {
-        body,
-        gzipped,
-        type,
-        etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`,
-        immutable: urlPath.startsWith('assets/'),
-      });
+      files.set(
+        urlPath,
+        new BuildFile(
+          readFileSync(path),
+          type,
+          urlPath.startsWith('assets/'),
+          COMPRESSIBLE.has(ext),
+        ),
+      );
     }
   };
   walk(dir);
