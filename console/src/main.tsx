@@ -4,7 +4,7 @@
  */
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { login, logout, signedIn, whenSignedOut } from './api';
+import { ApiError, login, logout, signedIn, whenSignedOut } from './api';
 import { startEvents, stopEvents } from './events';
 import { DrivesPage } from './pages/drives';
 import { FirewallPage } from './pages/firewall';
@@ -114,7 +114,7 @@ function App() {
     });
     void check();
   }, []);
-  const { run } = useRunner();
+  const { run, error: logoutError } = useRunner();
 
   if (failure) return <Errors error={failure} />;
   if (account === undefined) return <p class="loading">Loading…</p>;
@@ -139,7 +139,12 @@ function App() {
             type="button"
             onClick={() =>
               void run(async () => {
-                await logout();
+                try {
+                  await logout();
+                } catch (e) {
+                  // A session that is already gone is logged out all the same.
+                  if (!(e instanceof ApiError && e.status === 401)) throw e;
+                }
                 stopEvents();
                 setAccount(null);
               })
@@ -147,6 +152,7 @@ function App() {
           >
             Log out
           </button>
+          <Errors error={logoutError} />
         </div>
       </nav>
       <main>
