@@ -36,6 +36,7 @@ export default defineConfig({
             'test/account/**/*.test.ts',
             'test/library/**/*.test.ts',
             'test/seed/**/*.test.ts',
+            'test/console/bridges.test.ts',
           ],
           env: { SIGMALITE_TEST_STORE: 'postgres' },
         },

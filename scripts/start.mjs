@@ -1,5 +1,6 @@
-// `npm start -- [flags]`: builds when the sources are newer than the build, then runs
-// `sigmalite serve`. The build's output goes to stderr: stdout belongs to the CLI contract.
+// `npm start -- [flags]`: builds when the sources are newer than the build (the server's with
+// tsc, the web console's with Vite), then runs `sigmalite serve`. The builds' output goes to
+// stderr: stdout belongs to the CLI contract.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -27,6 +28,23 @@ if (
   const build = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], {
     stdio: ['ignore', 2, 2],
   });
+  if (build.status !== 0) process.exit(build.status ?? 1);
+}
+
+// The web console (console/ -> dist/console/, served at /console/).
+const consolePage = join(root, 'dist', 'console', 'index.html');
+const consoleSources = Math.max(
+  newest(join(root, 'console', 'src')),
+  statSync(join(root, 'console', 'index.html')).mtimeMs,
+  statSync(join(root, 'console', 'vite.config.ts')).mtimeMs,
+);
+if (!existsSync(consolePage) || consoleSources > statSync(consolePage).mtimeMs) {
+  const vite = join(root, 'node_modules', 'vite', 'bin', 'vite.js');
+  const build = spawnSync(
+    process.execPath,
+    [vite, 'build', '--config', join(root, 'console', 'vite.config.ts')],
+    { stdio: ['ignore', 2, 2] },
+  );
   if (build.status !== 0) process.exit(build.status ?? 1);
 }
 

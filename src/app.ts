@@ -57,7 +57,7 @@ import { logRoutes } from './resources/logs/routes.js';
 import { networkRoutes } from './resources/networking/routes.js';
 import { networkSettings } from './resources/networking/settings.js';
 import { profileRoutes } from './resources/profile/routes.js';
-import { serverActionRoutes } from './resources/servers/actions.js';
+import { serverActionRoutes, tunnelTarget } from './resources/servers/actions.js';
 import { serverExtraRoutes } from './resources/servers/groups.js';
 import { serverRoutes } from './resources/servers/routes.js';
 import { snapshotRoutes } from './resources/snapshots/routes.js';
@@ -69,6 +69,7 @@ import { startRandom } from './seed/random.js';
 import { PostgresStore } from './store/postgres/store.js';
 import { SqliteStore } from './store/sqlite/store.js';
 import type { Store } from './store/types.js';
+import { installConsole } from './webconsole/install.js';
 
 export interface App {
   /** `http(s)://HOST:PORT/api/2.0/` */
@@ -286,8 +287,28 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
           ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) }
           : undefined,
     });
+    // The web console (docs/web-console.md): its page, tokens and screen and serial bridges.
+    const webConsole = installConsole(http, {
+      authenticator,
+      sessions: store.sessions,
+      accounts: store.accounts,
+      tunnels: engine,
+      tunnelHost: config.host,
+      target: async (principal, uuid, kind) => {
+        const action = kind === 'screen' ? 'open_vnc' : 'open_console';
+        const server = await tunnelTarget(store, { principal }, uuid, action);
+        return { uuid: server.uuid, name: server.name, vncPassword: server.vnc_password };
+      },
+      logger,
+    });
     // The websocket notification stream (docs/events.md).
-    const events = await installEvents(http, { store, authenticator, uriOf: eventUri, logger });
+    const events = await installEvents(http, {
+      store,
+      authenticator,
+      uriOf: eventUri,
+      logger,
+      otherUpgrades: webConsole.upgrade,
+    });
     // Test control: always there for in-process use (reset), served under /_sigmalite/ with
     // --control (docs/control.md).
     const controller = new Control({
@@ -306,6 +327,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     try {
       await http.listen({ host: config.host, port: config.port });
     } catch (e) {
+      await webConsole.close();
       await events.close();
       await engine.stop();
       await compute.close();
@@ -331,6 +353,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       reset: () => controller.resetAll(),
       contexts: new ServerContexts({ store, ips }),
       close: async () => {
+        await webConsole.close();
         await events.close();
         await http.close();
         await engine.stop();

@@ -35,6 +35,11 @@ export interface AuthRequest {
   authorization: string | undefined;
   sessionId: string | undefined;
   csrfHeader: string | undefined;
+  /**
+   * Marked `X-Requested-With: XMLHttpRequest` (the web console): its 401 carries no
+   * `WWW-Authenticate`, so that the browser opens no login dialog of its own.
+   */
+  xhr?: boolean;
 }
 
 export interface AuthenticatorOptions {
@@ -88,8 +93,12 @@ export class Authenticator {
     this.digest = options.digest ? new DigestVerifier(300_000, this.now) : undefined;
   }
 
-  /** The 401 for a request without valid credentials, with a challenge per scheme offered. */
-  unauthorized(stale = false): ApiError {
+  /**
+   * The 401 for a request without valid credentials, with a challenge per scheme offered; none
+   * for a script of a page (`xhr`), where the challenge would make the browser ask for a password.
+   */
+  unauthorized(stale = false, xhr = false): ApiError {
+    if (xhr) return errors.unauthorized([]);
     const challenges = [BASIC_CHALLENGE];
     if (this.digest) challenges.push(this.digest.challenge(stale));
     return errors.unauthorized(challenges);
@@ -100,7 +109,7 @@ export class Authenticator {
     const header = request.authorization;
     if (header) {
       if (/^digest\s/i.test(header)) return this.fromDigest(header, request);
-      return this.fromBasic(header);
+      return this.fromBasic(header, request.xhr);
     }
     if (request.sessionId) {
       const principal = await this.fromSession(request.sessionId);
@@ -113,10 +122,10 @@ export class Authenticator {
         return principal;
       }
     }
-    throw this.unauthorized();
+    throw this.unauthorized(false, request.xhr);
   }
 
-  private async fromBasic(header: string): Promise<Principal> {
+  private async fromBasic(header: string, xhr = false): Promise<Principal> {
     const key = hash('sha256', this.keyPrefix + header, 'base64');
     const cached = this.cache.get(key);
     if (cached) {
@@ -126,7 +135,7 @@ export class Authenticator {
       this.cache.delete(key);
     }
     const basic = parseBasic(header);
-    if (!basic) throw this.unauthorized();
+    if (!basic) throw this.unauthorized(false, xhr);
     let pending = this.inFlight.get(key);
     if (!pending) {
       this.refuseIfThrottled(basic.email);
@@ -136,7 +145,7 @@ export class Authenticator {
       this.inFlight.set(key, pending);
     }
     const login = await pending;
-    if (!login) throw this.unauthorized();
+    if (!login) throw this.unauthorized(false, xhr);
     this.cache.set(key, login);
     return { uuid: login.uuid, email: login.email, via: 'basic' };
   }
@@ -158,14 +167,14 @@ export class Authenticator {
 
   private async fromDigest(header: string, request: AuthRequest): Promise<Principal> {
     const params = this.digest ? parseDigest(header) : null;
-    if (!this.digest || !params) throw this.unauthorized();
+    if (!this.digest || !params) throw this.unauthorized(false, request.xhr);
     const nonce = this.digest.checkNonce(params.nonce);
-    if (nonce !== 'ok') throw this.unauthorized(nonce === 'stale');
+    if (nonce !== 'ok') throw this.unauthorized(nonce === 'stale', request.xhr);
     this.refuseIfThrottled(params.username);
     const account = await this.store.accounts.byEmail(params.username);
     if (!account?.ha1 || !this.digest.verify(params, account.ha1, request.method, request.url)) {
       this.throttle.fail(params.username);
-      throw this.unauthorized();
+      throw this.unauthorized(false, request.xhr);
     }
     return { uuid: account.uuid, email: account.email, via: 'digest' };
   }

@@ -140,9 +140,7 @@ export const errors = {
       'Authentication credentials were not provided or are invalid',
       null,
       401,
-      {
-        'www-authenticate': challenges,
-      },
+      challenges.length > 0 ? { 'www-authenticate': challenges } : {},
     ),
 
   throttled: (seconds: number) =>

@@ -272,6 +272,11 @@ function safely(fn: () => void): void {
 export interface EventsOptions extends EventHubOptions {
   store: Pick<Store, 'onCommit' | 'getDetail'>;
   authenticator: Authenticator;
+  /**
+   * Other websockets of the same server (the web console's): takes an upgrade of its own paths
+   * and answers true, or false for any other path.
+   */
+  otherUpgrades?: (request: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
 }
 
 /**
@@ -288,7 +293,9 @@ export async function installEvents(
   const upgrades = new EventEmitter();
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (isWebsocketPath(request.url)) upgrades.emit('upgrade', request, socket, head);
-    else answerPlainly(http, request, socket as Socket);
+    else if (!options.otherUpgrades?.(request, socket, head)) {
+      answerPlainly(http, request, socket as Socket);
+    }
   };
   // Encapsulated: the plugin's hooks run for these routes only, not on every API request.
   await http.register(async (scope) => {

@@ -114,6 +114,7 @@ export function authRequest(request: {
     authorization: header('authorization'),
     sessionId: cookies[SESSION_COOKIE],
     csrfHeader: header('x-csrftoken'),
+    xhr: header('x-requested-with')?.toLowerCase() === 'xmlhttprequest',
   };
 }
 

@@ -188,6 +188,11 @@ export interface SessionRepo {
   /** The session if it exists and has not expired. */
   get(idHash: string, now: number): Promise<Session | undefined>;
   remove(idHash: string): Promise<void>;
+  /**
+   * Removes the row and answers it if it had not expired: of several processes taking one row at
+   * once, exactly one gets it (single-use tokens).
+   */
+  take(idHash: string, now: number): Promise<Session | undefined>;
 }
 
 /** A unique value held in a namespace (a MAC address, an IP). */

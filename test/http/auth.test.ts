@@ -151,6 +151,47 @@ describe('authentication', () => {
     expect(unknown.status).toBe(400);
     expect(unknown.json[0].error_point).toBe('do');
   });
+
+  it('answers a request marked X-Requested-With: XMLHttpRequest with a 401 without a challenge', async () => {
+    const xhr = { 'x-requested-with': 'XMLHttpRequest' };
+    const badBasic = `Basic ${Buffer.from(`${ALICE.email}:wrong`).toString('base64')}`;
+    const digest = digestHeader(
+      ALICE,
+      { nonce: 'bad', opaque: 'x' },
+      'GET',
+      '/api/2.0/servers/',
+      1,
+    );
+    const cases: [string, string, Record<string, string>][] = [
+      // A plain GET (answered before Fastify), a GET Fastify answers, a write, an unknown path.
+      ['GET', '/servers/', {}],
+      ['GET', '/servers/?fields=uuid', {}],
+      ['PUT', '/servers/', {}],
+      ['GET', '/no-such-thing/', {}],
+      ['GET', '/servers/', { authorization: badBasic }],
+      ['GET', '/servers/', { authorization: 'Basic !!!' }],
+      ['GET', '/servers/', { authorization: digest }],
+      ['GET', '/servers/', { cookie: 'sessionid=nosuchsession' }],
+    ];
+    for (const [method, path, headers] of cases) {
+      const marked = await t.anonymous.request(method, path, {
+        headers: { ...headers, ...xhr },
+        auth: null,
+      });
+      expect(marked.status, `${method} ${path} ${JSON.stringify(headers)}`).toBe(401);
+      expect(marked.json[0].error_type).toBe('permission');
+      expect(marked.headers.get('www-authenticate'), `${method} ${path}`).toBeNull();
+      const plain = await t.anonymous.request(method, path, { headers, auth: null });
+      expect(plain.headers.get('www-authenticate'), `${method} ${path}`).toContain('Basic');
+    }
+    // Any spelling of the value; another value keeps the challenge.
+    const lower = await t.anonymous.get('/servers/', {
+      headers: { 'x-requested-with': 'xmlhttprequest' },
+    });
+    expect(lower.headers.get('www-authenticate')).toBeNull();
+    const other = await t.anonymous.get('/servers/', { headers: { 'x-requested-with': 'fetch' } });
+    expect(other.headers.get('www-authenticate')).toContain('Basic');
+  });
 });
 
 describe('login throttling', () => {

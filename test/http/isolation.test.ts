@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import {
   ALICE,
   driveBody,
@@ -347,5 +348,107 @@ describe('tenant isolation', () => {
     const one = await t.alice.get(`/servers/${a.servers[0]}/`);
     expect(one.json.name).toBe('alice-one');
     expect(one.json.nics.map((n: { mac: string }) => n.mac)).toEqual(a.macs);
+  });
+});
+
+describe('the web console’s tunnels (docs/web-console.md)', () => {
+  /** A refused websocket upgrade's status and body, or the first text the socket sent. */
+  function openTunnel(path: string): Promise<{ status: number; text: string }> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(t.origin.replace(/^http/, 'ws') + path);
+      ws.on('message', (data: Buffer) => {
+        resolve({ status: 101, text: data.toString() });
+        ws.close();
+      });
+      ws.on('unexpected-response', (_req, res) => {
+        let text = '';
+        res.on('data', (chunk: Buffer) => {
+          text += chunk.toString();
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      ws.on('error', (e) => {
+        if (!e.message.startsWith('Unexpected server response')) reject(e);
+      });
+    });
+  }
+
+  it('bob gets no token for alice’s servers, running or not: the 404 of a missing uuid', async () => {
+    const running = (
+      await created(t.alice.post('/servers/', serverBody({ name: 'alice-live' })))
+    )[0]!.uuid as string;
+    secrets.push(running);
+    await t.alice.post(`/servers/${running}/action/?do=start`, {});
+    expect((await t.alice.get(`/servers/${running}/`)).json.status).toBe('running');
+    expect(
+      (
+        await t.alice.request('POST', '/console/tokens/', {
+          body: { server: running, kind: 'serial' },
+        })
+      ).status,
+    ).toBe(201);
+    // Bob, with Basic and with a login session and its CSRF token.
+    const login = await t.anonymous.post('/accounts/action/?do=login', {
+      username: 'bob@example.com',
+      password: 'bob-secret',
+    });
+    const cookies = login.headers.getSetCookie().map((c) => c.split(';')[0]!);
+    const csrf = cookies.find((c) => c.startsWith('csrftoken='))!.split('=')[1]!;
+    const session = {
+      cookie: cookies.join('; '),
+      'x-csrftoken': csrf,
+      'x-requested-with': 'XMLHttpRequest',
+    };
+    for (const id of [running, a.servers[0]!]) {
+      for (const kind of ['screen', 'serial']) {
+        for (const headers of [undefined, session]) {
+          const fresh = randomUUID();
+          const ask = (server: string) =>
+            t.bob.request('POST', '/console/tokens/', {
+              body: { server, kind },
+              ...(headers ? { headers, auth: null } : {}),
+            });
+          const res = await ask(id);
+          const control = await ask(fresh);
+          const label = `${kind} token for ${id}${headers ? ' (session)' : ''}`;
+          expectApiError(res, { status: 404, type: 'notexist', point: null });
+          expect(observed(res, id), label).toEqual(observed(control, fresh));
+          expectNoLeak(res, id, label);
+        }
+      }
+    }
+  });
+
+  it('bob’s own token opens only his own server’s tunnel', async () => {
+    await t.bob.post(`/servers/${bobServer}/action/?do=start`, {});
+    const aliceRunning = (await t.alice.get('/servers/detail/?limit=0')).json.objects.find(
+      (s: { status: string }) => s.status === 'running',
+    ).uuid as string;
+    for (const kind of ['screen', 'serial'] as const) {
+      const token = async () =>
+        (await t.bob.request('POST', '/console/tokens/', { body: { server: bobServer, kind } }))
+          .json.token as string;
+      // His token with her server in the path: the refusal of a server that does not exist.
+      const theirs = await openTunnel(
+        `/console/ws/${kind}/${aliceRunning}/?token=${await token()}`,
+      );
+      const fresh = randomUUID();
+      const missing = await openTunnel(`/console/ws/${kind}/${fresh}/?token=${await token()}`);
+      expect(theirs.status).toBe(403);
+      expect(theirs.text.split(aliceRunning).join('<probe>')).toBe(
+        missing.text.split(fresh).join('<probe>'),
+      );
+      for (const secret of secrets) expect(theirs.text).not.toContain(secret);
+    }
+    const own = await openTunnel(
+      `/console/ws/serial/${bobServer}/?token=${
+        (
+          await t.bob.request('POST', '/console/tokens/', {
+            body: { server: bobServer, kind: 'serial' },
+          })
+        ).json.token
+      }`,
+    );
+    expect(own).toEqual({ status: 101, text: 'sigmalite console for bob-one\r\n' });
   });
 });

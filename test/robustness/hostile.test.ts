@@ -56,6 +56,8 @@ interface Case {
   check?: (res: WireResponse) => string | undefined;
   /** The server may close the connection without answering (CONNECT, which Node hands off). */
   mayDrop?: boolean;
+  /** The content type of a 2xx answer, when it is not JSON (the console's page). */
+  pageType?: string;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are walked freely in checks.
@@ -142,7 +144,8 @@ function judge(c: Case, res: WireResponse | null, storeChanged: boolean): string
     return undefined;
   }
   if (res.status !== 204 && c.method !== 'HEAD') {
-    const expected = c.method === 'OPTIONS' ? 'text/plain; charset=utf-8' : JSON_TYPE;
+    const expected =
+      c.pageType ?? (c.method === 'OPTIONS' ? 'text/plain; charset=utf-8' : JSON_TYPE);
     if (res.headers['content-type'] !== expected) {
       return `${res.status} with content-type ${res.headers['content-type']}`;
     }
@@ -2740,6 +2743,213 @@ function mutations(rng: Rng, count: number): Case[] {
   return cases;
 }
 
+/**
+ * The web console's routes (docs/web-console.md): its token route with hostile bodies, servers of
+ * other accounts, stopped servers and every credential problem; its websocket paths with hostile
+ * tokens, servers, kinds and malformed upgrades (refused before the upgrade, in the API's error
+ * format); its page with path tricks and other methods.
+ */
+function consoleRoutes(rng: Rng): Case[] {
+  const cases: Case[] = [];
+  const tokens = '/console/tokens/';
+  const fresh = '0f0e0d0c-0b0a-4908-8706-050403020100';
+  const refused = { expect: [400, 403, 404] } as const;
+  const post = (label: string, body: string | Buffer, extra: Partial<Case> = {}) =>
+    cases.push({
+      category: 'console',
+      label,
+      method: 'POST',
+      path: tokens,
+      body,
+      ...refused,
+      ...extra,
+    });
+  for (const body of [
+    '',
+    '{',
+    '[]',
+    '[{}]',
+    '"screen"',
+    '1',
+    'null',
+    'true',
+    '{}',
+    `[{"server":"${fx.s1}","kind":"screen"}]`,
+    `{"objects":[{"server":"${fx.s1}","kind":"screen"}]}`,
+  ]) {
+    post(`body ${body.slice(0, 30)}`, body, { expect: [400], errorType: 'validation' });
+  }
+  post('invalid UTF-8', Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d]), V400);
+  const hostile = [
+    ...STRINGS,
+    ...NUMBERS,
+    ...OTHERS,
+    ...BAD_REFS,
+    JSON.stringify('a'.repeat(5000)),
+    JSON.stringify(`${fx.s1}\u0000`),
+    JSON.stringify(fx.s1.toUpperCase()),
+    JSON.stringify(`${fx.s1}/`),
+    JSON.stringify(`/api/2.0/servers/${fx.s1}/`),
+    JSON.stringify({ uuid: fx.s1 }),
+    '"\ud800"',
+  ];
+  for (const value of hostile) {
+    for (const kind of ['screen', 'serial']) {
+      post(`server=${value.slice(0, 40)}`, `{"server":${value},"kind":"${kind}"}`, {
+        ...V400,
+      });
+    }
+    post(`kind=${value.slice(0, 40)}`, `{"server":"${fx.s1}","kind":${value}}`, V400);
+  }
+  for (const kind of ['SCREEN', 'vnc', 'console', 'screen ', '', 'serial\u0000']) {
+    post(`kind ${kind}`, `{"server":"${fx.s1}","kind":"${kind}"}`, V400);
+  }
+  // Well-formed, but not the caller's to open.
+  for (const [label, server, as] of [
+    ["bob's server", fx.bobServer, 'alice'],
+    ["the victim's server", fx.victimServer, 'alice'],
+    ["alice's server, as bob", fx.s1, 'bob'],
+    ['a fresh uuid', fresh, 'alice'],
+  ] as const) {
+    for (const kind of ['screen', 'serial']) {
+      post(`${label} ${kind}`, JSON.stringify({ server, kind }), {
+        as,
+        expect: [404],
+        errorType: 'notexist',
+      });
+    }
+  }
+  for (const kind of ['screen', 'serial']) {
+    // s1 is stopped: as open_vnc and open_console, 403.
+    post(`stopped ${kind}`, JSON.stringify({ server: fx.s1, kind }), {
+      expect: [403],
+      errorType: 'permission',
+    });
+    const body = JSON.stringify({ server: fx.victimServer, kind });
+    post('no credentials', body, { as: 'none', expect: [401], errorType: 'permission' });
+    // 429 once the victim's failed logins of other categories throttle it.
+    post('wrong password', body, {
+      headers: { authorization: `Basic ${Buffer.from(`${VICTIM.email}:nope`).toString('base64')}` },
+      expect: [401, 429],
+    });
+    post('session without CSRF', body, {
+      as: 'none',
+      headers: { cookie: `sessionid=${fx.session.id}` },
+      expect: [403],
+      errorType: 'permission',
+    });
+    post('session with a wrong CSRF token', body, {
+      as: 'none',
+      headers: { cookie: `sessionid=${fx.session.id}`, 'x-csrftoken': 'x'.repeat(64) },
+      expect: [403],
+    });
+    // The victim's own stopped server, with its session: refused as stopped, nothing issued.
+    post('session, stopped server', body, {
+      as: 'none',
+      headers: { cookie: `sessionid=${fx.session.id}`, 'x-csrftoken': fx.session.csrf },
+      expect: [403],
+    });
+  }
+
+  // Websocket upgrades: refused before they happen.
+  const upgrade = (path: string, extra: string[] = [], method = 'GET') =>
+    Buffer.from(
+      [
+        `${method} ${path} HTTP/1.1`,
+        'Host: 127.0.0.1',
+        'Upgrade: websocket',
+        'Connection: Upgrade',
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+        'Sec-WebSocket-Version: 13',
+        ...extra,
+        '',
+        '',
+      ].join('\r\n'),
+      'latin1',
+    );
+  const tokenValues = [
+    '',
+    'x',
+    'A'.repeat(43),
+    'A'.repeat(5000),
+    '%00',
+    '%ff%fe',
+    '..%2f..%2f',
+    'token%20with%20space',
+    '%F0%9F%92%A9',
+    `${'a'.repeat(42)}%0d%0aSet-Cookie:%20x=1`,
+  ];
+  for (let i = 0; i < 60; i++) {
+    const kind = rng.pick(['screen', 'serial', 'keyboard', 'SCREEN', '', '..']);
+    const server = rng.pick([fx.s1, fx.bobServer, fresh, 'x', '', fx.s1.toUpperCase(), '%00']);
+    const token = rng.pick(tokenValues);
+    const query = rng.pick([`?token=${token}`, `?token=${token}&token=x`, '', `?t=${token}`]);
+    const path = `/console/ws/${kind}/${server}/${query}`;
+    cases.push({
+      category: 'console',
+      label: `upgrade ${kind} ${server.slice(0, 8)} ${token.slice(0, 12)}`,
+      method: 'GET',
+      path,
+      raw: upgrade(path),
+      expect: [400, 403, 404],
+    });
+  }
+  const good = `/console/ws/screen/${fx.s1}/?token=${'A'.repeat(43)}`;
+  for (const [label, raw] of [
+    [
+      'no key',
+      upgrade(good)
+        .toString('latin1')
+        .replace(/Sec-WebSocket-Key: [^\r]+\r\n/, ''),
+    ],
+    ['bad key', upgrade(good).toString('latin1').replace('dGhlIHNhbXBsZSBub25jZQ==', 'short')],
+    ['version 8', upgrade(good).toString('latin1').replace('Version: 13', 'Version: 8')],
+    ['POST', upgrade(good, [], 'POST').toString('latin1')],
+    ['h2c', upgrade(good).toString('latin1').replace('Upgrade: websocket', 'Upgrade: h2c')],
+  ] as const) {
+    cases.push({
+      category: 'console',
+      label: `malformed upgrade: ${label}`,
+      method: 'GET',
+      path: good,
+      raw: Buffer.from(raw, 'latin1'),
+      expect: [400, 405],
+    });
+  }
+
+  // The page: only files of the build, only read.
+  for (const path of [
+    // (`/console` redirects to `/console/`: test/console/static.test.ts.)
+    '/console/',
+    '/console/index.html',
+    '/console/../package.json',
+    '/console/%2e%2e/package.json',
+    '/console/assets/..%2f..%2fpackage.json',
+    '/console/assets/%00',
+    '/console/assets/x.js%00.png',
+    `/console/${'a/'.repeat(300)}`,
+    '/console//assets',
+    '/console/ws/screen/x',
+    '/console/tokens/',
+    '/console/index.html?x=%00',
+    '/console/.vite/manifest.json',
+    '/console/src/main.tsx',
+  ]) {
+    for (const method of ['GET', 'HEAD', 'PUT', 'DELETE', 'PATCH']) {
+      const page = /^\/console\/(index\.html)?(\?|$)/.test(path);
+      cases.push({
+        category: 'console',
+        label: `page ${method} ${path.slice(0, 40)}`,
+        method,
+        path,
+        expect: page && (method === 'GET' || method === 'HEAD') ? [200] : [400, 404, 405],
+        pageType: 'text/html; charset=utf-8',
+      });
+    }
+  }
+  return cases;
+}
+
 // --- the test -------------------------------------------------------------------------------
 
 const started = performance.now();
@@ -2786,6 +2996,7 @@ describe(`hostile requests (${TEST_STORE})`, () => {
   it('wrong content types, encodings and Accept', () => runCategory(contentTypes(), 80), minutes);
   it('bodies on GET, HEAD and OPTIONS', () => runCategory(getBodies(), 80), minutes);
   it('refusals against existing objects', () => runCategory(targets(rng), 250), minutes);
+  it("the web console's routes", () => runCategory(consoleRoutes(rng), 250), minutes);
 
   it(
     'sent at least 5,000 requests, and the fixtures are as before',

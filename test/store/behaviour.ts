@@ -429,6 +429,24 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
       expect(await store.sessions.get('h3', now)).toBeUndefined();
     });
 
+    it('hands a session row to exactly one of several takers, and never an expired one', async () => {
+      await store.accounts.create(account('acc-t', 't@example.com'));
+      const now = Date.now();
+      const row = { account: 'acc-t', csrfToken: '', expiresAt: now + 30_000 };
+      await store.sessions.create({ ...row, idHash: 't1' });
+      await store.sessions.create({ ...row, idHash: 't2' });
+      const takers = await Promise.all(
+        Array.from({ length: 8 }, () => store.sessions.take('t1', now)),
+      );
+      expect(takers.filter((taken) => taken !== undefined)).toEqual([{ ...row, idHash: 't1' }]);
+      expect(await store.sessions.get('t1', now)).toBeUndefined();
+      expect(await store.sessions.take('t1', now)).toBeUndefined();
+      // Expired: gone all the same, and not answered.
+      expect(await store.sessions.take('t2', now + 30_000)).toBeUndefined();
+      expect(await store.sessions.get('t2', now)).toBeUndefined();
+      expect(await store.sessions.take('nothing', now)).toBeUndefined();
+    });
+
     it('forgets every Digest HA1 on demand', async () => {
       await store.accounts.create({ ...account('acc-d', 'd@example.com'), ha1: 'abc' });
       await store.accounts.clearDigest();

@@ -43,11 +43,9 @@ export class Client {
     private readonly afterWrite: () => Promise<void> = async () => {},
   ) {}
 
-  /** `path` is relative to `/api/2.0` unless it starts with `/api/` or `/healthz`. */
+  /** `path` is relative to `/api/2.0` unless it starts with `/api/`, `/healthz` or `/console`. */
   async request(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
-    const url =
-      this.origin +
-      (path.startsWith('/api/') || path.startsWith('/healthz') ? path : `/api/2.0${path}`);
+    const url = this.origin + (/^\/(api\/|healthz|console)/.test(path) ? path : `/api/2.0${path}`);
     const headers: Record<string, string> = { ...options.headers };
     const user = options.auth === undefined ? this.user : options.auth;
     if (user && !hasHeader(headers, 'authorization')) {

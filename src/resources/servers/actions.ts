@@ -10,7 +10,7 @@ import { TASKS } from '../../engine/tasks.js';
 import { dispatchAction } from '../../http/actions.js';
 import type { ApiContext, ApiResult, RouteSpec } from '../../http/api.js';
 import { errors } from '../../http/errors.js';
-import type { WriteTx } from '../../store/types.js';
+import type { Store, WriteTx } from '../../store/types.js';
 import type { Permission } from '../acls/access.js';
 import { checkStartFunds } from '../billing/usage.js';
 import { loadVisible, parseDoc, toUpdate } from '../common.js';
@@ -98,12 +98,26 @@ async function reserveStartAddresses(
 }
 
 /** The server if the caller may see it and it runs; else 404 or 403. */
-async function runningServer(
+function runningServer(
   env: ResourceEnv,
   ctx: ApiContext,
-  action: string,
+  action: 'open_vnc' | 'open_console',
 ): Promise<ServerDoc> {
-  const record = await loadVisible(env.store, 'servers', ctx.params.uuid!, ctx, 'OPEN_VNC');
+  return tunnelTarget(env.store, ctx, ctx.params.uuid!, action);
+}
+
+/**
+ * A server whose tunnels (`open_vnc`, `open_console`, the web console's screen and serial
+ * console) the caller may open: it sees the server with `OPEN_VNC` and the server runs; else
+ * 404 or 403 as those actions answer.
+ */
+export async function tunnelTarget(
+  store: Store,
+  ctx: Pick<ApiContext, 'principal'>,
+  uuid: string,
+  action: 'open_vnc' | 'open_console',
+): Promise<ServerDoc> {
+  const record = await loadVisible(store, 'servers', uuid, ctx, 'OPEN_VNC');
   const server = parseDoc<ServerDoc>(record);
   if (server.status !== 'running') throw wrongState(action, server.status);
   return server;

@@ -1023,26 +1023,42 @@ class PgSessions implements SessionRepo {
   }
 
   async get(idHash: string, now: number): Promise<Session | undefined> {
-    const { rows } = await this.pool.query<{
-      id_hash: string;
-      account: string;
-      csrf_token: string;
-      expires_at: string;
-    }>('SELECT * FROM sessions WHERE id_hash = $1 AND expires_at > $2', [idHash, now]);
-    const row = rows[0];
-    return (
-      row && {
-        idHash: row.id_hash,
-        account: row.account,
-        csrfToken: row.csrf_token,
-        expiresAt: Number(row.expires_at),
-      }
+    const { rows } = await this.pool.query<PgSessionRow>(
+      'SELECT * FROM sessions WHERE id_hash = $1 AND expires_at > $2',
+      [idHash, now],
     );
+    return rows[0] && toPgSession(rows[0]);
   }
 
   async remove(idHash: string): Promise<void> {
     await this.pool.query('DELETE FROM sessions WHERE id_hash = $1', [idHash]);
   }
+
+  async take(idHash: string, now: number): Promise<Session | undefined> {
+    // One DELETE: of concurrent takers, only the one whose DELETE removed the row sees it.
+    const { rows } = await this.pool.query<PgSessionRow>(
+      'DELETE FROM sessions WHERE id_hash = $1 RETURNING *',
+      [idHash],
+    );
+    const row = rows[0];
+    return row && Number(row.expires_at) > now ? toPgSession(row) : undefined;
+  }
+}
+
+interface PgSessionRow {
+  id_hash: string;
+  account: string;
+  csrf_token: string;
+  expires_at: string;
+}
+
+function toPgSession(row: PgSessionRow): Session {
+  return {
+    idHash: row.id_hash,
+    account: row.account,
+    csrfToken: row.csrf_token,
+    expiresAt: Number(row.expires_at),
+  };
 }
 
 function toAccount(row: AccountRow): Account {

@@ -1192,6 +1192,15 @@ class SqliteSessions implements SessionRepo {
       this.store.statement('DELETE FROM sessions WHERE id_hash = ?').run(idHash);
     });
   }
+
+  take(idHash: string, now: number): Promise<Session | undefined> {
+    return this.store.locked(() => {
+      const row = this.store
+        .statement('DELETE FROM sessions WHERE id_hash = ? RETURNING *')
+        .get(idHash) as SessionRow | undefined;
+      return row && row.expires_at > now ? toSession(row) : undefined;
+    });
+  }
 }
 
 function toSession(row: SessionRow): Session {
