@@ -560,9 +560,9 @@ export const CASES: Case[] = [
       ),
     ],
     check: async ({ res }) => {
-      // The same leased address in both places, from the dynamic pool (10.30.0.0/16 by default).
+      // The same leased address in both places, from the dynamic pool (198.18.0.0/15 by default).
       const address = res.json.nics[0].runtime.ip_v4;
-      expect(address.uuid).toMatch(/^10\.30\.\d+\.\d+$/);
+      expect(address.uuid).toMatch(/^198\.1[89]\.\d+\.\d+$/);
       expect(address).toEqual(link('ips', address.uuid));
       expect(res.json.runtime.nics[0].ip_v4).toEqual(address);
     },
