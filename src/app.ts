@@ -40,6 +40,7 @@ import { subscriptionTaskHandlers } from './resources/billing/subscriptions.js';
 import { DEFAULT_CAPABILITIES } from './resources/capabilities/default.js';
 import { capabilitiesRoutes } from './resources/capabilities/routes.js';
 import type { Capabilities } from './resources/capabilities/types.js';
+import { cloudStatusRoutes } from './resources/cloudstatus/routes.js';
 import { globalContextRoutes } from './resources/context/global.js';
 import { ServerContexts } from './resources/context/service.js';
 import { readRoutes } from './resources/crud.js';
@@ -263,6 +264,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       ...balanceRoutes({ ...env, billing }),
       ...capabilitiesRoutes(env),
       ...locationRoutes({ id: 'SIGMALITE', displayName: 'sigmalite', countryCode: 'ZZ' }),
+      ...cloudStatusRoutes(),
     ];
     // The OpenAPI document describes the routes above, itself included.
     routes.push(openApiRoute(routes));

@@ -4,7 +4,7 @@
  * SQLite store imports into an empty PostgreSQL one and gives back the same state.
  *
  * Every row of the store is in it: accounts (with their password hashes: a dump is a secret),
- * sessions, objects (with their versions and rendered forms, exactly as stored), claims, tasks
+ * sessions, API tokens (hashes), objects (with their versions and rendered forms, exactly as stored), claims, tasks
  * and component state (the simulated hypervisor's machines). Stored JSON text appears as JSON
  * values, and is written back byte for byte as the resources wrote it.
  */
@@ -29,6 +29,15 @@ export interface DumpSession {
   csrf_token: string;
   /** Milliseconds since the epoch (real time). */
   expires_at: number;
+}
+
+export interface DumpToken {
+  id: string;
+  account: string;
+  /** SHA-256 of the token (the token itself is never kept). */
+  hash: string;
+  name: string;
+  created_at: string;
 }
 
 export interface DumpObject {
@@ -65,6 +74,8 @@ export interface StateDump {
   clock_time: number | null;
   accounts: DumpAccount[];
   sessions: DumpSession[];
+  /** API tokens (hashes); absent in dumps of versions before tokens. */
+  tokens: DumpToken[];
   /** In creation order (lists show objects in that order). */
   objects: DumpObject[];
   claims: Claim[];
@@ -101,6 +112,13 @@ export async function exportState(store: Store, options: ExportOptions = {}): Pr
       account: s.account,
       csrf_token: s.csrfToken,
       expires_at: s.expiresAt,
+    })),
+    tokens: snapshot.tokens.map((t) => ({
+      id: t.id,
+      account: t.account,
+      hash: t.hash,
+      name: t.name,
+      created_at: t.createdAt,
     })),
     objects: snapshot.objects.map((o) => ({
       kind: o.kind,
@@ -139,6 +157,7 @@ export async function exportState(store: Store, options: ExportOptions = {}): Pr
 const TABLES = [
   'accounts',
   'sessions',
+  'tokens',
   'objects',
   'claims',
   'tasks',
@@ -190,6 +209,7 @@ export interface ImportSummary {
   clock_time: number | null;
   accounts: number;
   sessions: number;
+  tokens: number;
   objects: number;
   claims: number;
   tasks: number;
@@ -228,6 +248,7 @@ export async function importState(
     clock_time: valid.clock_time,
     accounts: valid.accounts.length,
     sessions: valid.sessions.length,
+    tokens: valid.tokens.length,
     objects: valid.objects.length,
     claims: valid.claims.length,
     tasks: valid.tasks.length,
@@ -278,6 +299,13 @@ function toSnapshot(
       account: s.account,
       csrfToken: s.csrf_token,
       expiresAt: s.expires_at,
+    })),
+    tokens: counted(dump.tokens, (t) => ({
+      id: t.id,
+      account: t.account,
+      hash: t.hash,
+      name: t.name,
+      createdAt: t.created_at,
     })),
     // As the resources write them (resources/common.ts toRecord): the document with
     // JSON.stringify, the rendered forms canonical. Both are stable under parse and write again.
@@ -330,6 +358,7 @@ const SHAPES = {
     created_at: 'string',
   },
   sessions: { id_hash: 'string', account: 'string', csrf_token: 'string', expires_at: 'integer' },
+  tokens: { id: 'string', account: 'string', hash: 'string', name: 'string', created_at: 'string' },
   objects: {
     kind: 'string',
     uuid: 'string',
@@ -348,13 +377,14 @@ const SHAPES = {
   grants: { object: 'string', grantee: 'string', permissions: 'json' },
 } as const satisfies Record<string, Record<string, FieldType>>;
 
-/** Tables that dumps made before sharing existed do not have. */
-const OPTIONAL_TABLES = new Set<string>(['links', 'grants']);
+/** Tables that dumps made before sharing (links, grants) or API tokens existed do not have. */
+const OPTIONAL_TABLES = new Set<string>(['links', 'grants', 'tokens']);
 
 /** What makes a row unique in its table. */
 const KEYS: Record<keyof typeof SHAPES, readonly string[][]> = {
   accounts: [['uuid'], ['email']],
   sessions: [['id_hash']],
+  tokens: [['id'], ['hash']],
   objects: [['uuid']],
   claims: [['namespace', 'value']],
   tasks: [['id']],
@@ -414,6 +444,7 @@ export function parseDump(value: unknown): StateDump {
   }
   return {
     ...(value as unknown as StateDump),
+    tokens: (value.tokens as DumpToken[] | undefined) ?? [],
     links: (value.links as LinkRow[] | undefined) ?? [],
     grants: (value.grants as Grant[] | undefined) ?? [],
     clock_time: (clock as number | undefined) ?? null,

@@ -170,7 +170,7 @@ export interface AccountRepo {
   setPassword(uuid: string, passwordHash: string, ha1: string | null): Promise<void>;
   /** Forgets every Digest HA1 (`--no-digest`). */
   clearDigest(): Promise<void>;
-  /** Removes the account, its sessions and everything it owns, in one transaction. */
+  /** Removes the account, its sessions, API tokens and everything it owns, in one transaction. */
   remove(uuid: string): Promise<void>;
 }
 
@@ -188,6 +188,31 @@ export interface SessionRepo {
   /** The session if it exists and has not expired. */
   get(idHash: string, now: number): Promise<Session | undefined>;
   remove(idHash: string): Promise<void>;
+}
+
+/**
+ * An API token of an account (`sigmalite token create`), sent as `Authorization: Bearer TOKEN`.
+ * Only a hash of the token is stored; the token itself is shown once, when it is made.
+ */
+export interface ApiToken {
+  /** Names the token in lists and revocations (it is not the secret). */
+  id: string;
+  account: string;
+  /** SHA-256 of the token, hex. */
+  hash: string;
+  /** What the operator called it (may be empty). */
+  name: string;
+  createdAt: string;
+}
+
+export interface TokenRepo {
+  create(token: ApiToken): Promise<void>;
+  /** The account a token (by its hash) belongs to; undefined for no such token. */
+  accountOf(hash: string): Promise<{ uuid: string; email: string } | undefined>;
+  /** An account's tokens, oldest first. */
+  list(account: string): Promise<ApiToken[]>;
+  /** Revokes one of an account's tokens; false when it has none of that id. */
+  remove(account: string, id: string): Promise<boolean>;
 }
 
 /** A unique value held in a namespace (a MAC address, an IP). */
@@ -226,6 +251,7 @@ export interface StateEntry {
 export interface StoreSnapshot {
   accounts: Account[];
   sessions: Session[];
+  tokens: ApiToken[];
   objects: ObjectRecord[];
   claims: Claim[];
   tasks: Task[];
@@ -261,6 +287,7 @@ export interface Store {
   readonly engine: 'sqlite' | 'postgres';
   readonly accounts: AccountRepo;
   readonly sessions: SessionRepo;
+  readonly tokens: TokenRepo;
   /** One object, outside any transaction. */
   get(uuid: string): Promise<ObjectRecord | undefined>;
   /** What a GET of one object needs, and no more (the hot path). */

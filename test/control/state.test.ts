@@ -96,6 +96,7 @@ describe('control: export and import', () => {
       clock_time: dump.clock_time,
       accounts: 2,
       sessions: 1,
+      tokens: 0,
       objects: dump.objects.length,
       claims: dump.claims.length,
       tasks: 0,

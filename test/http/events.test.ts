@@ -3,11 +3,13 @@
  * §5.11; docs/events.md): the cookie, authentication of the upgrade, frames for status changes
  * and deletions with the object's own resource_uri, and isolation between accounts.
  */
+
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { issueToken, revokeToken } from '../../src/accounts/tokens.js';
 import { createApp } from '../../src/app.js';
 import { DEFAULTS } from '../../src/config.js';
 import { Authenticator } from '../../src/http/auth.js';
@@ -228,7 +230,7 @@ describe('the websocket upgrade', () => {
     }
   });
 
-  it('is served on /websocket, /2.0/websocket and /api/2.0/websocket, also with Basic or a session', async () => {
+  it('is served on /websocket, /2.0/websocket and /api/2.0/websocket, also with Basic, an API token or a session', async () => {
     for (const path of ['/websocket', '/2.0/websocket', '/api/2.0/websocket', '/websocket/']) {
       const stream = await streamFor(t.alice, path);
       stream.close();
@@ -237,6 +239,11 @@ describe('the websocket upgrade', () => {
       authorization: basicAuth(BOB.email, BOB.password),
     });
     basic.close();
+    const { id, token } = await issueToken(t.app.store, BOB.email);
+    const viaToken = await open('/websocket', { authorization: `Bearer ${token}` });
+    viaToken.close();
+    await revokeToken(t.app.store, BOB.email, id);
+    expect((await refusal('/websocket', { authorization: `Bearer ${token}` })).status).toBe(401);
     const login = await t.anonymous.post('/accounts/action/?do=login', {
       username: BOB.email,
       password: BOB.password,

@@ -429,6 +429,48 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
       expect(await store.sessions.get('h3', now)).toBeUndefined();
     });
 
+    it('keeps API tokens by hash: listed per account, revoked one by one, gone with the account', async () => {
+      await store.accounts.create(account('acc-t', 't@example.com'));
+      await store.accounts.create(account('acc-u', 'u@example.com'));
+      const token = (id: string, owner: string, createdAt: string) => ({
+        id,
+        account: owner,
+        hash: `hash-${id}`,
+        name: `name ${id}`,
+        createdAt,
+      });
+      await store.tokens.create(token('t2', 'acc-t', '2026-01-02T00:00:00Z'));
+      await store.tokens.create(token('t1', 'acc-t', '2026-01-01T00:00:00Z'));
+      await store.tokens.create(token('u1', 'acc-u', '2026-01-01T00:00:00Z'));
+      await expect(
+        store.tokens.create({ ...token('t3', 'acc-t', 'x'), hash: 'hash-t1' }),
+      ).rejects.toThrow();
+      expect(await store.tokens.accountOf('hash-t2')).toEqual({
+        uuid: 'acc-t',
+        email: 't@example.com',
+      });
+      expect(await store.tokens.accountOf('t2')).toBeUndefined();
+      expect(await store.tokens.list('acc-t')).toEqual([
+        token('t1', 'acc-t', '2026-01-01T00:00:00Z'),
+        token('t2', 'acc-t', '2026-01-02T00:00:00Z'),
+      ]);
+      // Another account's token is not one's own to revoke.
+      expect(await store.tokens.remove('acc-t', 'u1')).toBe(false);
+      expect(await store.tokens.remove('acc-t', 't1')).toBe(true);
+      expect(await store.tokens.remove('acc-t', 't1')).toBe(false);
+      expect(await store.tokens.accountOf('hash-t1')).toBeUndefined();
+      // A new password leaves tokens alone; the account's removal does not.
+      await store.accounts.setPassword('acc-t', 'scrypt$z', null);
+      expect(await store.tokens.accountOf('hash-t2')).toEqual({
+        uuid: 'acc-t',
+        email: 't@example.com',
+      });
+      await store.accounts.remove('acc-t');
+      expect(await store.tokens.accountOf('hash-t2')).toBeUndefined();
+      expect(await store.tokens.list('acc-t')).toEqual([]);
+      expect(await store.tokens.list('acc-u')).toHaveLength(1);
+    });
+
     it('forgets every Digest HA1 on demand', async () => {
       await store.accounts.create({ ...account('acc-d', 'd@example.com'), ha1: 'abc' });
       await store.accounts.clearDigest();
@@ -642,6 +684,13 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
         csrfToken: 'c',
         expiresAt: Date.now() + 60_000,
       });
+      await store.tokens.create({
+        id: 'tok',
+        account: 'acc-1',
+        hash: 'tok-hash',
+        name: 'ci',
+        createdAt: '2026-01-03T00:00:00Z',
+      });
       await store.write(async (tx) => {
         await tx.insert(record({ uuid: 's1', owner: 'acc-1', name: 'Ünïcode ✓' }));
         await tx.insert(record({ uuid: 's2', owner: 'acc-1', status: null }));
@@ -671,6 +720,7 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
       expect(snapshot.state.map((e) => `${e.namespace}/${e.key}`)).toEqual(['Sim/a', 'sim/s1']);
       expect(snapshot.accounts.map((a) => a.uuid)).toEqual(['acc-1', 'acc-2']);
       expect(snapshot.sessions).toHaveLength(1);
+      expect(snapshot.tokens.map((t) => t.id)).toEqual(['tok']);
       const fingerprint = await store.fingerprint();
 
       // Something else entirely, then the snapshot again.
@@ -690,6 +740,7 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
       expect(await store.accounts.byEmail('three@example.com')).toBeUndefined();
       expect((await store.accounts.byUuid('acc-2'))?.ha1).toBe('h');
       expect(await store.sessions.get('sess', Date.now())).toBeDefined();
+      expect(await store.tokens.accountOf('tok-hash')).toMatchObject({ uuid: 'acc-1' });
       const page = await store.read((tx) =>
         tx.list({
           kind: 'servers',
@@ -738,6 +789,7 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
         grants: [],
         accounts: [],
         sessions: [],
+        tokens: [],
         objects: [],
         claims: [],
         tasks: [],

@@ -87,4 +87,15 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX grants_grantee ON grants(grantee, object);
   `,
+  // API tokens (`sigmalite token`): the hash of each token, never the token.
+  `
+  CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX api_tokens_account ON api_tokens(account, created_at);
+  `,
 ];

@@ -30,6 +30,7 @@ import type {
   StoreSnapshot,
   StoreStats,
   Task,
+  TokenRepo,
   WriteTx,
 } from '../types.js';
 import {
@@ -44,6 +45,7 @@ import {
   WRITE_RETRIES,
 } from '../types.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
+import { PgTokens, toToken } from './tokens.js';
 
 export interface PostgresOptions {
   /** `postgres://user@host:port/database` */
@@ -83,6 +85,7 @@ export class PostgresStore implements Store {
   readonly engine = 'postgres' as const;
   readonly accounts: AccountRepo;
   readonly sessions: SessionRepo;
+  readonly tokens: TokenRepo;
   private readonly pool: pg.Pool;
   private readonly reader: PgTx;
   private readonly listeners = new Set<(changes: readonly CommittedChange[]) => void>();
@@ -105,6 +108,7 @@ export class PostgresStore implements Store {
     this.reader = new PgTx(pool, false, []);
     this.accounts = new PgAccounts(this, pool);
     this.sessions = new PgSessions(pool);
+    this.tokens = new PgTokens(pool);
   }
 
   static async open(options: PostgresOptions): Promise<PostgresStore> {
@@ -307,6 +311,7 @@ export class PostgresStore implements Store {
       'SELECT * FROM claims ORDER BY namespace, value',
       'SELECT * FROM accounts ORDER BY uuid',
       'SELECT id_hash, account, csrf_token, expires_at::text AS expires_at FROM sessions ORDER BY id_hash',
+      'SELECT * FROM api_tokens ORDER BY id',
       'SELECT id, type, target, payload, due_at::text AS due_at FROM tasks ORDER BY seq',
       'SELECT * FROM component_state ORDER BY namespace, key',
       'SELECT * FROM links ORDER BY kind, source, target',
@@ -357,6 +362,11 @@ export class PostgresStore implements Store {
           csrfToken: row.csrf_token,
           expiresAt: Number(row.expires_at),
         })),
+        tokens: (
+          await rows<Parameters<typeof toToken>[0]>(
+            'SELECT * FROM api_tokens ORDER BY id COLLATE "C"',
+          )
+        ).map(toToken),
         objects: await rows<ObjectRecord>(`SELECT ${RECORD_COLUMNS} FROM objects ORDER BY seq`),
         claims: await rows<Claim>(
           'SELECT namespace, value, holder FROM claims ORDER BY namespace COLLATE "C", value COLLATE "C"',
@@ -395,14 +405,14 @@ export class PostgresStore implements Store {
         await this.transaction(async (client) => {
           // Writers of this and other processes wait until the new state is committed.
           await client.query(
-            'LOCK TABLE objects, object_counts, claims, accounts, sessions, tasks, component_state, links, grants IN SHARE ROW EXCLUSIVE MODE',
+            'LOCK TABLE objects, object_counts, claims, accounts, sessions, api_tokens, tasks, component_state, links, grants IN SHARE ROW EXCLUSIVE MODE',
           );
           const before = await client.query<{ kind: string; uuid: string; owner: string | null }>(
             'SELECT kind, uuid, owner FROM objects ORDER BY seq',
           );
           for (const row of before.rows) changes.push({ op: 'remove', ...row });
           await client.query(
-            'DELETE FROM objects; DELETE FROM object_counts; DELETE FROM claims; DELETE FROM accounts; DELETE FROM sessions; DELETE FROM tasks; DELETE FROM component_state; DELETE FROM links; DELETE FROM grants',
+            'DELETE FROM objects; DELETE FROM object_counts; DELETE FROM claims; DELETE FROM accounts; DELETE FROM sessions; DELETE FROM api_tokens; DELETE FROM tasks; DELETE FROM component_state; DELETE FROM links; DELETE FROM grants',
           );
           await insertJson(
             client,
@@ -416,6 +426,12 @@ export class PostgresStore implements Store {
             `INSERT INTO sessions (id_hash, account, csrf_token, expires_at)
              SELECT e->>'idHash', e->>'account', e->>'csrfToken', (e->>'expiresAt')::bigint`,
             snapshot.sessions,
+          );
+          await insertJson(
+            client,
+            `INSERT INTO api_tokens (id, account, hash, name, created_at)
+             SELECT e->>'id', e->>'account', e->>'hash', e->>'name', e->>'createdAt'`,
+            snapshot.tokens,
           );
           await insertJson(
             client,
@@ -1006,6 +1022,7 @@ class PgAccounts implements AccountRepo {
       await client.query('DELETE FROM objects WHERE owner = $1', [uuid]);
       await client.query('DELETE FROM object_counts WHERE owner = $1', [uuid]);
       await client.query('DELETE FROM sessions WHERE account = $1', [uuid]);
+      await client.query('DELETE FROM api_tokens WHERE account = $1', [uuid]);
       await client.query('DELETE FROM accounts WHERE uuid = $1', [uuid]);
     });
   }

@@ -106,4 +106,15 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     WHERE kind IN ('logs') ORDER BY seq;
   DELETE FROM objects WHERE kind IN ('logs');
   `,
+  // API tokens (`sigmalite token`): the hash of each token, never the token.
+  `
+  CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX api_tokens_account ON api_tokens(account, created_at);
+  `,
 ];

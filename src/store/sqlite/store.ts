@@ -32,6 +32,7 @@ import type {
   StoreSnapshot,
   StoreStats,
   Task,
+  TokenRepo,
   WriteTx,
 } from '../types.js';
 import {
@@ -48,6 +49,7 @@ import {
 import { type CachedObject, type Change, encoded, ReadCache } from './cache.js';
 import { BackgroundCheckpointer } from './checkpointer.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
+import { SqliteTokens, toToken } from './tokens.js';
 
 type Statement = Database.Statement;
 
@@ -111,6 +113,7 @@ export class SqliteStore implements Store {
   readonly engine = 'sqlite' as const;
   readonly accounts: AccountRepo;
   readonly sessions: SessionRepo;
+  readonly tokens: TokenRepo;
   private readonly db: Database.Database;
   private readonly lock = new Mutex();
   private readonly statements = new Map<string, Statement>();
@@ -155,6 +158,7 @@ export class SqliteStore implements Store {
     this.tx = new SqliteTx(this);
     this.accounts = new SqliteAccounts(this);
     this.sessions = new SqliteSessions(this);
+    this.tokens = new SqliteTokens(this);
   }
 
   /**
@@ -412,6 +416,7 @@ export class SqliteStore implements Store {
         'SELECT * FROM claims ORDER BY namespace, value',
         'SELECT * FROM accounts ORDER BY uuid',
         'SELECT * FROM sessions ORDER BY id_hash',
+        'SELECT * FROM api_tokens ORDER BY id',
         'SELECT id, type, target, payload, due_at FROM tasks ORDER BY seq',
         'SELECT * FROM component_state ORDER BY namespace, key',
         'SELECT * FROM links ORDER BY kind, source, target',
@@ -450,6 +455,11 @@ export class SqliteStore implements Store {
         sessions: (
           this.statement('SELECT * FROM sessions ORDER BY id_hash').all() as SessionRow[]
         ).map(toSession),
+        tokens: (
+          this.statement('SELECT * FROM api_tokens ORDER BY id').all() as Parameters<
+            typeof toToken
+          >[0][]
+        ).map(toToken),
         // The log kinds' entries after the objects (they live in a table of their own).
         objects: [
           ...(this.statement(`SELECT ${RECORD_COLUMNS} FROM objects ORDER BY seq`).all() as Row[]),
@@ -497,6 +507,7 @@ export class SqliteStore implements Store {
         'claims',
         'accounts',
         'sessions',
+        'api_tokens',
         'tasks',
         'component_state',
         'links',
@@ -515,6 +526,10 @@ export class SqliteStore implements Store {
         'INSERT INTO sessions (id_hash, account, csrf_token, expires_at) VALUES (?, ?, ?, ?)',
       );
       for (const s of snapshot.sessions) session.run(s.idHash, s.account, s.csrfToken, s.expiresAt);
+      const token = this.statement(
+        'INSERT INTO api_tokens (id, account, hash, name, created_at) VALUES (?, ?, ?, ?, ?)',
+      );
+      for (const t of snapshot.tokens) token.run(t.id, t.account, t.hash, t.name, t.createdAt);
       const object = this.statement(
         `INSERT INTO objects (kind, uuid, owner, name, name_fold, status, version, doc, detail, summary)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -1153,6 +1168,7 @@ class SqliteAccounts implements AccountRepo {
       this.s('DELETE FROM objects WHERE owner = ?').run(uuid);
       this.s('DELETE FROM object_counts WHERE owner = ?').run(uuid);
       this.s('DELETE FROM sessions WHERE account = ?').run(uuid);
+      this.s('DELETE FROM api_tokens WHERE account = ?').run(uuid);
       this.s('DELETE FROM accounts WHERE uuid = ?').run(uuid);
       this.store.cache.clear();
     });
