@@ -98,4 +98,12 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX api_tokens_account ON api_tokens(account, created_at);
   `,
+  // Jobs list newest change first: their name column holds last_modified (resources/jobs).
+  `
+  UPDATE objects SET name = to_char(
+      ((doc::json)->>'last_modified')::timestamptz AT TIME ZONE 'UTC',
+      'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+    WHERE kind = 'jobs';
+  UPDATE objects SET name_fold = lower(name) WHERE kind = 'jobs';
+  `,
 ];

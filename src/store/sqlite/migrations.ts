@@ -117,4 +117,10 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX api_tokens_account ON api_tokens(account, created_at);
   `,
+  // Jobs list newest change first: their name column holds last_modified (resources/jobs).
+  `
+  UPDATE objects SET name = strftime('%Y-%m-%dT%H:%M:%fZ', json_extract(doc, '$.last_modified'))
+    WHERE kind = 'jobs';
+  UPDATE objects SET name_fold = lower(name) WHERE kind = 'jobs';
+  `,
 ];
