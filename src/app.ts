@@ -47,7 +47,7 @@ import { readRoutes } from './resources/crud.js';
 import { driveActionRoutes } from './resources/drives/actions.js';
 import { driveRoutes } from './resources/drives/routes.js';
 import type { ResourceEnv } from './resources/env.js';
-import { eventUri } from './resources/events.js';
+import { eventSharedViews, eventUri } from './resources/events.js';
 import { JOBS } from './resources/jobs/model.js';
 import { keypairRoutes } from './resources/keypairs/routes.js';
 import { installLibrary, loadLibrary } from './resources/libdrives/catalog.js';
@@ -289,7 +289,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
           : undefined,
     });
     // The websocket notification stream (docs/events.md).
-    const events = await installEvents(http, { store, authenticator, uriOf: eventUri, logger });
+    const events = await installEvents(http, {
+      store,
+      authenticator,
+      uriOf: eventUri,
+      sharedViews: eventSharedViews,
+      logger,
+    });
     // Test control: always there for in-process use (reset), served under /_sigmalite/ with
     // --control (docs/control.md).
     const controller = new Control({

@@ -94,7 +94,14 @@ export interface Task {
 export type CommittedChange =
   /** `detail` is absent when the change came from another process (PostgreSQL). */
   | { op: 'put'; kind: string; uuid: string; owner: string | null; detail?: string }
-  | { op: 'remove'; kind: string; uuid: string; owner: string | null }
+  | {
+      op: 'remove';
+      kind: string;
+      uuid: string;
+      owner: string | null;
+      /** The accounts it was shared with (granted anything) when it went, when known. */
+      grantees?: readonly string[];
+    }
   | { op: 'task' };
 
 export interface ReadTx {

@@ -537,6 +537,9 @@ function pgCode(e: unknown): string | undefined {
     : undefined;
 }
 
+/** PostgreSQL's limit on a notification's payload is 8000 bytes; some room is kept. */
+const NOTIFY_MAX_BYTES = 7500;
+
 /**
  * Notification payloads (PostgreSQL caps one at 8000 bytes): changes without the rendered
  * objects, which listeners in other processes read when they need them, in chunks.
@@ -547,10 +550,22 @@ function notificationPayloads(from: string, changes: readonly CommittedChange[])
       ? { op: change.op, kind: change.kind, uuid: change.uuid, owner: change.owner }
       : change,
   );
+  // Changes are small (a removal may name its grantees): as many as fit in a payload.
   const payloads: string[] = [];
-  for (let i = 0; i < slim.length; i += 40) {
-    payloads.push(JSON.stringify({ from, changes: slim.slice(i, i + 40) }));
+  const head = `{"from":${JSON.stringify(from)},"changes":[`;
+  let batch: string[] = [];
+  let size = head.length;
+  for (const change of slim) {
+    const text = JSON.stringify(change);
+    if (batch.length > 0 && size + text.length + 3 > NOTIFY_MAX_BYTES) {
+      payloads.push(`${head}${batch.join(',')}]}`);
+      batch = [];
+      size = head.length;
+    }
+    batch.push(text);
+    size += text.length + 1;
   }
+  if (batch.length > 0) payloads.push(`${head}${batch.join(',')}]}`);
   return payloads;
 }
 
@@ -723,8 +738,18 @@ class PgTx implements WriteTx {
       record.kind,
     ]);
     await this.db.query('DELETE FROM links WHERE source = $1 OR target = $1', [record.uuid]);
-    await this.db.query('DELETE FROM grants WHERE object = $1', [record.uuid]);
-    this.changes.push({ op: 'remove', kind: record.kind, uuid: record.uuid, owner: record.owner });
+    const granted = await this.db.query<{ grantee: string }>(
+      'DELETE FROM grants WHERE object = $1 RETURNING grantee',
+      [record.uuid],
+    );
+    const grantees = granted.rows.map((row) => row.grantee);
+    this.changes.push({
+      op: 'remove',
+      kind: record.kind,
+      uuid: record.uuid,
+      owner: record.owner,
+      ...(grantees.length > 0 ? { grantees } : {}),
+    });
   }
 
   async linksFrom(kind: string, source: string): Promise<string[]> {

@@ -892,8 +892,11 @@ class SqliteTx implements WriteTx {
     this.store
       .statement('DELETE FROM links WHERE source = ? OR target = ?')
       .run(record.uuid, record.uuid);
-    this.store.statement('DELETE FROM grants WHERE object = ?').run(record.uuid);
-    this.store.changes.push({ op: 'remove', record });
+    const grantees = this.store
+      .statement('DELETE FROM grants WHERE object = ? RETURNING grantee')
+      .pluck()
+      .all(record.uuid) as string[];
+    this.store.changes.push({ op: 'remove', record, ...(grantees.length > 0 ? { grantees } : {}) });
   }
 
   async linksFrom(kind: string, source: string): Promise<string[]> {
@@ -1063,9 +1066,9 @@ class SqliteTx implements WriteTx {
 
 function toCommitted(change: Change): CommittedChange {
   const { kind, uuid, owner } = change.record;
-  return change.op === 'put'
-    ? { op: 'put', kind, uuid, owner, detail: change.record.detail }
-    : { op: 'remove', kind, uuid, owner };
+  if (change.op === 'put') return { op: 'put', kind, uuid, owner, detail: change.record.detail };
+  const { grantees } = change;
+  return { op: 'remove', kind, uuid, owner, ...(grantees ? { grantees } : {}) };
 }
 
 function filterClause(filter: Filter): [string, string[]] {
