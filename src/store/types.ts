@@ -267,6 +267,33 @@ export interface StoreSnapshot {
   grants: Grant[];
 }
 
+/** The tables of a snapshot, in the order dumps list them (and stores read and write them). */
+export const SNAPSHOT_TABLES = [
+  'accounts',
+  'sessions',
+  'tokens',
+  'objects',
+  'claims',
+  'tasks',
+  'state',
+  'links',
+  'grants',
+] as const satisfies readonly (keyof StoreSnapshot)[];
+
+export type SnapshotTable = (typeof SNAPSHOT_TABLES)[number];
+
+/** Some rows of one table of a snapshot, in the table's order. */
+export type SnapshotBatch = {
+  [T in SnapshotTable]: { table: T; rows: StoreSnapshot[T] };
+}[SnapshotTable];
+
+/** A snapshot being read: how many rows each table has, and the rows, a batch at a time. */
+export interface SnapshotReader {
+  counts: Readonly<Record<SnapshotTable, number>>;
+  /** Tables in SNAPSHOT_TABLES order; read once. */
+  batches(): AsyncIterable<SnapshotBatch>;
+}
+
 /**
  * A store opened `exclusive` (an import) that another process has open: a running server, or a
  * command of another shell.
@@ -336,6 +363,13 @@ export interface Store {
   /** Every row, read in one consistent transaction. */
   snapshot(): Promise<StoreSnapshot>;
   /**
+   * Every row, read in one consistent transaction and handed to `consume` a batch at a time
+   * (what `snapshot()` gives, without holding it whole: `sigmalite export`). The transaction
+   * ends when `consume` settles; `consume` must not use the store meanwhile (SQLite: the store
+   * is this reader's until then).
+   */
+  readSnapshot<T>(consume: (reader: SnapshotReader) => Promise<T>): Promise<T>;
+  /**
    * How many objects there are of each kind and status, and tasks waiting; a real query on the
    * database (never a cache), so it also says the store is reachable (`/metrics`). The audit log
    * (`LOG_KINDS`, whose status column holds the action) is counted from the list counts, with a
@@ -354,6 +388,12 @@ export interface Store {
    * there was, the put of every object restored, and of tasks if there are any.
    */
   restore(snapshot: StoreSnapshot): Promise<void>;
+  /**
+   * `restore` from rows that arrive a batch at a time (tables in SNAPSHOT_TABLES order), in one
+   * transaction: nothing changes if reading them fails. Commit listeners hear of the change only
+   * when there are any to hear it (an import into a store no server uses has none).
+   */
+  restoreFrom(batches: AsyncIterable<SnapshotBatch>): Promise<void>;
   close(): Promise<void>;
 }
 

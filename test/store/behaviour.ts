@@ -800,6 +800,58 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
       expect(await store.nextTaskDue()).toBeUndefined();
     });
 
+    it('reads a snapshot a batch at a time, and restores from batches or not at all', async () => {
+      await store.accounts.create(account('acc-b', 'b@example.com'));
+      await store.write(async (tx) => {
+        for (let i = 0; i < 1203; i++) {
+          await tx.insert(record({ uuid: `b-${String(i).padStart(4, '0')}`, owner: 'acc-b' }));
+        }
+        await tx.claim('mac', 'm1', 'b-0000');
+      });
+      const whole = await store.snapshot();
+      const seen: { table: string; size: number }[] = [];
+      const read = await store.readSnapshot(async (reader) => {
+        expect(reader.counts).toMatchObject({ accounts: 1, objects: 1203, claims: 1, tasks: 0 });
+        const rows: Record<string, unknown[]> = {};
+        for await (const batch of reader.batches()) {
+          seen.push({ table: batch.table, size: batch.rows.length });
+          rows[batch.table] = [...(rows[batch.table] ?? []), ...batch.rows];
+        }
+        return rows;
+      });
+      // Batches of at most 500 rows, tables in dump order, rows as snapshot() gives them.
+      expect(seen).toEqual([
+        { table: 'accounts', size: 1 },
+        { table: 'objects', size: 500 },
+        { table: 'objects', size: 500 },
+        { table: 'objects', size: 203 },
+        { table: 'claims', size: 1 },
+      ]);
+      expect(read.objects).toEqual(whole.objects);
+      const fingerprint = await store.fingerprint();
+
+      // Reading the batches fails half way: nothing changed.
+      async function* failing() {
+        yield { table: 'accounts' as const, rows: [] };
+        yield { table: 'objects' as const, rows: whole.objects.slice(0, 10) };
+        throw new Error('the dump ends here');
+      }
+      await expect(store.restoreFrom(failing())).rejects.toThrow('the dump ends here');
+      expect(await store.fingerprint()).toBe(fingerprint);
+      expect(await store.get('b-0500')).toBeDefined();
+
+      // From batches: the same as restore() of the whole.
+      async function* half() {
+        yield { table: 'accounts' as const, rows: whole.accounts };
+        yield { table: 'objects' as const, rows: whole.objects.slice(0, 600) };
+      }
+      await store.restoreFrom(half());
+      expect((await store.snapshot()).objects).toHaveLength(600);
+      expect(await store.get('b-0700')).toBeUndefined();
+      await store.restore(whole);
+      expect(await store.fingerprint()).toBe(fingerprint);
+    });
+
     it('has a fingerprint that changes with any write and only then', async () => {
       const empty = await store.fingerprint();
       expect(await store.fingerprint()).toBe(empty);
