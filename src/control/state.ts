@@ -223,18 +223,8 @@ function dumpHead(clockTime: number | null): string {
   return `{"format":${JSON.stringify(DUMP_FORMAT)},"version":${JSON.stringify(DUMP_VERSION)},"clock_time":${JSON.stringify(clockTime)}`;
 }
 
-/** The tables of a dump, in the order a dump lists them. */
-const TABLES = [
-  'accounts',
-  'sessions',
-  'tokens',
-  'objects',
-  'claims',
-  'tasks',
-  'state',
-  'links',
-  'grants',
-] as const satisfies readonly (keyof StateDump)[];
+/** The tables of a dump, in the order a dump lists them: the store's snapshot tables. */
+const TABLES = SNAPSHOT_TABLES;
 
 /** How many rows a dump holds, all tables together (what progress counts). */
 export function dumpRowCount(dump: StateDump): number {

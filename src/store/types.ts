@@ -212,6 +212,25 @@ export interface ApiToken {
   createdAt: string;
 }
 
+/** An `api_tokens` row, as both stores keep it. */
+export interface TokenRow {
+  id: string;
+  account: string;
+  hash: string;
+  name: string;
+  created_at: string;
+}
+
+export function toToken(row: TokenRow): ApiToken {
+  return {
+    id: row.id,
+    account: row.account,
+    hash: row.hash,
+    name: row.name,
+    createdAt: row.created_at,
+  };
+}
+
 export interface TokenRepo {
   create(token: ApiToken): Promise<void>;
   /** The account a token (by its hash) belongs to; undefined for no such token. */

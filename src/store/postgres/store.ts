@@ -48,10 +48,11 @@ import {
   StoreBusyError,
   sortStats,
   statsQuery,
+  toToken,
   WRITE_RETRIES,
 } from '../types.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
-import { PgTokens, toToken } from './tokens.js';
+import { PgTokens } from './tokens.js';
 
 export interface PostgresOptions {
   /** `postgres://user@host:port/database` */

@@ -1,14 +1,6 @@
 /** API tokens in PostgreSQL (`api_tokens`): hashes only, looked up by hash on every Bearer request. */
 import type pg from 'pg';
-import type { ApiToken, TokenRepo } from '../types.js';
-
-interface TokenRow {
-  id: string;
-  account: string;
-  hash: string;
-  name: string;
-  created_at: string;
-}
+import { type ApiToken, type TokenRepo, type TokenRow, toToken } from '../types.js';
 
 export class PgTokens implements TokenRepo {
   constructor(private readonly pool: pg.Pool) {}
@@ -43,14 +35,4 @@ export class PgTokens implements TokenRepo {
     ]);
     return (result.rowCount ?? 0) > 0;
   }
-}
-
-export function toToken(row: TokenRow): ApiToken {
-  return {
-    id: row.id,
-    account: row.account,
-    hash: row.hash,
-    name: row.name,
-    createdAt: row.created_at,
-  };
 }

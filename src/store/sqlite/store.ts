@@ -49,12 +49,13 @@ import {
   StoreBusyError,
   sortStats,
   statsQuery,
+  toToken,
   WRITE_RETRIES,
 } from '../types.js';
 import { type CachedObject, type Change, encoded, ReadCache } from './cache.js';
 import { BackgroundCheckpointer } from './checkpointer.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
-import { SqliteTokens, toToken } from './tokens.js';
+import { SqliteTokens } from './tokens.js';
 
 type Statement = Database.Statement;
 

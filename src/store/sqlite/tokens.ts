@@ -1,14 +1,6 @@
 /** API tokens in SQLite (`api_tokens`): hashes only, looked up by hash on every Bearer request. */
-import type { ApiToken, TokenRepo } from '../types.js';
+import { type ApiToken, type TokenRepo, type TokenRow, toToken } from '../types.js';
 import type { SqliteStore } from './store.js';
-
-interface TokenRow {
-  id: string;
-  account: string;
-  hash: string;
-  name: string;
-  created_at: string;
-}
 
 export class SqliteTokens implements TokenRepo {
   constructor(private readonly store: SqliteStore) {}
@@ -45,14 +37,4 @@ export class SqliteTokens implements TokenRepo {
           .changes > 0,
     );
   }
-}
-
-export function toToken(row: TokenRow): ApiToken {
-  return {
-    id: row.id,
-    account: row.account,
-    hash: row.hash,
-    name: row.name,
-    createdAt: row.created_at,
-  };
 }
