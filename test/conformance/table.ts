@@ -880,11 +880,15 @@ export const CASES: Case[] = [
     ],
     check: async ({ alice, res }) => {
       expect(res.json.meta.total_count).toBe(3);
-      expect(res.json.objects.map((j: { operation: string }) => j.operation)).toEqual([
+      const jobs = res.json.objects as { operation: string; last_modified: string }[];
+      expect(jobs.map((j) => j.operation).sort()).toEqual([
         'drive_clone',
         'drive_clone',
         'server_clone',
       ]);
+      // Newest change first (-last_modified, §5.7).
+      const stamps = jobs.map((j) => Date.parse(j.last_modified));
+      expect(stamps).toEqual([...stamps].sort((a, b) => b - a));
       // A page holds 20 by default.
       const drive = await newDrive(alice, { name: 'more' });
       for (let i = 0; i < 18; i++) await action(alice, 'drives', drive, 'clone', { name: `c${i}` });
