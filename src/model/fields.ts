@@ -19,7 +19,8 @@ export type FieldType =
 export const NO_DEFAULT = Symbol('No default provided.');
 /**
  * A default that is the time of the call (a Django `default=now`): tastypie's `/schema/` shows
- * the time the schema was rendered (`"2014-06-05T09:46:41.793232+00:00"`).
+ * the time the schema was rendered (`"2014-06-05T09:46:41.793232+00:00"`); ours shows the time
+ * the process started, in that form.
  */
 export const RENDER_TIME = Symbol('the time the schema is rendered');
 

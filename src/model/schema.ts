@@ -31,7 +31,7 @@ function renderField(field: FieldDef, omitRequired: boolean): JsonObject {
       field.default === undefined || field.default === NO_DEFAULT
         ? NO_DEFAULT_TEXT
         : field.default === RENDER_TIME
-          ? pythonNow()
+          ? STARTED
           : field.default,
     help_text: field.help,
     readonly: field.readonly ?? false,
@@ -46,7 +46,9 @@ function renderField(field: FieldDef, omitRequired: boolean): JsonObject {
 
 const NO_DEFAULT_TEXT = 'No default provided.';
 
-/** Now as Python's `datetime.isoformat()` of an aware UTC time: microseconds, `+00:00`. */
-function pythonNow(): string {
-  return new Date().toISOString().replace(/Z$/, '000+00:00');
-}
+/**
+ * What a `RENDER_TIME` default shows: tastypie renders the time of the request; this is the time
+ * the process started, in the same form (Python's `isoformat()`: microseconds, `+00:00`), so that
+ * the schema is the same from one answer to the next.
+ */
+const STARTED = new Date().toISOString().replace(/Z$/, '000+00:00');
