@@ -6,7 +6,10 @@
  *   list     GET /servers/detail/?limit=20 with 10,000 servers      requests/s vs baseline
  *   create   POST /servers/ (one server)                            requests/s vs a bare insert
  *   listall  GET /servers/detail/?limit=0 over 10,000 servers       mean latency vs baseline
- * Ends with one line `bench: get=R list=R create=R listall=R`.
+ *   listgz   the same with Accept-Encoding: gzip, one client,       its latency (decompression
+ *            sequential requests                                    included) vs the baseline's
+ *                                                                   uncompressed bytes
+ * Ends with one line `bench: get=R list=R create=R listall=R listgz=R`.
  * BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS and BENCH_SERVERS override the defaults;
  * BENCH_SIGMALITE_ARGS adds flags to sigmalite's command line (e.g. `--log-level warn`);
  * BENCH_SCENARIOS (e.g. `create,listall`) runs only those scenarios.
@@ -81,17 +84,55 @@ async function request(url: string, init: RequestInit = {}): Promise<string> {
 }
 
 interface Scenario {
-  name: 'get' | 'list' | 'create' | 'listall';
+  name: 'get' | 'list' | 'create' | 'listall' | 'listgz';
   path: string;
   method: 'GET' | 'POST';
   body?: string;
-  /** Requests per second (higher is better) or mean latency (lower is better). */
-  measure: 'throughput' | 'latency';
+  /**
+   * Requests per second (higher is better), mean latency under load (lower is better), or the
+   * median latency one client sees over CLIENT_REQUESTS requests made one after the other.
+   */
+  measure: 'throughput' | 'latency' | 'client';
+  /** Accept-Encoding sigmalite is asked with (the baseline never compresses). */
+  encoding?: string;
   target: number;
   auth?: string;
 }
 
-async function load(base: string, scenario: Scenario): Promise<number> {
+/** Requests per `client` measurement (after one to warm up); the median is taken. */
+const CLIENT_REQUESTS = 7;
+
+/**
+ * The latency one client observes, body read and decompressed (Node's fetch decodes gzip), in
+ * milliseconds: the median of CLIENT_REQUESTS requests on one keep-alive connection.
+ */
+async function clientLatency(url: string, encoding: string | undefined): Promise<number> {
+  const once = async () => {
+    const start = performance.now();
+    const response = await fetch(url, {
+      headers: { authorization: AUTH, 'accept-encoding': encoding ?? 'identity' },
+    });
+    const body = await response.arrayBuffer();
+    const ms = performance.now() - start;
+    if (!response.ok || body.byteLength === 0) throw new Error(`${url}: ${response.status}`);
+    if (encoding && response.headers.get('content-encoding') !== 'gzip') {
+      throw new Error(`${url}: no gzip answer`);
+    }
+    return ms;
+  };
+  await once();
+  const times: number[] = [];
+  for (let i = 0; i < CLIENT_REQUESTS; i++) times.push(await once());
+  return median(times);
+}
+
+async function load(base: string, scenario: Scenario, side: string): Promise<number> {
+  if (scenario.measure === 'client') {
+    return clientLatency(
+      base + scenario.path,
+      side === 'sigmalite' ? scenario.encoding : undefined,
+    );
+  }
   const result = await autocannon({
     url: base + scenario.path,
     method: scenario.method,
@@ -200,6 +241,14 @@ async function main(): Promise<void> {
         measure: 'latency',
         target: 2,
       },
+      {
+        name: 'listgz',
+        path: '/api/2.0/servers/detail/?limit=0',
+        method: 'GET',
+        measure: 'client',
+        encoding: 'gzip',
+        target: 1,
+      },
     ];
     const only = process.env.BENCH_SCENARIOS?.split(',');
     if (only)
@@ -212,13 +261,14 @@ async function main(): Promise<void> {
         const order = round % 2 === 1 ? ['baseline', 'sigmalite'] : ['sigmalite', 'baseline'];
         const values: Record<string, number> = {};
         for (const side of order)
-          values[side] = await load(side === 'baseline' ? baselineUrl : sigmalite, scenario);
+          values[side] = await load(side === 'baseline' ? baselineUrl : sigmalite, scenario, side);
         const ratio = values.sigmalite! / values.baseline!;
         const seen = ratios[scenario.name] ?? [];
         seen.push(ratio);
         ratios[scenario.name] = seen;
         const unit = scenario.measure === 'throughput' ? 'req/s' : 'ms';
-        const row = `round ${round} ${scenario.name.padEnd(8)} baseline ${values.baseline!.toFixed(1)} ${unit}  sigmalite ${values.sigmalite!.toFixed(1)} ${unit}  ratio ${ratio.toFixed(2)}`;
+        const digits = scenario.measure === 'client' ? 2 : 1;
+        const row = `round ${round} ${scenario.name.padEnd(8)} baseline ${values.baseline!.toFixed(digits)} ${unit}  sigmalite ${values.sigmalite!.toFixed(digits)} ${unit}  ratio ${ratio.toFixed(2)}`;
         rows.push(row);
         process.stderr.write(`${row}\n`);
       }
@@ -239,7 +289,9 @@ async function main(): Promise<void> {
       const goal =
         s.measure === 'throughput'
           ? `>= ${s.target} of baseline throughput`
-          : `<= ${s.target}x baseline latency`;
+          : s.measure === 'client'
+            ? `<= ${s.target}x baseline latency, one client`
+            : `<= ${s.target}x baseline latency`;
       process.stdout.write(
         `${s.name}: median ratio ${s.ratio.toFixed(2)} (target ${goal}) ${s.ok ? 'met' : 'MISSED'}\n`,
       );

@@ -40,13 +40,14 @@ import { subscriptionTaskHandlers } from './resources/billing/subscriptions.js';
 import { DEFAULT_CAPABILITIES } from './resources/capabilities/default.js';
 import { capabilitiesRoutes } from './resources/capabilities/routes.js';
 import type { Capabilities } from './resources/capabilities/types.js';
+import { cloudStatusRoutes } from './resources/cloudstatus/routes.js';
 import { globalContextRoutes } from './resources/context/global.js';
 import { ServerContexts } from './resources/context/service.js';
 import { readRoutes } from './resources/crud.js';
 import { driveActionRoutes } from './resources/drives/actions.js';
 import { driveRoutes } from './resources/drives/routes.js';
 import type { ResourceEnv } from './resources/env.js';
-import { eventUri } from './resources/events.js';
+import { eventSharedViews, eventUri } from './resources/events.js';
 import { JOBS } from './resources/jobs/model.js';
 import { keypairRoutes } from './resources/keypairs/routes.js';
 import { installLibrary, loadLibrary } from './resources/libdrives/catalog.js';
@@ -264,6 +265,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       ...balanceRoutes({ ...env, billing }),
       ...capabilitiesRoutes(env),
       ...locationRoutes({ id: 'SIGMALITE', displayName: 'sigmalite', countryCode: 'ZZ' }),
+      ...cloudStatusRoutes(),
     ];
     // The OpenAPI document describes the routes above, itself included.
     routes.push(openApiRoute(routes));
@@ -306,6 +308,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       store,
       authenticator,
       uriOf: eventUri,
+      sharedViews: eventSharedViews,
       logger,
       otherUpgrades: webConsole.upgrade,
     });

@@ -101,7 +101,7 @@ export const DEFAULTS: Config = {
   transitions: 'default',
   guestAcpi: true,
   acpiTimeout: 60,
-  dynamicPool: '10.30.0.0/16',
+  dynamicPool: '198.18.0.0/15',
   ipPool: '198.51.100.0/24',
   vlanTags: '2-4094',
   nameservers: '1.1.1.1,8.8.8.8',
@@ -265,7 +265,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'SIGMALITE_DYNAMIC_POOL',
     type: 'string',
     arg: 'CIDR',
-    help: 'IPv4 network DHCP NICs get their address from while their server runs',
+    help: "IPv4 network DHCP NICs get their address from while their server runs (the default is reserved, not routed, and public to clients, as CloudSigma's DHCP addresses are; docs/differences.md)",
   },
   {
     key: 'ipPool',

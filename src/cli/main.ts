@@ -1,6 +1,7 @@
 /**
  * The `sigmalite` command line. Stdout carries only the lines scripts depend on
- * (`sigmalite listening on URL`, `sigmalite user EMAIL PASSWORD`); logs go to stderr.
+ * (`sigmalite listening on URL`, `sigmalite user EMAIL PASSWORD`, `sigmalite token ID TOKEN`, the
+ * lines of `user list` and `token list`); logs go to stderr.
  */
 import { Command, Option } from 'commander';
 import {
@@ -10,6 +11,7 @@ import {
   removeAccount,
   setPassword,
 } from '../accounts/service.js';
+import { issueToken, listTokens, revokeToken } from '../accounts/tokens.js';
 import { createApp, openStore } from '../app.js';
 import { type Config, ConfigError, DEFAULTS, OPTIONS, resolveConfig } from '../config.js';
 import { configFileValues } from '../config-file.js';
@@ -70,10 +72,11 @@ async function serve(command: Command): Promise<void> {
   process.on('SIGTERM', stop);
 }
 
-/** Runs `fn` on the store of the data directory a `user` command names. */
+/** Runs `fn` on the store of the data directory a `user` or `token` command names. */
 async function withStore(command: Command, fn: (store: Store, config: Config) => Promise<void>) {
   const config = configOf(command);
-  if (config.memory) throw new ConfigError('user commands need a data directory, not --memory');
+  if (config.memory)
+    throw new ConfigError('user and token commands need a data directory, not --memory');
   const store = await openStore(config);
   try {
     await fn(store, config);
@@ -138,6 +141,41 @@ export function buildCli(): Command {
     .addOption(storeOption())
     .action((email: string, _options: unknown, command: Command) =>
       withStore(command, (store) => removeAccount(store, email)),
+    );
+  const token = program
+    .command('token')
+    .description('Manage API tokens (Authorization: Bearer TOKEN), also while a server runs');
+  token
+    .command('create <email>')
+    .description('Issue a token for an account; prints its id and the token, shown only now')
+    .option('--name <NAME>', 'What the token is for (shown by list)')
+    .addOption(dataOption())
+    .addOption(storeOption())
+    .action((email: string, options: { name?: string }, command: Command) =>
+      withStore(command, async (store) => {
+        const issued = await issueToken(store, email, options.name ?? '');
+        out(`sigmalite token ${issued.id} ${issued.token}`);
+      }),
+    );
+  token
+    .command('list <email>')
+    .description("List an account's tokens: id, creation time and name (never the tokens)")
+    .addOption(dataOption())
+    .addOption(storeOption())
+    .action((email: string, _options: unknown, command: Command) =>
+      withStore(command, async (store) => {
+        for (const t of await listTokens(store, email)) {
+          out(`${t.id} ${t.createdAt}${t.name === '' ? '' : ` ${t.name}`}`);
+        }
+      }),
+    );
+  token
+    .command('revoke <email> <id>')
+    .description('Revoke a token: requests that send it get 401 from then on')
+    .addOption(dataOption())
+    .addOption(storeOption())
+    .action((email: string, id: string, _options: unknown, command: Command) =>
+      withStore(command, (store) => revokeToken(store, email, id)),
     );
   addTlsCommands(program);
   addStateCommands(program);

@@ -14,22 +14,32 @@
  * (an invalid dump, a store unreachable or in use).
  */
 import { once } from 'node:events';
-import { existsSync, mkdirSync } from 'node:fs';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import {
+  constants,
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+} from 'node:fs';
+import { access, open, rename, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { DB_FILE } from '../app.js';
 import { type Config, ConfigError, resolveConfig } from '../config.js';
 import { configFileValues } from '../config-file.js';
+import { DumpSyntaxError } from '../control/dump-reader.js';
 import {
+  checkDumpStream,
+  type DumpCounts,
   DumpError,
-  dumpRowCount,
-  dumpText,
-  exportState,
-  importState,
-  parseDump,
-  type StateDump,
+  type DumpSummary,
+  restoreDumpStream,
+  writeDump,
 } from '../control/state.js';
 import { PostgresStore } from '../store/postgres/store.js';
 import { SqliteStore } from '../store/sqlite/store.js';
@@ -109,32 +119,9 @@ function messageOf(e: unknown): string {
 }
 
 /** "3 accounts, 120 objects, 4 tasks" */
-function counts(accounts: number, objects: number, tasks: number): string {
+function countsOf(accounts: number, objects: number, tasks: number): string {
   const n = (count: number, what: string) => `${count} ${what}${count === 1 ? '' : 's'}`;
   return [n(accounts, 'account'), n(objects, 'object'), n(tasks, 'task')].join(', ');
-}
-
-const dumpCounts = (dump: StateDump) =>
-  counts(dump.accounts.length, dump.objects.length, dump.tasks.length);
-
-/** Writes `chunks` to a stream that stays open (stdout), minding backpressure and errors. */
-async function writeToStream(stream: NodeJS.WritableStream, chunks: Iterable<string>) {
-  let failure: Error | undefined;
-  const onError = (e: Error) => {
-    failure = e;
-  };
-  stream.on('error', onError);
-  try {
-    for (const chunk of chunks) {
-      if (failure) break;
-      if (!stream.write(chunk)) {
-        await Promise.race([once(stream, 'drain'), once(stream, 'error').catch(() => {})]);
-      }
-    }
-    if (failure) throw failure;
-  } finally {
-    stream.off('error', onError);
-  }
 }
 
 /** An output file, written under a temporary name and renamed into place when complete. */
@@ -149,8 +136,11 @@ async function openOutput(path: string) {
   }
   let done = false;
   return {
-    async write(chunks: Iterable<string>) {
-      for (const chunk of chunks) await handle.write(chunk);
+    write: async (text: string) => {
+      await handle.write(text);
+    },
+    /** The dump is whole: it goes into place. */
+    async finish() {
       await handle.sync();
       await handle.close();
       await rename(temporary, path);
@@ -172,24 +162,25 @@ async function runExport(options: { out?: string }, command: Command): Promise<v
   const progress = progressReporter(process.stderr, { unit: 'rows' });
   try {
     const store = await openPlace(place, { exclusive: false, mustExist: true });
-    let dump: StateDump;
+    let counts: DumpCounts;
     try {
-      // No clock runs here: the dump's tasks keep the due times the servers gave them.
-      dump = await exportState(store);
-    } finally {
-      await store.close();
-    }
-    const text = dumpText(dump, (done, total) => progress.update('sigmalite export', done, total));
-    try {
-      if (output) await output.write(text);
-      else await writeToStream(process.stdout, text);
+      // One read transaction, written out a batch at a time. No clock runs here: the dump's
+      // tasks keep the due times the servers gave them.
+      const write = output ? output.write : stdoutWriter();
+      counts = await writeDump(store, write, {
+        onRows: (done, total) => progress.update('sigmalite export', done, total),
+      });
+      await output?.finish();
     } catch (e) {
       if (e instanceof UsageError) throw e;
       throw new StateError(`cannot write ${target ?? 'to stdout'}: ${messageOf(e)}`);
+    } finally {
+      await store.close();
     }
     progress.finish();
+    const rows = Object.values(counts).reduce((n, count) => n + count, 0);
     say(
-      `sigmalite export: ${dumpCounts(dump)} (${dumpRowCount(dump)} rows) from ${place.label}${target ? ` to ${target}` : ''}`,
+      `sigmalite export: ${countsOf(counts.accounts, counts.objects, counts.tasks)} (${rows} rows) from ${place.label}${target ? ` to ${target}` : ''}`,
     );
   } finally {
     progress.finish();
@@ -197,36 +188,52 @@ async function runExport(options: { out?: string }, command: Command): Promise<v
   }
 }
 
-/** The dump `file` names (`-`: stdin), parsed and checked: nothing is opened before it passes. */
-async function readDump(file: string): Promise<StateDump> {
-  const name = file === '-' ? 'stdin' : file;
-  let bytes: Buffer;
-  if (file === '-') {
-    if (process.stdin.isTTY)
-      throw new UsageError('stdin is a terminal: pipe a dump in, or name a file');
-    const parts: Buffer[] = [];
-    for await (const part of process.stdin) parts.push(part as Buffer);
-    bytes = Buffer.concat(parts);
-  } else {
+/** Writes to stdout, which stays open, minding backpressure and errors (a closed pipe). */
+function stdoutWriter(): (text: string) => Promise<void> {
+  let failure: Error | undefined;
+  process.stdout.on('error', (e) => {
+    failure = e;
+  });
+  return async (text) => {
+    if (failure) throw failure;
+    if (!process.stdout.write(text)) {
+      await Promise.race([once(process.stdout, 'drain'), once(process.stdout, 'error')]);
+    }
+    if (failure) throw failure;
+  };
+}
+
+/**
+ * The dump `file` names (`-`: stdin) as a file that can be read twice: stdin is first copied to
+ * a temporary file (mode 0600: a dump is a secret), removed by `done`.
+ */
+async function dumpFile(file: string): Promise<{ path: string; name: string; done(): void }> {
+  if (file !== '-') {
     try {
-      bytes = await readFile(file);
+      await access(file, constants.R_OK);
     } catch (e) {
       throw new UsageError(`cannot read ${file}: ${messageOf(e)}`);
     }
+    return { path: file, name: file, done: () => {} };
   }
-  let value: unknown;
+  if (process.stdin.isTTY)
+    throw new UsageError('stdin is a terminal: pipe a dump in, or name a file');
+  const dir = mkdtempSync(join(tmpdir(), 'sigmalite-import-'));
+  const path = join(dir, 'dump.json');
+  await pipeline(process.stdin, createWriteStream(path, { mode: 0o600 }));
+  return { path, name: 'stdin', done: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Checks a dump file without opening any store: every fault is one line. */
+async function checkDump(path: string, name: string): Promise<DumpSummary> {
   try {
-    value = JSON.parse(bytes.toString('utf8').replace(/^\uFEFF/, ''));
+    return await checkDumpStream(createReadStream(path));
   } catch (e) {
-    throw new StateError(`${name} is not a JSON document: ${messageOf(e)}`);
-  }
-  try {
-    return parseDump(value);
-  } catch (e) {
-    if (e instanceof DumpError) {
+    if (e instanceof DumpSyntaxError)
+      throw new StateError(`${name} is not a JSON document: ${e.message}`);
+    if (e instanceof DumpError)
       throw new StateError(`${name} is not a sigmalite state dump: ${e.message}`);
-    }
-    throw e;
+    throw new UsageError(`cannot read ${name}: ${messageOf(e)}`);
   }
 }
 
@@ -236,34 +243,38 @@ async function runImport(
   command: Command,
 ): Promise<void> {
   const place = placeOf(command);
-  const dump = await readDump(file);
-  const store = await openPlace(place, { exclusive: true, mustExist: false });
+  const input = await dumpFile(file);
   const progress = progressReporter(process.stderr, { unit: 'rows' });
   try {
-    if (!options.replace) {
-      const accounts = await store.accounts.count();
-      const stats = await store.stats();
-      const objects = stats.objects.reduce((n, row) => n + row.count, 0);
-      if (accounts + objects + stats.tasks > 0) {
-        throw new UsageError(
-          `${place.label} is not empty (${counts(accounts, objects, stats.tasks)}); --replace replaces everything it holds with the dump`,
-        );
-      }
-    }
-    await importState(store, dump, {
-      onProgress: (stage, done, total) => {
-        if (stage === 'prepare') progress.update('sigmalite import', done, total);
-        else if (done === 0) {
-          progress.finish();
-          say(`sigmalite import: writing ${dumpRowCount(dump)} rows to ${place.label}`);
+    // The whole dump is checked before the store is even opened; then read again into it.
+    const summary = await checkDump(input.path, input.name);
+    const store = await openPlace(place, { exclusive: true, mustExist: false });
+    try {
+      if (!options.replace) {
+        const accounts = await store.accounts.count();
+        const stats = await store.stats();
+        const objects = stats.objects.reduce((n, row) => n + row.count, 0);
+        if (accounts + objects + stats.tasks > 0) {
+          throw new UsageError(
+            `${place.label} is not empty (${countsOf(accounts, objects, stats.tasks)}); --replace replaces everything it holds with the dump`,
+          );
         }
-      },
-    });
+      }
+      await restoreDumpStream(store, createReadStream(input.path), summary, (done, total) =>
+        progress.update('sigmalite import', done, total),
+      );
+    } finally {
+      progress.finish();
+      await store.close();
+    }
+    const { rows } = summary;
+    say(
+      `sigmalite import: ${countsOf(rows.accounts, rows.objects, rows.tasks)} imported into ${place.label}`,
+    );
   } finally {
     progress.finish();
-    await store.close();
+    input.done();
   }
-  say(`sigmalite import: ${dumpCounts(dump)} imported into ${place.label}`);
 }
 
 /** Errors become one line on stderr and an exit code, never a stack. */

@@ -91,7 +91,7 @@ export class Control {
 
   /**
    * Everything back to a fresh start: every object, task, claim and machine goes; accounts, their
-   * passwords and login sessions stay, each with a fresh profile, and so do the objects of the
+   * passwords, login sessions and API tokens stay, each with a fresh profile, and so do the objects of the
    * cloud (owner null: the library drives of the catalog). Injected faults are dropped;
    * the clock, transitions, latency and guest ACPI settings stay as they are.
    */
@@ -103,6 +103,7 @@ export class Control {
       await store.restore({
         accounts: snapshot.accounts,
         sessions: snapshot.sessions,
+        tokens: snapshot.tokens,
         objects: [
           ...snapshot.objects.filter((object) => object.owner === null),
           ...snapshot.accounts.map(freshProfile),

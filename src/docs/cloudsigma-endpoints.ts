@@ -95,9 +95,10 @@ export const CLOUDSIGMA_ENDPOINTS: readonly CloudSigmaEndpoint[] = [
 
   // The tags schema allows no bulk PUT or DELETE on the list.
   ...resource('Account', 'tags', ['GET', 'POST'], CRUD_ONE),
-  ...['servers', 'drives', 'ips', 'vlans', 'snapshots'].map(
-    (kind): CloudSigmaEndpoint => ({ area: 'Account', path: `/tags/{id}/${kind}/`, methods: READ }),
-  ),
+  ...['servers', 'drives', 'ips', 'vlans', 'snapshots'].flatMap((kind): CloudSigmaEndpoint[] => [
+    { area: 'Account', path: `/tags/{id}/${kind}/`, methods: READ },
+    { area: 'Account', path: `/tags/{id}/${kind}/detail/`, methods: READ },
+  ]),
   ...resource('Account', 'acls', CRUD_LIST, CRUD_ONE),
   ...resource('Account', 'keypairs', CRUD_LIST, CRUD_ONE),
   ...resource('Account', 'pubkeys', READ, READ),

@@ -47,7 +47,7 @@ not in this table stops the start with an error naming it.
 port = 4780
 data = "/var/lib/sigmalite"
 transitions = "fast"
-dynamic_pool = "10.30.0.0/16"
+dynamic_pool = "198.18.0.0/15"
 control = true
 users = "ci@example.com:ci-password"
 \`\`\`

@@ -16,9 +16,15 @@ export function bodyLength(body: Body): number {
   return length;
 }
 
-/** The body in one piece, for what needs one (compression, Fastify's reply). */
+/** The body in one piece, for what needs one (Fastify's reply). */
 export function flatBody(body: Body): Rendered {
   return typeof body === 'string' || Buffer.isBuffer(body) ? body : Buffer.concat(body);
+}
+
+/** The body as the pieces it is sent in. */
+export function piecesOf(body: Body): readonly Buffer[] {
+  if (typeof body === 'string') return [Buffer.from(body)];
+  return Buffer.isBuffer(body) ? [body] : body;
 }
 
 export function isChunks(body: Body): body is readonly Buffer[] {

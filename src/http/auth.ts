@@ -1,5 +1,6 @@
 /**
- * Authentication: HTTP Basic, HTTP Digest, and session cookies with CSRF tokens.
+ * Authentication: HTTP Basic, HTTP Digest, API tokens (`Authorization: Bearer`), and session
+ * cookies with CSRF tokens.
  *
  * A slow hash must not run on every request, so verified Basic credentials are cached under a
  * keyed SHA-256 of the Authorization header (never the header itself) in a bounded LRU, and every
@@ -10,6 +11,7 @@
 import { createHash, hash, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { verifyPassword } from '../accounts/passwords.js';
+import { hashToken } from '../accounts/tokens.js';
 import type { Store } from '../store/types.js';
 import { DigestVerifier, parseDigest } from './digest.js';
 import { type ApiError, errors } from './errors.js';
@@ -18,8 +20,8 @@ import { LoginThrottle } from './throttle.js';
 export interface Principal {
   uuid: string;
   email: string;
-  /** `async`: the websocket's `async_auth` cookie. */
-  via: 'basic' | 'digest' | 'session' | 'async';
+  /** `async`: the websocket's `async_auth` cookie; `token`: an API token (Bearer). */
+  via: 'basic' | 'digest' | 'session' | 'async' | 'token';
 }
 
 interface CachedLogin {
@@ -109,6 +111,7 @@ export class Authenticator {
     const header = request.authorization;
     if (header) {
       if (/^digest\s/i.test(header)) return this.fromDigest(header, request);
+      if (/^bearer\s/i.test(header)) return this.fromToken(header, request.xhr);
       return this.fromBasic(header, request.xhr);
     }
     if (request.sessionId) {
@@ -177,6 +180,17 @@ export class Authenticator {
       throw this.unauthorized(false, request.xhr);
     }
     return { uuid: account.uuid, email: account.email, via: 'digest' };
+  }
+
+  /**
+   * An API token, checked on every request (a revoked one stops working at once, in every
+   * process). Tokens are too long to guess: no throttle.
+   */
+  private async fromToken(header: string, xhr = false): Promise<Principal> {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    const account = match ? await this.store.tokens.accountOf(hashToken(match[1]!)) : undefined;
+    if (!account) throw this.unauthorized(false, xhr);
+    return { uuid: account.uuid, email: account.email, via: 'token' };
   }
 
   private async fromSession(sessionId: string): Promise<Principal | null> {

@@ -1,7 +1,8 @@
 /**
  * The websocket notification stream (api-reference.md §5.11; docs/events.md): every committed
  * change of an announced resource becomes a frame `{"resource_type", "resource_uri", "object"?}`
- * on the sockets of the account that owns it, and of no other account.
+ * on the sockets of the account that owns it, and of the accounts it is shared with (each with
+ * the object as it sees it), and of no other account.
  *
  * The hub listens to `store.onCommit`, so with PostgreSQL it also hears other processes' commits;
  * those come without the rendered object, which is then read back (in commit order: frames never
@@ -56,10 +57,21 @@ export interface EventHubOptions {
    * own (deletions, the profile); undefined when changes of `kind` are not announced.
    */
   uriOf: (kind: string, uuid: string) => string | undefined;
+  /**
+   * The other accounts an object is shown to (shared with them), each with the object as it
+   * sees it, from the owner's rendered detail; none when it is shared with nobody.
+   */
+  sharedViews?: (kind: string, detail: Rendered) => readonly SharedView[];
   maxBufferedBytes?: number;
   /** Ping interval; a socket that has not answered the previous ping is dropped. 0: none. */
   heartbeatMs?: number;
   logger?: FastifyBaseLogger;
+}
+
+/** An object as another account it is shared with sees it. */
+export interface SharedView {
+  account: string;
+  detail: Rendered;
 }
 
 /** One socket's registration: `alive` on each pong, `remove` when the socket closes. */
@@ -161,9 +173,7 @@ export class EventHub {
 
   private publish(changes: readonly CommittedChange[]): void {
     for (const change of changes) {
-      if (change.op === 'task' || change.owner === null || !this.accounts.has(change.owner)) {
-        continue;
-      }
+      if (change.op === 'task' || change.owner === null || !this.anyoneFor(change)) continue;
       const uri = this.options.uriOf(change.kind, change.uuid);
       if (uri === undefined) continue;
       const needsRead = change.op === 'put' && change.detail === undefined;
@@ -187,11 +197,21 @@ export class EventHub {
       this.deliver(change, uri, change.op === 'put' ? change.detail : undefined);
       return;
     }
-    if (!this.accounts.has(change.owner!)) return;
+    if (!this.anyoneFor(change)) return;
     const view = await this.store.getDetail(change.uuid);
     // Gone (a removal follows) or no longer the object the change was about.
     if (!view || view.kind !== change.kind || view.owner !== change.owner) return;
     this.deliver(change, uri, view.detail);
+  }
+
+  /**
+   * Whether a connected account may hear of a change: its owner, an account a removed object was
+   * shared with, or (for a put, whose audience its detail tells) any other account.
+   */
+  private anyoneFor(change: Exclude<CommittedChange, { op: 'task' }>): boolean {
+    if (this.accounts.has(change.owner!)) return true;
+    if (change.op === 'remove') return (change.grantees ?? []).some((a) => this.accounts.has(a));
+    return this.options.sharedViews !== undefined && this.accounts.size > 0;
   }
 
   private deliver(
@@ -199,13 +219,29 @@ export class EventHub {
     uri: string,
     detail: Rendered | undefined,
   ): void {
-    const connections = this.accounts.get(change.owner!);
-    if (!connections) return;
+    const owner = change.owner!;
     const frame = renderFrame(change.kind, uri, detail);
     if (frame === undefined) {
       this.options.logger?.warn({ uuid: change.uuid }, 'websocket event: unreadable object');
       return;
     }
+    this.send(owner, frame);
+    if (change.op === 'remove') {
+      for (const grantee of change.grantees ?? []) if (grantee !== owner) this.send(grantee, frame);
+      return;
+    }
+    const others = this.accounts.size - (this.accounts.has(owner) ? 1 : 0);
+    if (detail === undefined || others === 0 || !this.options.sharedViews) return;
+    for (const view of this.options.sharedViews(change.kind, detail)) {
+      if (view.account === owner || !this.accounts.has(view.account)) continue;
+      const shared = renderFrame(change.kind, uri, view.detail);
+      if (shared !== undefined) this.send(view.account, shared);
+    }
+  }
+
+  private send(account: string, frame: string): void {
+    const connections = this.accounts.get(account);
+    if (!connections) return;
     for (const connection of connections) {
       const { socket } = connection;
       if (socket.readyState !== OPEN) continue;

@@ -6,8 +6,8 @@
  * and headers alike (test/http/lane.test.ts compares the two): the same router library and
  * options, authenticator, body parser, handlers, audit log, rendering, errors, request ids, log
  * line and metrics. Whatever it does not handle goes to Fastify untouched: other methods, a POST
- * whose body is not plainly `Content-Type: application/json` with a `Content-Length` within the
- * limit, `fields=`, `format=`, `%00`, an `Accept` that needs negotiating, public routes, unknown
+ * whose body is not plainly `Content-Type: application/json` (`; charset=utf-8` allowed) with a
+ * `Content-Length` within the limit, `fields=`, `format=`, `%00`, an `Accept` that needs negotiating, public routes, unknown
  * paths, and everything at log level trace (the trace line needs Fastify's hooks).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -78,6 +78,7 @@ export interface Lane {
 }
 
 const LANE_METHODS = ['GET', 'POST'] as const;
+const JSON_UTF8 = /^application\/json\s*;\s*charset="?utf-8"?$/i;
 
 export function createLane(deps: LaneDeps): Lane {
   const router = FindMyWay<FindMyWay.HTTPVersion.V1>(deps.routerOptions);
@@ -136,13 +137,15 @@ export function createLane(deps: LaneDeps): Lane {
 }
 
 /**
- * A POST the lane reads as Fastify's parser would: `application/json` and a `Content-Length`
- * within the limit (Fastify answers the rest: chunked bodies, other types, 413).
+ * A POST the lane reads as Fastify's parser would: `application/json` (with or without
+ * `; charset=utf-8`, which some clients send) and a `Content-Length` within the limit (Fastify
+ * answers the rest: chunked bodies, other types, 413).
  */
 function plainJsonBody(req: IncomingMessage, bodyLimit: number): boolean {
   const length = req.headers['content-length'];
+  const type = req.headers['content-type'];
   return (
-    req.headers['content-type'] === 'application/json' &&
+    (type === 'application/json' || (type !== undefined && JSON_UTF8.test(type))) &&
     length !== undefined &&
     /^[1-9][0-9]{0,11}$/.test(length) &&
     Number(length) <= bodyLimit &&

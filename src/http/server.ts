@@ -13,8 +13,6 @@ import {
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
-import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
 import { parse as parseCookies } from 'cookie';
 import Fastify, {
   type FastifyBaseLogger,
@@ -27,7 +25,7 @@ import { cloudSigmaEndpointOf, pathShape } from '../docs/cloudsigma-endpoints.js
 import { canonicalJson } from '../model/json.js';
 import { API_PREFIX } from '../model/refs.js';
 import type { Rendered } from '../store/types.js';
-import { type Body, bodyLength, flatBody } from './answer-body.js';
+import { type Body, bodyLength, flatBody, piecesOf } from './answer-body.js';
 import type {
   ApiContext,
   ApiHandler,
@@ -42,6 +40,7 @@ import type {
 import { type Authenticator, type AuthRequest, type Principal, SESSION_COOKIE } from './auth.js';
 import { parseJsonBody } from './body.js';
 import { ApiError, errors } from './errors.js';
+import { gzipPieces } from './gzip.js';
 import { createLane, type Lane } from './lane.js';
 import { last, pathOf, type Query, readProjection } from './query.js';
 import { RequestLog } from './request-log.js';
@@ -78,7 +77,6 @@ const ROUTER_OPTIONS = {
   ignoreDuplicateSlashes: true,
   maxParamLength: 500,
 };
-const gzipAsync = promisify(gzip);
 const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 
 declare module 'fastify' {
@@ -152,7 +150,7 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
       }
       headers['content-encoding'] = 'gzip';
       headers.vary = 'accept-encoding';
-      return { status: answer.status, headers, body: await gzipAsync(flatBody(answer.body)) };
+      return { status: answer.status, headers, body: await gzipPieces(piecesOf(answer.body)) };
     },
     errorAnswer: (error) => ({
       status: error.status,
@@ -471,10 +469,14 @@ function sendResult(
   const answer = renderResult(result, ctx.method === 'GET' ? readProjection(ctx.query) : undefined);
   reply.code(answer.status).headers(answer.headers).type(answer.type);
   if (answer.body === undefined) return reply.send();
-  const body = flatBody(answer.body);
-  if (!shouldGzip(body, request.headers['accept-encoding'])) return reply.send(body);
-  return gzipAsync(body).then((zipped) =>
-    reply.header('content-encoding', 'gzip').header('vary', 'accept-encoding').send(zipped),
+  if (!shouldGzip(answer.body, request.headers['accept-encoding'])) {
+    return reply.send(flatBody(answer.body));
+  }
+  return gzipPieces(piecesOf(answer.body)).then((zipped) =>
+    reply
+      .header('content-encoding', 'gzip')
+      .header('vary', 'accept-encoding')
+      .send(Buffer.concat(zipped)),
   );
 }
 

@@ -17,17 +17,28 @@ export type FieldType =
 
 /** Rendered in `/schema/` as tastypie does: `"No default provided."`. */
 export const NO_DEFAULT = Symbol('No default provided.');
+/**
+ * A default that is the time of the call (a Django `default=now`): tastypie's `/schema/` shows
+ * the time the schema was rendered (`"2014-06-05T09:46:41.793232+00:00"`); ours shows the time
+ * the process started, in that form.
+ */
+export const RENDER_TIME = Symbol('the time the schema is rendered');
 
 export interface FieldDef {
   type: FieldType;
   help: string;
   /** The schema default; omitted means `NO_DEFAULT`. Input defaults are the resource's business. */
-  default?: Json | typeof NO_DEFAULT;
+  default?: Json | typeof NO_DEFAULT | typeof RENDER_TIME;
   readonly?: boolean;
   required?: boolean;
   /** Shown as `required` in the schema but generated when a client leaves it out (a NIC's mac). */
   optionalOnInput?: boolean;
   choices?: readonly string[];
+  /**
+   * `/schema/` leaves `choices` out, as tastypie does for a model field declared without them
+   * whose values the API checks all the same (profile's `clone_naming`).
+   */
+  schemaHidesChoices?: boolean;
   /** Whether `null` is accepted on input. */
   nullable?: boolean;
   /** Nested fields of an embedded object (`shape: 'one'`) or of each list item (`shape: 'many'`). */
@@ -76,6 +87,11 @@ export interface ResourceDef {
   /** As `/schema/` shows it (tastypie: `"exact"`, `1` for every lookup, or a list of lookups). */
   filtering?: Record<string, Json>;
   ordering?: readonly string[];
+  /**
+   * The store order of a list without `order_by` (default: creation order). Jobs list newest
+   * change first (`-last_modified`, api-reference.md §5.7): their `name` column holds it.
+   */
+  defaultOrder?: { column: 'name'; descending: boolean };
   /** A bare string where tastypie renders one (`/ips/` and `/vlans/` show `"get"`). */
   allowedListMethods: readonly string[] | string;
   allowedDetailMethods: readonly string[];

@@ -1,7 +1,7 @@
 /** Renders a resource declaration as tastypie's `/schema/` document. */
 import type { FieldDef, Fields, ResourceDef } from './fields.js';
-import { NO_DEFAULT } from './fields.js';
-import type { Json, JsonObject } from './json.js';
+import { NO_DEFAULT, RENDER_TIME } from './fields.js';
+import type { JsonObject } from './json.js';
 
 export function renderSchema(def: ResourceDef): JsonObject {
   const schema: JsonObject = {
@@ -30,16 +30,25 @@ function renderField(field: FieldDef, omitRequired: boolean): JsonObject {
     default:
       field.default === undefined || field.default === NO_DEFAULT
         ? NO_DEFAULT_TEXT
-        : (field.default as Json),
+        : field.default === RENDER_TIME
+          ? STARTED
+          : field.default,
     help_text: field.help,
     readonly: field.readonly ?? false,
     type: field.type,
   };
   if (!omitRequired) out.required = field.required ?? false;
-  if (field.choices) out.choices = [...field.choices];
+  if (field.choices && !field.schemaHidesChoices) out.choices = [...field.choices];
   if (field.fields) out.fields = renderFields(field.fields, omitRequired);
   if (field.schemaExtra) Object.assign(out, field.schemaExtra);
   return out;
 }
 
 const NO_DEFAULT_TEXT = 'No default provided.';
+
+/**
+ * What a `RENDER_TIME` default shows: tastypie renders the time of the request; this is the time
+ * the process started, in the same form (Python's `isoformat()`: microseconds, `+00:00`), so that
+ * the schema is the same from one answer to the next.
+ */
+const STARTED = new Date().toISOString().replace(/Z$/, '000+00:00');

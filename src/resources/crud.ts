@@ -62,7 +62,7 @@ export function readRoutes(env: ResourceEnv, def: ResourceDef): RouteSpec[] {
           sharedWith: ctx.principal.uuid,
           sharedPermission: 'LIST',
           filters: [...filters, ...(await readTagFilters(tx, ctx.query, def, ctx.principal.uuid))],
-          order: readOrder(ctx.query, def),
+          order: readOrder(ctx.query, def) ?? def.defaultOrder,
           limit: paging.limit,
           offset: paging.offset,
           view: def.listFields ? view : 'detail',

@@ -94,7 +94,14 @@ export interface Task {
 export type CommittedChange =
   /** `detail` is absent when the change came from another process (PostgreSQL). */
   | { op: 'put'; kind: string; uuid: string; owner: string | null; detail?: string }
-  | { op: 'remove'; kind: string; uuid: string; owner: string | null }
+  | {
+      op: 'remove';
+      kind: string;
+      uuid: string;
+      owner: string | null;
+      /** The accounts it was shared with (granted anything) when it went, when known. */
+      grantees?: readonly string[];
+    }
   | { op: 'task' };
 
 export interface ReadTx {
@@ -170,7 +177,7 @@ export interface AccountRepo {
   setPassword(uuid: string, passwordHash: string, ha1: string | null): Promise<void>;
   /** Forgets every Digest HA1 (`--no-digest`). */
   clearDigest(): Promise<void>;
-  /** Removes the account, its sessions and everything it owns, in one transaction. */
+  /** Removes the account, its sessions, API tokens and everything it owns, in one transaction. */
   remove(uuid: string): Promise<void>;
 }
 
@@ -193,6 +200,50 @@ export interface SessionRepo {
    * once, exactly one gets it (single-use tokens).
    */
   take(idHash: string, now: number): Promise<Session | undefined>;
+}
+
+/**
+ * An API token of an account (`sigmalite token create`), sent as `Authorization: Bearer TOKEN`.
+ * Only a hash of the token is stored; the token itself is shown once, when it is made.
+ */
+export interface ApiToken {
+  /** Names the token in lists and revocations (it is not the secret). */
+  id: string;
+  account: string;
+  /** SHA-256 of the token, hex. */
+  hash: string;
+  /** What the operator called it (may be empty). */
+  name: string;
+  createdAt: string;
+}
+
+/** An `api_tokens` row, as both stores keep it. */
+export interface TokenRow {
+  id: string;
+  account: string;
+  hash: string;
+  name: string;
+  created_at: string;
+}
+
+export function toToken(row: TokenRow): ApiToken {
+  return {
+    id: row.id,
+    account: row.account,
+    hash: row.hash,
+    name: row.name,
+    createdAt: row.created_at,
+  };
+}
+
+export interface TokenRepo {
+  create(token: ApiToken): Promise<void>;
+  /** The account a token (by its hash) belongs to; undefined for no such token. */
+  accountOf(hash: string): Promise<{ uuid: string; email: string } | undefined>;
+  /** An account's tokens, oldest first. */
+  list(account: string): Promise<ApiToken[]>;
+  /** Revokes one of an account's tokens; false when it has none of that id. */
+  remove(account: string, id: string): Promise<boolean>;
 }
 
 /** A unique value held in a namespace (a MAC address, an IP). */
@@ -231,12 +282,40 @@ export interface StateEntry {
 export interface StoreSnapshot {
   accounts: Account[];
   sessions: Session[];
+  tokens: ApiToken[];
   objects: ObjectRecord[];
   claims: Claim[];
   tasks: Task[];
   state: StateEntry[];
   links: LinkRow[];
   grants: Grant[];
+}
+
+/** The tables of a snapshot, in the order dumps list them (and stores read and write them). */
+export const SNAPSHOT_TABLES = [
+  'accounts',
+  'sessions',
+  'tokens',
+  'objects',
+  'claims',
+  'tasks',
+  'state',
+  'links',
+  'grants',
+] as const satisfies readonly (keyof StoreSnapshot)[];
+
+export type SnapshotTable = (typeof SNAPSHOT_TABLES)[number];
+
+/** Some rows of one table of a snapshot, in the table's order. */
+export type SnapshotBatch = {
+  [T in SnapshotTable]: { table: T; rows: StoreSnapshot[T] };
+}[SnapshotTable];
+
+/** A snapshot being read: how many rows each table has, and the rows, a batch at a time. */
+export interface SnapshotReader {
+  counts: Readonly<Record<SnapshotTable, number>>;
+  /** Tables in SNAPSHOT_TABLES order; read once. */
+  batches(): AsyncIterable<SnapshotBatch>;
 }
 
 /**
@@ -266,6 +345,7 @@ export interface Store {
   readonly engine: 'sqlite' | 'postgres';
   readonly accounts: AccountRepo;
   readonly sessions: SessionRepo;
+  readonly tokens: TokenRepo;
   /** One object, outside any transaction. */
   get(uuid: string): Promise<ObjectRecord | undefined>;
   /** What a GET of one object needs, and no more (the hot path). */
@@ -307,6 +387,13 @@ export interface Store {
   /** Every row, read in one consistent transaction. */
   snapshot(): Promise<StoreSnapshot>;
   /**
+   * Every row, read in one consistent transaction and handed to `consume` a batch at a time
+   * (what `snapshot()` gives, without holding it whole: `sigmalite export`). The transaction
+   * ends when `consume` settles; `consume` must not use the store meanwhile (SQLite: the store
+   * is this reader's until then).
+   */
+  readSnapshot<T>(consume: (reader: SnapshotReader) => Promise<T>): Promise<T>;
+  /**
    * How many objects there are of each kind and status, and tasks waiting; a real query on the
    * database (never a cache), so it also says the store is reachable (`/metrics`). The audit log
    * (`LOG_KINDS`, whose status column holds the action) is counted from the list counts, with a
@@ -325,6 +412,12 @@ export interface Store {
    * there was, the put of every object restored, and of tasks if there are any.
    */
   restore(snapshot: StoreSnapshot): Promise<void>;
+  /**
+   * `restore` from rows that arrive a batch at a time (tables in SNAPSHOT_TABLES order), in one
+   * transaction: nothing changes if reading them fails. Commit listeners hear of the change only
+   * when there are any to hear it (an import into a store no server uses has none).
+   */
+  restoreFrom(batches: AsyncIterable<SnapshotBatch>): Promise<void>;
   close(): Promise<void>;
 }
 

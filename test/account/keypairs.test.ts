@@ -100,6 +100,23 @@ describe('creating (POST /keypairs/)', () => {
     expect(again.public_key).not.toBe(keypair.public_key);
   });
 
+  it('generates an RSA pair for a name alone (the older API; libcloud create_key_pair)', async () => {
+    const keypair = await createKeypair(alice, { name: 'named_only' });
+    // The recorded autogen answer's shape, with keys of its own.
+    expect(Object.keys(keypair).sort()).toEqual(Object.keys(AUTOGEN).sort());
+    expect(keypair).toMatchObject({ name: 'named_only', grantees: [], meta: {}, tags: [] });
+    expect(keypair.private_key).toMatch(/^-----BEGIN RSA PRIVATE KEY-----\n/);
+    const key = parsePublicKey(keypair.public_key);
+    expect(keypair.public_key.split(' ')[0]).toBe('ssh-rsa');
+    expect(key.bits).toBe(2048);
+    expect(readPrivateKey(keypair.private_key).publicBlob?.equals(key.blob)).toBe(true);
+    expect(await getObject(alice, `/keypairs/${keypair.uuid}/`)).toEqual(keypair);
+    // An empty object is a name-less one: a pair all the same.
+    const nameless = await createKeypair(alice, {});
+    expect(nameless.name).toBe('');
+    expect(nameless.public_key).toMatch(/^ssh-rsa /);
+  });
+
   it('ignores algorithm_type when keys are given', async () => {
     const keypair = await createKeypair(alice, {
       public_key: PUB_ONLY.public_key,
@@ -126,7 +143,6 @@ describe('creating (POST /keypairs/)', () => {
   });
 
   it.each([
-    ['neither keys nor algorithm', { name: 'x' }, 'public_key'],
     ['an unknown algorithm', { algorithm_type: 'dsa' }, 'algorithm_type'],
     ['a public key that is not one', { public_key: 'hello' }, 'public_key'],
     [

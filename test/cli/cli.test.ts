@@ -269,6 +269,92 @@ describe('sigmalite user', () => {
   });
 });
 
+describe('sigmalite token', () => {
+  const TOKEN_LINE = /^sigmalite token ([0-9a-f]{12}) (sigmalite_[A-Za-z0-9_-]{43})$/;
+  const withToken = (server: Server, token: string) =>
+    fetch(`${server.origin}/api/2.0/profile/`, { headers: { authorization: `Bearer ${token}` } });
+
+  it('issues, lists and revokes tokens while a server runs on the same data (Done-when)', async () => {
+    const data = tempDir();
+    const server = await startServer(['--port', '0', '--data', data], {
+      env: { SIGMALITE_USERS: 'a@x.io:pw-a,b@x.io:pw-b' },
+    });
+    const create = await runCli([
+      'token',
+      'create',
+      'a@x.io',
+      '--name',
+      'terraform',
+      '--data',
+      data,
+    ]);
+    expect(create.code, create.stderr).toBe(0);
+    expect(create.stderr).toBe('');
+    const [, id, token] = TOKEN_LINE.exec(lines(create.stdout)[0] ?? '') ?? [];
+    expect(lines(create.stdout)).toHaveLength(1);
+    const second = await runCli(['token', 'create', 'a@x.io', '--data', data]);
+    const [, secondId] = TOKEN_LINE.exec(lines(second.stdout)[0] ?? '') ?? [];
+
+    const profile = await withToken(server, token!);
+    expect(profile.status).toBe(200);
+    expect(((await profile.json()) as { email: string }).email).toBe('a@x.io');
+
+    // The list shows ids, times and names, never a token.
+    const list = await runCli(['token', 'list', 'a@x.io', '--data', data]);
+    expect(list.code).toBe(0);
+    const entries = lines(list.stdout);
+    expect(entries).toEqual([
+      expect.stringMatching(new RegExp(`^${id} \\d{4}-\\d\\d-\\d\\dT\\S+Z terraform$`)),
+      expect.stringMatching(new RegExp(`^${secondId} \\S+Z$`)),
+    ]);
+    expect(list.stdout).not.toContain('sigmalite_');
+    expect((await runCli(['token', 'list', 'b@x.io', '--data', data])).stdout).toBe('');
+    // Stored as a hash only.
+    const db = new Database(join(data, 'sigmalite.db'), { readonly: true });
+    try {
+      expect(JSON.stringify(db.prepare('SELECT * FROM api_tokens').all())).not.toContain(token);
+    } finally {
+      db.close();
+    }
+
+    expect(await runCli(['token', 'revoke', 'a@x.io', id!, '--data', data])).toEqual({
+      code: 0,
+      stdout: '',
+      stderr: '',
+    });
+    expect((await withToken(server, token!)).status).toBe(401);
+    expect(lines((await runCli(['token', 'list', 'a@x.io', '--data', data])).stdout)).toHaveLength(
+      1,
+    );
+
+    await stop(server);
+    expect(lines(server.stdout())).toEqual([expect.stringMatching(LISTENING)]);
+  });
+
+  it('reports mistakes on stderr with exit code 2', async () => {
+    const data = tempDir();
+    expect((await runCli(['user', 'add', 'a@x.io', 'pw', '--data', data])).code).toBe(0);
+    expect((await runCli(['user', 'add', 'b@x.io', 'pw', '--data', data])).code).toBe(0);
+    const bobs = await runCli(['token', 'create', 'b@x.io', '--data', data]);
+    const [, bobId] = TOKEN_LINE.exec(lines(bobs.stdout)[0] ?? '') ?? [];
+    const cases: [string[], string][] = [
+      [['token', 'create', 'nobody@x.io'], 'sigmalite: no account with email nobody@x.io\n'],
+      [['token', 'list', 'nobody@x.io'], 'sigmalite: no account with email nobody@x.io\n'],
+      [
+        ['token', 'revoke', 'a@x.io', bobId!],
+        `sigmalite: a@x.io has no token ${bobId} (sigmalite token list a@x.io)\n`,
+      ],
+    ];
+    for (const [args, message] of cases) {
+      const result = await runCli([...args, '--data', data]);
+      expect({ args, ...result }).toEqual({ args, code: 2, stdout: '', stderr: message });
+    }
+    expect(lines((await runCli(['token', 'list', 'b@x.io', '--data', data])).stdout)).toHaveLength(
+      1,
+    );
+  });
+});
+
 describe('a password change while the server runs (Done-when)', () => {
   it('refuses the old password and accepts the new one on the very next requests', async () => {
     const data = tempDir();

@@ -530,6 +530,7 @@ describe('dumpText', () => {
     clock_time: 12,
     accounts: [],
     sessions: [],
+    tokens: [],
     objects: [],
     claims: [],
     tasks: [],

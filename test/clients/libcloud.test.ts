@@ -3,7 +3,10 @@
  * python3-libcloud, run by /usr/bin/python3) against the built server over HTTPS, with a test CA
  * made here and trusted by the script (verification on). `libcloud.py` makes a drive, a node from
  * it (libcloud clones and grows the drive, creates the server, starts it), then starts it again
- * (403), opens and closes VNC, reboots, stops, clones and destroys, printing one JSON line a step.
+ * (403), opens and closes VNC, reboots, stops, clones and destroys, printing one JSON line a step;
+ * `libcloud.py extended` goes through the rest of the driver's calls (sizes, images, billing,
+ * subscriptions, key pairs, drives, tags, firewall policies, a node waited for until it has a
+ * public IP, edits, attachments).
  *
  * Skipped, with a message, when python3-libcloud is missing, except in CI (`CI` or
  * `SIGMALITE_REQUIRE_CLIENTS` set; `.ci/run` installs it and sets the latter): there it must run.
@@ -79,9 +82,12 @@ async function makeCertificates(into: string): Promise<void> {
 }
 
 /** Runs the script with the test CA (or another); resolves with its exit code and output. */
-async function runScript(ca: string): Promise<{ code: number; steps: Step[]; stderr: string }> {
+async function runScript(
+  ca: string,
+  workflow: 'basic' | 'extended' = 'basic',
+): Promise<{ code: number; steps: Step[]; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(PYTHON, [SCRIPT], {
+    const { stdout, stderr } = await run(PYTHON, [SCRIPT, workflow], {
       cwd: dir,
       timeout: 120_000,
       env: {
@@ -197,13 +203,13 @@ describe.skipIf(!available && !required)('Apache libcloud (CloudSigma 2.0 driver
     expect(running).toMatchObject({
       uuid: node.uuid,
       state: 'running',
-      public_ips: [],
+      private_ips: [],
       disk_size: 50,
       disk_status: 'mounted',
       disk_mounted_on: [node.uuid],
     });
-    // The DHCP address from the dynamic pool; 10.30.0.0/16 is private, so libcloud says so.
-    expect(running.private_ips).toEqual([expect.stringMatching(/^10\.30\.\d+\.\d+$/)]);
+    // The DHCP address from the dynamic pool (198.18.0.0/15): public, as on CloudSigma.
+    expect(running.public_ips).toEqual([expect.stringMatching(/^198\.1[89]\.\d+\.\d+$/)]);
     expect(step('source drive')).toMatchObject({ uuid: base.uuid, status: 'unmounted' });
 
     expect(step('start again')).toEqual({
@@ -244,4 +250,63 @@ describe.skipIf(!available && !required)('Apache libcloud (CloudSigma 2.0 driver
     // Nothing went wrong on the server's side (warnings and errors are logged to stderr).
     expect(server.stderr()).not.toMatch(/"level":(50|60)/);
   }, 120_000);
+
+  it('goes through the rest of the driver: the extended workflow', async () => {
+    const { code, steps, stderr } = await runScript(join(dir, 'ca.pem'), 'extended');
+    expect(code, `${stderr}\n${JSON.stringify(steps, null, 1)}`).toBe(0);
+    const step = (name: string): Step => {
+      const found = steps.find((s) => s.step === name);
+      if (!found) throw new Error(`no step "${name}" in:\n${JSON.stringify(steps, null, 1)}`);
+      return found;
+    };
+    expect(steps.at(-1)?.step).toBe('done');
+    expect(step('sizes')).toMatchObject({ count: 10, small: [1, 512, 50] });
+    expect(step('images').types).toEqual(step('images').names.map(() => 'preinst'));
+    expect(step('library drives').media).toContain('cdrom');
+    expect(step('capabilities').keys).toEqual(expect.arrayContaining(['drives', 'hosts']));
+    expect(step('balance')).toMatchObject({ currency: 'EUR' });
+    expect(step('pricing').resources).toEqual(expect.arrayContaining(['cpu', 'ip', 'mem']));
+    expect(step('usage').resources).toEqual(expect.arrayContaining(['cpu', 'ip', 'mem']));
+    expect(step('subscription')).toMatchObject({
+      resource: 'ip',
+      status: 'active',
+      auto_renew: false,
+    });
+    expect(step('subscriptions').ids).toContain(step('subscriptions').wanted);
+    expect(step('auto renew now').auto_renew).toBe(true);
+
+    // create_key_pair sends a name only: an RSA pair is generated (the older API).
+    expect(step('key pair generated')).toMatchObject({
+      name: 'lc-generated',
+      public_key: 'ssh-rsa',
+      private_key: '-----BEGIN RSA PRIVATE KEY-----',
+      fingerprint: expect.stringMatching(/^[0-9a-f]{2}(:[0-9a-f]{2}){15}$/),
+    });
+    expect(step('key pair imported')).toMatchObject({ same_key: true, private_key: null });
+    expect(step('key pairs').names).toEqual(['lc-generated', 'lc-imported']);
+    expect(step('key pair').fingerprint).toBe(step('key pair generated').fingerprint);
+
+    expect(step('drive')).toMatchObject({ size: 1, status: 'unmounted' });
+    expect(step('drive resizing').status).toBe('resizing');
+    expect(step('drive resized').size).toBe(2);
+    expect(step('drive cloned')).toMatchObject({ name: 'lc-data-copy', size: 2 });
+
+    // A DHCP address is public (198.18.0.0/15), so wait_until_running(public_ips) sees it.
+    const running = step('node running');
+    expect(running.addresses).toEqual([expect.stringMatching(/^198\.1[89]\.\d+\.\d+$/)]);
+    expect(running.public_ips).toEqual(running.addresses);
+    expect(running.private_ips).toEqual([]);
+    expect(step('node').pubkeys).toHaveLength(1);
+    // list_nodes(ex_tag=...) reads /tags/{uuid}/servers/detail/.
+    expect(step('nodes by tag').names).toEqual(['lc-web']);
+    expect(step('firewall policy').rules).toEqual([['accept', 'in', '22']]);
+    expect(step('vnc').closed).toBe(true);
+    expect(step('node edited')).toMatchObject({ name: 'lc-web-2', meta: { role: 'db' } });
+    expect(step('firewall policy attached').policy).toBe(true);
+    expect(step('attached').mounted_on).toBe(true);
+    expect(step('detached').mounted_on).toEqual([]);
+    expect(step('running again')).toMatchObject({ state: 'running', public: 1 });
+    expect(step('left')).toEqual({ step: 'left', nodes: [], volumes: [], key_pairs: [], tags: [] });
+    expect(server.stderr()).not.toMatch(/"level":(50|60)/);
+  }, 180_000);
 });

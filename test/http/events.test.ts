@@ -3,11 +3,13 @@
  * §5.11; docs/events.md): the cookie, authentication of the upgrade, frames for status changes
  * and deletions with the object's own resource_uri, and isolation between accounts.
  */
+
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { issueToken, revokeToken } from '../../src/accounts/tokens.js';
 import { createApp } from '../../src/app.js';
 import { DEFAULTS } from '../../src/config.js';
 import { Authenticator } from '../../src/http/auth.js';
@@ -228,7 +230,7 @@ describe('the websocket upgrade', () => {
     }
   });
 
-  it('is served on /websocket, /2.0/websocket and /api/2.0/websocket, also with Basic or a session', async () => {
+  it('is served on /websocket, /2.0/websocket and /api/2.0/websocket, also with Basic, an API token or a session', async () => {
     for (const path of ['/websocket', '/2.0/websocket', '/api/2.0/websocket', '/websocket/']) {
       const stream = await streamFor(t.alice, path);
       stream.close();
@@ -237,6 +239,11 @@ describe('the websocket upgrade', () => {
       authorization: basicAuth(BOB.email, BOB.password),
     });
     basic.close();
+    const { id, token } = await issueToken(t.app.store, BOB.email);
+    const viaToken = await open('/websocket', { authorization: `Bearer ${token}` });
+    viaToken.close();
+    await revokeToken(t.app.store, BOB.email, id);
+    expect((await refusal('/websocket', { authorization: `Bearer ${token}` })).status).toBe(401);
     const login = await t.anonymous.post('/accounts/action/?do=login', {
       username: BOB.email,
       password: BOB.password,
@@ -380,6 +387,89 @@ describe('frames', () => {
   });
 });
 
+describe('frames of shared objects', () => {
+  it('reach the accounts granted LIST, each with the object as it sees it, until unshared', async () => {
+    const bobStream = await open('/websocket', {
+      authorization: basicAuth(BOB.email, BOB.password),
+    });
+    const bobUuid = (await getObject(t.bob, '/profile/')).uuid as string;
+    /** Bob's own change: every frame about alice's objects before it has arrived. */
+    const barrier = async () => {
+      const res = await t.bob.put('/profile/', { company: randomBytes(4).toString('hex') });
+      expect(res.status).toBe(200);
+      const company = res.json.company as string;
+      await bobStream.next((f) => f.resource_type === 'profile' && f.object?.company === company);
+    };
+    const tag = (await t.alice.post('/tags/', { name: 'shared' })).json.objects[0].uuid as string;
+    const seen = await createDrive(t.alice, { name: 'seen', tags: [tag] });
+    const from = bobStream.frames.length;
+    const acl = await t.alice.post('/acls/', {
+      grantees: [{ uuid: bobUuid }],
+      rules: [{ permission: 'LIST' }, { permission: 'EDIT' }],
+      tags: [tag],
+    });
+    expect(acl.status, acl.text).toBe(201);
+    const aclUri = acl.json.objects[0].resource_uri as string;
+    // Shared now: bob hears of the drive, as he sees it, and of the ACL that names him.
+    const shared = await bobStream.next((f) => f.resource_uri === seen.resource_uri, from);
+    expect(shared.object).toEqual(await getObject(t.bob, seen.resource_uri));
+    expect(shared.object).toMatchObject({ permissions: ['EDIT', 'LIST'], grantees: [], tags: [] });
+    const aclFrame = await bobStream.next((f) => f.resource_uri === aclUri, from);
+    expect(aclFrame.object).toEqual(await getObject(t.bob, aclUri));
+
+    // A change by the owner (and one by bob, through EDIT) reaches him.
+    await t.alice.put(seen.resource_uri, { name: 'renamed' });
+    await bobStream.next(
+      (f) => f.resource_uri === seen.resource_uri && f.object?.name === 'renamed',
+    );
+    await t.bob.put(seen.resource_uri, { name: 'by-bob' });
+    await bobStream.next(
+      (f) => f.resource_uri === seen.resource_uri && f.object?.name === 'by-bob',
+    );
+    expect((await getObject(t.alice, seen.resource_uri)).name).toBe('by-bob');
+
+    // Granted something other than LIST: no frames with the object.
+    const attachTag = (await t.alice.post('/tags/', { name: 'attach' })).json.objects[0].uuid;
+    const hidden = await createDrive(t.alice, { name: 'hidden', tags: [attachTag] });
+    await t.alice.post('/acls/', {
+      grantees: [{ uuid: bobUuid }],
+      rules: [{ permission: 'ATTACH' }],
+      tags: [attachTag],
+    });
+    await t.alice.put(hidden.resource_uri, { name: 'hidden-renamed' });
+
+    // Deleted: bob hears of it, without the object.
+    const before = bobStream.frames.length;
+    expect((await t.alice.delete(seen.resource_uri)).status).toBe(204);
+    const gone = await bobStream.next(
+      (f) => f.resource_uri === seen.resource_uri && f.object === undefined,
+      before,
+    );
+    expect(gone).toEqual({ resource_type: 'drives', resource_uri: seen.resource_uri });
+
+    // Unshared (the ACL deleted): later changes are alice's alone.
+    const later = await createDrive(t.alice, { name: 'later', tags: [tag] });
+    expect((await t.alice.delete(aclUri)).status).toBe(204);
+    await t.alice.put(later.resource_uri, { name: 'later-renamed' });
+    await barrier();
+    const aboutHidden = bobStream.frames.filter((f) => f.resource_uri === hidden.resource_uri);
+    expect(aboutHidden.every((f) => f.object === undefined)).toBe(true);
+    expect(
+      bobStream.frames.some(
+        (f) => f.resource_uri === later.resource_uri && f.object?.name === 'later-renamed',
+      ),
+    ).toBe(false);
+    // Nothing bob received shows alice's grantees or tags.
+    for (const frame of bobStream.frames) {
+      if (frame.object && frame.resource_type === 'drives') {
+        expect(frame.object.grantees).toEqual([]);
+        expect(frame.object.tags).toEqual([]);
+      }
+    }
+    bobStream.close();
+  });
+});
+
 describe.runIf(TEST_STORE === 'postgres')('several processes on one PostgreSQL', () => {
   it("carry the other process's changes, objects read back, in order", async () => {
     const schema = `t_${randomBytes(6).toString('hex')}`;
@@ -421,6 +511,32 @@ describe.runIf(TEST_STORE === 'postgres')('several processes on one PostgreSQL',
       expect(seen.slice(0, -1).every((s) => s === 'creating' || s === 'unmounted')).toBe(true);
       expect(seen.indexOf('unmounted')).toBeGreaterThanOrEqual(seen.lastIndexOf('creating'));
       ws.close();
+
+      // Shared with bob on the writer: bob's stream on the watcher hears of it, then of its end.
+      const bobWs = new WebSocket(
+        `${new URL(watcher.url).origin.replace(/^http/, 'ws')}/websocket`,
+        { headers: { authorization: basicAuth(BOB.email, BOB.password) } },
+      );
+      const bobStream = new Stream(bobWs);
+      await new Promise((resolve, reject) => {
+        bobWs.on('open', resolve);
+        bobWs.on('error', reject);
+      });
+      const bobUuid = (await getObject(new Client(writerOrigin, BOB), '/profile/')).uuid;
+      const tag = (await aliceOnWriter.post('/tags/', { name: 't' })).json.objects[0].uuid;
+      const drive = await createDrive(aliceOnWriter, { tags: [tag] });
+      await aliceOnWriter.post('/acls/', {
+        grantees: [{ uuid: bobUuid }],
+        rules: [{ permission: 'LIST' }],
+        tags: [tag],
+      });
+      const shared = await bobStream.next(
+        (f) => f.resource_uri === drive.resource_uri && f.object !== undefined,
+      );
+      expect(shared.object).toMatchObject({ permissions: ['LIST'], grantees: [], tags: [] });
+      expect((await aliceOnWriter.delete(drive.resource_uri)).status).toBe(204);
+      await bobStream.next((f) => f.resource_uri === drive.resource_uri && f.object === undefined);
+      bobWs.close();
     } finally {
       await watcher.close();
       await writer.close();

@@ -495,3 +495,40 @@ describe('drive clone', () => {
     expect(res.json.objects[0].name).toBe(expected);
   });
 });
+
+describe('jobs', () => {
+  it('are listed newest change first (-last_modified), paged and filtered in that order', async () => {
+    const [a, b] = await drives({ name: 'job-a' }, { name: 'job-b' });
+    const cloneOf = async (drive: Obj): Promise<string> => {
+      const res = await alice.post(`/drives/${drive.uuid}/action/?do=clone`, {});
+      expect(res.status, res.text).toBe(202);
+      return res.json.objects[0].jobs[0].uuid as string;
+    };
+    const uuids = async (query = '') =>
+      ((await get(alice, `/jobs/?limit=0${query}`)).objects as Obj[]).map((j) => j.uuid);
+    const before = await uuids();
+    const first = await cloneOf(a!);
+    t.app.clock.advance(100);
+    const second = await cloneOf(b!);
+    // The second is the newer: it comes first.
+    expect((await uuids()).slice(0, 2)).toEqual([second, first]);
+    expect((await get(alice, '/jobs/?limit=1')).objects.map((j: Obj) => j.uuid)).toEqual([second]);
+    expect((await get(alice, '/jobs/?limit=1&offset=1')).objects.map((j: Obj) => j.uuid)).toEqual([
+      first,
+    ]);
+    // Both finish; the one that changed last is first, before every older job.
+    await drain(t.app);
+    const done = [await get(alice, `/jobs/${first}/`), await get(alice, `/jobs/${second}/`)];
+    const newestFirst = [...done]
+      .sort((x, y) => Date.parse(y.last_modified) - Date.parse(x.last_modified))
+      .map((j) => j.uuid);
+    const all = await uuids();
+    expect(all.slice(0, 2)).toEqual(newestFirst);
+    expect(all.slice(2)).toEqual(before.filter((u) => u !== first && u !== second));
+    const stamps = ((await get(alice, '/jobs/?limit=0')).objects as Obj[]).map((j) =>
+      Date.parse(j.last_modified),
+    );
+    expect(stamps).toEqual([...stamps].sort((x, y) => y - x));
+    expect((await uuids('&state=success')).slice(0, 2)).toEqual(newestFirst);
+  });
+});

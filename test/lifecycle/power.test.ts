@@ -101,9 +101,9 @@ describe('start', () => {
 
     const [dhcp, manual, bare] = running.nics as Obj[];
     const address = dhcp!.runtime.ip_v4.uuid as string;
-    // The default pool is 10.30.0.0/16; .0.0 is the network, .0.1 the gateway.
-    expect(address).toMatch(/^10\.30\.\d+\.\d+$/);
-    expect(['10.30.0.0', '10.30.0.1', '10.30.255.255']).not.toContain(address);
+    // The default pool is 198.18.0.0/15; .0.0 is the network, .0.1 the gateway.
+    expect(address).toMatch(/^198\.1[89]\.\d+\.\d+$/);
+    expect(['198.18.0.0', '198.18.0.1', '198.19.255.255']).not.toContain(address);
     expect(dhcp!.runtime).toEqual({
       interface_type: 'public',
       io: ZERO_NIC_IO,

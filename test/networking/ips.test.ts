@@ -160,14 +160,14 @@ describe('/ips/', () => {
     await act(alice, server.uuid, 'start');
     const running = await getObject(alice, `/servers/${server.uuid}/`);
     const address: string = running.nics[0].runtime.ip_v4.uuid;
-    expect(address).toMatch(/^10\.30\.\d+\.\d+$/);
+    expect(address).toMatch(/^198\.1[89]\.\d+\.\d+$/);
     const ip = await getObject(alice, `/ips/${address}/`);
     expect(ip).toMatchObject({
       uuid: address,
       subscription: null,
       server: linkTo('servers', server.uuid),
-      gateway: '10.30.0.1',
-      netmask: 16,
+      gateway: '198.18.0.1',
+      netmask: 15,
       nameservers: ['192.0.2.53', '192.0.2.54'],
       owner: linkTo('user', aliceUuid),
     });
@@ -292,7 +292,7 @@ describe('concurrent purchases', () => {
 
 describe('configuration', () => {
   it('refuses an IP pool that overlaps the dynamic pool, or a bad range', async () => {
-    await expect(startTestApp({ ipPool: '10.30.5.0/24' })).rejects.toThrow(/overlaps/);
+    await expect(startTestApp({ ipPool: '198.19.5.0/24' })).rejects.toThrow(/overlaps/);
     await expect(startTestApp({ ipPool: '192.0.2.0/33' })).rejects.toThrow(/bad IP pool/);
     await expect(startTestApp({ ipPool: '192.0.2.1-192.0.2.9/24' })).rejects.toThrow(/gateway/);
     await expect(startTestApp({ vlanTags: '0-10' })).rejects.toThrow(/VLAN tag range/);

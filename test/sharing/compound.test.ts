@@ -13,7 +13,9 @@ import {
   linkTo,
   type Obj,
 } from '../support/api.js';
-import { startTestApp, type TestApp } from '../support/app.js';
+import { serverBody, startTestApp, type TestApp } from '../support/app.js';
+
+const server = (name: string) => serverBody({ name });
 
 let t: TestApp;
 let alice = '';
@@ -172,6 +174,125 @@ describe('attachments through sharing', () => {
       'permission',
       null,
     );
+  });
+});
+
+describe('networks through sharing', () => {
+  /** Alice buys an IP and a VLAN and makes a firewall policy, all under one tag. */
+  async function aliceNetworks() {
+    const shared = await tag('net');
+    const bought = async (resource: string) => {
+      const res = await t.alice.post('/subscriptions/', {
+        objects: [{ resource, amount: 1, period: '1 month' }],
+      });
+      expect(res.status, res.text).toBe(201);
+      return res.json.objects[0].subscribed_object as string;
+    };
+    const ip = await bought('ip');
+    const vlan = await bought('vlan');
+    const policy = (await t.alice.post('/fwpolicies/', { name: 'p' })).json.objects[0].uuid;
+    expect((await t.alice.put(`/ips/${ip}/`, { tags: [shared] })).status).toBe(200);
+    expect((await t.alice.put(`/vlans/${vlan}/`, { tags: [shared] })).status).toBe(200);
+    expect((await t.alice.put(`/fwpolicies/${policy}/`, { tags: [shared] })).status).toBe(200);
+    return { shared, ip, vlan, policy };
+  }
+
+  const nics = (n: { ip: string; vlan: string; policy: string }) => [
+    { ip_v4_conf: { conf: 'static', ip: n.ip }, model: 'virtio', firewall_policy: n.policy },
+    { vlan: n.vlan, model: 'virtio' },
+  ];
+
+  it('puts IPs, VLANs and policies shared with ATTACH on the grantee’s NICs', async () => {
+    const n = await aliceNetworks();
+    const create = () => t.bob.post('/servers/', { ...server('bob-server'), nics: nics(n) });
+    // Not shared: as missing ones.
+    const one = (nic: Obj) => t.bob.post('/servers/', { ...server('one'), nics: [nic] });
+    const staticIp = { ip_v4_conf: { conf: 'static', ip: n.ip }, model: 'virtio' };
+    let before = await t.app.store.fingerprint();
+    let error = expectError(await create(), 400, 'validation', 'nics.0.firewall_policy');
+    expect(error.error_message).toBe(`Object with uuid ${n.policy} does not exist`);
+    error = expectError(await one(staticIp), 400, 'validation', 'nics.0.ip_v4_conf.ip');
+    expect(error.error_message).toBe(`Object with uuid ${n.ip} does not exist`);
+    expectError(await one({ vlan: n.vlan }), 400, 'validation', 'nics.0.vlan');
+    expect(await t.app.store.fingerprint()).toBe(before);
+    // Shared without ATTACH (LIST is not enough): 403 naming the NIC's field, nothing changes.
+    const shared = await acl([n.shared], ['LIST']);
+    before = await t.app.store.fingerprint();
+    error = expectError(await one(staticIp), 403, 'permission', 'nics.0.ip_v4_conf.ip');
+    expect(error.error_message).toBe(
+      `The IP ${n.ip} is not shared with the owner of the server with the ATTACH permission`,
+    );
+    expectError(await one({ vlan: n.vlan }), 403, 'permission', 'nics.0.vlan');
+    expectError(await create(), 403, 'permission', 'nics.0.firewall_policy');
+    expect(await t.app.store.fingerprint()).toBe(before);
+
+    await t.alice.put(`/acls/${shared}/`, { rules: [{ permission: 'ATTACH' }] });
+    const res = await create();
+    expect(res.status, res.text).toBe(201);
+    const bobServer = res.json.objects[0] as Obj;
+    expect(bobServer.owner).toEqual(linkTo('user', bob));
+    expect(bobServer.nics[0].ip_v4_conf.ip).toMatchObject({ uuid: n.ip });
+    expect(bobServer.nics[0].firewall_policy).toMatchObject({ uuid: n.policy });
+    expect(bobServer.nics[1].vlan).toMatchObject({ uuid: n.vlan });
+    // The owner's objects follow the grantee's server.
+    expect((await t.alice.get(`/ips/${n.ip}/`)).json.server).toEqual(
+      linkTo('servers', bobServer.uuid),
+    );
+    expect((await t.alice.get(`/vlans/${n.vlan}/`)).json.servers).toEqual([
+      linkTo('servers', bobServer.uuid),
+    ]);
+    expect((await t.alice.get(`/fwpolicies/${n.policy}/`)).json.servers).toEqual([
+      linkTo('servers', bobServer.uuid),
+    ]);
+    // The server runs with the shared address; a second server cannot take it.
+    expect((await t.bob.post(`/servers/${bobServer.uuid}/action/?do=start`)).status).toBe(202);
+    const running = (await t.bob.get(`/servers/${bobServer.uuid}/`)).json;
+    expect(running.status).toBe('running');
+    expect(running.nics[0].runtime.ip_v4.uuid).toBe(n.ip);
+    expectError(
+      await t.bob.post('/servers/', {
+        ...server('second'),
+        nics: [{ ip_v4_conf: { conf: 'static', ip: n.ip }, model: 'virtio' }],
+      }),
+      400,
+      'validation',
+      'nics.0.ip_v4_conf.ip',
+    );
+    await t.bob.post(`/servers/${bobServer.uuid}/action/?do=stop`);
+    // Taken off the NICs, the owner's objects forget the server.
+    const off = await t.bob.put(`/servers/${bobServer.uuid}/`, { nics: [] });
+    expect(off.status, off.text).toBe(200);
+    expect((await t.alice.get(`/ips/${n.ip}/`)).json.server).toBeNull();
+    expect((await t.alice.get(`/vlans/${n.vlan}/`)).json.servers).toEqual([]);
+  });
+
+  it('uses the server owner’s access when a grantee edits the owner’s server', async () => {
+    const n = await aliceNetworks();
+    const serverTag = await tag('srv');
+    const aliceServer = await createServer(t.alice, { name: 'alice-server', tags: [serverTag] });
+    await acl([serverTag], ['LIST', 'EDIT']);
+    // Alice's own IP and VLAN go on her server, whoever edits it.
+    const res = await t.bob.put(`/servers/${aliceServer.uuid}/`, { nics: nics(n) });
+    expect(res.status, res.text).toBe(200);
+    // Bob's VLAN is not alice's to use until he shares it with her with ATTACH.
+    const bobVlan = (
+      await t.bob.post('/subscriptions/', {
+        objects: [{ resource: 'vlan', amount: 1, period: '1 month' }],
+      })
+    ).json.objects[0].subscribed_object as string;
+    const withBobs = () =>
+      t.bob.put(`/servers/${aliceServer.uuid}/`, {
+        nics: [...nics(n), { vlan: bobVlan, model: 'virtio' }],
+      });
+    expectError(await withBobs(), 400, 'validation', 'nics.2.vlan');
+    const bobTag = await tag('b', t.bob);
+    await t.bob.put(`/vlans/${bobVlan}/`, { tags: [bobTag] });
+    await acl([bobTag], ['ATTACH'], alice, t.bob);
+    const ok = await withBobs();
+    expect(ok.status, ok.text).toBe(200);
+    expect((await t.bob.get(`/vlans/${bobVlan}/`)).json.servers).toEqual([
+      linkTo('servers', aliceServer.uuid),
+    ]);
   });
 });
 

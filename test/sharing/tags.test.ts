@@ -157,6 +157,36 @@ describe('tags', () => {
     expect((await get(`/tags/${tag.uuid}/vlans/`)).objects).toEqual([]);
   });
 
+  it('lists the tagged resources of each type in their detail representation under detail/', async () => {
+    const servers = [
+      await createServer(t.alice, { name: 'a' }),
+      await createServer(t.alice, { name: 'b' }),
+    ];
+    const drive = await createDrive(t.alice, {});
+    await createServer(t.alice, { name: 'untagged' });
+    const tag = await createTag({
+      name: 'x',
+      resources: [...servers.map((s) => s.uuid), drive.uuid],
+    });
+    const list = await get(`/tags/${tag.uuid}/servers/detail/`);
+    expect(list.meta).toEqual({ limit: 20, offset: 0, total_count: 2 });
+    expect(list.objects).toEqual([
+      await get(`/servers/${servers[0]!.uuid}/`),
+      await get(`/servers/${servers[1]!.uuid}/`),
+    ]);
+    // Paged like the plain list, and without the trailing slash too.
+    const second = await get(`/tags/${tag.uuid}/servers/detail?limit=1&offset=1`);
+    expect(second.meta).toEqual({ limit: 1, offset: 1, total_count: 2 });
+    expect(second.objects).toEqual([await get(`/servers/${servers[1]!.uuid}/`)]);
+    expect((await get(`/tags/${tag.uuid}/drives/detail/`)).objects).toEqual([
+      await get(`/drives/${drive.uuid}/`),
+    ]);
+    for (const kind of ['ips', 'vlans', 'snapshots']) {
+      expect((await get(`/tags/${tag.uuid}/${kind}/detail/`)).objects).toEqual([]);
+    }
+    expectError(await t.bob.get(`/tags/${tag.uuid}/servers/detail/`), 404, 'notexist', null);
+  });
+
   it('filters lists by tag uuid and by tag name: commas OR, repeated parameters AND', async () => {
     const red = await createTag({ name: 'red' });
     const blue = await createTag({ name: 'blue' });

@@ -447,6 +447,48 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
       expect(await store.sessions.take('nothing', now)).toBeUndefined();
     });
 
+    it('keeps API tokens by hash: listed per account, revoked one by one, gone with the account', async () => {
+      await store.accounts.create(account('acc-t', 't@example.com'));
+      await store.accounts.create(account('acc-u', 'u@example.com'));
+      const token = (id: string, owner: string, createdAt: string) => ({
+        id,
+        account: owner,
+        hash: `hash-${id}`,
+        name: `name ${id}`,
+        createdAt,
+      });
+      await store.tokens.create(token('t2', 'acc-t', '2026-01-02T00:00:00Z'));
+      await store.tokens.create(token('t1', 'acc-t', '2026-01-01T00:00:00Z'));
+      await store.tokens.create(token('u1', 'acc-u', '2026-01-01T00:00:00Z'));
+      await expect(
+        store.tokens.create({ ...token('t3', 'acc-t', 'x'), hash: 'hash-t1' }),
+      ).rejects.toThrow();
+      expect(await store.tokens.accountOf('hash-t2')).toEqual({
+        uuid: 'acc-t',
+        email: 't@example.com',
+      });
+      expect(await store.tokens.accountOf('t2')).toBeUndefined();
+      expect(await store.tokens.list('acc-t')).toEqual([
+        token('t1', 'acc-t', '2026-01-01T00:00:00Z'),
+        token('t2', 'acc-t', '2026-01-02T00:00:00Z'),
+      ]);
+      // Another account's token is not one's own to revoke.
+      expect(await store.tokens.remove('acc-t', 'u1')).toBe(false);
+      expect(await store.tokens.remove('acc-t', 't1')).toBe(true);
+      expect(await store.tokens.remove('acc-t', 't1')).toBe(false);
+      expect(await store.tokens.accountOf('hash-t1')).toBeUndefined();
+      // A new password leaves tokens alone; the account's removal does not.
+      await store.accounts.setPassword('acc-t', 'scrypt$z', null);
+      expect(await store.tokens.accountOf('hash-t2')).toEqual({
+        uuid: 'acc-t',
+        email: 't@example.com',
+      });
+      await store.accounts.remove('acc-t');
+      expect(await store.tokens.accountOf('hash-t2')).toBeUndefined();
+      expect(await store.tokens.list('acc-t')).toEqual([]);
+      expect(await store.tokens.list('acc-u')).toHaveLength(1);
+    });
+
     it('forgets every Digest HA1 on demand', async () => {
       await store.accounts.create({ ...account('acc-d', 'd@example.com'), ha1: 'abc' });
       await store.accounts.clearDigest();
@@ -660,6 +702,13 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
         csrfToken: 'c',
         expiresAt: Date.now() + 60_000,
       });
+      await store.tokens.create({
+        id: 'tok',
+        account: 'acc-1',
+        hash: 'tok-hash',
+        name: 'ci',
+        createdAt: '2026-01-03T00:00:00Z',
+      });
       await store.write(async (tx) => {
         await tx.insert(record({ uuid: 's1', owner: 'acc-1', name: 'Ünïcode ✓' }));
         await tx.insert(record({ uuid: 's2', owner: 'acc-1', status: null }));
@@ -689,6 +738,7 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
       expect(snapshot.state.map((e) => `${e.namespace}/${e.key}`)).toEqual(['Sim/a', 'sim/s1']);
       expect(snapshot.accounts.map((a) => a.uuid)).toEqual(['acc-1', 'acc-2']);
       expect(snapshot.sessions).toHaveLength(1);
+      expect(snapshot.tokens.map((t) => t.id)).toEqual(['tok']);
       const fingerprint = await store.fingerprint();
 
       // Something else entirely, then the snapshot again.
@@ -708,6 +758,7 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
       expect(await store.accounts.byEmail('three@example.com')).toBeUndefined();
       expect((await store.accounts.byUuid('acc-2'))?.ha1).toBe('h');
       expect(await store.sessions.get('sess', Date.now())).toBeDefined();
+      expect(await store.tokens.accountOf('tok-hash')).toMatchObject({ uuid: 'acc-1' });
       const page = await store.read((tx) =>
         tx.list({
           kind: 'servers',
@@ -756,6 +807,7 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
         grants: [],
         accounts: [],
         sessions: [],
+        tokens: [],
         objects: [],
         claims: [],
         tasks: [],
@@ -764,6 +816,58 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
       expect(await store.accounts.count()).toBe(0);
       expect(await store.get('s1')).toBeUndefined();
       expect(await store.nextTaskDue()).toBeUndefined();
+    });
+
+    it('reads a snapshot a batch at a time, and restores from batches or not at all', async () => {
+      await store.accounts.create(account('acc-b', 'b@example.com'));
+      await store.write(async (tx) => {
+        for (let i = 0; i < 1203; i++) {
+          await tx.insert(record({ uuid: `b-${String(i).padStart(4, '0')}`, owner: 'acc-b' }));
+        }
+        await tx.claim('mac', 'm1', 'b-0000');
+      });
+      const whole = await store.snapshot();
+      const seen: { table: string; size: number }[] = [];
+      const read = await store.readSnapshot(async (reader) => {
+        expect(reader.counts).toMatchObject({ accounts: 1, objects: 1203, claims: 1, tasks: 0 });
+        const rows: Record<string, unknown[]> = {};
+        for await (const batch of reader.batches()) {
+          seen.push({ table: batch.table, size: batch.rows.length });
+          rows[batch.table] = [...(rows[batch.table] ?? []), ...batch.rows];
+        }
+        return rows;
+      });
+      // Batches of at most 500 rows, tables in dump order, rows as snapshot() gives them.
+      expect(seen).toEqual([
+        { table: 'accounts', size: 1 },
+        { table: 'objects', size: 500 },
+        { table: 'objects', size: 500 },
+        { table: 'objects', size: 203 },
+        { table: 'claims', size: 1 },
+      ]);
+      expect(read.objects).toEqual(whole.objects);
+      const fingerprint = await store.fingerprint();
+
+      // Reading the batches fails half way: nothing changed.
+      async function* failing() {
+        yield { table: 'accounts' as const, rows: [] };
+        yield { table: 'objects' as const, rows: whole.objects.slice(0, 10) };
+        throw new Error('the dump ends here');
+      }
+      await expect(store.restoreFrom(failing())).rejects.toThrow('the dump ends here');
+      expect(await store.fingerprint()).toBe(fingerprint);
+      expect(await store.get('b-0500')).toBeDefined();
+
+      // From batches: the same as restore() of the whole.
+      async function* half() {
+        yield { table: 'accounts' as const, rows: whole.accounts };
+        yield { table: 'objects' as const, rows: whole.objects.slice(0, 600) };
+      }
+      await store.restoreFrom(half());
+      expect((await store.snapshot()).objects).toHaveLength(600);
+      expect(await store.get('b-0700')).toBeUndefined();
+      await store.restore(whole);
+      expect(await store.fingerprint()).toBe(fingerprint);
     });
 
     it('has a fingerprint that changes with any write and only then', async () => {

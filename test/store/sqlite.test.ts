@@ -184,8 +184,9 @@ describe('sqlite file', () => {
     const path = join(dir, 'old-logs.sqlite');
     // A file at the schema before log entries had a table of their own, holding one entry.
     const old = new Database(path);
-    for (const step of SQLITE_MIGRATIONS.slice(0, -1)) old.exec(step);
-    old.pragma(`user_version = ${SQLITE_MIGRATIONS.length - 1}`);
+    const logMigration = SQLITE_MIGRATIONS.findIndex((m) => m.includes('CREATE TABLE log_entries'));
+    for (const step of SQLITE_MIGRATIONS.slice(0, logMigration)) old.exec(step);
+    old.pragma(`user_version = ${logMigration}`);
     const entry = record({ uuid: 'l1', kind: 'logs', name: 'target', status: 'create' });
     old
       .prepare(

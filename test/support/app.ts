@@ -104,10 +104,12 @@ export interface TestAppOptions extends Partial<Config> {
   settle?: boolean;
   /** The app's logger (default: silent). */
   logger?: Logger;
+  /** A store of the test's own (default: a fresh one, in memory or a schema of its own). */
+  withStore?: Store;
 }
 
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
-  const { settle = true, logger, ...overrides } = options;
+  const { settle = true, logger, withStore, ...overrides } = options;
   const config: Config = {
     ...DEFAULTS,
     memory: true,
@@ -116,7 +118,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     users: [ALICE, BOB].map((u) => `${u.email}:${u.password}`).join(','),
     ...overrides,
   };
-  const store: Store | undefined = config.memory ? await openTestStore() : undefined;
+  const store: Store | undefined = withStore ?? (config.memory ? await openTestStore() : undefined);
   const app = await createApp(config, { logger: logger ?? pino({ level: 'silent' }), store });
   const origin = new URL(app.url).origin;
   const afterWrite = settle ? () => app.engine.settled() : undefined;

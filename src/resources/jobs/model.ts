@@ -1,5 +1,8 @@
-/** Background jobs (`/jobs/`, api-reference.md §5.7): drive and server clones. */
-import type { ResourceDef } from '../../model/fields.js';
+/**
+ * Background jobs (`/jobs/`, api-reference.md §5.7): drive and server clones, listed newest
+ * change first.
+ */
+import { type FieldDef, RENDER_TIME, type ResourceDef } from '../../model/fields.js';
 import { resourceUri } from '../../model/refs.js';
 import type { DocKind } from '../common.js';
 
@@ -20,47 +23,69 @@ export interface JobDoc {
   children: JobDoc[];
 }
 
+const STRING_HELP = 'Unicode string data. Ex: "Hello World"';
+const DATETIME_HELP = 'A date & time as a string. Ex: "2010-11-10T03:07:43"';
+
+/**
+ * A field as the recorded schema shows it: a tastypie model resource (`blank`, `nullable`,
+ * `unique` instead of `required`), every field but `resource_uri` writable in the schema though
+ * the resource is read-only, and no `choices` (the values a job takes are the output's).
+ */
+function field(
+  type: FieldDef['type'],
+  help: string,
+  opts: Partial<FieldDef> & { unique?: boolean } = {},
+): FieldDef {
+  const { unique = false, ...rest } = opts;
+  return {
+    type,
+    help,
+    ...rest,
+    schemaExtra: { blank: false, nullable: rest.nullable ?? false, unique },
+  };
+}
+
 export const JOBS: ResourceDef = {
   kind: 'jobs',
   allowedListMethods: ['get'],
   allowedDetailMethods: ['get'],
-  filtering: { state: 'exact' },
+  schemaOmitsRequired: true,
+  filtering: { state: 1 },
   ordering: ['-last_modified'],
+  defaultOrder: { column: 'name', descending: true },
   fields: {
-    children: {
-      type: 'related',
-      help: 'Child jobs',
-      readonly: true,
+    children: field('related', 'Background jobs, initiated by this job.', {
+      nullable: true,
       shape: 'many',
-      output: { kind: 'jobs' },
-    },
-    created: { type: 'datetime', help: 'When the job was created', readonly: true },
+      output: { kind: 'jobs', nullable: false },
+    }),
+    created: field('datetime', DATETIME_HELP, { default: RENDER_TIME }),
     data: {
-      type: 'dict',
-      help: 'Job data, e.g. its progress in percent',
-      readonly: true,
-      output: { fields: { progress: { type: 'integer', help: 'Progress in percent' } } },
+      ...field('dict', "Meta information related to this background job's execution.", {
+        nullable: true,
+        output: {
+          nullable: false,
+          fields: { progress: { type: 'integer', help: 'Progress in percent' } },
+        },
+      }),
+      // tastypie's name for a dict field.
+      schemaExtra: { blank: false, nullable: true, type: 'object', unique: false },
     },
-    last_modified: { type: 'datetime', help: 'When the job last changed', readonly: true },
-    operation: {
-      type: 'string',
-      help: 'The operation',
-      readonly: true,
-      choices: ['drive_clone', 'server_clone'],
-    },
-    resource_uri: {
-      type: 'string',
-      help: 'Unicode string data. Ex: "Hello World"',
-      readonly: true,
-    },
-    resources: { type: 'list', help: 'Resources the job works on', readonly: true },
-    state: {
-      type: 'string',
-      help: 'The state of the job',
-      readonly: true,
-      choices: ['started', 'success', 'error'],
-    },
-    uuid: { type: 'string', help: 'UUID of the job', readonly: true },
+    last_modified: field('datetime', DATETIME_HELP, { default: RENDER_TIME }),
+    operation: field('string', STRING_HELP, {
+      nullable: true,
+      output: { nullable: false, choices: ['drive_clone', 'server_clone'] },
+    }),
+    resource_uri: field('string', STRING_HELP, { readonly: true }),
+    resources: field('list', 'Resources linked to this background job.', {
+      nullable: true,
+      output: { nullable: false },
+    }),
+    state: field('string', STRING_HELP, {
+      default: 'started',
+      output: { choices: ['started', 'success', 'error'] },
+    }),
+    uuid: field('string', STRING_HELP, { unique: true }),
   },
 };
 
@@ -82,7 +107,9 @@ export const jobKind: DocKind<JobDoc> = {
   def: JOBS,
   uuid: (j) => j.uuid,
   owner: (j) => j.owner,
-  name: (j) => j.operation,
+  // Jobs have no name: the column holds when the job last changed, in one sortable form, so that
+  // the store lists them newest change first (`JOBS.defaultOrder`).
+  name: (j) => new Date(j.last_modified).toISOString(),
   status: (j) => j.state,
   render: renderJob,
 };

@@ -58,7 +58,7 @@ export const KEYPAIRS: ResourceDef = {
     ...common,
     algorithm_type: {
       type: 'string',
-      help: 'On create without keys: the algorithm of the pair to generate (RSA pairs have 2048 bits). Not stored.',
+      help: 'On create without keys: the algorithm of the pair to generate (RSA when not given; RSA pairs have 2048 bits). Not stored.',
       default: null,
       nullable: true,
       choices: ALGORITHMS,

@@ -1,6 +1,7 @@
 /**
- * Keypairs: create (both keys, the public key only, or a generated pair), update (PUT merge) and
- * delete (the key drops off the servers that carry it), api-reference.md §5.6.
+ * Keypairs: create (both keys, the public key only, or a generated pair: RSA unless
+ * `algorithm_type` says otherwise), update (PUT merge) and delete (the key drops off the servers
+ * that carry it), api-reference.md §5.6.
  */
 import { errors } from '../../http/errors.js';
 import { readInput } from '../../model/input.js';
@@ -60,13 +61,9 @@ async function newKeypair(env: ResourceEnv, owner: string, item: unknown): Promi
   const privateKey = (v.private_key as string | null | undefined) ?? null;
   let keys: Keys;
   if (publicKey === null && privateKey === null) {
-    const algorithm = (v.algorithm_type as Algorithm | null | undefined) ?? null;
-    if (algorithm === null) {
-      throw errors.invalid(
-        'public_key',
-        'Give a public_key (and optionally its private_key), or an algorithm_type ("rsa" or "ed25519") to generate a pair',
-      );
-    }
+    // A name alone is the older API's create (the Servers page; libcloud's `create_key_pair`):
+    // it generates an RSA pair too.
+    const algorithm = (v.algorithm_type as Algorithm | null | undefined) ?? 'rsa';
     const pair = await generatePair(algorithm);
     keys = resolveKeys(pair.publicKey, pair.privateKey);
   } else {

@@ -1,11 +1,14 @@
 /**
  * What a server's NICs point to: a VLAN, a static IP, a firewall policy (api-reference.md §4).
- * Each must be the account's own; a static IP must be a subscribed one and on no other server.
+ * Each must be the server owner's own, or shared with the server's owner with ATTACH (§5.10, as
+ * drives are: whoever edits the server); a static IP must be a subscribed one and on no other
+ * server.
  * The IP's `server`, the VLAN's `servers` and the policy's `servers` follow the NICs, in the
  * transaction that writes the server.
  */
 import { errors } from '../../http/errors.js';
 import type { ObjectRecord, WriteTx } from '../../store/types.js';
+import { accessOf, allows } from '../acls/access.js';
 import { type DocKind, parseDoc, toUpdate } from '../common.js';
 import type { NicDoc, ServerDoc } from '../servers/model.js';
 import { type IpDoc, ipKind, policyKind, vlanKind } from './model.js';
@@ -18,9 +21,9 @@ export async function checkNicReferences(
   nic: Omit<NicDoc, 'mac'>,
   point: string,
 ): Promise<void> {
-  if (nic.vlan !== null) await ownRecord(tx, 'vlans', nic.vlan, owner, `${point}.vlan`);
+  if (nic.vlan !== null) await usableRecord(tx, 'vlans', nic.vlan, owner, `${point}.vlan`);
   if (nic.firewall_policy !== null) {
-    await ownRecord(tx, 'fwpolicies', nic.firewall_policy, owner, `${point}.firewall_policy`);
+    await usableRecord(tx, 'fwpolicies', nic.firewall_policy, owner, `${point}.firewall_policy`);
   }
   for (const name of ['ip_v4_conf', 'ip_v6_conf'] as const) {
     const conf = nic[name];
@@ -30,7 +33,11 @@ export async function checkNicReferences(
   }
 }
 
-async function ownRecord(
+/**
+ * An object a NIC of a server of `owner` may use: `owner`'s, or shared with `owner` with ATTACH
+ * (403 when shared without it). One not shared answers as a missing one.
+ */
+async function usableRecord(
   tx: WriteTx,
   kind: string,
   uuid: string,
@@ -38,12 +45,22 @@ async function ownRecord(
   point: string,
 ): Promise<ObjectRecord> {
   const record = await tx.get(uuid);
-  // A foreign object answers as a missing one.
-  if (record?.kind !== kind || record.owner !== owner) {
-    throw errors.invalid(point, `Object with uuid ${uuid} does not exist`);
+  const access = record?.kind === kind ? await accessOf(tx, record, owner) : undefined;
+  if (!record || !access) throw errors.invalid(point, `Object with uuid ${uuid} does not exist`);
+  if (!allows(access, 'ATTACH')) {
+    throw errors.permission(
+      `The ${SINGULAR[kind]} ${uuid} is not shared with the owner of the server with the ATTACH permission`,
+      point,
+    );
   }
   return record;
 }
+
+const SINGULAR: Record<string, string> = {
+  vlans: 'VLAN',
+  ips: 'IP',
+  fwpolicies: 'firewall policy',
+};
 
 async function checkStaticIp(
   tx: WriteTx,
@@ -53,11 +70,11 @@ async function checkStaticIp(
   conf: 'ip_v4_conf' | 'ip_v6_conf',
   point: string,
 ): Promise<void> {
-  const ip = parseDoc<IpDoc>(await ownRecord(tx, 'ips', address, owner, point));
+  const ip = parseDoc<IpDoc>(await usableRecord(tx, 'ips', address, owner, point));
   if (ip.subscription === null) {
     throw errors.invalid(
       point,
-      `IP ${address} is a dynamic address of a running server; a static configuration needs one of your subscribed IPs`,
+      `IP ${address} is a dynamic address of a running server; a static configuration needs a subscribed IP`,
     );
   }
   if ((conf === 'ip_v6_conf') !== address.includes(':')) {

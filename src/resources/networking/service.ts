@@ -2,7 +2,7 @@
  * IPs, VLANs and firewall policies: what clients change (IP and VLAN `meta` and `tags`; policies
  * whole), what subscriptions create and take away, and the IP records of dynamic addresses.
  */
-import { DYNAMIC_IPS, type IpPool } from '../../engine/ippool.js';
+import { DYNAMIC_IPS, DYNAMIC_NETWORKS, type IpPool, leaseNetworks } from '../../engine/ippool.js';
 import { errors } from '../../http/errors.js';
 import { readInput } from '../../model/input.js';
 import type { Random } from '../../model/random.js';
@@ -186,9 +186,11 @@ export async function recordDynamicAddresses(
   server: ServerDoc,
   pool: IpPool,
 ): Promise<void> {
-  for (const nic of server.nics) {
-    const address = nic.ip_v4_conf?.conf === 'dhcp' ? nic.runtime?.ip_v4 : null;
-    if (!address) continue;
+  const leased = server.nics.flatMap((nic) =>
+    nic.ip_v4_conf?.conf === 'dhcp' && nic.runtime?.ip_v4 ? [nic.runtime.ip_v4] : [],
+  );
+  const networks = await leaseNetworks(tx, pool, server.uuid, leased);
+  for (const address of leased) {
     const record = await tx.get(address);
     if (record) {
       if (record.kind !== 'ips') continue;
@@ -206,8 +208,7 @@ export async function recordDynamicAddresses(
         owner: server.owner,
         subscription: null,
         server: server.uuid,
-        gateway: pool.gateway,
-        netmask: pool.prefix,
+        ...networks.get(address)!,
         nameservers: [...pool.nameservers],
         meta: {},
         tags: [],
@@ -227,6 +228,7 @@ export async function releaseDynamicAddresses(tx: WriteTx, server: string): Prom
     await tx.remove(record);
   }
   await tx.releaseAll(DYNAMIC_IPS, server);
+  await tx.deleteState(DYNAMIC_NETWORKS, server);
 }
 
 // --- Firewall policies: CRUD (§4.4) ----------------------------------------------------------

@@ -64,7 +64,8 @@ export const PROFILE: ResourceDef = {
       ...field('string', undefined, { readonly: true, nullable: true, blank: true }),
       output: { nullable: false },
     },
-    clone_naming: { ...field('string', 'NONE'), choices: CLONE_NAMING },
+    // Checked against its four values (§5.8); the recorded schema lists no choices.
+    clone_naming: { ...field('string', 'NONE'), choices: CLONE_NAMING, schemaHidesChoices: true },
     company: field('string', ''),
     // Changing the country through the API is disabled on CloudSigma since 2023.
     country: field('string', '', { readonly: true }),

@@ -33,17 +33,29 @@ export function tagRoutes(env: ResourceEnv): RouteSpec[] {
     return { ...route, handlers };
   });
   for (const [kind, def] of Object.entries(LISTED)) {
-    routes.push({
-      path: `/tags/:uuid/${kind}/`,
-      handlers: { GET: (ctx) => taggedList(env, ctx, kind) },
-      resource: { def, as: 'list' },
-    });
+    // `detail/` as under the type's own list (libcloud's `list_nodes(ex_tag=...)` reads it).
+    for (const [suffix, view] of [
+      ['', 'summary'],
+      ['detail/', 'detail'],
+    ] as const) {
+      routes.push({
+        path: `/tags/:uuid/${kind}/${suffix}`,
+        handlers: { GET: (ctx) => taggedList(env, ctx, def, view) },
+        resource: { def, as: 'list' },
+      });
+    }
   }
   return routes;
 }
 
-/** The tag's resources of one type, in that type's plain list representation. */
-async function taggedList(env: ResourceEnv, ctx: ApiContext, kind: string): Promise<ApiResult> {
+/** The tag's resources of one type, in that type's list (or detail list) representation. */
+async function taggedList(
+  env: ResourceEnv,
+  ctx: ApiContext,
+  def: ResourceDef,
+  view: 'summary' | 'detail',
+): Promise<ApiResult> {
+  const kind = def.kind;
   const paging = readPaging(ctx.query, 20);
   const page = await env.store.read(async (tx) => {
     const tag = await loadVisible(tx, 'tags', ctx.params.uuid!, ctx);
@@ -53,7 +65,7 @@ async function taggedList(env: ResourceEnv, ctx: ApiContext, kind: string): Prom
       filters: [{ column: 'tag', op: 'exact', values: [tag.uuid] }],
       limit: paging.limit,
       offset: paging.offset,
-      view: 'summary',
+      view: def.listFields ? view : 'detail',
     });
   });
   return { type: 'list', total: page.total, ...paging, items: page.items };

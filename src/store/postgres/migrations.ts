@@ -87,4 +87,23 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX grants_grantee ON grants(grantee, object);
   `,
+  // API tokens (`sigmalite token`): the hash of each token, never the token.
+  `
+  CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX api_tokens_account ON api_tokens(account, created_at);
+  `,
+  // Jobs list newest change first: their name column holds last_modified (resources/jobs).
+  `
+  UPDATE objects SET name = to_char(
+      ((doc::json)->>'last_modified')::timestamptz AT TIME ZONE 'UTC',
+      'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+    WHERE kind = 'jobs';
+  UPDATE objects SET name_fold = lower(name) WHERE kind = 'jobs';
+  `,
 ];

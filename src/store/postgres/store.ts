@@ -9,9 +9,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { ConflictError, errors } from '../../http/errors.js';
+import { collectSnapshot, SNAPSHOT_BATCH, snapshotBatches } from '../snapshot.js';
 import type {
   Account,
   AccountRepo,
+  ApiToken,
   Claim,
   CommittedChange,
   DetailView,
@@ -25,11 +27,15 @@ import type {
   ReadTx,
   Session,
   SessionRepo,
+  SnapshotBatch,
+  SnapshotReader,
+  SnapshotTable,
   StateEntry,
   Store,
   StoreSnapshot,
   StoreStats,
   Task,
+  TokenRepo,
   WriteTx,
 } from '../types.js';
 import {
@@ -38,12 +44,15 @@ import {
   fold,
   LOG_KINDS,
   logKindStats,
+  SNAPSHOT_TABLES,
   StoreBusyError,
   sortStats,
   statsQuery,
+  toToken,
   WRITE_RETRIES,
 } from '../types.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
+import { PgTokens } from './tokens.js';
 
 export interface PostgresOptions {
   /** `postgres://user@host:port/database` */
@@ -83,6 +92,7 @@ export class PostgresStore implements Store {
   readonly engine = 'postgres' as const;
   readonly accounts: AccountRepo;
   readonly sessions: SessionRepo;
+  readonly tokens: TokenRepo;
   private readonly pool: pg.Pool;
   private readonly reader: PgTx;
   private readonly listeners = new Set<(changes: readonly CommittedChange[]) => void>();
@@ -105,6 +115,7 @@ export class PostgresStore implements Store {
     this.reader = new PgTx(pool, false, []);
     this.accounts = new PgAccounts(this, pool);
     this.sessions = new PgSessions(pool);
+    this.tokens = new PgTokens(pool);
   }
 
   static async open(options: PostgresOptions): Promise<PostgresStore> {
@@ -307,6 +318,7 @@ export class PostgresStore implements Store {
       'SELECT * FROM claims ORDER BY namespace, value',
       'SELECT * FROM accounts ORDER BY uuid',
       'SELECT id_hash, account, csrf_token, expires_at::text AS expires_at FROM sessions ORDER BY id_hash',
+      'SELECT * FROM api_tokens ORDER BY id',
       'SELECT id, type, target, payload, due_at::text AS due_at FROM tasks ORDER BY seq',
       'SELECT * FROM component_state ORDER BY namespace, key',
       'SELECT * FROM links ORDER BY kind, source, target',
@@ -337,49 +349,24 @@ export class PostgresStore implements Store {
   }
 
   async snapshot(): Promise<StoreSnapshot> {
+    return this.readSnapshot(collectSnapshot);
+  }
+
+  async readSnapshot<T>(consume: (reader: SnapshotReader) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
-    const rows = async <T extends pg.QueryResultRow>(sql: string) =>
-      (await client.query<T>(sql)).rows;
     try {
       // One snapshot of every table. Text is ordered bytewise ("C"), as SQLite orders it.
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const snapshot: StoreSnapshot = {
-        accounts: (await rows<AccountRow>('SELECT * FROM accounts ORDER BY uuid COLLATE "C"')).map(
-          toAccount,
-        ),
-        sessions: (
-          await rows<{ id_hash: string; account: string; csrf_token: string; expires_at: string }>(
-            'SELECT * FROM sessions ORDER BY id_hash COLLATE "C"',
-          )
-        ).map((row) => ({
-          idHash: row.id_hash,
-          account: row.account,
-          csrfToken: row.csrf_token,
-          expiresAt: Number(row.expires_at),
-        })),
-        objects: await rows<ObjectRecord>(`SELECT ${RECORD_COLUMNS} FROM objects ORDER BY seq`),
-        claims: await rows<Claim>(
-          'SELECT namespace, value, holder FROM claims ORDER BY namespace COLLATE "C", value COLLATE "C"',
-        ),
-        tasks: (
-          await rows<Omit<Task, 'dueAt'> & { due_at: string }>(
-            'SELECT id, type, target, payload, due_at FROM tasks ORDER BY seq',
-          )
-        ).map(({ due_at, ...task }) => ({ ...task, dueAt: Number(due_at) })),
-        state: await rows<StateEntry>(
-          'SELECT namespace, key, value FROM component_state ORDER BY namespace COLLATE "C", key COLLATE "C"',
-        ),
-        links: await rows<LinkRow>(
-          'SELECT kind, source, target FROM links ORDER BY kind COLLATE "C", source COLLATE "C", target COLLATE "C"',
-        ),
-        grants: (
-          await rows<{ object: string; grantee: string; permissions: string }>(
-            'SELECT object, grantee, permissions FROM grants ORDER BY object COLLATE "C", grantee COLLATE "C"',
-          )
-        ).map((row) => ({ ...row, permissions: JSON.parse(row.permissions) as string[] })),
-      };
+      const counts = {} as Record<SnapshotTable, number>;
+      for (const table of SNAPSHOT_TABLES) {
+        const { rows } = await client.query<{ n: number }>(
+          `SELECT count(*)::integer AS n FROM ${PG_SNAPSHOT[table].from}`,
+        );
+        counts[table] = rows[0]!.n;
+      }
+      const result = await consume({ counts, batches: () => pgBatches(client) });
       await client.query('COMMIT');
-      return snapshot;
+      return result;
     } catch (e) {
       await client.query('ROLLBACK').catch(() => {});
       throw e;
@@ -390,86 +377,54 @@ export class PostgresStore implements Store {
 
   async restore(snapshot: StoreSnapshot): Promise<void> {
     for (let attempt = 0; ; attempt++) {
-      const changes: CommittedChange[] = [];
       try {
-        await this.transaction(async (client) => {
-          // Writers of this and other processes wait until the new state is committed.
-          await client.query(
-            'LOCK TABLE objects, object_counts, claims, accounts, sessions, tasks, component_state, links, grants IN SHARE ROW EXCLUSIVE MODE',
-          );
-          const before = await client.query<{ kind: string; uuid: string; owner: string | null }>(
-            'SELECT kind, uuid, owner FROM objects ORDER BY seq',
-          );
-          for (const row of before.rows) changes.push({ op: 'remove', ...row });
-          await client.query(
-            'DELETE FROM objects; DELETE FROM object_counts; DELETE FROM claims; DELETE FROM accounts; DELETE FROM sessions; DELETE FROM tasks; DELETE FROM component_state; DELETE FROM links; DELETE FROM grants',
-          );
-          await insertJson(
-            client,
-            `INSERT INTO accounts (uuid, email, password_hash, ha1, cred_version, created_at)
-             SELECT e->>'uuid', e->>'email', e->>'passwordHash', e->>'ha1',
-               (e->>'credVersion')::integer, e->>'createdAt'`,
-            snapshot.accounts,
-          );
-          await insertJson(
-            client,
-            `INSERT INTO sessions (id_hash, account, csrf_token, expires_at)
-             SELECT e->>'idHash', e->>'account', e->>'csrfToken', (e->>'expiresAt')::bigint`,
-            snapshot.sessions,
-          );
-          await insertJson(
-            client,
-            `INSERT INTO objects (kind, uuid, owner, name, name_fold, status, version, doc, detail, summary)
-             SELECT e->>'kind', e->>'uuid', e->>'owner', e->>'name', e->>'nameFold', e->>'status',
-               (e->>'version')::integer, e->>'doc', e->>'detail', e->>'summary'`,
-            snapshot.objects.map((r) => ({ ...r, nameFold: fold(r.name) })),
-          );
-          for (const r of snapshot.objects) changes.push(putChange(r));
-          await client.query(
-            `INSERT INTO object_counts (owner, kind, n)
-             SELECT coalesce(owner, ''), kind, count(*) FROM objects GROUP BY coalesce(owner, ''), kind`,
-          );
-          await insertJson(
-            client,
-            `INSERT INTO claims (namespace, value, holder)
-             SELECT e->>'namespace', e->>'value', e->>'holder'`,
-            snapshot.claims,
-          );
-          await insertJson(
-            client,
-            `INSERT INTO tasks (id, type, target, payload, due_at)
-             SELECT e->>'id', e->>'type', e->>'target', e->>'payload', (e->>'dueAt')::bigint`,
-            snapshot.tasks,
-          );
-          if (snapshot.tasks.length > 0) changes.push({ op: 'task' });
-          await insertJson(
-            client,
-            `INSERT INTO component_state (namespace, key, value)
-             SELECT e->>'namespace', e->>'key', e->>'value'`,
-            snapshot.state,
-          );
-          await insertJson(
-            client,
-            `INSERT INTO links (kind, source, target)
-             SELECT e->>'kind', e->>'source', e->>'target'`,
-            snapshot.links,
-          );
-          await insertJson(
-            client,
-            `INSERT INTO grants (object, grantee, permissions)
-             SELECT e->>'object', e->>'grantee', e->>'permissions'`,
-            snapshot.grants.map((g) => ({ ...g, permissions: JSON.stringify(g.permissions) })),
-          );
-          for (const payload of notificationPayloads(this.token, changes)) {
-            await client.query('SELECT pg_notify($1, $2)', [this.channel, payload]);
-          }
-        });
-        this.emit(changes);
+        await this.restoreFrom(snapshotBatches(snapshot));
         return;
       } catch (e) {
         if (attempt >= WRITE_RETRIES || !RETRYABLE_CODES.has(pgCode(e) ?? '')) throw e;
       }
     }
+  }
+
+  async restoreFrom(batches: AsyncIterable<SnapshotBatch>): Promise<void> {
+    // Listeners here, or other processes (unless this one is alone, importing), hear of every
+    // object that went and came; when nobody can, nothing is kept.
+    const listening = this.listeners.size > 0 || this.options.exclusive !== true;
+    const changes: CommittedChange[] = [];
+    await this.transaction(async (client) => {
+      // Writers of this and other processes wait until the new state is committed.
+      await client.query(
+        'LOCK TABLE objects, object_counts, claims, accounts, sessions, api_tokens, tasks, component_state, links, grants IN SHARE ROW EXCLUSIVE MODE',
+      );
+      if (listening) {
+        const before = await client.query<{ kind: string; uuid: string; owner: string | null }>(
+          'SELECT kind, uuid, owner FROM objects ORDER BY seq',
+        );
+        for (const row of before.rows) changes.push({ op: 'remove', ...row });
+      }
+      await client.query(
+        'DELETE FROM objects; DELETE FROM object_counts; DELETE FROM claims; DELETE FROM accounts; DELETE FROM sessions; DELETE FROM api_tokens; DELETE FROM tasks; DELETE FROM component_state; DELETE FROM links; DELETE FROM grants',
+      );
+      let tasks = false;
+      // One statement per batch (the rows as one JSON parameter): a round trip per batch.
+      for await (const batch of batches) {
+        const { insert, row } = PG_SNAPSHOT[batch.table];
+        await insertJson(client, insert, (batch.rows as never[]).map(row));
+        if (batch.table === 'tasks' && batch.rows.length > 0) tasks = true;
+        if (listening && batch.table === 'objects') {
+          for (const r of batch.rows) changes.push(putChange(r));
+        }
+      }
+      await client.query(
+        `INSERT INTO object_counts (owner, kind, n)
+         SELECT coalesce(owner, ''), kind, count(*) FROM objects GROUP BY coalesce(owner, ''), kind`,
+      );
+      if (listening && tasks) changes.push({ op: 'task' });
+      for (const payload of notificationPayloads(this.token, changes)) {
+        await client.query('SELECT pg_notify($1, $2)', [this.channel, payload]);
+      }
+    });
+    this.emit(changes);
   }
 
   async close(): Promise<void> {
@@ -507,6 +462,129 @@ async function migrate(pool: pg.Pool, schema: string): Promise<void> {
 }
 
 /** Inserts `rows` in their order: `select` reads each row from `e`, a JSON element. */
+/**
+ * Each snapshot table: where its rows are, the query that reads them in snapshot order (text
+ * bytewise, as SQLite orders it), how a row read becomes a snapshot row, and how a batch of
+ * snapshot rows is inserted (`insertJson`: each row as JSON `e`, `row` shapes it first).
+ */
+const PG_SNAPSHOT: Record<
+  SnapshotTable,
+  {
+    from: string;
+    select: string;
+    read: (row: never) => unknown;
+    insert: string;
+    row: (row: never) => object;
+  }
+> = {
+  accounts: {
+    from: 'accounts',
+    select: 'SELECT * FROM accounts ORDER BY uuid COLLATE "C"',
+    read: toAccount,
+    insert: `INSERT INTO accounts (uuid, email, password_hash, ha1, cred_version, created_at)
+      SELECT e->>'uuid', e->>'email', e->>'passwordHash', e->>'ha1',
+        (e->>'credVersion')::integer, e->>'createdAt'`,
+    row: (a: Account) => a,
+  },
+  sessions: {
+    from: 'sessions',
+    select: 'SELECT * FROM sessions ORDER BY id_hash COLLATE "C"',
+    read: (row: { id_hash: string; account: string; csrf_token: string; expires_at: string }) => ({
+      idHash: row.id_hash,
+      account: row.account,
+      csrfToken: row.csrf_token,
+      expiresAt: Number(row.expires_at),
+    }),
+    insert: `INSERT INTO sessions (id_hash, account, csrf_token, expires_at)
+      SELECT e->>'idHash', e->>'account', e->>'csrfToken', (e->>'expiresAt')::bigint`,
+    row: (s: Session) => s,
+  },
+  tokens: {
+    from: 'api_tokens',
+    select: 'SELECT * FROM api_tokens ORDER BY id COLLATE "C"',
+    read: toToken,
+    insert: `INSERT INTO api_tokens (id, account, hash, name, created_at)
+      SELECT e->>'id', e->>'account', e->>'hash', e->>'name', e->>'createdAt'`,
+    row: (t: ApiToken) => t,
+  },
+  objects: {
+    from: 'objects',
+    select: `SELECT ${RECORD_COLUMNS} FROM objects ORDER BY seq`,
+    read: (row: ObjectRecord) => row,
+    insert: `INSERT INTO objects (kind, uuid, owner, name, name_fold, status, version, doc, detail, summary)
+      SELECT e->>'kind', e->>'uuid', e->>'owner', e->>'name', e->>'nameFold', e->>'status',
+        (e->>'version')::integer, e->>'doc', e->>'detail', e->>'summary'`,
+    row: (r: ObjectRecord) => ({ ...r, nameFold: fold(r.name) }),
+  },
+  claims: {
+    from: 'claims',
+    select:
+      'SELECT namespace, value, holder FROM claims ORDER BY namespace COLLATE "C", value COLLATE "C"',
+    read: (row: Claim) => row,
+    insert: `INSERT INTO claims (namespace, value, holder)
+      SELECT e->>'namespace', e->>'value', e->>'holder'`,
+    row: (c: Claim) => c,
+  },
+  tasks: {
+    from: 'tasks',
+    select: 'SELECT id, type, target, payload, due_at FROM tasks ORDER BY seq',
+    read: ({ due_at, ...task }: Omit<Task, 'dueAt'> & { due_at: string }) => ({
+      ...task,
+      dueAt: Number(due_at),
+    }),
+    insert: `INSERT INTO tasks (id, type, target, payload, due_at)
+      SELECT e->>'id', e->>'type', e->>'target', e->>'payload', (e->>'dueAt')::bigint`,
+    row: (t: Task) => t,
+  },
+  state: {
+    from: 'component_state',
+    select:
+      'SELECT namespace, key, value FROM component_state ORDER BY namespace COLLATE "C", key COLLATE "C"',
+    read: (row: StateEntry) => row,
+    insert: `INSERT INTO component_state (namespace, key, value)
+      SELECT e->>'namespace', e->>'key', e->>'value'`,
+    row: (e: StateEntry) => e,
+  },
+  links: {
+    from: 'links',
+    select:
+      'SELECT kind, source, target FROM links ORDER BY kind COLLATE "C", source COLLATE "C", target COLLATE "C"',
+    read: (row: LinkRow) => row,
+    insert: `INSERT INTO links (kind, source, target)
+      SELECT e->>'kind', e->>'source', e->>'target'`,
+    row: (l: LinkRow) => l,
+  },
+  grants: {
+    from: 'grants',
+    select:
+      'SELECT object, grantee, permissions FROM grants ORDER BY object COLLATE "C", grantee COLLATE "C"',
+    read: (row: { object: string; grantee: string; permissions: string }) => ({
+      ...row,
+      permissions: JSON.parse(row.permissions) as string[],
+    }),
+    insert: `INSERT INTO grants (object, grantee, permissions)
+      SELECT e->>'object', e->>'grantee', e->>'permissions'`,
+    row: (g: Grant) => ({ ...g, permissions: JSON.stringify(g.permissions) }),
+  },
+};
+
+/** Each table's rows, a batch at a time, through a cursor of the transaction `client` holds. */
+async function* pgBatches(client: pg.PoolClient): AsyncGenerator<SnapshotBatch> {
+  for (const table of SNAPSHOT_TABLES) {
+    const { select, read } = PG_SNAPSHOT[table];
+    await client.query(`DECLARE snapshot_rows NO SCROLL CURSOR FOR ${select}`);
+    try {
+      for (;;) {
+        const { rows } = await client.query(`FETCH ${SNAPSHOT_BATCH} FROM snapshot_rows`);
+        if (rows.length === 0) break;
+        yield { table, rows: rows.map((row) => read(row as never)) } as SnapshotBatch;
+      }
+    } finally {
+      await client.query('CLOSE snapshot_rows');
+    }
+  }
+}
+
 async function insertJson(client: pg.PoolClient, select: string, rows: readonly object[]) {
   if (rows.length === 0) return;
   await client.query(
@@ -521,6 +599,9 @@ function pgCode(e: unknown): string | undefined {
     : undefined;
 }
 
+/** PostgreSQL's limit on a notification's payload is 8000 bytes; some room is kept. */
+const NOTIFY_MAX_BYTES = 7500;
+
 /**
  * Notification payloads (PostgreSQL caps one at 8000 bytes): changes without the rendered
  * objects, which listeners in other processes read when they need them, in chunks.
@@ -531,10 +612,22 @@ function notificationPayloads(from: string, changes: readonly CommittedChange[])
       ? { op: change.op, kind: change.kind, uuid: change.uuid, owner: change.owner }
       : change,
   );
+  // Changes are small (a removal may name its grantees): as many as fit in a payload.
   const payloads: string[] = [];
-  for (let i = 0; i < slim.length; i += 40) {
-    payloads.push(JSON.stringify({ from, changes: slim.slice(i, i + 40) }));
+  const head = `{"from":${JSON.stringify(from)},"changes":[`;
+  let batch: string[] = [];
+  let size = head.length;
+  for (const change of slim) {
+    const text = JSON.stringify(change);
+    if (batch.length > 0 && size + text.length + 3 > NOTIFY_MAX_BYTES) {
+      payloads.push(`${head}${batch.join(',')}]}`);
+      batch = [];
+      size = head.length;
+    }
+    batch.push(text);
+    size += text.length + 1;
   }
+  if (batch.length > 0) payloads.push(`${head}${batch.join(',')}]}`);
   return payloads;
 }
 
@@ -707,8 +800,18 @@ class PgTx implements WriteTx {
       record.kind,
     ]);
     await this.db.query('DELETE FROM links WHERE source = $1 OR target = $1', [record.uuid]);
-    await this.db.query('DELETE FROM grants WHERE object = $1', [record.uuid]);
-    this.changes.push({ op: 'remove', kind: record.kind, uuid: record.uuid, owner: record.owner });
+    const granted = await this.db.query<{ grantee: string }>(
+      'DELETE FROM grants WHERE object = $1 RETURNING grantee',
+      [record.uuid],
+    );
+    const grantees = granted.rows.map((row) => row.grantee);
+    this.changes.push({
+      op: 'remove',
+      kind: record.kind,
+      uuid: record.uuid,
+      owner: record.owner,
+      ...(grantees.length > 0 ? { grantees } : {}),
+    });
   }
 
   async linksFrom(kind: string, source: string): Promise<string[]> {
@@ -1006,6 +1109,7 @@ class PgAccounts implements AccountRepo {
       await client.query('DELETE FROM objects WHERE owner = $1', [uuid]);
       await client.query('DELETE FROM object_counts WHERE owner = $1', [uuid]);
       await client.query('DELETE FROM sessions WHERE account = $1', [uuid]);
+      await client.query('DELETE FROM api_tokens WHERE account = $1', [uuid]);
       await client.query('DELETE FROM accounts WHERE uuid = $1', [uuid]);
     });
   }

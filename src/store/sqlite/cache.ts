@@ -46,7 +46,12 @@ export type Change =
       record: Pick<ObjectRecord, 'kind' | 'uuid' | 'owner' | 'detail' | 'summary'>;
       inserted: boolean;
     }
-  | { op: 'remove'; record: Pick<ObjectRecord, 'kind' | 'uuid' | 'owner'> };
+  | {
+      op: 'remove';
+      record: Pick<ObjectRecord, 'kind' | 'uuid' | 'owner'>;
+      /** The accounts it was shared with, for their event streams. */
+      grantees?: readonly string[];
+    };
 
 export class ReadCache {
   private readonly objects = new Map<string, CachedObject>();

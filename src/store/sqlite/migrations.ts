@@ -106,4 +106,21 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     WHERE kind IN ('logs') ORDER BY seq;
   DELETE FROM objects WHERE kind IN ('logs');
   `,
+  // API tokens (`sigmalite token`): the hash of each token, never the token.
+  `
+  CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX api_tokens_account ON api_tokens(account, created_at);
+  `,
+  // Jobs list newest change first: their name column holds last_modified (resources/jobs).
+  `
+  UPDATE objects SET name = strftime('%Y-%m-%dT%H:%M:%fZ', json_extract(doc, '$.last_modified'))
+    WHERE kind = 'jobs';
+  UPDATE objects SET name_fold = lower(name) WHERE kind = 'jobs';
+  `,
 ];

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { ConflictError, errors } from '../../http/errors.js';
 import { Mutex } from '../mutex.js';
+import { batched, collectSnapshot, snapshotBatches } from '../snapshot.js';
 import type {
   Account,
   AccountRepo,
@@ -27,11 +28,15 @@ import type {
   ReadTx,
   Session,
   SessionRepo,
+  SnapshotBatch,
+  SnapshotReader,
+  SnapshotTable,
   StateEntry,
   Store,
   StoreSnapshot,
   StoreStats,
   Task,
+  TokenRepo,
   WriteTx,
 } from '../types.js';
 import {
@@ -40,14 +45,17 @@ import {
   fold,
   LOG_KINDS,
   logKindStats,
+  SNAPSHOT_TABLES,
   StoreBusyError,
   sortStats,
   statsQuery,
+  toToken,
   WRITE_RETRIES,
 } from '../types.js';
 import { type CachedObject, type Change, encoded, ReadCache } from './cache.js';
 import { BackgroundCheckpointer } from './checkpointer.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
+import { SqliteTokens } from './tokens.js';
 
 type Statement = Database.Statement;
 
@@ -111,6 +119,7 @@ export class SqliteStore implements Store {
   readonly engine = 'sqlite' as const;
   readonly accounts: AccountRepo;
   readonly sessions: SessionRepo;
+  readonly tokens: TokenRepo;
   private readonly db: Database.Database;
   private readonly lock = new Mutex();
   private readonly statements = new Map<string, Statement>();
@@ -155,6 +164,7 @@ export class SqliteStore implements Store {
     this.tx = new SqliteTx(this);
     this.accounts = new SqliteAccounts(this);
     this.sessions = new SqliteSessions(this);
+    this.tokens = new SqliteTokens(this);
   }
 
   /**
@@ -412,6 +422,7 @@ export class SqliteStore implements Store {
         'SELECT * FROM claims ORDER BY namespace, value',
         'SELECT * FROM accounts ORDER BY uuid',
         'SELECT * FROM sessions ORDER BY id_hash',
+        'SELECT * FROM api_tokens ORDER BY id',
         'SELECT id, type, target, payload, due_at FROM tasks ORDER BY seq',
         'SELECT * FROM component_state ORDER BY namespace, key',
         'SELECT * FROM links ORDER BY kind, source, target',
@@ -441,136 +452,193 @@ export class SqliteStore implements Store {
   }
 
   async snapshot(): Promise<StoreSnapshot> {
-    return this.lock.run(() =>
+    return this.readSnapshot(collectSnapshot);
+  }
+
+  async readSnapshot<T>(consume: (reader: SnapshotReader) => Promise<T>): Promise<T> {
+    return this.lock.run(async () => {
       // One read transaction: a consistent view even while another process writes the file.
-      this.db.transaction(() => ({
-        accounts: (
-          this.statement('SELECT * FROM accounts ORDER BY uuid').all() as AccountRow[]
-        ).map((row) => toAccount(row)!),
-        sessions: (
-          this.statement('SELECT * FROM sessions ORDER BY id_hash').all() as SessionRow[]
-        ).map(toSession),
-        // The log kinds' entries after the objects (they live in a table of their own).
-        objects: [
-          ...(this.statement(`SELECT ${RECORD_COLUMNS} FROM objects ORDER BY seq`).all() as Row[]),
-          ...(this.statement(
-            // Entries are never updated: version 1; their list form is their detail.
-            'SELECT kind, uuid, owner, name, status, 1 AS version, doc, detail, detail AS summary FROM log_entries ORDER BY seq',
-          ).all() as Row[]),
-        ],
-        claims: this.statement(
-          'SELECT namespace, value, holder FROM claims ORDER BY namespace, value',
-        ).all() as Claim[],
-        tasks: this.statement(
-          'SELECT id, type, target, payload, due_at AS dueAt FROM tasks ORDER BY seq',
-        ).all() as Task[],
-        state: this.statement(
-          'SELECT namespace, key, value FROM component_state ORDER BY namespace, key',
-        ).all() as StateEntry[],
-        links: this.statement(
-          'SELECT kind, source, target FROM links ORDER BY kind, source, target',
-        ).all() as LinkRow[],
-        grants: (
-          this.statement(
-            'SELECT object, grantee, permissions FROM grants ORDER BY object, grantee',
-          ).all() as { object: string; grantee: string; permissions: string }[]
-        ).map((row) => ({ ...row, permissions: JSON.parse(row.permissions) as string[] })),
-      }))(),
-    );
+      this.db.exec('BEGIN');
+      try {
+        const counts = Object.fromEntries(
+          SNAPSHOT_TABLES.map((table) => [
+            table,
+            SQLITE_SNAPSHOT[table].count.reduce(
+              (n, sql) => n + (this.statement(sql).pluck().get() as number),
+              0,
+            ),
+          ]),
+        ) as Record<SnapshotTable, number>;
+        return await consume({ counts, batches: () => this.readBatches() });
+      } finally {
+        this.db.exec('COMMIT');
+      }
+    });
+  }
+
+  /** Each table's rows, a batch at a time, read by the transaction `readSnapshot` holds. */
+  private async *readBatches(): AsyncGenerator<SnapshotBatch> {
+    for (const table of SNAPSHOT_TABLES) {
+      const { rows: queries, convert } = SQLITE_SNAPSHOT[table];
+      for (const sql of queries) {
+        const rows = (function* (statement: Statement) {
+          for (const row of statement.iterate()) yield convert(row as never);
+        })(this.statement(sql));
+        yield* batched(table, rows as Iterable<never>);
+      }
+    }
   }
 
   async restore(snapshot: StoreSnapshot): Promise<void> {
+    await this.restoreFrom(snapshotBatches(snapshot));
+  }
+
+  async restoreFrom(batches: AsyncIterable<SnapshotBatch>): Promise<void> {
+    // Commit listeners hear of every object that went and came; without any, nothing is kept.
+    const listening = this.listeners.size > 0;
     const changes: CommittedChange[] = [];
-    await this.locked(() => {
-      const before = this.statement(
-        'SELECT kind, uuid, owner FROM objects UNION ALL SELECT kind, uuid, owner FROM log_entries',
-      ).all() as {
-        kind: string;
-        uuid: string;
-        owner: string | null;
-      }[];
-      for (const row of before) changes.push({ op: 'remove', ...row });
-      for (const table of [
-        'objects',
-        'log_entries',
-        'object_counts',
-        'claims',
-        'accounts',
-        'sessions',
-        'tasks',
-        'component_state',
-        'links',
-        'grants',
-      ]) {
-        this.statement(`DELETE FROM ${table}`).run();
-      }
-      const account = this.statement(
-        `INSERT INTO accounts (uuid, email, password_hash, ha1, cred_version, created_at)
-         VALUES (?, ?, ?, ?, ?, ?)`,
-      );
-      for (const a of snapshot.accounts) {
-        account.run(a.uuid, a.email, a.passwordHash, a.ha1, a.credVersion, a.createdAt);
-      }
-      const session = this.statement(
-        'INSERT INTO sessions (id_hash, account, csrf_token, expires_at) VALUES (?, ?, ?, ?)',
-      );
-      for (const s of snapshot.sessions) session.run(s.idHash, s.account, s.csrfToken, s.expiresAt);
-      const object = this.statement(
-        `INSERT INTO objects (kind, uuid, owner, name, name_fold, status, version, doc, detail, summary)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      );
-      const logEntry = this.statement(
-        `INSERT INTO log_entries (kind, uuid, owner, name, status, doc, detail, summary)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      );
-      for (const r of snapshot.objects) {
-        changes.push({ op: 'put', kind: r.kind, uuid: r.uuid, owner: r.owner, detail: r.detail });
-        if (LOG_KINDS.includes(r.kind)) {
-          logEntry.run(r.kind, r.uuid, r.owner, r.name, r.status, r.doc, r.detail, '');
-          continue;
+    await this.lock.run(async () => {
+      this.db.exec('BEGIN IMMEDIATE');
+      try {
+        if (listening) {
+          const before = this.statement(
+            'SELECT kind, uuid, owner FROM objects UNION ALL SELECT kind, uuid, owner FROM log_entries',
+          ).all() as { kind: string; uuid: string; owner: string | null }[];
+          for (const row of before) changes.push({ op: 'remove', ...row });
         }
-        object.run(
-          r.kind,
-          r.uuid,
-          r.owner,
-          r.name,
-          fold(r.name),
-          r.status,
-          r.version,
-          r.doc,
-          r.detail,
-          r.summary,
-        );
+        for (const table of [
+          'objects',
+          'log_entries',
+          'object_counts',
+          'claims',
+          'accounts',
+          'sessions',
+          'api_tokens',
+          'tasks',
+          'component_state',
+          'links',
+          'grants',
+        ]) {
+          this.statement(`DELETE FROM ${table}`).run();
+        }
+        let tasks = false;
+        for await (const batch of batches) {
+          this.insertBatch(batch);
+          if (batch.table === 'tasks' && batch.rows.length > 0) tasks = true;
+          if (listening && batch.table === 'objects') {
+            for (const r of batch.rows) {
+              changes.push({
+                op: 'put',
+                kind: r.kind,
+                uuid: r.uuid,
+                owner: r.owner,
+                detail: r.detail,
+              });
+            }
+          }
+        }
+        this.statement(
+          `INSERT INTO object_counts (owner, kind, n)
+           SELECT coalesce(owner, ''), kind, count(*) FROM objects GROUP BY coalesce(owner, ''), kind
+           UNION ALL
+           SELECT coalesce(owner, ''), kind, count(*) FROM log_entries GROUP BY coalesce(owner, ''), kind`,
+        ).run();
+        if (listening && tasks) changes.push({ op: 'task' });
+        this.db.exec('COMMIT');
+      } catch (e) {
+        this.db.exec('ROLLBACK');
+        throw e;
+      } finally {
+        this.cache.clear();
       }
-      this.statement(
-        `INSERT INTO object_counts (owner, kind, n)
-         SELECT coalesce(owner, ''), kind, count(*) FROM objects GROUP BY coalesce(owner, ''), kind
-         UNION ALL
-         SELECT coalesce(owner, ''), kind, count(*) FROM log_entries GROUP BY coalesce(owner, ''), kind`,
-      ).run();
-      const claim = this.statement(
-        'INSERT INTO claims (namespace, value, holder) VALUES (?, ?, ?)',
-      );
-      for (const c of snapshot.claims) claim.run(c.namespace, c.value, c.holder);
-      const task = this.statement(
-        'INSERT INTO tasks (id, type, target, payload, due_at) VALUES (?, ?, ?, ?, ?)',
-      );
-      for (const t of snapshot.tasks) task.run(t.id, t.type, t.target, t.payload, t.dueAt);
-      if (snapshot.tasks.length > 0) changes.push({ op: 'task' });
-      const state = this.statement(
-        'INSERT INTO component_state (namespace, key, value) VALUES (?, ?, ?)',
-      );
-      for (const e of snapshot.state) state.run(e.namespace, e.key, e.value);
-      const link = this.statement('INSERT INTO links (kind, source, target) VALUES (?, ?, ?)');
-      for (const l of snapshot.links) link.run(l.kind, l.source, l.target);
-      const grant = this.statement(
-        'INSERT INTO grants (object, grantee, permissions) VALUES (?, ?, ?)',
-      );
-      for (const g of snapshot.grants)
-        grant.run(g.object, g.grantee, JSON.stringify(g.permissions));
-      this.cache.clear();
     });
     this.emit(changes);
+  }
+
+  private insertBatch(batch: SnapshotBatch): void {
+    const run = (sql: string) => this.statement(sql);
+    switch (batch.table) {
+      case 'accounts': {
+        const insert = run(
+          `INSERT INTO accounts (uuid, email, password_hash, ha1, cred_version, created_at)
+           VALUES (?, ?, ?, ?, ?, ?)`,
+        );
+        for (const a of batch.rows) {
+          insert.run(a.uuid, a.email, a.passwordHash, a.ha1, a.credVersion, a.createdAt);
+        }
+        return;
+      }
+      case 'sessions': {
+        const insert = run(
+          'INSERT INTO sessions (id_hash, account, csrf_token, expires_at) VALUES (?, ?, ?, ?)',
+        );
+        for (const s of batch.rows) insert.run(s.idHash, s.account, s.csrfToken, s.expiresAt);
+        return;
+      }
+      case 'tokens': {
+        const insert = run(
+          'INSERT INTO api_tokens (id, account, hash, name, created_at) VALUES (?, ?, ?, ?, ?)',
+        );
+        for (const t of batch.rows) insert.run(t.id, t.account, t.hash, t.name, t.createdAt);
+        return;
+      }
+      case 'objects': {
+        const object = run(
+          `INSERT INTO objects (kind, uuid, owner, name, name_fold, status, version, doc, detail, summary)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        );
+        const logEntry = run(
+          `INSERT INTO log_entries (kind, uuid, owner, name, status, doc, detail, summary)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        );
+        for (const r of batch.rows) {
+          if (LOG_KINDS.includes(r.kind)) {
+            logEntry.run(r.kind, r.uuid, r.owner, r.name, r.status, r.doc, r.detail, '');
+          } else {
+            object.run(
+              r.kind,
+              r.uuid,
+              r.owner,
+              r.name,
+              fold(r.name),
+              r.status,
+              r.version,
+              r.doc,
+              r.detail,
+              r.summary,
+            );
+          }
+        }
+        return;
+      }
+      case 'claims': {
+        const insert = run('INSERT INTO claims (namespace, value, holder) VALUES (?, ?, ?)');
+        for (const c of batch.rows) insert.run(c.namespace, c.value, c.holder);
+        return;
+      }
+      case 'tasks': {
+        const insert = run(
+          'INSERT INTO tasks (id, type, target, payload, due_at) VALUES (?, ?, ?, ?, ?)',
+        );
+        for (const t of batch.rows) insert.run(t.id, t.type, t.target, t.payload, t.dueAt);
+        return;
+      }
+      case 'state': {
+        const insert = run('INSERT INTO component_state (namespace, key, value) VALUES (?, ?, ?)');
+        for (const e of batch.rows) insert.run(e.namespace, e.key, e.value);
+        return;
+      }
+      case 'links': {
+        const insert = run('INSERT INTO links (kind, source, target) VALUES (?, ?, ?)');
+        for (const l of batch.rows) insert.run(l.kind, l.source, l.target);
+        return;
+      }
+      case 'grants': {
+        const insert = run('INSERT INTO grants (object, grantee, permissions) VALUES (?, ?, ?)');
+        for (const g of batch.rows) insert.run(g.object, g.grantee, JSON.stringify(g.permissions));
+        return;
+      }
+    }
   }
 
   async close(): Promise<void> {
@@ -877,8 +945,11 @@ class SqliteTx implements WriteTx {
     this.store
       .statement('DELETE FROM links WHERE source = ? OR target = ?')
       .run(record.uuid, record.uuid);
-    this.store.statement('DELETE FROM grants WHERE object = ?').run(record.uuid);
-    this.store.changes.push({ op: 'remove', record });
+    const grantees = this.store
+      .statement('DELETE FROM grants WHERE object = ? RETURNING grantee')
+      .pluck()
+      .all(record.uuid) as string[];
+    this.store.changes.push({ op: 'remove', record, ...(grantees.length > 0 ? { grantees } : {}) });
   }
 
   async linksFrom(kind: string, source: string): Promise<string[]> {
@@ -1046,11 +1117,73 @@ class SqliteTx implements WriteTx {
   }
 }
 
+/**
+ * Each snapshot table: how to count it, its queries in order (the log kinds' entries, kept in a
+ * table of their own, after the objects) and how a row becomes a snapshot row.
+ */
+const SQLITE_SNAPSHOT: Record<
+  SnapshotTable,
+  { count: string[]; rows: string[]; convert: (row: never) => unknown }
+> = {
+  accounts: {
+    count: ['SELECT count(*) FROM accounts'],
+    rows: ['SELECT * FROM accounts ORDER BY uuid'],
+    convert: (row: AccountRow) => toAccount(row)!,
+  },
+  sessions: {
+    count: ['SELECT count(*) FROM sessions'],
+    rows: ['SELECT * FROM sessions ORDER BY id_hash'],
+    convert: toSession,
+  },
+  tokens: {
+    count: ['SELECT count(*) FROM api_tokens'],
+    rows: ['SELECT * FROM api_tokens ORDER BY id'],
+    convert: toToken,
+  },
+  objects: {
+    count: ['SELECT count(*) FROM objects', 'SELECT count(*) FROM log_entries'],
+    rows: [
+      `SELECT ${RECORD_COLUMNS} FROM objects ORDER BY seq`,
+      // Entries are never updated: version 1; their list form is their detail.
+      'SELECT kind, uuid, owner, name, status, 1 AS version, doc, detail, detail AS summary FROM log_entries ORDER BY seq',
+    ],
+    convert: (row: Row) => row,
+  },
+  claims: {
+    count: ['SELECT count(*) FROM claims'],
+    rows: ['SELECT namespace, value, holder FROM claims ORDER BY namespace, value'],
+    convert: (row: Claim) => row,
+  },
+  tasks: {
+    count: ['SELECT count(*) FROM tasks'],
+    rows: ['SELECT id, type, target, payload, due_at AS dueAt FROM tasks ORDER BY seq'],
+    convert: (row: Task) => row,
+  },
+  state: {
+    count: ['SELECT count(*) FROM component_state'],
+    rows: ['SELECT namespace, key, value FROM component_state ORDER BY namespace, key'],
+    convert: (row: StateEntry) => row,
+  },
+  links: {
+    count: ['SELECT count(*) FROM links'],
+    rows: ['SELECT kind, source, target FROM links ORDER BY kind, source, target'],
+    convert: (row: LinkRow) => row,
+  },
+  grants: {
+    count: ['SELECT count(*) FROM grants'],
+    rows: ['SELECT object, grantee, permissions FROM grants ORDER BY object, grantee'],
+    convert: (row: { object: string; grantee: string; permissions: string }) => ({
+      ...row,
+      permissions: JSON.parse(row.permissions) as string[],
+    }),
+  },
+};
+
 function toCommitted(change: Change): CommittedChange {
   const { kind, uuid, owner } = change.record;
-  return change.op === 'put'
-    ? { op: 'put', kind, uuid, owner, detail: change.record.detail }
-    : { op: 'remove', kind, uuid, owner };
+  if (change.op === 'put') return { op: 'put', kind, uuid, owner, detail: change.record.detail };
+  const { grantees } = change;
+  return { op: 'remove', kind, uuid, owner, ...(grantees ? { grantees } : {}) };
 }
 
 function filterClause(filter: Filter): [string, string[]] {
@@ -1153,6 +1286,7 @@ class SqliteAccounts implements AccountRepo {
       this.s('DELETE FROM objects WHERE owner = ?').run(uuid);
       this.s('DELETE FROM object_counts WHERE owner = ?').run(uuid);
       this.s('DELETE FROM sessions WHERE account = ?').run(uuid);
+      this.s('DELETE FROM api_tokens WHERE account = ?').run(uuid);
       this.s('DELETE FROM accounts WHERE uuid = ?').run(uuid);
       this.store.cache.clear();
     });
