@@ -358,7 +358,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       close: async () => {
         await webConsole.close();
         await events.close();
-        await http.close();
+        await closeWithin(http, SHUTDOWN_GRACE_MS);
         await engine.stop();
         await compute.close();
         clock.dispose();
@@ -370,5 +370,22 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     await store.close();
     logDestination?.close();
     throw e;
+  }
+}
+
+/**
+ * How long a shutdown waits for answers still being written: a client that stopped reading (a
+ * big answer it never consumes) would otherwise hold `close()` open for ever.
+ */
+const SHUTDOWN_GRACE_MS = 5_000;
+
+/** Fastify's graceful close, then every connection still open is cut once the grace has passed. */
+async function closeWithin(http: FastifyInstance, graceMs: number): Promise<void> {
+  const cut = setTimeout(() => http.server.closeAllConnections(), graceMs);
+  cut.unref();
+  try {
+    await http.close();
+  } finally {
+    clearTimeout(cut);
   }
 }

@@ -167,12 +167,29 @@ export function installConsole(http: FastifyInstance, options: ConsoleOptions): 
   return {
     upgrade,
     close: async () => {
-      for (const ws of sockets.clients) ws.close(1001, 'server shutting down');
-      await new Promise<void>((resolve) => sockets.close(() => resolve()));
+      // ws waits up to 30 s for a peer's closing frame; a browser tab that went to sleep must
+      // not hold the shutdown that long (the event stream gives the same grace).
+      const closing = [...sockets.clients].map((ws) => {
+        const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+        ws.close(1001, 'server shutting down');
+        return closed;
+      });
+      let grace: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(closing),
+        new Promise<void>((resolve) => {
+          grace = setTimeout(resolve, CLOSE_GRACE_MS);
+        }),
+      ]);
+      clearTimeout(grace);
       for (const ws of sockets.clients) ws.terminate();
+      await new Promise<void>((resolve) => sockets.close(() => resolve()));
     },
   };
 }
+
+/** How long a shutdown waits for the browsers' closing frames before cutting the sockets. */
+const CLOSE_GRACE_MS = 1_000;
 
 const PAGE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
 
