@@ -393,6 +393,35 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
       expect((await store.accounts.list()).map((a) => a.email)).toEqual(['two@example.com']);
     });
 
+    it('removes an account with its audit log, and the tasks and state of what it owned', async () => {
+      await store.accounts.create(account('acc-1', 'one@example.com'));
+      await store.accounts.create(account('acc-2', 'two@example.com'));
+      await store.write(async (tx) => {
+        await tx.insert(record({ uuid: 'owned', owner: 'acc-1' }));
+        await tx.insert(record({ uuid: 'kept', owner: 'acc-2' }));
+        await tx.addTask({ id: 't1', type: 'x', target: 'owned', payload: '{}', dueAt: 0 });
+        await tx.addTask({ id: 't2', type: 'x', target: 'kept', payload: '{}', dueAt: 0 });
+        await tx.putState('vm', 'owned', 'running');
+        await tx.putState('vm', 'kept', 'running');
+      });
+      const entry = (uuid: string, owner: string) =>
+        record({ uuid, kind: 'logs', owner, status: 'create', summary: '' });
+      await store.append([entry('l1', 'acc-1'), entry('l2', 'acc-2')]);
+      await store.accounts.remove('acc-1');
+      const logsOf = async (owner: string) =>
+        store.read((tx) =>
+          tx.list({ kind: 'logs', owner, filters: [], limit: 0, offset: 0, view: 'detail' }),
+        );
+      expect((await logsOf('acc-1')).total).toBe(0);
+      expect((await logsOf('acc-1')).items).toEqual([]);
+      expect((await logsOf('acc-2')).total).toBe(1);
+      expect(await store.read((tx) => tx.tasksOf('owned'))).toEqual([]);
+      expect(await store.read((tx) => tx.tasksOf('kept'))).toHaveLength(1);
+      expect(await store.read((tx) => tx.getState('vm', 'owned'))).toBeUndefined();
+      expect(await store.read((tx) => tx.getState('vm', 'kept'))).toBe('running');
+      expect((await store.snapshot()).objects.map((o) => o.uuid)).toEqual(['kept', 'l2']);
+    });
+
     it('keeps sessions until they expire, the password changes or the account goes', async () => {
       await store.accounts.create(account('acc-s', 's@example.com'));
       const now = Date.now();

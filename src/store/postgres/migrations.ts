@@ -1,3 +1,5 @@
+import type pg from 'pg';
+
 /** PostgreSQL schema, applied in order under an advisory lock (several processes may start at once). */
 export const POSTGRES_MIGRATIONS: readonly string[] = [
   `
@@ -106,4 +108,54 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
     WHERE kind = 'jobs';
   UPDATE objects SET name_fold = lower(name) WHERE kind = 'jobs';
   `,
+  // The log kinds (LOG_KINDS) move to a table of their own, as in SQLite: entries are appended on
+  // every write request and never changed, and the objects table's indexes (random uuids, names)
+  // need not carry them. One catalogue of tables (store/tables.ts) then serves both stores.
+  `
+  CREATE TABLE log_entries (
+    seq BIGSERIAL PRIMARY KEY,
+    kind TEXT NOT NULL,
+    uuid TEXT NOT NULL,
+    owner TEXT,
+    name TEXT COLLATE "C" NOT NULL,
+    status TEXT,
+    doc TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    summary TEXT NOT NULL
+  );
+  CREATE INDEX log_entries_owner_kind_seq ON log_entries(owner, kind, seq);
+  INSERT INTO log_entries (kind, uuid, owner, name, status, doc, detail, summary)
+    SELECT kind, uuid, owner, name, status, doc, detail, '' FROM objects
+    WHERE kind IN ('logs') ORDER BY seq;
+  DELETE FROM objects WHERE kind IN ('logs');
+  `,
 ];
+
+/** The advisory lock migrations run under (and an exclusive opener holds). */
+export const MIGRATION_LOCK = 7_421_133;
+
+/** Brings `schema` to the latest migration, under the migration lock. */
+export async function migrate(pool: pg.Pool, schema: string): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    try {
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+      await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL)');
+      const { rows } = await client.query<{ v: number | null }>(
+        'SELECT max(version) AS v FROM schema_migrations',
+      );
+      const current = rows[0]?.v ?? 0;
+      for (let i = current; i < POSTGRES_MIGRATIONS.length; i++) {
+        await client.query('BEGIN');
+        await client.query(POSTGRES_MIGRATIONS[i]!);
+        await client.query('INSERT INTO schema_migrations (version) VALUES ($1)', [i + 1]);
+        await client.query('COMMIT');
+      }
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+    }
+  } finally {
+    client.release();
+  }
+}

@@ -12,6 +12,7 @@ import Database from 'better-sqlite3';
 import { ConflictError, errors } from '../../http/errors.js';
 import { Mutex } from '../mutex.js';
 import { batched, collectSnapshot, snapshotBatches } from '../snapshot.js';
+import { accountRemoval, TABLE_NAMES } from '../tables.js';
 import type {
   Account,
   AccountRepo,
@@ -506,21 +507,7 @@ export class SqliteStore implements Store {
           ).all() as { kind: string; uuid: string; owner: string | null }[];
           for (const row of before) changes.push({ op: 'remove', ...row });
         }
-        for (const table of [
-          'objects',
-          'log_entries',
-          'object_counts',
-          'claims',
-          'accounts',
-          'sessions',
-          'api_tokens',
-          'tasks',
-          'component_state',
-          'links',
-          'grants',
-        ]) {
-          this.statement(`DELETE FROM ${table}`).run();
-        }
+        for (const table of TABLE_NAMES) this.statement(`DELETE FROM ${table}`).run();
         let tasks = false;
         for await (const batch of batches) {
           this.insertBatch(batch);
@@ -1098,18 +1085,9 @@ class SqliteTx implements WriteTx {
       )
       .all(owner, owner) as Pick<ObjectRecord, 'kind' | 'uuid'>[];
     if (removed.length === 0) return [];
-    const owned = 'SELECT uuid FROM objects WHERE owner = ?';
-    this.store.statement(`DELETE FROM claims WHERE holder IN (${owned})`).run(owner);
-    this.store.statement(`DELETE FROM tasks WHERE target IN (${owned})`).run(owner);
-    this.store.statement(`DELETE FROM component_state WHERE key IN (${owned})`).run(owner);
-    this.store
-      .statement(`DELETE FROM links WHERE source IN (${owned}) OR target IN (${owned})`)
-      .run(owner, owner);
-    this.store.statement(`DELETE FROM grants WHERE object IN (${owned})`).run(owner);
-    this.store.statement('DELETE FROM grants WHERE grantee = ?').run(owner);
-    this.store.statement('DELETE FROM objects WHERE owner = ?').run(owner);
-    this.store.statement('DELETE FROM log_entries WHERE owner = ?').run(owner);
-    this.store.statement('DELETE FROM object_counts WHERE owner = ?').run(owner);
+    for (const sql of accountRemoval(':account', true)) {
+      this.store.statement(sql).run({ account: owner });
+    }
     for (const { kind, uuid } of removed) {
       this.store.changes.push({ op: 'remove', record: { kind, uuid, owner } });
     }
@@ -1274,20 +1252,7 @@ class SqliteAccounts implements AccountRepo {
 
   remove(uuid: string): Promise<void> {
     return this.store.locked(() => {
-      this.s('DELETE FROM claims WHERE holder IN (SELECT uuid FROM objects WHERE owner = ?)').run(
-        uuid,
-      );
-      const owned = 'SELECT uuid FROM objects WHERE owner = ?';
-      this.s(`DELETE FROM links WHERE source IN (${owned}) OR target IN (${owned})`).run(
-        uuid,
-        uuid,
-      );
-      this.s(`DELETE FROM grants WHERE object IN (${owned}) OR grantee = ?`).run(uuid, uuid);
-      this.s('DELETE FROM objects WHERE owner = ?').run(uuid);
-      this.s('DELETE FROM object_counts WHERE owner = ?').run(uuid);
-      this.s('DELETE FROM sessions WHERE account = ?').run(uuid);
-      this.s('DELETE FROM api_tokens WHERE account = ?').run(uuid);
-      this.s('DELETE FROM accounts WHERE uuid = ?').run(uuid);
+      for (const sql of accountRemoval(':account')) this.s(sql).run({ account: uuid });
       this.store.cache.clear();
     });
   }
