@@ -8,7 +8,9 @@ import {
   type Session,
   type SessionRepo,
 } from '../types.js';
+import type { PgReadCache } from './cache.js';
 import { inTransaction, pgCode, UNIQUE_VIOLATION } from './common.js';
+import { accountNote, everythingNote } from './notify.js';
 
 export interface AccountRow {
   uuid: string;
@@ -19,8 +21,22 @@ export interface AccountRow {
   created_at: string;
 }
 
+/** What accounts need of the store's read cache (see `cache.ts`). */
+export interface AccountsCache {
+  cache: PgReadCache;
+  /** Whether the cache may answer now. */
+  fresh(): Promise<boolean>;
+  /** Sends a notification in the transaction `client` holds. */
+  notify(client: pg.PoolClient, payload: string): Promise<void>;
+  /** This process's notification token. */
+  token: string;
+}
+
 export class PgAccounts implements AccountRepo {
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly cached: AccountsCache,
+  ) {}
 
   async create(account: Account): Promise<void> {
     try {
@@ -55,12 +71,22 @@ export class PgAccounts implements AccountRepo {
     return this.one('SELECT * FROM accounts WHERE uuid = $1', uuid);
   }
 
+  /** From the read cache when it may answer: every cached login checks it on every request. */
   async credVersion(uuid: string): Promise<number | undefined> {
+    const { cache } = this.cached;
+    const fresh = await this.cached.fresh();
+    if (fresh) {
+      const hit = cache.credVersion(uuid);
+      if (hit !== undefined) return hit;
+    }
+    const generation = cache.generation;
     const { rows } = await this.pool.query<{ cred_version: number }>(
       'SELECT cred_version FROM accounts WHERE uuid = $1',
       [uuid],
     );
-    return rows[0]?.cred_version;
+    const version = rows[0]?.cred_version;
+    if (fresh && version !== undefined) cache.rememberCredVersion(uuid, version, generation);
+    return version;
   }
 
   async list(): Promise<Account[]> {
@@ -75,24 +101,29 @@ export class PgAccounts implements AccountRepo {
     return Number(rows[0]?.n ?? 0);
   }
 
-  setPassword(uuid: string, passwordHash: string, ha1: string | null): Promise<void> {
-    return inTransaction(this.pool, async (client) => {
+  async setPassword(uuid: string, passwordHash: string, ha1: string | null): Promise<void> {
+    await inTransaction(this.pool, async (client) => {
       await client.query(
         'UPDATE accounts SET password_hash = $1, ha1 = $2, cred_version = cred_version + 1 WHERE uuid = $3',
         [passwordHash, ha1, uuid],
       );
       await client.query('DELETE FROM sessions WHERE account = $1', [uuid]);
+      await this.cached.notify(client, accountNote(this.cached.token, uuid));
     });
+    this.cached.cache.drop([], [uuid]);
   }
 
   async clearDigest(): Promise<void> {
     await this.pool.query('UPDATE accounts SET ha1 = NULL WHERE ha1 IS NOT NULL');
   }
 
-  remove(uuid: string): Promise<void> {
-    return inTransaction(this.pool, async (client) => {
+  async remove(uuid: string): Promise<void> {
+    await inTransaction(this.pool, async (client) => {
       for (const sql of accountRemoval('$1')) await client.query(sql, [uuid]);
+      // Its objects went too, unannounced: every process's read cache starts again.
+      await this.cached.notify(client, everythingNote(this.cached.token));
     });
+    this.cached.cache.clear();
   }
 }
 

@@ -32,3 +32,23 @@ export function notificationPayloads(from: string, changes: readonly CommittedCh
   if (batch.length > 0) payloads.push(`${head}${batch.join(',')}]}`);
   return payloads;
 }
+
+/** A notification as processes send and hear it. */
+export interface Note {
+  from: string;
+  changes: CommittedChange[];
+  /** Accounts whose credentials changed (their cached versions go). */
+  accounts?: string[];
+  /** Everything changed (a restore, an account removed with what it owned): caches start again. */
+  all?: true;
+}
+
+/** The note of a credential change. */
+export function accountNote(from: string, account: string): string {
+  return JSON.stringify({ from, changes: [], accounts: [account] } satisfies Note);
+}
+
+/** The note that drops every process's read cache. */
+export function everythingNote(from: string): string {
+  return JSON.stringify({ from, changes: [], all: true } satisfies Note);
+}

@@ -37,9 +37,10 @@ import {
   WRITE_RETRIES,
 } from '../types.js';
 import { PgAccounts, PgSessions } from './accounts.js';
+import { Barrier, PgReadCache } from './cache.js';
 import { inTransaction, pgCode, RECORD_COLUMNS, RETRYABLE_CODES } from './common.js';
 import { MIGRATION_LOCK, migrate } from './migrations.js';
-import { notificationPayloads } from './notify.js';
+import { everythingNote, type Note, notificationPayloads } from './notify.js';
 import { readPgSnapshot, restoreRows } from './snapshot.js';
 import { PgTokens } from './tokens.js';
 import { PgTx } from './tx.js';
@@ -79,6 +80,10 @@ export class PostgresStore implements Store {
   private readonly livenessKey = randomBytes(4).readUInt32BE() & 0x7fffffff;
   private readonly channel: string;
   private listener: pg.Client | undefined;
+  private readonly cache = new PgReadCache();
+  private readonly barrier = new Barrier(async (payload) => {
+    await this.listener!.query('SELECT pg_notify($1, $2)', [this.channel, payload]);
+  }, this.token);
 
   private constructor(
     pool: pg.Pool,
@@ -87,7 +92,13 @@ export class PostgresStore implements Store {
     this.pool = pool;
     this.channel = `sigmalite_${options.schema ?? 'public'}`;
     this.reader = new PgTx(pool, false, []);
-    this.accounts = new PgAccounts(pool);
+    this.accounts = new PgAccounts(pool, {
+      cache: this.cache,
+      fresh: () => this.fresh(),
+      notify: (client, payload) =>
+        client.query('SELECT pg_notify($1, $2)', [this.channel, payload]).then(() => {}),
+      token: this.token,
+    });
     this.sessions = new PgSessions(pool);
     this.tokens = new PgTokens(pool);
   }
@@ -148,10 +159,20 @@ export class PostgresStore implements Store {
     await client.query('SELECT pg_advisory_lock($1, $2)', [LIVENESS_LOCK, this.livenessKey]);
     await client.query(`LISTEN ${this.channel}`);
     client.on('notification', (message) => {
-      if (!message.payload) return;
-      const note = JSON.parse(message.payload) as { from: string; changes: CommittedChange[] };
-      if (note.from !== this.token) this.emit(note.changes);
+      if (!message.payload || this.barrier.heard(message.payload)) return;
+      const note = JSON.parse(message.payload) as Note;
+      if (note.from === this.token) return;
+      if (note.all) this.cache.clear();
+      else this.cache.drop(note.changes, note.accounts);
+      this.emit(note.changes);
     });
+    // Without the notifications, the read cache cannot know what other processes change.
+    const lost = () => {
+      this.cache.disable();
+      this.barrier.fail(new Error('the listening connection ended'));
+    };
+    client.on('end', lost);
+    client.on('error', lost);
     this.listener = client;
   }
 
@@ -230,11 +251,44 @@ export class PostgresStore implements Store {
   }
 
   async getDetail(uuid: string): Promise<DetailView | undefined> {
-    const { rows } = await this.pool.query<DetailView>(
-      'SELECT kind, uuid, owner, detail FROM objects WHERE uuid = $1',
-      [uuid],
-    );
-    return rows[0];
+    const fresh = await this.fresh();
+    if (fresh) {
+      const hit = this.cache.object(uuid);
+      if (hit) return hit;
+    }
+    const generation = this.cache.generation;
+    const { rows } = await this.pool.query<{
+      kind: string;
+      uuid: string;
+      owner: string | null;
+      detail: string;
+    }>('SELECT kind, uuid, owner, detail FROM objects WHERE uuid = $1', [uuid]);
+    const row = rows[0];
+    if (!row) return undefined;
+    // Kept as the bytes that are sent (encoded once, not per request).
+    const view: DetailView = { ...row, detail: Buffer.from(row.detail) };
+    if (fresh) this.cache.rememberObject(view, generation);
+    return view;
+  }
+
+  /**
+   * Whether the read cache may answer: once every commit made before this call has been heard
+   * (see `cache.ts`). False when the cache is off.
+   */
+  /** How often the read cache answered (tests, diagnostics). */
+  get cacheStats(): Readonly<{ hits: number; misses: number }> {
+    return this.cache.stats;
+  }
+
+  async fresh(): Promise<boolean> {
+    if (!this.cache.enabled) return false;
+    try {
+      await this.barrier.pass();
+    } catch {
+      this.cache.disable();
+      return false;
+    }
+    return this.cache.enabled;
   }
 
   read<T>(fn: (tx: ReadTx) => Promise<T>): Promise<T> {
@@ -260,6 +314,8 @@ export class PostgresStore implements Store {
           }
           return value;
         });
+        // Before the caller hears of the commit: its next read here sees its write.
+        this.cache.drop(changes);
         this.emit(changes);
         return result;
       } catch (e) {
@@ -339,8 +395,11 @@ export class PostgresStore implements Store {
       for (const payload of notificationPayloads(this.token, changes)) {
         await client.query('SELECT pg_notify($1, $2)', [this.channel, payload]);
       }
+      // Credentials changed too: every process's cache starts again.
+      await client.query('SELECT pg_notify($1, $2)', [this.channel, everythingNote(this.token)]);
       return changes;
     });
+    this.cache.clear();
     this.emit(changes);
   }
 
