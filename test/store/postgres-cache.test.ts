@@ -70,7 +70,13 @@ describe('the PostgreSQL read cache, two processes on one database', () => {
       expect(put.status, put.text).toBe(200);
       definition = put.json;
       expect((await getObject(two.alice, `/servers/${server.uuid}/`)).name).toBe(`v${i}`);
+      // Lists too (a page, cached joined in the second process).
+      const page = await getObject(two.alice, '/servers/detail/?limit=20');
+      expect(page.objects.find((s: { uuid: string }) => s.uuid === server.uuid).name).toBe(`v${i}`);
     }
+    const before = (await getObject(two.alice, '/servers/?limit=0')).meta.total_count as number;
+    await createServer(one.alice, { name: 'one more' });
+    expect((await getObject(two.alice, '/servers/?limit=0')).meta.total_count).toBe(before + 1);
     const gone = await one.alice.delete(`/servers/${server.uuid}/`);
     expect(gone.status).toBe(204);
     expect((await two.alice.get(`/servers/${server.uuid}/`)).status).toBe(404);

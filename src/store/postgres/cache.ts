@@ -19,10 +19,29 @@ import type { CommittedChange, DetailView } from '../types.js';
 
 /** The most objects kept (oldest forgotten first). */
 const MAX_OBJECTS = 100_000;
+/** The most bytes of joined list windows kept (over it, they all go). */
+const JOINED_MAX_BYTES = 64 * 2 ** 20;
+
+function listKey(owner: string | null, kind: string): string {
+  return `${owner ?? ''}\u0000${kind}`;
+}
+
+/** A cached object: both rendered forms, as the bytes that are sent. */
+export interface CachedRow extends DetailView {
+  detail: Buffer;
+  summary: Buffer;
+}
 
 export class PgReadCache {
-  private readonly objects = new Map<string, DetailView>();
+  private readonly objects = new Map<string, CachedRow>();
   private readonly creds = new Map<string, number>();
+  /** `owner\0kind` -> every uuid of that list, in creation order. */
+  private readonly lists = new Map<string, string[]>();
+  /** `owner\0kind` -> window (view, offset, limit) -> its items, comma-separated. */
+  private readonly joinedLists = new Map<string, Map<string, Buffer>>();
+  private joinedBytes = 0;
+  /** Whether anything is granted to an account (lists of accounts without grants skip sharing). */
+  private readonly grantees = new Map<string, boolean>();
   /** Bumped by every drop: a read that started before a drop is not kept. */
   private generationCount = 0;
   private on = true;
@@ -47,9 +66,13 @@ export class PgReadCache {
     this.generationCount++;
     this.objects.clear();
     this.creds.clear();
+    this.lists.clear();
+    this.joinedLists.clear();
+    this.joinedBytes = 0;
+    this.grantees.clear();
   }
 
-  object(uuid: string): DetailView | undefined {
+  object(uuid: string): CachedRow | undefined {
     return this.count(this.objects.get(uuid));
   }
 
@@ -60,7 +83,7 @@ export class PgReadCache {
   }
 
   /** Keeps `object` if nothing was dropped since `generation` was read (before reading it). */
-  rememberObject(object: DetailView, generation: number): void {
+  rememberObject(object: CachedRow, generation: number): void {
     if (!this.on || generation !== this.generationCount) return;
     if (this.objects.size >= MAX_OBJECTS) {
       const oldest = this.objects.keys().next().value;
@@ -78,14 +101,75 @@ export class PgReadCache {
     this.creds.set(account, version);
   }
 
-  /** Committed changes (of this process, or heard from another). */
-  drop(changes: readonly CommittedChange[], accounts: readonly string[] = []): void {
-    if (changes.length === 0 && accounts.length === 0) return;
+  list(owner: string | null, kind: string): string[] | undefined {
+    return this.count(this.lists.get(listKey(owner, kind)));
+  }
+
+  rememberList(owner: string | null, kind: string, uuids: string[], generation: number): void {
+    if (!this.on || generation !== this.generationCount) return;
+    this.lists.set(listKey(owner, kind), uuids);
+  }
+
+  joined(owner: string | null, kind: string, window: string): Buffer | undefined {
+    return this.joinedLists.get(listKey(owner, kind))?.get(window);
+  }
+
+  rememberJoined(
+    owner: string | null,
+    kind: string,
+    window: string,
+    joined: Buffer,
+    generation: number,
+  ): void {
+    if (!this.on || generation !== this.generationCount) return;
+    if (this.joinedBytes + joined.length > JOINED_MAX_BYTES) {
+      this.joinedLists.clear();
+      this.joinedBytes = 0;
+    }
+    const key = listKey(owner, kind);
+    const windows = this.joinedLists.get(key) ?? new Map<string, Buffer>();
+    this.joinedBytes += joined.length - (windows.get(window)?.length ?? 0);
+    windows.set(window, joined);
+    this.joinedLists.set(key, windows);
+  }
+
+  hasGrants(grantee: string): boolean | undefined {
+    return this.grantees.get(grantee);
+  }
+
+  rememberHasGrants(grantee: string, granted: boolean, generation: number): void {
+    if (!this.on || generation !== this.generationCount) return;
+    this.grantees.set(grantee, granted);
+  }
+
+  /**
+   * Committed changes (of this process, or heard from another): the objects, the lists they are
+   * in, credential versions of `accounts`, and with `grants`, every "anything granted" answer.
+   */
+  drop(
+    changes: readonly CommittedChange[],
+    accounts: readonly string[] = [],
+    grants = false,
+  ): void {
+    if (changes.length === 0 && accounts.length === 0 && !grants) return;
     this.generationCount++;
     for (const change of changes) {
-      if (change.op !== 'task') this.objects.delete(change.uuid);
+      if (change.op === 'task') continue;
+      this.objects.delete(change.uuid);
+      // An insert, an update or a removal: the list's order or items may have changed.
+      const key = listKey(change.owner, change.kind);
+      this.lists.delete(key);
+      this.forgetJoined(key);
     }
     for (const account of accounts) this.creds.delete(account);
+    if (grants) this.grantees.clear();
+  }
+
+  private forgetJoined(key: string): void {
+    const windows = this.joinedLists.get(key);
+    if (!windows) return;
+    for (const joined of windows.values()) this.joinedBytes -= joined.length;
+    this.joinedLists.delete(key);
   }
 }
 

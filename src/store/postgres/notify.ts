@@ -39,6 +39,8 @@ export interface Note {
   changes: CommittedChange[];
   /** Accounts whose credentials changed (their cached versions go). */
   accounts?: string[];
+  /** Grants were written (the caches' "anything granted to this account" answers go). */
+  grants?: true;
   /** Everything changed (a restore, an account removed with what it owned): caches start again. */
   all?: true;
 }
@@ -51,4 +53,9 @@ export function accountNote(from: string, account: string): string {
 /** The note that drops every process's read cache. */
 export function everythingNote(from: string): string {
   return JSON.stringify({ from, changes: [], all: true } satisfies Note);
+}
+
+/** The note of a transaction that wrote grants. */
+export function grantsNote(from: string): string {
+  return JSON.stringify({ from, changes: [], grants: true } satisfies Note);
 }

@@ -37,10 +37,11 @@ import {
   WRITE_RETRIES,
 } from '../types.js';
 import { PgAccounts, PgSessions } from './accounts.js';
-import { Barrier, PgReadCache } from './cache.js';
+import { Barrier, type CachedRow, PgReadCache } from './cache.js';
 import { inTransaction, pgCode, RECORD_COLUMNS, RETRYABLE_CODES } from './common.js';
+import { cachedRow } from './lists.js';
 import { MIGRATION_LOCK, migrate } from './migrations.js';
-import { everythingNote, type Note, notificationPayloads } from './notify.js';
+import { everythingNote, grantsNote, type Note, notificationPayloads } from './notify.js';
 import { readPgSnapshot, restoreRows } from './snapshot.js';
 import { PgTokens } from './tokens.js';
 import { PgTx } from './tx.js';
@@ -91,7 +92,7 @@ export class PostgresStore implements Store {
   ) {
     this.pool = pool;
     this.channel = `sigmalite_${options.schema ?? 'public'}`;
-    this.reader = new PgTx(pool, false, []);
+    this.reader = new PgTx(pool, false, [], { cache: this.cache, fresh: () => this.fresh() });
     this.accounts = new PgAccounts(pool, {
       cache: this.cache,
       fresh: () => this.fresh(),
@@ -163,7 +164,7 @@ export class PostgresStore implements Store {
       const note = JSON.parse(message.payload) as Note;
       if (note.from === this.token) return;
       if (note.all) this.cache.clear();
-      else this.cache.drop(note.changes, note.accounts);
+      else this.cache.drop(note.changes, note.accounts, note.grants === true);
       this.emit(note.changes);
     });
     // Without the notifications, the read cache cannot know what other processes change.
@@ -254,7 +255,7 @@ export class PostgresStore implements Store {
     const fresh = await this.fresh();
     if (fresh) {
       const hit = this.cache.object(uuid);
-      if (hit) return hit;
+      if (hit) return detailView(hit);
     }
     const generation = this.cache.generation;
     const { rows } = await this.pool.query<{
@@ -262,13 +263,14 @@ export class PostgresStore implements Store {
       uuid: string;
       owner: string | null;
       detail: string;
-    }>('SELECT kind, uuid, owner, detail FROM objects WHERE uuid = $1', [uuid]);
+      summary: string;
+    }>('SELECT kind, uuid, owner, detail, summary FROM objects WHERE uuid = $1', [uuid]);
     const row = rows[0];
     if (!row) return undefined;
     // Kept as the bytes that are sent (encoded once, not per request).
-    const view: DetailView = { ...row, detail: Buffer.from(row.detail) };
-    if (fresh) this.cache.rememberObject(view, generation);
-    return view;
+    const object = cachedRow(row);
+    if (fresh) this.cache.rememberObject(object, generation);
+    return detailView(object);
   }
 
   /**
@@ -305,17 +307,23 @@ export class PostgresStore implements Store {
   async write<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
     for (let attempt = 0; attempt <= WRITE_RETRIES; attempt++) {
       const changes: CommittedChange[] = [];
+      let grants = false;
       try {
         const result = await this.transaction(async (client) => {
-          const value = await fn(new PgTx(client, true, changes));
+          const tx = new PgTx(client, true, changes);
+          const value = await fn(tx);
+          grants = tx.grantsWritten;
           // Delivered to the other processes only if this transaction commits.
           for (const payload of notificationPayloads(this.token, changes)) {
             await client.query('SELECT pg_notify($1, $2)', [this.channel, payload]);
           }
+          if (grants) {
+            await client.query('SELECT pg_notify($1, $2)', [this.channel, grantsNote(this.token)]);
+          }
           return value;
         });
         // Before the caller hears of the commit: its next read here sees its write.
-        this.cache.drop(changes);
+        this.cache.drop(changes, [], grants);
         this.emit(changes);
         return result;
       } catch (e) {
@@ -410,4 +418,8 @@ export class PostgresStore implements Store {
     }
     await this.pool.end();
   }
+}
+
+function detailView(object: CachedRow): DetailView {
+  return { kind: object.kind, uuid: object.uuid, owner: object.owner, detail: object.detail };
 }

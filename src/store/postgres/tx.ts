@@ -17,7 +17,7 @@ import {
   type WriteTx,
 } from '../types.js';
 import { putChange, type Queryable, RECORD_COLUMNS } from './common.js';
-import { listPage } from './lists.js';
+import { cachedListPage, type ListCache, listPage } from './lists.js';
 
 export class PgTx implements WriteTx {
   constructor(
@@ -26,7 +26,12 @@ export class PgTx implements WriteTx {
     private readonly writing: boolean,
     /** What this transaction changes, for the commit listeners. */
     private readonly changes: CommittedChange[],
+    /** The read cache, for the reader outside transactions. */
+    private readonly cached?: ListCache,
   ) {}
+
+  /** The transaction wrote grants (the caches' "anything granted" answers go). */
+  grantsWritten = false;
 
   private get lock(): string {
     return this.writing ? ' FOR UPDATE' : '';
@@ -51,7 +56,11 @@ export class PgTx implements WriteTx {
     return unique.flatMap((uuid) => byUuid.get(uuid) ?? []);
   }
 
-  list(query: ListQuery): Promise<ListPage> {
+  async list(query: ListQuery): Promise<ListPage> {
+    if (this.cached && !this.writing) {
+      const page = await cachedListPage(this.db, query, this.cached);
+      if (page) return page;
+    }
     return listPage(this.db, query);
   }
 
@@ -194,6 +203,7 @@ export class PgTx implements WriteTx {
   }
 
   async setGrants(object: string, grants: readonly Omit<Grant, 'object'>[]): Promise<void> {
+    this.grantsWritten = true;
     await this.db.query('DELETE FROM grants WHERE object = $1', [object]);
     for (const grant of grants) {
       await this.db.query('INSERT INTO grants (object, grantee, permissions) VALUES ($1, $2, $3)', [
