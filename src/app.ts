@@ -15,6 +15,7 @@ import {
   installControl,
 } from './control/index.js';
 import { openApiRoute } from './docs/openapi-route.js';
+import { ContextSockets } from './drivers/compute/simulated/context-sockets.js';
 import { type MachineTable, SimulatedCompute } from './drivers/compute/simulated/driver.js';
 import { SimulatedStorage } from './drivers/storage/simulated/driver.js';
 import { parseTransitions } from './drivers/transitions.js';
@@ -178,22 +179,32 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     const library = loadLibrary(config.library);
     if (!seed) await installLibrary(store, library);
     const clock = new ControlledClock();
+    const net = networkSettings(config);
     let transitions = parseTransitions(config.transitions);
     const setTransitions = (spec: string) => {
       transitions = parseTransitions(spec);
     };
     const machines = stateTable(store, 'sim.machines');
+    const ips = new IpPool(config.dynamicPool, net.nameservers);
+    const contexts = new ServerContexts({ store, ips });
+    const contextPorts =
+      config.contextDir === undefined
+        ? undefined
+        : new ContextSockets(
+            config.contextDir,
+            (server, port) => contexts.serve(server, port),
+            (error) => logger.warn({ err: error }, 'context socket failed'),
+          );
     const compute = new SimulatedCompute({
       clock,
       transitions: () => transitions,
       machines,
       tunnelHost: config.host,
       guestAcpi: config.guestAcpi,
+      contextPorts,
     });
     const storage = new SimulatedStorage(clock, () => transitions);
-    const net = networkSettings(config);
     const billing = { startingBalance: config.balance, enforce: config.enforceBilling };
-    const ips = new IpPool(config.dynamicPool, net.nameservers);
     let engineRef: Engine | undefined;
     const metrics = new Metrics({
       store,
@@ -328,6 +339,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       : undefined;
     await engine.start();
     try {
+      // Machines that kept running while sigmalite was down get their context ports back.
+      await compute.restoreContextPorts();
       await http.listen({ host: config.host, port: config.port });
     } catch (e) {
       await webConsole.close();
@@ -354,7 +367,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       routes,
       metrics,
       reset: () => controller.resetAll(),
-      contexts: new ServerContexts({ store, ips }),
+      contexts,
       close: async () => {
         await webConsole.close();
         await events.close();

@@ -37,6 +37,8 @@ export interface Config {
   guestAcpi: boolean;
   /** Seconds an ACPI shutdown waits for the guest before the server is `running` again. */
   acpiTimeout: number;
+  /** Where running servers' context ports are exposed as unix sockets `<uuid>.sock`. */
+  contextDir: string | undefined;
   /** Addresses DHCP NICs get while their server runs (IPv4 CIDR). */
   dynamicPool: string;
   /** Addresses `ip` subscriptions hand out: CIDR, or FIRST-LAST/PREFIX. */
@@ -101,6 +103,7 @@ export const DEFAULTS: Config = {
   transitions: 'default',
   guestAcpi: true,
   acpiTimeout: 60,
+  contextDir: undefined,
   dynamicPool: '198.18.0.0/15',
   ipPool: '198.51.100.0/24',
   vlanTags: '2-4094',
@@ -258,6 +261,14 @@ export const OPTIONS: readonly OptionSpec[] = [
     type: 'integer',
     arg: 'SECONDS',
     help: 'How long an ACPI shutdown waits for the guest before the server is running again',
+  },
+  {
+    key: 'contextDir',
+    flag: 'context-dir',
+    env: 'SIGMALITE_CONTEXT_DIR',
+    type: 'string',
+    arg: 'DIR',
+    help: "Expose each running server's context serial port as a unix socket DIR/<uuid>.sock (docs/context.md), for guest-side tools through a pty",
   },
   {
     key: 'dynamicPool',
