@@ -2,7 +2,8 @@
  * The composition root: builds the store, accounts, resources and HTTP server from a `Config`.
  * No module keeps state of its own, so several apps can run in one process.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -18,6 +19,7 @@ import { openApiRoute } from './docs/openapi-route.js';
 import { ContextSockets } from './drivers/compute/simulated/context-sockets.js';
 import { type MachineTable, SimulatedCompute } from './drivers/compute/simulated/driver.js';
 import { SimulatedStorage } from './drivers/storage/simulated/driver.js';
+import { FileImageStore } from './drivers/storage/simulated/image-files.js';
 import { parseTransitions } from './drivers/transitions.js';
 import { ControlledClock } from './engine/clock.js';
 import { Engine } from './engine/engine.js';
@@ -47,6 +49,8 @@ import { ServerContexts } from './resources/context/service.js';
 import { readRoutes } from './resources/crud.js';
 import { driveActionRoutes } from './resources/drives/actions.js';
 import { driveRoutes } from './resources/drives/routes.js';
+import { uploadRoutes } from './resources/drives/upload-routes.js';
+import { Uploads } from './resources/drives/uploads.js';
 import type { ResourceEnv } from './resources/env.js';
 import { eventSharedViews, eventUri } from './resources/events.js';
 import { JOBS } from './resources/jobs/model.js';
@@ -253,6 +257,19 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       });
       generatedUsers = await ensureAccounts(store, users, accountOptions);
     }
+    // Uploaded images: under --data, or a directory of this process's when the store is in memory.
+    const imagesDir = config.memory
+      ? mkdtempSync(join(tmpdir(), 'sigmalite-images-'))
+      : join(config.data, 'images');
+    mkdirSync(imagesDir, { recursive: true });
+    const uploads = new Uploads({
+      ...env,
+      images: new FileImageStore(imagesDir),
+      uploads: { timeoutMs: config.uploadTimeout * 1000, minRate: config.uploadMinRate },
+    });
+    const removeImages = () => {
+      if (config.memory) rmSync(imagesDir, { recursive: true, force: true });
+    };
     const authenticator = new Authenticator(store, { digest: config.digest });
     const routes: RouteSpec[] = [
       ...accountRoutes(authenticator),
@@ -260,6 +277,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       ...serverActionRoutes(env),
       ...serverRoutes(env),
       ...driveActionRoutes(env),
+      ...uploadRoutes(uploads),
       ...driveRoutes(env),
       ...tagRoutes(env),
       ...aclRoutes(env),
@@ -338,6 +356,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       ? installControl(http, { control: controller, token: config.controlToken })
       : undefined;
     await engine.start();
+    uploads.start((err) => logger.error({ err }, 'upload sweep failed'));
     try {
       // Machines that kept running while sigmalite was down get their context ports back.
       await compute.restoreContextPorts();
@@ -345,6 +364,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     } catch (e) {
       await webConsole.close();
       await events.close();
+      await uploads.stop();
+      removeImages();
       await engine.stop();
       await compute.close();
       clock.dispose();
@@ -372,6 +393,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         await webConsole.close();
         await events.close();
         await closeWithin(http, SHUTDOWN_GRACE_MS);
+        await uploads.stop();
+        removeImages();
         await engine.stop();
         await compute.close();
         clock.dispose();

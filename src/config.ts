@@ -39,6 +39,10 @@ export interface Config {
   acpiTimeout: number;
   /** Where running servers' context ports are exposed as unix sockets `<uuid>.sock`. */
   contextDir: string | undefined;
+  /** Seconds an image upload may go without a byte before its drive is deleted. */
+  uploadTimeout: number;
+  /** Image upload bodies slower than this many bytes a second are cut (0: no floor). */
+  uploadMinRate: number;
   /** Addresses DHCP NICs get while their server runs (IPv4 CIDR). */
   dynamicPool: string;
   /** Addresses `ip` subscriptions hand out: CIDR, or FIRST-LAST/PREFIX. */
@@ -104,6 +108,8 @@ export const DEFAULTS: Config = {
   guestAcpi: true,
   acpiTimeout: 60,
   contextDir: undefined,
+  uploadTimeout: 3600,
+  uploadMinRate: 1024,
   dynamicPool: '198.18.0.0/15',
   ipPool: '198.51.100.0/24',
   vlanTags: '2-4094',
@@ -269,6 +275,22 @@ export const OPTIONS: readonly OptionSpec[] = [
     type: 'string',
     arg: 'DIR',
     help: "Expose each running server's context serial port as a unix socket DIR/<uuid>.sock (docs/context.md), for guest-side tools through a pty",
+  },
+  {
+    key: 'uploadTimeout',
+    flag: 'upload-timeout',
+    env: 'SIGMALITE_UPLOAD_TIMEOUT',
+    type: 'integer',
+    arg: 'SECONDS',
+    help: 'How long an image upload may go without receiving a byte before it is given up and its drive deleted',
+  },
+  {
+    key: 'uploadMinRate',
+    flag: 'upload-min-rate',
+    env: 'SIGMALITE_UPLOAD_MIN_RATE',
+    type: 'integer',
+    arg: 'BYTES',
+    help: 'Image upload and chunk bodies slower than this many bytes a second (over 10 s) are cut; 0 for no floor',
   },
   {
     key: 'dynamicPool',

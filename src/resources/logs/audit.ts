@@ -132,6 +132,7 @@ function itemsOf(body: unknown): unknown[] {
 /** The uuids of the objects an answer carries (`{"objects": [...]}` or one object). */
 function uuidsOf(result: ApiResult): readonly string[] {
   if (result.type === 'object' && result.uuids) return result.uuids;
+  if (result.type === 'raw') return result.uuids ?? [];
   let body: unknown;
   try {
     if (result.type === 'object') body = JSON.parse(result.json.toString());
