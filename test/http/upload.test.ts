@@ -4,7 +4,10 @@
  * (`POST /initupload/`, `GET|POST /drives/{uuid}/upload/`), and `GET /drives/{uuid}/download/`.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -452,6 +455,23 @@ describe('the resumable protocol', () => {
     expect(job.state).toBe('error');
   });
 
+  it('an uploading drive cannot be attached to a server', async () => {
+    const drive = await initUpload(MiB);
+    const res = await t.alice.post('/servers/', {
+      objects: [
+        {
+          name: 'early',
+          cpu: 1000,
+          mem: MIN,
+          vnc_password: 'secret',
+          drives: [{ drive: drive.uuid, device: 'virtio', dev_channel: '0:0' }],
+        },
+      ],
+    });
+    expect(res.status, res.text).toBe(403);
+    expect(res.json[0]).toMatchObject({ error_type: 'permission', error_point: 'drives.0.drive' });
+  });
+
   it('an uploading drive can be deleted; a drive not made by initupload takes no chunk', async () => {
     const drive = await initUpload(MiB);
     expect((await t.alice.delete(`/drives/${drive.uuid}/`)).status).toBe(204);
@@ -524,5 +544,51 @@ describe('an idle upload', () => {
       .toBe(404);
     const job = await getObject(short.alice, `/jobs/${(drive.jobs as Obj[])[0]!.uuid}/`);
     expect(job.state).toBe('error');
+  });
+});
+
+describe('an upload across a restart of sigmalite', () => {
+  it('stays uploading with the chunks it had, and resumes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sigmalite-upload-restart-'));
+    const options = { memory: false, data: dir };
+    let app = await startTestApp(options);
+    try {
+      const image = randomBytes(2 * MiB + 5);
+      const res = await app.alice.post('/initupload/', {
+        objects: [{ name: 'across', media: 'disk', size: image.length }],
+      });
+      const drive = res.json.objects[0] as Obj;
+      const form = (number: number, bytes: Uint8Array) => {
+        const body = new FormData();
+        for (const [name, value] of Object.entries(fieldsOf(number, MiB, image.length))) {
+          body.append(name, value);
+        }
+        body.append('file', new Blob([bytes]), 'image.raw');
+        return fetch(`${app.origin}/api/2.0/drives/${drive.uuid}/upload/`, {
+          method: 'POST',
+          headers: { authorization: basic(ALICE) },
+          body,
+        });
+      };
+      expect((await form(1, image.subarray(0, MiB))).status).toBe(200);
+      await app.close();
+      app = await startTestApp(options);
+      expect((await getObject(app.alice, `/drives/${drive.uuid}/`)).status).toBe('uploading');
+      const ask = (number: number) =>
+        app.alice.get(
+          `/drives/${drive.uuid}/upload/?${new URLSearchParams({ ...fieldsOf(number, MiB, image.length) })}`,
+        );
+      expect((await ask(1)).status).toBe(200);
+      expect((await ask(2)).status).toBe(404);
+      expect((await form(2, image.subarray(MiB))).status).toBe(200);
+      expect((await getObject(app.alice, `/drives/${drive.uuid}/`)).status).toBe('unmounted');
+      const down = await fetch(`${app.origin}/api/2.0/drives/${drive.uuid}/download/`, {
+        headers: { authorization: basic(ALICE) },
+      });
+      expect(Buffer.from(await down.arrayBuffer()).equals(image)).toBe(true);
+    } finally {
+      await app.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
