@@ -100,6 +100,11 @@ describe('POST /drives/upload/', () => {
     expect(Buffer.from(await down.arrayBuffer()).equals(image)).toBe(true);
     // Nobody else's.
     expect((await downloadOf(uuid, BOB)).status).toBe(404);
+    // The audit log says what happened to the drive.
+    const logs = await t.alice.get('/logs/?limit=0');
+    expect(logs.json.objects).toContainEqual(
+      expect.objectContaining({ action: 'upload', uuid, category: 'Drives' }),
+    );
   });
 
   it('takes the name from the path, and an ISO makes a cdrom', async () => {
@@ -591,4 +596,66 @@ describe('an upload across a restart of sigmalite', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+describe('a body that trickles', () => {
+  let slow: TestApp;
+  beforeAll(async () => {
+    slow = await startTestApp({ uploadMinRate: 64 * 1024 });
+  });
+  afterAll(async () => {
+    await slow?.close();
+  });
+
+  it('is cut below --upload-min-rate, and the chunk it carried is not kept', async () => {
+    const res = await slow.alice.post('/initupload/', {
+      objects: [{ name: 'trickle', media: 'disk', size: MiB }],
+    });
+    const drive = res.json.objects[0] as Obj;
+    const boundary = 'trickleboundary';
+    const fields = fieldsOf(1, MiB, MiB);
+    const head = Buffer.from(
+      `${Object.entries(fields)
+        .map(
+          ([k, v]) =>
+            `--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`,
+        )
+        .join(
+          '',
+        )}--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="f"\r\n\r\n`,
+    );
+    const started = Date.now();
+    const ended = await new Promise<string>((resolve) => {
+      const req = httpRequest(`${slow.origin}/api/2.0/drives/${drive.uuid}/upload/`, {
+        method: 'POST',
+        headers: {
+          authorization: basic(ALICE),
+          'content-type': `multipart/form-data; boundary=${boundary}`,
+          'content-length': String(head.length + MiB + 100),
+        },
+      });
+      // A byte a second: far below 64 KiB/s.
+      const drip = setInterval(() => req.write(Buffer.alloc(1)), 1000);
+      const done = (how: string) => {
+        clearInterval(drip);
+        resolve(how);
+      };
+      req.on('response', (response) => {
+        response.resume();
+        done(`answered ${response.statusCode}`);
+      });
+      req.on('error', () => done('cut'));
+      req.on('close', () => done('closed'));
+      req.write(head);
+    });
+    expect(ended).toMatch(/^(cut|closed|answered 400)$/);
+    // One window (10 s) at least, two at most.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(9_000);
+    expect(Date.now() - started).toBeLessThan(25_000);
+    const ask = await slow.alice.get(
+      `/drives/${drive.uuid}/upload/?${new URLSearchParams({ ...fields })}`,
+    );
+    expect(ask.status).toBe(404);
+    expect((await getObject(slow.alice, `/drives/${drive.uuid}/`)).status).toBe('uploading');
+  }, 40_000);
 });
