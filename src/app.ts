@@ -207,7 +207,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       guestAcpi: config.guestAcpi,
       contextPorts,
     });
-    const storage = new SimulatedStorage(clock, () => transitions);
+    // Uploaded images: under --data, or a directory of this process's when the store is in memory.
+    const imagesDir = config.memory
+      ? mkdtempSync(join(tmpdir(), 'sigmalite-images-'))
+      : join(config.data, 'images');
+    mkdirSync(imagesDir, { recursive: true });
+    const images = new FileImageStore(imagesDir);
+    const storage = new SimulatedStorage(clock, () => transitions, images);
     const billing = { startingBalance: config.balance, enforce: config.enforceBilling };
     let engineRef: Engine | undefined;
     const metrics = new Metrics({
@@ -257,14 +263,9 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       });
       generatedUsers = await ensureAccounts(store, users, accountOptions);
     }
-    // Uploaded images: under --data, or a directory of this process's when the store is in memory.
-    const imagesDir = config.memory
-      ? mkdtempSync(join(tmpdir(), 'sigmalite-images-'))
-      : join(config.data, 'images');
-    mkdirSync(imagesDir, { recursive: true });
     const uploads = new Uploads({
       ...env,
-      images: new FileImageStore(imagesDir),
+      images,
       uploads: { timeoutMs: config.uploadTimeout * 1000, minRate: config.uploadMinRate },
     });
     const removeImages = () => {

@@ -100,6 +100,11 @@ describe('POST /drives/upload/', () => {
     expect(Buffer.from(await down.arrayBuffer()).equals(image)).toBe(true);
     // Nobody else's.
     expect((await downloadOf(uuid, BOB)).status).toBe(404);
+    // A clone carries the image.
+    const clone = await t.alice.post(`/drives/${uuid}/action/?do=clone`, { name: 'copy' });
+    expect(clone.status, clone.text).toBe(202);
+    const copy = await downloadOf(clone.json.objects[0].uuid as string);
+    expect(Buffer.from(await copy.arrayBuffer()).equals(image)).toBe(true);
     // The audit log says what happened to the drive.
     const logs = await t.alice.get('/logs/?limit=0');
     expect(logs.json.objects).toContainEqual(

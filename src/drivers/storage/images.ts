@@ -51,6 +51,11 @@ export interface ImageStore {
   read(drive: string): Promise<{ size: number; stream: Readable } | null>;
   /** When bytes for `drive` were last written (ms since the epoch); null if nothing is kept. */
   lastWrite(drive: string): Promise<number | null>;
+  /**
+   * Copies `source`'s sealed image to `target` (a drive clone); nothing when `source` has none.
+   * Idempotent: a copy repeated after a crash starts over.
+   */
+  copy(source: string, target: string): Promise<void>;
   /** Removes whatever is kept for `drive` (idempotent). */
   remove(drive: string): Promise<void>;
   /** The drives something is kept for (sweeps remove those whose drive is gone). */

@@ -6,7 +6,17 @@
  * when the store is in memory.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  copyFile,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -30,6 +40,15 @@ function counter(max: number, exact: number | undefined, limit: number) {
       },
     }),
   };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export class FileImageStore implements ImageStore {
@@ -145,6 +164,15 @@ export class FileImageStore implements ImageStore {
     } catch {
       return false;
     }
+  }
+
+  async copy(source: string, target: string): Promise<void> {
+    if ((await this.uploading(source)) || !(await exists(this.image(source)))) return;
+    await rm(this.dir(target), { recursive: true, force: true });
+    await mkdir(this.dir(target), { recursive: true });
+    // Copied under another name first: a crash half-way leaves no image that looks whole.
+    await copyFile(this.image(source), `${this.image(target)}.tmp`);
+    await rename(`${this.image(target)}.tmp`, this.image(target));
   }
 
   async lastWrite(drive: string): Promise<number | null> {
