@@ -2,7 +2,8 @@
  * The composition root: builds the store, accounts, resources and HTTP server from a `Config`.
  * No module keeps state of its own, so several apps can run in one process.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -15,8 +16,10 @@ import {
   installControl,
 } from './control/index.js';
 import { openApiRoute } from './docs/openapi-route.js';
+import { ContextSockets } from './drivers/compute/simulated/context-sockets.js';
 import { type MachineTable, SimulatedCompute } from './drivers/compute/simulated/driver.js';
 import { SimulatedStorage } from './drivers/storage/simulated/driver.js';
+import { FileImageStore } from './drivers/storage/simulated/image-files.js';
 import { parseTransitions } from './drivers/transitions.js';
 import { ControlledClock } from './engine/clock.js';
 import { Engine } from './engine/engine.js';
@@ -46,6 +49,8 @@ import { ServerContexts } from './resources/context/service.js';
 import { readRoutes } from './resources/crud.js';
 import { driveActionRoutes } from './resources/drives/actions.js';
 import { driveRoutes } from './resources/drives/routes.js';
+import { uploadRoutes } from './resources/drives/upload-routes.js';
+import { Uploads } from './resources/drives/uploads.js';
 import type { ResourceEnv } from './resources/env.js';
 import { eventSharedViews, eventUri } from './resources/events.js';
 import { JOBS } from './resources/jobs/model.js';
@@ -178,22 +183,38 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     const library = loadLibrary(config.library);
     if (!seed) await installLibrary(store, library);
     const clock = new ControlledClock();
+    const net = networkSettings(config);
     let transitions = parseTransitions(config.transitions);
     const setTransitions = (spec: string) => {
       transitions = parseTransitions(spec);
     };
     const machines = stateTable(store, 'sim.machines');
+    const ips = new IpPool(config.dynamicPool, net.nameservers);
+    const contexts = new ServerContexts({ store, ips });
+    const contextPorts =
+      config.contextDir === undefined
+        ? undefined
+        : new ContextSockets(
+            config.contextDir,
+            (server, port) => contexts.serve(server, port),
+            (error) => logger.warn({ err: error }, 'context socket failed'),
+          );
     const compute = new SimulatedCompute({
       clock,
       transitions: () => transitions,
       machines,
       tunnelHost: config.host,
       guestAcpi: config.guestAcpi,
+      contextPorts,
     });
-    const storage = new SimulatedStorage(clock, () => transitions);
-    const net = networkSettings(config);
+    // Uploaded images: under --data, or a directory of this process's when the store is in memory.
+    const imagesDir = config.memory
+      ? mkdtempSync(join(tmpdir(), 'sigmalite-images-'))
+      : join(config.data, 'images');
+    mkdirSync(imagesDir, { recursive: true });
+    const images = new FileImageStore(imagesDir);
+    const storage = new SimulatedStorage(clock, () => transitions, images);
     const billing = { startingBalance: config.balance, enforce: config.enforceBilling };
-    const ips = new IpPool(config.dynamicPool, net.nameservers);
     let engineRef: Engine | undefined;
     const metrics = new Metrics({
       store,
@@ -242,6 +263,14 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       });
       generatedUsers = await ensureAccounts(store, users, accountOptions);
     }
+    const uploads = new Uploads({
+      ...env,
+      images,
+      uploads: { timeoutMs: config.uploadTimeout * 1000, minRate: config.uploadMinRate },
+    });
+    const removeImages = () => {
+      if (config.memory) rmSync(imagesDir, { recursive: true, force: true });
+    };
     const authenticator = new Authenticator(store, { digest: config.digest });
     const routes: RouteSpec[] = [
       ...accountRoutes(authenticator),
@@ -249,6 +278,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       ...serverActionRoutes(env),
       ...serverRoutes(env),
       ...driveActionRoutes(env),
+      ...uploadRoutes(uploads),
       ...driveRoutes(env),
       ...tagRoutes(env),
       ...aclRoutes(env),
@@ -327,11 +357,16 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       ? installControl(http, { control: controller, token: config.controlToken })
       : undefined;
     await engine.start();
+    uploads.start((err) => logger.error({ err }, 'upload sweep failed'));
     try {
+      // Machines that kept running while sigmalite was down get their context ports back.
+      await compute.restoreContextPorts();
       await http.listen({ host: config.host, port: config.port });
     } catch (e) {
       await webConsole.close();
       await events.close();
+      await uploads.stop();
+      removeImages();
       await engine.stop();
       await compute.close();
       clock.dispose();
@@ -354,11 +389,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       routes,
       metrics,
       reset: () => controller.resetAll(),
-      contexts: new ServerContexts({ store, ips }),
+      contexts,
       close: async () => {
         await webConsole.close();
         await events.close();
         await closeWithin(http, SHUTDOWN_GRACE_MS);
+        await uploads.stop();
+        removeImages();
         await engine.stop();
         await compute.close();
         clock.dispose();

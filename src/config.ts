@@ -37,6 +37,12 @@ export interface Config {
   guestAcpi: boolean;
   /** Seconds an ACPI shutdown waits for the guest before the server is `running` again. */
   acpiTimeout: number;
+  /** Where running servers' context ports are exposed as unix sockets `<uuid>.sock`. */
+  contextDir: string | undefined;
+  /** Seconds an image upload may go without a byte before its drive is deleted. */
+  uploadTimeout: number;
+  /** Image upload bodies slower than this many bytes a second are cut (0: no floor). */
+  uploadMinRate: number;
   /** Addresses DHCP NICs get while their server runs (IPv4 CIDR). */
   dynamicPool: string;
   /** Addresses `ip` subscriptions hand out: CIDR, or FIRST-LAST/PREFIX. */
@@ -101,6 +107,9 @@ export const DEFAULTS: Config = {
   transitions: 'default',
   guestAcpi: true,
   acpiTimeout: 60,
+  contextDir: undefined,
+  uploadTimeout: 3600,
+  uploadMinRate: 1024,
   dynamicPool: '198.18.0.0/15',
   ipPool: '198.51.100.0/24',
   vlanTags: '2-4094',
@@ -258,6 +267,30 @@ export const OPTIONS: readonly OptionSpec[] = [
     type: 'integer',
     arg: 'SECONDS',
     help: 'How long an ACPI shutdown waits for the guest before the server is running again',
+  },
+  {
+    key: 'contextDir',
+    flag: 'context-dir',
+    env: 'SIGMALITE_CONTEXT_DIR',
+    type: 'string',
+    arg: 'DIR',
+    help: "Expose each running server's context serial port as a unix socket DIR/<uuid>.sock (docs/context.md), for guest-side tools through a pty",
+  },
+  {
+    key: 'uploadTimeout',
+    flag: 'upload-timeout',
+    env: 'SIGMALITE_UPLOAD_TIMEOUT',
+    type: 'integer',
+    arg: 'SECONDS',
+    help: 'How long an image upload may go without receiving a byte before it is given up and its drive deleted',
+  },
+  {
+    key: 'uploadMinRate',
+    flag: 'upload-min-rate',
+    env: 'SIGMALITE_UPLOAD_MIN_RATE',
+    type: 'integer',
+    arg: 'BYTES',
+    help: 'Image upload and chunk bodies slower than this many bytes a second (over 10 s) are cut; 0 for no floor',
   },
   {
     key: 'dynamicPool',

@@ -10,8 +10,12 @@ import type { EngineContext } from './engine.js';
 import { isoTime, loadDrive, loadServer, saveDrive, saveServer } from './objects.js';
 
 const LIVE_SERVER_STATUSES = ['starting', 'running', 'stopping', 'cloning', 'unavailable'];
+/**
+ * `uploading` is no task's: an upload resumes after a restart, or the upload sweep gives it up
+ * (`resources/drives/uploads.ts`).
+ */
 const TRANSITIONAL_DRIVE_STATUSES = DRIVE_STATUSES.filter(
-  (s): s is DriveStatus => s !== 'mounted' && s !== 'unmounted',
+  (s): s is DriveStatus => s !== 'mounted' && s !== 'unmounted' && s !== 'uploading',
 );
 
 export async function reconcile(ctx: EngineContext): Promise<void> {

@@ -2,6 +2,7 @@
  * What a resource's routes see of HTTP: a context in, a result out. Resources never touch
  * Fastify; `http/server.ts` adapts these to it.
  */
+import type { Readable } from 'node:stream';
 import type { Fields, ResourceDef } from '../model/fields.js';
 import type { Rendered } from '../store/types.js';
 import type { Principal } from './auth.js';
@@ -22,6 +23,8 @@ export interface RequestInfo {
   url: string;
   /** As received (lower-case names; a repeated header may be an array). */
   headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** The request body, unread: only on routes that stream their body (`streamsBody`). */
+  bodyStream?: Readable;
 }
 
 /** A request whose account is known. */
@@ -65,6 +68,20 @@ export type ApiResult =
     }
   /** Any value, rendered as canonical JSON. */
   | { type: 'value'; status?: number; body: unknown; headers?: ResultHeaders }
+  /**
+   * Bytes that are not JSON (an uploaded drive's uuid as text, a drive image), sent as they are;
+   * a stream is piped (Fastify's path only: routes that answer streams mark `streamsBody`).
+   */
+  | {
+      type: 'raw';
+      status?: number;
+      contentType: string;
+      body: string | Buffer | Readable;
+      /** Content-Length of a stream, when known. */
+      length?: number;
+      headers?: ResultHeaders;
+      uuids?: readonly string[];
+    }
   | { type: 'empty'; status?: number };
 
 export type ApiHandler = (ctx: ApiContext) => Promise<ApiResult>;
@@ -105,6 +122,12 @@ export type RouteSpec =
       resource?: RouteResource;
       /** On an action route: what each action answers (OpenAPI). */
       actions?: Readonly<Record<string, ActionAnswer>>;
+      /**
+       * The handler reads the body itself as a stream (`RequestInfo.bodyStream`) and bounds it
+       * itself (image uploads and downloads): no JSON parsing, no `--body-limit`, never the lane.
+       * Fastify's route config says the same (`config.streamsBody`) to hooks that look.
+       */
+      streamsBody?: true;
     }
   | {
       path: string;

@@ -86,7 +86,9 @@ export function createLane(deps: LaneDeps): Lane {
   // serves (public ones, or where it is a 405) are left to Fastify.
   for (const spec of deps.routes) {
     for (const method of LANE_METHODS) {
-      const handler = spec.public === true ? undefined : spec.handlers[method];
+      // Routes that stream their body (image uploads and downloads) are Fastify's alone.
+      const handler =
+        spec.public === true || spec.streamsBody === true ? undefined : spec.handlers[method];
       const store: LaneRoute = { route: deps.apiPrefix + spec.path, path: spec.path, handler };
       router.on(method, deps.apiPrefix + spec.path, () => {}, store);
     }

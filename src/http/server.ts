@@ -13,6 +13,7 @@ import {
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
 import { parse as parseCookies } from 'cookie';
 import Fastify, {
   type FastifyBaseLogger,
@@ -252,17 +253,41 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
     });
   }
 
-  for (const spec of options.routes) registerRoute(app, spec, options);
+  for (const spec of options.routes) {
+    if (!streamsBody(spec)) registerRoute(app, spec, options);
+  }
+  // Routes that read their body themselves live in a context whose parser reads nothing: the
+  // handler gets the request stream as it arrives (no JSON parsing, no --body-limit).
+  const streaming = options.routes.filter(streamsBody);
+  if (streaming.length > 0) {
+    app.register(async (child) => {
+      child.removeAllContentTypeParsers();
+      child.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
+      // An answer given before the body was read to its end (a refusal) closes the connection:
+      // what is left of the body would otherwise be read as the next request.
+      child.addHook('onSend', async (request, reply, payload) => {
+        if (!request.raw.complete) reply.header('connection', 'close');
+        return payload;
+      });
+      for (const spec of streaming) registerRoute(child, spec, options);
+    });
+  }
   return app;
+}
+
+function streamsBody(spec: RouteSpec): boolean {
+  return spec.public !== true && spec.streamsBody === true;
 }
 
 function registerRoute(app: FastifyInstance, spec: RouteSpec, options: HttpOptions): void {
   const allowed = Object.keys(spec.handlers) as Method[];
   const allowHeader = [...allowed, 'OPTIONS'].join(',');
   const isPublic = spec.public === true;
+  const streams = streamsBody(spec);
   app.route({
     method: [...ALL_METHODS],
     url: API_PREFIX + spec.path,
+    config: { streamsBody: streams },
     onRequest: async (request) => {
       checkAcceptable(request);
       if (isPublic || request.method === 'OPTIONS') return;
@@ -283,6 +308,7 @@ function registerRoute(app: FastifyInstance, spec: RouteSpec, options: HttpOptio
       }
       const method = (request.method === 'HEAD' ? 'GET' : request.method) as Method;
       const info = requestInfo(request, method, options);
+      if (streams) info.bodyStream = request.raw;
       let result: ApiResult;
       if (spec.public) {
         const handler = spec.handlers[method];
@@ -466,6 +492,7 @@ function sendResult(
   result: ApiResult,
   ctx: RequestInfo,
 ): Promise<FastifyReply> | FastifyReply {
+  if (result.type === 'raw') return sendRaw(request, reply, result);
   const answer = renderResult(result, ctx.method === 'GET' ? readProjection(ctx.query) : undefined);
   reply.code(answer.status).headers(answer.headers).type(answer.type);
   if (answer.body === undefined) return reply.send();
@@ -478,6 +505,24 @@ function sendResult(
       .header('vary', 'accept-encoding')
       .send(Buffer.concat(zipped)),
   );
+}
+
+/** Bytes as they are: a stream is piped (and dropped unread for a HEAD). */
+function sendRaw(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  result: Extract<ApiResult, { type: 'raw' }>,
+): FastifyReply {
+  reply
+    .code(result.status ?? 200)
+    .headers(result.headers ?? NO_HEADERS)
+    .type(result.contentType);
+  if (result.length !== undefined) reply.header('content-length', String(result.length));
+  if (request.method === 'HEAD' && result.body instanceof Readable) {
+    result.body.destroy();
+    return reply.send();
+  }
+  return reply.send(result.body);
 }
 
 /** An answer as status, headers, content type and body, whichever way it is then sent. */
@@ -520,6 +565,14 @@ export function renderResult(result: ApiResult, projection: readonly string[] | 
         headers: result.headers ?? NO_HEADERS,
         type: JSON_TYPE,
         body: canonicalJson(result.body),
+      };
+    case 'raw':
+      if (result.body instanceof Readable) throw new Error('a stream is sent by sendRaw');
+      return {
+        status: result.status ?? 200,
+        headers: result.headers ?? NO_HEADERS,
+        type: result.contentType,
+        body: result.body,
       };
     case 'empty':
       // CloudSigma's 204s carry this content type (fixtures); the body is empty.

@@ -45,6 +45,13 @@ export async function checkAttachments(
       );
     }
     const drive = parseDoc<DriveDoc>(record);
+    if (drive.status === 'uploading') {
+      // Its image is not checked yet (docs/images.md): no guest may see it before.
+      throw errors.permission(
+        `Drive ${drive.uuid} is being uploaded: attach it once the upload is complete`,
+        point,
+      );
+    }
     const elsewhere = drive.mounted_on.filter((uuid) => uuid !== serverUuid);
     if (drive.media === 'disk' && !drive.allow_multimount && elsewhere.length > 0) {
       throw errors.invalid(

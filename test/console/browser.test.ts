@@ -214,18 +214,13 @@ describe('the web console', () => {
     await screenshot(page, 'drives');
   });
 
-  it('uploads an image with a progress bar that reaches 100%', async (context) => {
-    // The upload routes come with issue 15 (POST /initupload/, GET|POST
-    // /drives/{uuid}/upload/); until then sigmalite answers "not implemented".
-    const probe = await t.alice.get(
-      '/drives/00000000-0000-4000-8000-000000000000/upload/?resumableChunkNumber=1',
-    );
-    const missing = /^Not implemented|was not found on this server$/;
-    if (probe.status === 404 && missing.test(String(probe.json?.[0]?.error_message))) {
-      context.skip('POST /initupload/ and GET|POST /drives/{uuid}/upload/ are not implemented yet');
-    }
+  it('uploads an image with a progress bar that reaches 100%', async () => {
+    // Through sigmalite's routes (POST /initupload/, GET|POST /drives/{uuid}/upload/): the
+    // drive ends unmounted, of the file's exact size, and downloads as the file.
     const image = join(scratch, 'tiny.img');
-    writeFileSync(image, Buffer.alloc(3 * 1024 * 1024 + 17, 7));
+    const bytes = Buffer.alloc(3 * 1024 * 1024 + 17, 7);
+    bytes.write('sigmalite upload', 1000);
+    writeFileSync(image, bytes);
     const form = page.getByRole('form', { name: 'Upload an image' });
     await form.getByLabel('Image file').setInputFiles(image);
     await form.getByLabel('Name').fill('uploaded');
@@ -234,8 +229,18 @@ describe('the web console', () => {
     await form.getByRole('status').waitFor();
     const bar = form.getByLabel('Upload progress');
     const value = (element: unknown) => (element as { value: number }).value;
-    expect(await bar.evaluate(value)).toBe(3 * 1024 * 1024 + 17);
+    expect(await bar.evaluate(value)).toBe(bytes.length);
     await page.getByRole('row').filter({ hasText: 'uploaded' }).first().waitFor();
+    const drives = await t.alice.get('/drives/detail/?name=uploaded');
+    expect(drives.json.objects).toHaveLength(1);
+    const drive = drives.json.objects[0];
+    expect(drive).toMatchObject({ status: 'unmounted', size: bytes.length, media: 'disk' });
+    const down = await fetch(`${t.origin}/api/2.0/drives/${drive.uuid}/download/`, {
+      headers: {
+        authorization: `Basic ${Buffer.from(`${ALICE.email}:${ALICE.password}`).toString('base64')}`,
+      },
+    });
+    expect(Buffer.from(await down.arrayBuffer()).equals(bytes)).toBe(true);
   });
 
   it('speaks the resumable upload protocol of issue 15 (its routes faked in the browser)', async () => {

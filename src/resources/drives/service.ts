@@ -209,7 +209,9 @@ export async function deleteDrives(
     const record = await tx.get(stale.uuid);
     if (!record) continue;
     const drive = parseDoc<DriveDoc>(record);
-    if (drive.status !== 'mounted' && drive.status !== 'unmounted' && drive.status !== 'creating') {
+    // An upload under way is given up with its drive (its bytes go with the next sweep).
+    const deletable = ['mounted', 'unmounted', 'creating', 'uploading'];
+    if (!deletable.includes(drive.status)) {
       throw errors.permission(`Cannot delete drive ${drive.uuid} in state "${drive.status}"`);
     }
     await detachEverywhere(tx, drive, deletingServers);

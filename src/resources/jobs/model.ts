@@ -6,7 +6,8 @@ import { type FieldDef, RENDER_TIME, type ResourceDef } from '../../model/fields
 import { resourceUri } from '../../model/refs.js';
 import type { DocKind } from '../common.js';
 
-export type JobOperation = 'drive_clone' | 'server_clone';
+/** `drive_upload`: an image upload into a drive (sigmalite's; CloudSigma shows no job for it). */
+export type JobOperation = 'drive_clone' | 'server_clone' | 'drive_upload';
 export type JobState = 'started' | 'success' | 'error';
 
 export interface JobDoc {
@@ -74,7 +75,7 @@ export const JOBS: ResourceDef = {
     last_modified: field('datetime', DATETIME_HELP, { default: RENDER_TIME }),
     operation: field('string', STRING_HELP, {
       nullable: true,
-      output: { nullable: false, choices: ['drive_clone', 'server_clone'] },
+      output: { nullable: false, choices: ['drive_clone', 'server_clone', 'drive_upload'] },
     }),
     resource_uri: field('string', STRING_HELP, { readonly: true }),
     resources: field('list', 'Resources linked to this background job.', {

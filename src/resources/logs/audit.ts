@@ -6,7 +6,7 @@
  * Entries name CloudSigma's actions: `create`, `update`, `delete` per object (bulk requests give
  * one entry per object), `start_send`, `stop_send`, `shutdown_ACPI_send` for power actions the
  * engine then finishes (`boot`, `stop`: `engine/tasks.ts`), `clone_src` and `clone_dst` for a
- * clone, and the `do=` name for any other action.
+ * clone, `upload` for an image upload or chunk, and the `do=` name for any other action.
  */
 import type { Clock } from '../../engine/clock.js';
 import { actionName } from '../../http/actions.js';
@@ -27,6 +27,7 @@ const CATEGORIES: Record<string, string> = {
   acls: 'ACLs',
   fwpolicies: 'Firewall policies',
   global_context: 'Global context',
+  initupload: 'Drives',
   ips: 'IPs',
   libdrives: 'Library drives',
   vlans: 'VLANs',
@@ -89,6 +90,12 @@ export function entriesOf(outcome: ApiOutcome): LogEntry[] {
     return [entry(SENT[name] ?? name, target)];
   }
   if (SINGLETONS.has(kind)) return [entry('update', '', details(ctx.body))];
+  // Image uploads (`/drives/upload/[name]`, a chunk to `/drives/{uuid}/upload/`): `upload` of the
+  // drive, whose uuid a raw upload answers.
+  if (kind === 'drives' && (segments[1] === 'upload' || segments[2] === 'upload')) {
+    const created = result ? uuidsOf(result)[0] : undefined;
+    return [entry('upload', ctx.params.uuid ?? created ?? '')];
+  }
 
   const onCollection = segments.length === 1;
   switch (ctx.method) {
@@ -132,6 +139,7 @@ function itemsOf(body: unknown): unknown[] {
 /** The uuids of the objects an answer carries (`{"objects": [...]}` or one object). */
 function uuidsOf(result: ApiResult): readonly string[] {
   if (result.type === 'object' && result.uuids) return result.uuids;
+  if (result.type === 'raw') return result.uuids ?? [];
   let body: unknown;
   try {
     if (result.type === 'object') body = JSON.parse(result.json.toString());

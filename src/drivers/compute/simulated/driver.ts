@@ -8,6 +8,7 @@ import type { Clock } from '../../../engine/clock.js';
 import type { Transitions } from '../../transitions.js';
 import type { ComputeDriver, MachineSpec, MachineState, MachineStatus } from '../types.js';
 import { type ConsoleServer, echoConsole, startConsoleServer } from './console.js';
+import type { GuestContextPorts } from './context-sockets.js';
 import { type RfbServer, startRfbServer } from './rfb.js';
 
 /** Where the driver keeps its machines (the store's component state, one namespace). */
@@ -23,6 +24,8 @@ interface Machine {
   since: number;
   /** When a transition under way ends (clock time). */
   until?: number;
+  /** Whether the guest has a context port (the server's `context`); absent means true. */
+  context?: boolean;
 }
 
 export interface SimulatedComputeOptions {
@@ -33,6 +36,8 @@ export interface SimulatedComputeOptions {
   tunnelHost: string;
   /** Whether guests power off on an ACPI request (default true). */
   guestAcpi?: boolean;
+  /** Where running guests' context ports are exposed (`--context-dir`); nowhere without. */
+  contextPorts?: GuestContextPorts;
 }
 
 export class SimulatedCompute implements ComputeDriver {
@@ -86,12 +91,19 @@ export class SimulatedCompute implements ComputeDriver {
     if (machine?.state === 'running') return { activeSince: machine.since };
     if (machine?.state !== 'starting') {
       const now = clock.now();
-      machine = { state: 'starting', since: now, until: now + this.options.transitions().start };
+      machine = {
+        state: 'starting',
+        since: now,
+        until: now + this.options.transitions().start,
+        context: spec.context,
+      };
       await this.save(spec.uuid, machine, epoch);
     }
     await this.waitUntil(machine.until ?? clock.now());
-    const running: Machine = { state: 'running', since: clock.now() };
-    await this.save(spec.uuid, running, epoch);
+    const running: Machine = { state: 'running', since: clock.now(), context: spec.context };
+    if ((await this.save(spec.uuid, running, epoch)) && spec.context) {
+      await this.options.contextPorts?.open(spec.uuid);
+    }
     return { activeSince: running.since };
   }
 
@@ -201,13 +213,32 @@ export class SimulatedCompute implements ComputeDriver {
     await server?.close();
   }
 
+  /** What a machine that no longer runs leaves behind: its tunnels and its context port. */
   private async closeTunnels(uuid: string): Promise<void> {
-    await Promise.all([this.closeVnc(uuid), this.closeConsole(uuid)]);
+    await Promise.all([
+      this.closeVnc(uuid),
+      this.closeConsole(uuid),
+      this.options.contextPorts?.close(uuid),
+    ]);
+  }
+
+  /**
+   * Exposes the context ports of the machines that run (after a restart of sigmalite, whose
+   * machines kept running in the store). Ports of machines that do not run are left alone.
+   */
+  async restoreContextPorts(): Promise<void> {
+    const ports = this.options.contextPorts;
+    if (!ports) return;
+    for (const row of await this.options.machines.list()) {
+      const machine = JSON.parse(row.value) as Machine;
+      if (machine.state === 'running' && machine.context !== false) await ports.open(row.key);
+    }
   }
 
   async close(): Promise<void> {
     await Promise.all(
       [...this.vnc.keys(), ...this.consoles.keys()].map((uuid) => this.closeTunnels(uuid)),
     );
+    await this.options.contextPorts?.closeAll();
   }
 }
