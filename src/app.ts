@@ -242,7 +242,14 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       });
       generatedUsers = await ensureAccounts(store, users, accountOptions);
     }
-    const authenticator = new Authenticator(store, { digest: config.digest });
+    const authenticator = new Authenticator(store, {
+      digest: config.digest,
+      throttle: {
+        perAccount: Math.max(1, config.loginLimit),
+        perAddress: Math.max(1, config.loginLimitPerAddress),
+        windowMs: 60_000,
+      },
+    });
     const routes: RouteSpec[] = [
       ...accountRoutes(authenticator),
       ...serverExtraRoutes(env),

@@ -59,6 +59,10 @@ export interface Config {
   seedFile: string | undefined;
   /** Reject unknown body fields instead of ignoring (and logging) them. */
   strict: boolean;
+  /** Login attempts per account a minute (reserved before the password is checked). */
+  loginLimit: number;
+  /** Login attempts per client address (IPv6: per /64) a minute. */
+  loginLimitPerAddress: number;
 }
 
 export interface OptionSpec {
@@ -112,6 +116,8 @@ export const DEFAULTS: Config = {
   seed: undefined,
   seedFile: undefined,
   strict: false,
+  loginLimit: 10,
+  loginLimitPerAddress: 60,
 };
 
 export const OPTIONS: readonly OptionSpec[] = [
@@ -343,6 +349,22 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'SIGMALITE_STRICT',
     type: 'boolean',
     help: "Reject unknown body fields (400 validation, one error per field, naming it); by default they are ignored and named in the request's log line, as unknown list query parameters always are",
+  },
+  {
+    key: 'loginLimit',
+    flag: 'login-limit',
+    env: 'SIGMALITE_LOGIN_LIMIT',
+    type: 'integer',
+    arg: 'N',
+    help: 'Login attempts (Basic, Digest, do=login) per account a minute, counted before the password is checked; beyond it 429 with Retry-After (verified credentials and sessions keep working)',
+  },
+  {
+    key: 'loginLimitPerAddress',
+    flag: 'login-limit-per-address',
+    env: 'SIGMALITE_LOGIN_LIMIT_PER_ADDRESS',
+    type: 'integer',
+    arg: 'N',
+    help: 'Login attempts (API tokens included) per client address a minute (IPv6: per /64); beyond it 429 with Retry-After',
   },
 ];
 

@@ -22,6 +22,8 @@ export interface RequestInfo {
   url: string;
   /** As received (lower-case names; a repeated header may be an array). */
   headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** The client's address (the login throttle counts attempts per address). */
+  address?: string | undefined;
 }
 
 /** A request whose account is known. */

@@ -143,10 +143,11 @@ export const errors = {
       challenges.length > 0 ? { 'www-authenticate': challenges } : {},
     ),
 
-  throttled: (seconds: number) =>
+  /** 429: the login attempts allowed per account or client address (`limit`) were spent. */
+  throttled: (seconds: number, limit: string, per: 'account' | 'address') =>
     new ApiError(
       'permission',
-      `Too many failed logins for this account; try again in ${seconds} seconds`,
+      `Too many login attempts for this ${per} (limit: ${limit}); try again in ${seconds} seconds`,
       null,
       429,
       { 'retry-after': String(seconds) },

@@ -100,6 +100,7 @@ export function authRequest(request: {
   method: string;
   url: string;
   headers: Record<string, string | string[] | undefined>;
+  socket?: { remoteAddress?: string | undefined };
 }): AuthRequest {
   const header = (name: string) => {
     const value = request.headers[name];
@@ -113,6 +114,7 @@ export function authRequest(request: {
     sessionId: cookies[SESSION_COOKIE],
     csrfHeader: header('x-csrftoken'),
     xhr: header('x-requested-with')?.toLowerCase() === 'xmlhttprequest',
+    address: request.socket?.remoteAddress,
   };
 }
 
@@ -134,6 +136,7 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
         method: request.method ?? 'GET',
         url: request.url ?? '',
         headers: request.headers,
+        socket: request.socket,
       }),
     bodyLimit: options.bodyLimit,
     parseBody: parseJsonBody,
@@ -457,6 +460,7 @@ function requestInfo(request: FastifyRequest, method: Method, options: HttpOptio
     path: pathOf(request.url),
     url: request.url,
     headers: request.headers,
+    address: request.socket.remoteAddress,
   };
 }
 
