@@ -281,6 +281,14 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       authenticator,
       logger,
       bodyLimit: config.bodyLimit,
+      headersTimeoutMs: Math.max(1, config.headerTimeout) * 1000,
+      connections: {
+        perAddress: Math.max(1, config.maxConnectionsPerAddress),
+        total: Math.max(1, config.maxConnections),
+        bodyTimeoutMs: Math.max(1, config.bodyTimeout) * 1000,
+        minBodyRate: config.minBodyRate,
+        graceMs: 10_000,
+      },
       publicUrl: config.publicUrl,
       strict: config.strict,
       operations: {

@@ -63,6 +63,16 @@ export interface Config {
   loginLimit: number;
   /** Login attempts per client address (IPv6: per /64) a minute. */
   loginLimitPerAddress: number;
+  /** Seconds a client has to send a request's headers. */
+  headerTimeout: number;
+  /** Seconds a client has to send a request's body. */
+  bodyTimeout: number;
+  /** Bytes a second a request body must average after its first 10 seconds. */
+  minBodyRate: number;
+  /** Open connections in total. */
+  maxConnections: number;
+  /** Open connections per client address (IPv6: per /64). */
+  maxConnectionsPerAddress: number;
 }
 
 export interface OptionSpec {
@@ -118,6 +128,11 @@ export const DEFAULTS: Config = {
   strict: false,
   loginLimit: 10,
   loginLimitPerAddress: 60,
+  headerTimeout: 20,
+  bodyTimeout: 300,
+  minBodyRate: 1024,
+  maxConnections: 8192,
+  maxConnectionsPerAddress: 256,
 };
 
 export const OPTIONS: readonly OptionSpec[] = [
@@ -365,6 +380,46 @@ export const OPTIONS: readonly OptionSpec[] = [
     type: 'integer',
     arg: 'N',
     help: 'Login attempts (API tokens included) per client address a minute (IPv6: per /64); beyond it 429 with Retry-After',
+  },
+  {
+    key: 'headerTimeout',
+    flag: 'header-timeout',
+    env: 'SIGMALITE_HEADER_TIMEOUT',
+    type: 'integer',
+    arg: 'SECONDS',
+    help: "Time a client has to send a request's headers; then the connection closes (408)",
+  },
+  {
+    key: 'bodyTimeout',
+    flag: 'body-timeout',
+    env: 'SIGMALITE_BODY_TIMEOUT',
+    type: 'integer',
+    arg: 'SECONDS',
+    help: "Time a client has to send a request's body; then 408 and the connection closes (not the image upload routes, which bound themselves)",
+  },
+  {
+    key: 'minBodyRate',
+    flag: 'min-body-rate',
+    env: 'SIGMALITE_MIN_BODY_RATE',
+    type: 'integer',
+    arg: 'BYTES',
+    help: 'Bytes a second a request body must average once 10 seconds have passed; slower: 408 and the connection closes',
+  },
+  {
+    key: 'maxConnections',
+    flag: 'max-connections',
+    env: 'SIGMALITE_MAX_CONNECTIONS',
+    type: 'integer',
+    arg: 'N',
+    help: 'Open connections in total; more are answered 503 and closed',
+  },
+  {
+    key: 'maxConnectionsPerAddress',
+    flag: 'max-connections-per-address',
+    env: 'SIGMALITE_MAX_CONNECTIONS_PER_ADDRESS',
+    type: 'integer',
+    arg: 'N',
+    help: 'Open connections per client address (IPv6: per /64); more are answered 429 and closed',
   },
 ];
 

@@ -39,6 +39,11 @@ import type {
 } from './api.js';
 import { type Authenticator, type AuthRequest, type Principal, SESSION_COOKIE } from './auth.js';
 import { parseJsonBody } from './body.js';
+import {
+  ConnectionGuard,
+  type ConnectionLimits,
+  DEFAULT_CONNECTION_LIMITS,
+} from './connections.js';
 import { ApiError, errors } from './errors.js';
 import { gzipPieces } from './gzip.js';
 import { createLane, type Lane } from './lane.js';
@@ -59,6 +64,10 @@ export interface HttpOptions {
   strict?: boolean;
   /** `/readyz`, `/metrics` and per-request measurements; none: `/healthz` only. */
   operations?: Operations;
+  /** Connection caps and body timeouts (`connections.ts`); the defaults when absent. */
+  connections?: ConnectionLimits;
+  /** Milliseconds a client has to send a request's headers. */
+  headersTimeoutMs?: number;
 }
 
 /** What the process tells its operators, apart from the API. */
@@ -83,6 +92,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** The plain GETs and JSON POSTs answered before Fastify (`lane.ts`). */
     lane: Lane;
+    /** Connection caps and body rates (`connections.ts`). */
+    connectionGuard: ConnectionGuard;
   }
   interface FastifyRequest {
     principal?: Principal;
@@ -161,6 +172,7 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
       body: error.body(),
     }),
   });
+  const guard = new ConnectionGuard(options.connections ?? DEFAULT_CONNECTION_LIMITS);
   // The https option changes Fastify's server type parameter; the routes do not care which it is.
   const app = Fastify({
     loggerInstance: options.logger,
@@ -181,11 +193,16 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
         maxRequestsPerSocket?: number;
       };
       const listener = (req: IncomingMessage, res: ServerResponse) => {
+        guard.watch(req, res);
         if (!lane.take(req, res)) handler(req, res);
       };
+      // Node checks the header timeout only this often (30 s by default).
+      const checking = { connectionsCheckingInterval: 1000 };
       const server = options.https
-        ? createHttpsServer(options.https, listener)
-        : createHttpServer(opts.http ?? {}, listener);
+        ? createHttpsServer({ ...options.https, ...checking }, listener)
+        : createHttpServer({ ...opts.http, ...checking }, listener);
+      server.headersTimeout = options.headersTimeoutMs ?? 20_000;
+      guard.attach(server, options.https !== undefined);
       server.keepAliveTimeout = opts.keepAliveTimeout ?? 72_000;
       server.requestTimeout = opts.requestTimeout ?? 0;
       server.setTimeout(opts.connectionTimeout ?? 0);
@@ -203,6 +220,7 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
   }) as unknown as FastifyInstance;
 
   app.decorate('lane', lane);
+  app.decorate('connectionGuard', guard);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => {
     try {
@@ -214,6 +232,10 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
 
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('X-REQUEST-ID', request.id);
+    // Routes that read their own body bound it themselves (shared-conventions: streamsBody).
+    if ((request.routeOptions.config as { streamsBody?: boolean } | undefined)?.streamsBody) {
+      guard.exempt(request.raw);
+    }
     done();
   });
 
