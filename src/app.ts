@@ -281,6 +281,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       authenticator,
       logger,
       bodyLimit: config.bodyLimit,
+      bodyLimits: {
+        maxItems: Math.max(1, config.maxRequestItems),
+        maxString: Math.max(1, config.maxString),
+      },
       headersTimeoutMs: Math.max(1, config.headerTimeout) * 1000,
       connections: {
         perAddress: Math.max(1, config.maxConnectionsPerAddress),

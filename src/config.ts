@@ -73,6 +73,10 @@ export interface Config {
   maxConnections: number;
   /** Open connections per client address (IPv6: per /64). */
   maxConnectionsPerAddress: number;
+  /** Items in any list of a request body (objects of a bulk request among them). */
+  maxRequestItems: number;
+  /** Characters in any string of a request body. */
+  maxString: number;
 }
 
 export interface OptionSpec {
@@ -133,6 +137,8 @@ export const DEFAULTS: Config = {
   minBodyRate: 1024,
   maxConnections: 8192,
   maxConnectionsPerAddress: 256,
+  maxRequestItems: 1000,
+  maxString: 65_536,
 };
 
 export const OPTIONS: readonly OptionSpec[] = [
@@ -420,6 +426,22 @@ export const OPTIONS: readonly OptionSpec[] = [
     type: 'integer',
     arg: 'N',
     help: 'Open connections per client address (IPv6: per /64); more are answered 429 and closed',
+  },
+  {
+    key: 'maxRequestItems',
+    flag: 'max-request-items',
+    env: 'SIGMALITE_MAX_REQUEST_ITEMS',
+    type: 'integer',
+    arg: 'N',
+    help: 'Items in any list of a request body: objects of a bulk create, update or delete, subscriptions, NICs, drives... (more: 400)',
+  },
+  {
+    key: 'maxString',
+    flag: 'max-string',
+    env: 'SIGMALITE_MAX_STRING',
+    type: 'integer',
+    arg: 'CHARS',
+    help: 'Characters in any string of a request body, keys included (more: 400)',
   },
 ];
 

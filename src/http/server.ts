@@ -38,7 +38,7 @@ import type {
   RouteSpec,
 } from './api.js';
 import { type Authenticator, type AuthRequest, type Principal, SESSION_COOKIE } from './auth.js';
-import { parseJsonBody } from './body.js';
+import { type BodyLimits, DEFAULT_BODY_LIMITS, parseJsonBody } from './body.js';
 import {
   ConnectionGuard,
   type ConnectionLimits,
@@ -66,6 +66,8 @@ export interface HttpOptions {
   operations?: Operations;
   /** Connection caps and body timeouts (`connections.ts`); the defaults when absent. */
   connections?: ConnectionLimits;
+  /** Lists and strings of JSON bodies. */
+  bodyLimits?: BodyLimits;
   /** Milliseconds a client has to send a request's headers. */
   headersTimeoutMs?: number;
 }
@@ -130,6 +132,7 @@ export function authRequest(request: {
 }
 
 export async function buildHttpServer(options: HttpOptions): Promise<FastifyInstance> {
+  const bodyLimits = options.bodyLimits ?? DEFAULT_BODY_LIMITS;
   const requestLog = new RequestLog(API_PREFIX, options.logger, options.operations?.observe);
   const nextRequestId = requestIds();
   const lane = createLane({
@@ -150,7 +153,7 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
         socket: request.socket,
       }),
     bodyLimit: options.bodyLimit,
-    parseBody: parseJsonBody,
+    parseBody: (raw) => parseJsonBody(raw, bodyLimits),
     strict: options.strict === true,
     act: (handler, ctx, path) =>
       options.onOutcome
@@ -224,7 +227,7 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => {
     try {
-      done(null, parseJsonBody(body as Buffer));
+      done(null, parseJsonBody(body as Buffer, bodyLimits));
     } catch (e) {
       done(e as Error, undefined);
     }
