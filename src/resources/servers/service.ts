@@ -227,6 +227,7 @@ export async function updateServer(
   tx: WriteTx,
   record: ObjectRecord,
   body: unknown,
+  caller?: string,
 ): Promise<string> {
   const { values } = readInput(SERVERS.fields, body, { requireAll: false });
   const doc = parseDoc<ServerDoc>(record);
@@ -263,7 +264,10 @@ export async function updateServer(
   checkServer({ ...next, nics: nicsToCheck }, env.capabilities);
   await checkServerReferences(tx, { ...next, nics: nicsToCheck });
   if (nicDrafts) next.nics = await assignMacs(tx, env.random, doc.uuid, doc.nics, nicDrafts);
-  await checkAttachments(tx, doc.owner, doc.uuid, next.drives);
+  await checkAttachments(tx, doc.owner, doc.uuid, next.drives, {
+    caller,
+    attached: doc.drives.map((a) => a.drive),
+  });
   const updated = toUpdate(serverKind, record, next);
   await tx.update(updated);
   await applyMounts(tx, doc.uuid, doc.drives, next.drives);
