@@ -126,6 +126,13 @@ export const errors = {
       null,
       406,
     ),
+  unsupportedMediaType: (type: string | undefined) =>
+    new ApiError(
+      'validation',
+      `Request bodies must be JSON, declared as Content-Type: application/json (got ${type === undefined ? 'none' : JSON.stringify(type.slice(0, 100))})`,
+      null,
+      415,
+    ),
   upgradeRequired: (path: string) =>
     new ApiError(
       'validation',

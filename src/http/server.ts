@@ -293,8 +293,11 @@ function registerRoute(app: FastifyInstance, spec: RouteSpec, options: HttpOptio
     url: API_PREFIX + spec.path,
     onRequest: async (request) => {
       checkAcceptable(request);
-      if (isPublic || request.method === 'OPTIONS') return;
-      request.principal = await options.authenticator.authenticate(authRequest(request));
+      if (request.method === 'OPTIONS') return;
+      if (!isPublic) {
+        request.principal = await options.authenticator.authenticate(authRequest(request));
+      }
+      checkBodyType(request);
     },
     handler: async (request, reply) => {
       if (request.method === 'OPTIONS') {
@@ -647,6 +650,29 @@ function checkAcceptable(request: FastifyRequest): void {
         t.type.endsWith('+json')),
   );
   if (!ok) throw errors.notAcceptable(accept);
+}
+
+/**
+ * A request body must be declared JSON (`application/json` or a `+json` type): a form post or
+ * `text/plain` is a request a browser sends cross-site without asking, with the Basic credentials
+ * it holds, so it is refused (415) rather than read as JSON. Empty bodies are fine; routes that
+ * read their own body (`streamsBody`) are not concerned.
+ */
+function checkBodyType(request: FastifyRequest): void {
+  const length = request.headers['content-length'];
+  const hasBody =
+    request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+  if (!hasBody) return;
+  if ((request.routeOptions.config as { streamsBody?: boolean } | undefined)?.streamsBody) return;
+  const type = request.headers['content-type'];
+  if (type !== undefined && declaresJson(type)) return;
+  throw errors.unsupportedMediaType(type);
+}
+
+/** `application/json` or `something/x+json`, whatever its parameters, in any case. */
+export function declaresJson(contentType: string): boolean {
+  const media = contentType.split(';', 1)[0]!.trim().toLowerCase();
+  return media === 'application/json' || /^[a-z0-9.+-]+\/[a-z0-9.+-]+\+json$/.test(media);
 }
 
 function queryOf(url: string): Query {
