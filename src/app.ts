@@ -328,6 +328,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       authenticator,
       uriOf: eventUri,
       sharedViews: eventSharedViews,
+      maxPerAccount: Math.max(1, config.maxStreamsPerAccount),
+      credentials: store.accounts,
+      publicUrl: config.publicUrl,
+      allowedOrigins: (config.allowedOrigins ?? '')
+        .split(',')
+        .map((o) => o.trim())
+        .filter((o) => o !== ''),
       logger,
       otherUpgrades: webConsole.upgrade,
     });

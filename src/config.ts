@@ -77,6 +77,10 @@ export interface Config {
   maxRequestItems: number;
   /** Characters in any string of a request body. */
   maxString: number;
+  /** Websocket event streams one account may hold open. */
+  maxStreamsPerAccount: number;
+  /** Other origins browser pages may open event streams from with cookies, comma-separated. */
+  allowedOrigins: string | undefined;
 }
 
 export interface OptionSpec {
@@ -139,6 +143,8 @@ export const DEFAULTS: Config = {
   maxConnectionsPerAddress: 256,
   maxRequestItems: 1000,
   maxString: 65_536,
+  maxStreamsPerAccount: 16,
+  allowedOrigins: undefined,
 };
 
 export const OPTIONS: readonly OptionSpec[] = [
@@ -442,6 +448,22 @@ export const OPTIONS: readonly OptionSpec[] = [
     type: 'integer',
     arg: 'CHARS',
     help: 'Characters in any string of a request body, keys included (more: 400)',
+  },
+  {
+    key: 'maxStreamsPerAccount',
+    flag: 'max-streams-per-account',
+    env: 'SIGMALITE_MAX_STREAMS_PER_ACCOUNT',
+    type: 'integer',
+    arg: 'N',
+    help: 'Websocket event streams one account may hold open at once (more: 429)',
+  },
+  {
+    key: 'allowedOrigins',
+    flag: 'allowed-origins',
+    env: 'SIGMALITE_ALLOWED_ORIGINS',
+    type: 'string',
+    arg: 'LIST',
+    help: "Origins (https://host[:port], comma-separated) whose pages may open event streams with a browser's credentials, besides the API's own origin; others get 403",
   },
 ];
 
