@@ -164,6 +164,14 @@ export const errors = {
   concurrency: () =>
     new ApiError('concurrency', 'The object was changed by another request; try again', null),
   backend: () => new ApiError('backend', 'unknown error', null),
+  outOfDescriptors: () =>
+    new ApiError(
+      'backend',
+      'The server has too many open files and connections right now; try again later',
+      null,
+      503,
+      { 'retry-after': '5' },
+    ),
   /** CloudSigma answers 503 when a location is out of capacity. */
   outOfCapacity: (message: string) => new ApiError('backend', message, null, 503),
 };

@@ -615,6 +615,9 @@ function sendError(reply: FastifyReply, error: ApiError): void {
 
 function toApiError(error: FastifyError | ApiError, bodyLimit: number): ApiError {
   if (error instanceof ApiError) return error;
+  // The process is out of file descriptors (too many sockets, tunnels, files): a condition that
+  // passes, not a fault of the request, and never a 500.
+  if (error.code === 'EMFILE' || error.code === 'ENFILE') return errors.outOfDescriptors();
   if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return errors.bodyTooLarge(bodyLimit);
   if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
     return errors.invalid(null, error.message);

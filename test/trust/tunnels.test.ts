@@ -64,3 +64,25 @@ describe('tunnels', () => {
     expect(await tryConsole(next, 'new-password')).toMatch(/^OK/);
   });
 });
+
+describe('out of file descriptors', () => {
+  it('answers a clean 503 backend, never a 500', async () => {
+    const t = await startTestApp();
+    try {
+      const server = await createServer(t.alice);
+      expect((await t.alice.post(`/servers/${server.uuid}/action/?do=start`)).status).toBe(202);
+      const engine = t.app.engine as unknown as { openVnc: () => Promise<never> };
+      engine.openVnc = async () => {
+        throw Object.assign(new Error('listen EMFILE: too many open files'), { code: 'EMFILE' });
+      };
+      const r = await t.alice.post(`/servers/${server.uuid}/action/?do=open_vnc`);
+      expect(r.status).toBe(503);
+      expect(r.json).toEqual([
+        { error_point: null, error_type: 'backend', error_message: expect.any(String) },
+      ]);
+      expect(r.headers.get('retry-after')).toBe('5');
+    } finally {
+      await t.close();
+    }
+  });
+});
