@@ -29,7 +29,10 @@ export interface Config {
   logLevel: string;
   /** The balance every account starts with. */
   balance: string;
-  /** Offer HTTP Digest and keep each account's HA1 (`--no-digest` drops both). */
+  /**
+   * Offer HTTP Digest and keep each account's HA1 (an unsalted MD5 that is as good as the
+   * password to Digest): off by default, and HA1s stored earlier are dropped at a start without it.
+   */
   digest: boolean;
   /** The simulated hypervisor's transition times: `PRESET[,name=ms...]`. */
   transitions: string;
@@ -119,7 +122,7 @@ export const DEFAULTS: Config = {
   publicUrl: undefined,
   logLevel: 'info',
   balance: '10000.00',
-  digest: true,
+  digest: false,
   transitions: 'default',
   guestAcpi: true,
   acpiTimeout: 60,
@@ -464,6 +467,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     type: 'string',
     arg: 'LIST',
     help: "Origins (https://host[:port], comma-separated) whose pages may open event streams with a browser's credentials, besides the API's own origin; others get 403",
+  },
+  {
+    key: 'digest',
+    flag: 'digest',
+    env: 'SIGMALITE_DIGEST',
+    type: 'boolean',
+    help: "Offer HTTP Digest authentication. It keeps an unsalted MD5 of every account's password (HA1, set at its next password change or creation), which a stolen database turns into logins: off by default; a start without it drops every stored HA1",
   },
 ];
 

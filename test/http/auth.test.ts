@@ -29,7 +29,7 @@ function digestHeader(
 describe('authentication', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startTestApp();
+    t = await startTestApp({ digest: true });
   });
   afterAll(() => t.close());
 
@@ -388,10 +388,10 @@ describe('unknown users', () => {
   });
 });
 
-describe('--no-digest', () => {
+describe('Digest is off by default', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startTestApp({ digest: false });
+    t = await startTestApp();
   });
   afterAll(() => t.close());
 

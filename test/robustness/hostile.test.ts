@@ -2960,6 +2960,7 @@ const started = performance.now();
 beforeAll(async () => {
   t = await startTestApp({
     bodyLimit: BODY_LIMIT,
+    digest: true,
     users: [ALICE, BOB, VICTIM].map((u) => `${u.email}:${u.password}`).join(','),
   });
   fx = await createFixtures();
