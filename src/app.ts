@@ -271,7 +271,14 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     const removeImages = () => {
       if (config.memory) rmSync(imagesDir, { recursive: true, force: true });
     };
-    const authenticator = new Authenticator(store, { digest: config.digest });
+    const authenticator = new Authenticator(store, {
+      digest: config.digest,
+      throttle: {
+        perAccount: Math.max(1, config.loginLimit),
+        perAddress: Math.max(1, config.loginLimitPerAddress),
+        windowMs: 60_000,
+      },
+    });
     const routes: RouteSpec[] = [
       ...accountRoutes(authenticator),
       ...serverExtraRoutes(env),
@@ -304,6 +311,18 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       authenticator,
       logger,
       bodyLimit: config.bodyLimit,
+      bodyLimits: {
+        maxItems: Math.max(1, config.maxRequestItems),
+        maxString: Math.max(1, config.maxString),
+      },
+      headersTimeoutMs: Math.max(1, config.headerTimeout) * 1000,
+      connections: {
+        perAddress: Math.max(1, config.maxConnectionsPerAddress),
+        total: Math.max(1, config.maxConnections),
+        bodyTimeoutMs: Math.max(1, config.bodyTimeout) * 1000,
+        minBodyRate: config.minBodyRate,
+        graceMs: 10_000,
+      },
       publicUrl: config.publicUrl,
       strict: config.strict,
       operations: {
@@ -339,6 +358,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       authenticator,
       uriOf: eventUri,
       sharedViews: eventSharedViews,
+      maxPerAccount: Math.max(1, config.maxStreamsPerAccount),
+      credentials: store.accounts,
+      publicUrl: config.publicUrl,
+      allowedOrigins: (config.allowedOrigins ?? '')
+        .split(',')
+        .map((o) => o.trim())
+        .filter((o) => o !== ''),
       logger,
       otherUpgrades: webConsole.upgrade,
     });

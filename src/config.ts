@@ -29,7 +29,10 @@ export interface Config {
   logLevel: string;
   /** The balance every account starts with. */
   balance: string;
-  /** Offer HTTP Digest and keep each account's HA1 (`--no-digest` drops both). */
+  /**
+   * Offer HTTP Digest and keep each account's HA1 (an unsalted MD5 that is as good as the
+   * password to Digest): off by default, and HA1s stored earlier are dropped at a start without it.
+   */
   digest: boolean;
   /** The simulated hypervisor's transition times: `PRESET[,name=ms...]`. */
   transitions: string;
@@ -65,6 +68,28 @@ export interface Config {
   seedFile: string | undefined;
   /** Reject unknown body fields instead of ignoring (and logging) them. */
   strict: boolean;
+  /** Login attempts per account a minute (reserved before the password is checked). */
+  loginLimit: number;
+  /** Login attempts per client address (IPv6: per /64) a minute. */
+  loginLimitPerAddress: number;
+  /** Seconds a client has to send a request's headers. */
+  headerTimeout: number;
+  /** Seconds a client has to send a request's body. */
+  bodyTimeout: number;
+  /** Bytes a second a request body must average after its first 10 seconds. */
+  minBodyRate: number;
+  /** Open connections in total. */
+  maxConnections: number;
+  /** Open connections per client address (IPv6: per /64). */
+  maxConnectionsPerAddress: number;
+  /** Items in any list of a request body (objects of a bulk request among them). */
+  maxRequestItems: number;
+  /** Characters in any string of a request body. */
+  maxString: number;
+  /** Websocket event streams one account may hold open. */
+  maxStreamsPerAccount: number;
+  /** Other origins browser pages may open event streams from with cookies, comma-separated. */
+  allowedOrigins: string | undefined;
 }
 
 export interface OptionSpec {
@@ -103,7 +128,7 @@ export const DEFAULTS: Config = {
   publicUrl: undefined,
   logLevel: 'info',
   balance: '10000.00',
-  digest: true,
+  digest: false,
   transitions: 'default',
   guestAcpi: true,
   acpiTimeout: 60,
@@ -121,6 +146,17 @@ export const DEFAULTS: Config = {
   seed: undefined,
   seedFile: undefined,
   strict: false,
+  loginLimit: 10,
+  loginLimitPerAddress: 60,
+  headerTimeout: 20,
+  bodyTimeout: 300,
+  minBodyRate: 1024,
+  maxConnections: 8192,
+  maxConnectionsPerAddress: 256,
+  maxRequestItems: 1000,
+  maxString: 65_536,
+  maxStreamsPerAccount: 16,
+  allowedOrigins: undefined,
 };
 
 export const OPTIONS: readonly OptionSpec[] = [
@@ -376,6 +412,101 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'SIGMALITE_STRICT',
     type: 'boolean',
     help: "Reject unknown body fields (400 validation, one error per field, naming it); by default they are ignored and named in the request's log line, as unknown list query parameters always are",
+  },
+  {
+    key: 'loginLimit',
+    flag: 'login-limit',
+    env: 'SIGMALITE_LOGIN_LIMIT',
+    type: 'integer',
+    arg: 'N',
+    help: 'Login attempts (Basic, Digest, do=login) per account a minute, counted before the password is checked; beyond it 429 with Retry-After (verified credentials and sessions keep working)',
+  },
+  {
+    key: 'loginLimitPerAddress',
+    flag: 'login-limit-per-address',
+    env: 'SIGMALITE_LOGIN_LIMIT_PER_ADDRESS',
+    type: 'integer',
+    arg: 'N',
+    help: 'Login attempts (API tokens included) per client address a minute (IPv6: per /64); beyond it 429 with Retry-After',
+  },
+  {
+    key: 'headerTimeout',
+    flag: 'header-timeout',
+    env: 'SIGMALITE_HEADER_TIMEOUT',
+    type: 'integer',
+    arg: 'SECONDS',
+    help: "Time a client has to send a request's headers; then the connection closes (408)",
+  },
+  {
+    key: 'bodyTimeout',
+    flag: 'body-timeout',
+    env: 'SIGMALITE_BODY_TIMEOUT',
+    type: 'integer',
+    arg: 'SECONDS',
+    help: "Time a client has to send a request's body; then 408 and the connection closes (not the image upload routes, which bound themselves)",
+  },
+  {
+    key: 'minBodyRate',
+    flag: 'min-body-rate',
+    env: 'SIGMALITE_MIN_BODY_RATE',
+    type: 'integer',
+    arg: 'BYTES',
+    help: 'Bytes a second a request body must average once 10 seconds have passed; slower: 408 and the connection closes',
+  },
+  {
+    key: 'maxConnections',
+    flag: 'max-connections',
+    env: 'SIGMALITE_MAX_CONNECTIONS',
+    type: 'integer',
+    arg: 'N',
+    help: 'Open connections in total; more are answered 503 and closed',
+  },
+  {
+    key: 'maxConnectionsPerAddress',
+    flag: 'max-connections-per-address',
+    env: 'SIGMALITE_MAX_CONNECTIONS_PER_ADDRESS',
+    type: 'integer',
+    arg: 'N',
+    help: 'Open connections per client address (IPv6: per /64); more are answered 429 and closed',
+  },
+  {
+    key: 'maxRequestItems',
+    flag: 'max-request-items',
+    env: 'SIGMALITE_MAX_REQUEST_ITEMS',
+    type: 'integer',
+    arg: 'N',
+    help: 'Items in any list of a request body: objects of a bulk create, update or delete, subscriptions, NICs, drives... (more: 400)',
+  },
+  {
+    key: 'maxString',
+    flag: 'max-string',
+    env: 'SIGMALITE_MAX_STRING',
+    type: 'integer',
+    arg: 'CHARS',
+    help: 'Characters in any string of a request body, keys included (more: 400)',
+  },
+  {
+    key: 'maxStreamsPerAccount',
+    flag: 'max-streams-per-account',
+    env: 'SIGMALITE_MAX_STREAMS_PER_ACCOUNT',
+    type: 'integer',
+    arg: 'N',
+    help: 'Websocket event streams one account may hold open at once (more: 429)',
+  },
+  {
+    key: 'allowedOrigins',
+    flag: 'allowed-origins',
+    env: 'SIGMALITE_ALLOWED_ORIGINS',
+    type: 'string',
+    arg: 'LIST',
+    help: "Origins (https://host[:port], comma-separated) whose pages may open event streams with a browser's credentials, besides the API's own origin; others get 403",
+  },
+  {
+    key: 'digest',
+    flag: 'digest',
+    env: 'SIGMALITE_DIGEST',
+    type: 'boolean',
+    help: "Offer HTTP Digest authentication. It keeps an unsalted MD5 of every account's password (HA1, set at its next password change or creation), which a stolen database turns into logins: off by default; a start without it drops every stored HA1",
   },
 ];
 

@@ -1,7 +1,7 @@
 /**
  * Password hashing. Passwords are stored as salted scrypt hashes; beside them the Digest HA1
  * (MD5 of `email:users:password`), which is password-equivalent for Digest only (the decisions
- * table in api-reference.md; `--no-digest` stores none).
+ * table in api-reference.md; stored only with `--digest`).
  */
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 

@@ -6,7 +6,7 @@ import { type Account, DuplicateEmailError, type Store } from '../store/types.js
 import { digestHa1, hashPassword } from './passwords.js';
 
 export interface AccountOptions {
-  /** Store the Digest HA1 beside the scrypt hash (off with `--no-digest`). */
+  /** Store the Digest HA1 beside the scrypt hash (only with `--digest`). */
   digest: boolean;
   random?: Random;
 }

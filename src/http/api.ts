@@ -25,6 +25,8 @@ export interface RequestInfo {
   headers: Readonly<Record<string, string | string[] | undefined>>;
   /** The request body, unread: only on routes that stream their body (`streamsBody`). */
   bodyStream?: Readable;
+  /** The client's address (the login throttle counts attempts per address). */
+  address?: string | undefined;
 }
 
 /** A request whose account is known. */

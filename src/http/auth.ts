@@ -5,17 +5,18 @@
  * A slow hash must not run on every request, so verified Basic credentials are cached under a
  * keyed SHA-256 of the Authorization header (never the header itself) in a bounded LRU, and every
  * hit re-reads the account's credential version: a password changed by another process takes
- * effect on the next request. Failed logins are throttled per account (`LoginThrottle`);
- * credentials already verified and live sessions keep working while an account is throttled.
+ * effect on the next request. Login attempts are throttled per account and per client address
+ * (`LoginThrottle`); credentials already verified and live sessions keep working while an account
+ * is throttled.
  */
 import { createHash, hash, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { verifyPassword } from '../accounts/passwords.js';
+import { hashPassword, verifyPassword } from '../accounts/passwords.js';
 import { hashToken } from '../accounts/tokens.js';
 import type { Store } from '../store/types.js';
 import { DigestVerifier, parseDigest } from './digest.js';
 import { type ApiError, errors } from './errors.js';
-import { LoginThrottle } from './throttle.js';
+import { DEFAULT_THROTTLE, LoginThrottle, type ThrottleLimits } from './throttle.js';
 
 export interface Principal {
   uuid: string;
@@ -37,6 +38,8 @@ export interface AuthRequest {
   authorization: string | undefined;
   sessionId: string | undefined;
   csrfHeader: string | undefined;
+  /** The client's address (the login throttle counts attempts per address). */
+  address?: string | undefined;
   /**
    * Marked `X-Requested-With: XMLHttpRequest` (the web console): its 401 carries no
    * `WWW-Authenticate`, so that the browser opens no login dialog of its own.
@@ -49,6 +52,8 @@ export interface AuthenticatorOptions {
   digest: boolean;
   cacheSize?: number;
   sessionTtlMs?: number;
+  /** Login attempts allowed per account and per client address. */
+  throttle?: ThrottleLimits;
   now?: () => number;
 }
 
@@ -91,7 +96,7 @@ export class Authenticator {
   ) {
     this.cache = new LRUCache({ max: options.cacheSize ?? 10_000 });
     this.now = options.now ?? Date.now;
-    this.throttle = new LoginThrottle(10, 60_000, this.now);
+    this.throttle = new LoginThrottle(options.throttle ?? DEFAULT_THROTTLE, this.now);
     this.digest = options.digest ? new DigestVerifier(300_000, this.now) : undefined;
   }
 
@@ -111,8 +116,8 @@ export class Authenticator {
     const header = request.authorization;
     if (header) {
       if (/^digest\s/i.test(header)) return this.fromDigest(header, request);
-      if (/^bearer\s/i.test(header)) return this.fromToken(header, request.xhr);
-      return this.fromBasic(header, request.xhr);
+      if (/^bearer\s/i.test(header)) return this.fromToken(header, request);
+      return this.fromBasic(header, request);
     }
     if (request.sessionId) {
       const principal = await this.fromSession(request.sessionId);
@@ -128,7 +133,8 @@ export class Authenticator {
     throw this.unauthorized(false, request.xhr);
   }
 
-  private async fromBasic(header: string, xhr = false): Promise<Principal> {
+  private async fromBasic(header: string, request: AuthRequest): Promise<Principal> {
+    const xhr = request.xhr;
     const key = hash('sha256', this.keyPrefix + header, 'base64');
     const cached = this.cache.get(key);
     if (cached) {
@@ -141,8 +147,9 @@ export class Authenticator {
     if (!basic) throw this.unauthorized(false, xhr);
     let pending = this.inFlight.get(key);
     if (!pending) {
-      this.refuseIfThrottled(basic.email);
-      pending = this.verifyPassword(basic.email, basic.password).finally(() =>
+      // Reserved before the slow hash: parallel guesses are counted as they arrive.
+      const giveBack = this.throttle.reserve(basic.email, request.address);
+      pending = this.verifyPassword(basic.email, basic.password, giveBack).finally(() =>
         this.inFlight.delete(key),
       );
       this.inFlight.set(key, pending);
@@ -153,19 +160,30 @@ export class Authenticator {
     return { uuid: login.uuid, email: login.email, via: 'basic' };
   }
 
-  /** Checks a password (the slow hash); records a failure for the throttle. */
-  private async verifyPassword(email: string, password: string): Promise<CachedLogin | null> {
+  /**
+   * Checks a password (the slow hash); a success gives the throttle's reservation back. An
+   * unknown email is hashed against a dummy, so that it takes as long to refuse as a known one
+   * (no telling which emails have accounts from the time of the answer).
+   */
+  private async verifyPassword(
+    email: string,
+    password: string,
+    giveBack: () => void,
+  ): Promise<CachedLogin | null> {
     const account = await this.store.accounts.byEmail(email);
-    if (account && (await verifyPassword(password, account.passwordHash))) {
+    const stored = account?.passwordHash ?? (await this.dummyHash());
+    const right = await verifyPassword(password, stored);
+    if (account && right) {
+      giveBack();
       return { uuid: account.uuid, email: account.email, credVersion: account.credVersion };
     }
-    this.throttle.fail(email);
     return null;
   }
 
-  private refuseIfThrottled(email: string): void {
-    const seconds = this.throttle.retryAfter(email);
-    if (seconds > 0) throw errors.throttled(seconds);
+  private dummy: Promise<string> | undefined;
+  private dummyHash(): Promise<string> {
+    this.dummy ??= hashPassword(randomBytes(16).toString('base64'));
+    return this.dummy;
   }
 
   private async fromDigest(header: string, request: AuthRequest): Promise<Principal> {
@@ -173,23 +191,26 @@ export class Authenticator {
     if (!this.digest || !params) throw this.unauthorized(false, request.xhr);
     const nonce = this.digest.checkNonce(params.nonce);
     if (nonce !== 'ok') throw this.unauthorized(nonce === 'stale', request.xhr);
-    this.refuseIfThrottled(params.username);
+    const giveBack = this.throttle.reserve(params.username, request.address);
     const account = await this.store.accounts.byEmail(params.username);
     if (!account?.ha1 || !this.digest.verify(params, account.ha1, request.method, request.url)) {
-      this.throttle.fail(params.username);
       throw this.unauthorized(false, request.xhr);
     }
+    giveBack();
     return { uuid: account.uuid, email: account.email, via: 'digest' };
   }
 
   /**
    * An API token, checked on every request (a revoked one stops working at once, in every
-   * process). Tokens are too long to guess: no throttle.
+   * process). Tokens are too long to guess, but each wrong one costs a store read: they count
+   * against the client address's login budget (not an account's: a token names none).
    */
-  private async fromToken(header: string, xhr = false): Promise<Principal> {
+  private async fromToken(header: string, request: AuthRequest): Promise<Principal> {
+    const giveBack = this.throttle.reserve(undefined, request.address);
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     const account = match ? await this.store.tokens.accountOf(hashToken(match[1]!)) : undefined;
-    if (!account) throw this.unauthorized(false, xhr);
+    if (!account) throw this.unauthorized(false, request.xhr);
+    giveBack();
     return { uuid: account.uuid, email: account.email, via: 'token' };
   }
 
@@ -207,9 +228,9 @@ export class Authenticator {
   }
 
   /** `do=login`: checks the password (throttled) and opens a session. */
-  async login(email: string, password: string): Promise<NewSession> {
-    this.refuseIfThrottled(email);
-    const login = await this.verifyPassword(email, password);
+  async login(email: string, password: string, address?: string): Promise<NewSession> {
+    const giveBack = this.throttle.reserve(email, address);
+    const login = await this.verifyPassword(email, password, giveBack);
     if (!login) throw errors.permission('Wrong username or password', null, 401);
     const sessionId = randomBytes(32).toString('base64url');
     const csrfToken = randomBytes(32).toString('hex');

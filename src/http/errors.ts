@@ -126,6 +126,13 @@ export const errors = {
       null,
       406,
     ),
+  unsupportedMediaType: (type: string | undefined) =>
+    new ApiError(
+      'validation',
+      `Request bodies must be JSON, declared as Content-Type: application/json (got ${type === undefined ? 'none' : JSON.stringify(type.slice(0, 100))})`,
+      null,
+      415,
+    ),
   upgradeRequired: (path: string) =>
     new ApiError(
       'validation',
@@ -143,10 +150,11 @@ export const errors = {
       challenges.length > 0 ? { 'www-authenticate': challenges } : {},
     ),
 
-  throttled: (seconds: number) =>
+  /** 429: the login attempts allowed per account or client address (`limit`) were spent. */
+  throttled: (seconds: number, limit: string, per: 'account' | 'address') =>
     new ApiError(
       'permission',
-      `Too many failed logins for this account; try again in ${seconds} seconds`,
+      `Too many login attempts for this ${per} (limit: ${limit}); try again in ${seconds} seconds`,
       null,
       429,
       { 'retry-after': String(seconds) },
@@ -156,6 +164,14 @@ export const errors = {
   concurrency: () =>
     new ApiError('concurrency', 'The object was changed by another request; try again', null),
   backend: () => new ApiError('backend', 'unknown error', null),
+  outOfDescriptors: () =>
+    new ApiError(
+      'backend',
+      'The server has too many open files and connections right now; try again later',
+      null,
+      503,
+      { 'retry-after': '5' },
+    ),
   /** CloudSigma answers 503 when a location is out of capacity. */
   outOfCapacity: (message: string) => new ApiError('backend', message, null, 503),
 };

@@ -23,7 +23,7 @@ import { isPlainObject } from '../model/json.js';
 import { API_PREFIX } from '../model/refs.js';
 import type { CommittedChange, Rendered, Store } from '../store/types.js';
 import { ASYNC_COOKIE, type Authenticator, type Principal } from './auth.js';
-import { errors } from './errors.js';
+import { ApiError, errors } from './errors.js';
 import { authRequest } from './server.js';
 
 /** Where the stream is served: CloudSigma's two spellings (§5.11, decision 16), and ours. */
@@ -34,6 +34,13 @@ export const DEFAULT_MAX_BUFFERED = 4 * 1024 * 1024;
 export const DEFAULT_HEARTBEAT_MS = 30_000;
 /** Clients have nothing to say; what they send is read and ignored, up to this size a message. */
 const MAX_INCOMING = 4096;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The account's credential version when its event stream was authenticated. */
+    credVersion?: number | undefined;
+  }
+}
 const OPEN = 1;
 const JSON_TYPE = 'application/json; charset=utf-8';
 export const CLOSE_GOING_AWAY = 1001;
@@ -66,7 +73,18 @@ export interface EventHubOptions {
   /** Ping interval; a socket that has not answered the previous ping is dropped. 0: none. */
   heartbeatMs?: number;
   logger?: FastifyBaseLogger;
+  /** Streams one account may hold open at once; more are refused (429). */
+  maxPerAccount?: number;
+  /**
+   * Where an account's credential version is read: a stream closes (1008) once its account's
+   * password changed or the account is gone, checked every `credentialCheckMs`.
+   */
+  credentials?: { credVersion(uuid: string): Promise<number | undefined> };
+  credentialCheckMs?: number;
 }
+
+export const DEFAULT_STREAMS_PER_ACCOUNT = 16;
+export const CLOSE_POLICY = 1008;
 
 /** An object as another account it is shared with sees it. */
 export interface SharedView {
@@ -84,6 +102,8 @@ interface Connection {
   socket: Subscriber;
   account: string;
   alive: boolean;
+  /** The account's credential version when the stream opened (undefined: not checked). */
+  credVersion: number | undefined;
 }
 
 /** Fans committed changes out, per account, to the sockets connected for it. */
@@ -91,7 +111,9 @@ export class EventHub {
   private readonly accounts = new Map<string, Set<Connection>>();
   private readonly stopListening: () => void;
   private readonly heartbeat: NodeJS.Timeout | undefined;
+  private readonly credentialCheck: NodeJS.Timeout | undefined;
   private readonly maxBuffered: number;
+  readonly maxPerAccount: number;
   /** Changes waiting behind a read of another process's object, so that order is kept. */
   private backlog = 0;
   private tail: Promise<void> = Promise.resolve();
@@ -102,6 +124,15 @@ export class EventHub {
     private readonly options: EventHubOptions,
   ) {
     this.maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED;
+    this.maxPerAccount = options.maxPerAccount ?? DEFAULT_STREAMS_PER_ACCOUNT;
+    if (options.credentials) {
+      this.credentialCheck = setInterval(() => {
+        this.checkCredentials().catch((err: unknown) =>
+          options.logger?.error({ err }, 'websocket credential check failed'),
+        );
+      }, options.credentialCheckMs ?? 5_000);
+      this.credentialCheck.unref();
+    }
     this.stopListening = store.onCommit((changes) => {
       // A listener runs outside any request: nothing it throws may reach the store.
       try {
@@ -124,9 +155,17 @@ export class EventHub {
     return n;
   }
 
-  /** Sends `account`'s frames to `socket` from now on. */
-  add(account: string, socket: Subscriber): Subscription {
-    const connection: Connection = { socket, account, alive: true };
+  /** Streams open for `account`. */
+  count(account: string): number {
+    return this.accounts.get(account)?.size ?? 0;
+  }
+
+  /**
+   * Sends `account`'s frames to `socket` from now on; `credVersion` is the account's credential
+   * version as authenticated (the stream closes once it changes).
+   */
+  add(account: string, socket: Subscriber, credVersion?: number): Subscription {
+    const connection: Connection = { socket, account, alive: true, credVersion };
     if (this.closed) {
       socket.close(CLOSE_GOING_AWAY, 'server shutting down');
       return { alive: () => {}, remove: () => {} };
@@ -135,6 +174,13 @@ export class EventHub {
     if (!connections) {
       connections = new Set();
       this.accounts.set(account, connections);
+    }
+    if (connections.size >= this.maxPerAccount) {
+      // Upgrades are counted before they happen; this catches those that raced each other.
+      safely(() =>
+        socket.close(CLOSE_POLICY, `too many streams (limit: ${this.maxPerAccount} per account)`),
+      );
+      return { alive: () => {}, remove: () => {} };
     }
     connections.add(connection);
     return {
@@ -154,6 +200,7 @@ export class EventHub {
     this.closed = true;
     this.stopListening();
     if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.credentialCheck) clearInterval(this.credentialCheck);
     const sockets = [...this.accounts.values()].flatMap((set) => [...set].map((c) => c.socket));
     this.accounts.clear();
     const closing = sockets.map((socket) => {
@@ -267,6 +314,25 @@ export class EventHub {
     }
   }
 
+  /** Closes the streams of accounts whose password changed, or that are gone. */
+  private async checkCredentials(): Promise<void> {
+    const credentials = this.options.credentials;
+    if (!credentials) return;
+    for (const [account, connections] of [...this.accounts]) {
+      const version = await credentials.credVersion(account);
+      for (const connection of [...connections]) {
+        if (connection.credVersion === undefined || connection.credVersion === version) continue;
+        this.forget(connection);
+        safely(() =>
+          connection.socket.close(
+            CLOSE_POLICY,
+            version === undefined ? 'account removed' : 'credentials changed',
+          ),
+        );
+      }
+    }
+  }
+
   private forget(connection: Connection): void {
     const connections = this.accounts.get(connection.account);
     if (!connections?.delete(connection)) return;
@@ -308,6 +374,12 @@ function safely(fn: () => void): void {
 export interface EventsOptions extends EventHubOptions {
   store: Pick<Store, 'onCommit' | 'getDetail'>;
   authenticator: Authenticator;
+  /**
+   * Origins (`https://console.example`) a browser page may open a stream from with cookies; the
+   * API's own origin (the request's Host, or `publicUrl`) always may.
+   */
+  allowedOrigins?: readonly string[];
+  publicUrl?: string | undefined;
   /**
    * Other websockets of the same server (the web console's): takes an upgrade of its own paths
    * and answers true, or false for any other path.
@@ -351,13 +423,26 @@ export async function installEvents(
         method: 'GET',
         url,
         onRequest: async (request) => {
-          request.principal = await authenticateUpgrade(options.authenticator, request);
+          const principal = await authenticateUpgrade(options.authenticator, request);
+          checkOrigin(request, principal, options);
+          if (hub.count(principal.uuid) >= hub.maxPerAccount) {
+            throw new ApiError(
+              'permission',
+              `Too many event streams for this account (limit: ${hub.maxPerAccount})`,
+              null,
+              429,
+            );
+          }
+          request.principal = principal;
+          request.credVersion = options.credentials
+            ? await options.credentials.credVersion(principal.uuid)
+            : undefined;
         },
         handler: async (request) => {
           throw errors.upgradeRequired(request.url.split('?', 1)[0]!);
         },
         wsHandler: (socket, request) => {
-          const subscription = hub.add(request.principal!.uuid, socket);
+          const subscription = hub.add(request.principal!.uuid, socket, request.credVersion);
           socket.on('pong', subscription.alive);
           socket.on('close', subscription.remove);
         },
@@ -379,6 +464,24 @@ async function authenticateUpgrade(
     if (principal) return principal;
   }
   return authenticator.authenticate(authRequest(request));
+}
+
+/**
+ * A browser opens a websocket to any site with that site's cookies, whatever page it is on: an
+ * upgrade authenticated by a cookie (session or `async_auth`) or by credentials a browser may
+ * hold (Basic, Digest) must come from the API's own origin or an allowed one. A stream opened
+ * with an API token (a header no page can make a browser send) is not concerned; nor a client
+ * that sends no Origin (not a browser).
+ */
+function checkOrigin(request: FastifyRequest, principal: Principal, options: EventsOptions): void {
+  const origin = request.headers.origin;
+  if (origin === undefined || principal.via === 'token') return;
+  const own = options.publicUrl ?? `${request.protocol}://${request.host}`;
+  const allowed = [own, ...(options.allowedOrigins ?? [])].map((o) => o.toLowerCase());
+  if (allowed.includes(origin.toLowerCase())) return;
+  throw errors.permission(
+    `Origin ${origin.slice(0, 200)} may not open an event stream (allowed: the API's own origin and --allowed-origins)`,
+  );
 }
 
 function isWebsocketPath(url: string | undefined): boolean {

@@ -210,6 +210,7 @@ async function serve(
       path: pathOf(url),
       url,
       headers: req.headers,
+      address: req.socket.remoteAddress,
       principal,
       noteUnknownFields: (points) => {
         if (points.length === 0) return;

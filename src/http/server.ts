@@ -39,7 +39,12 @@ import type {
   RouteSpec,
 } from './api.js';
 import { type Authenticator, type AuthRequest, type Principal, SESSION_COOKIE } from './auth.js';
-import { parseJsonBody } from './body.js';
+import { type BodyLimits, DEFAULT_BODY_LIMITS, parseJsonBody } from './body.js';
+import {
+  ConnectionGuard,
+  type ConnectionLimits,
+  DEFAULT_CONNECTION_LIMITS,
+} from './connections.js';
 import { ApiError, errors } from './errors.js';
 import { gzipPieces } from './gzip.js';
 import { createLane, type Lane } from './lane.js';
@@ -60,6 +65,12 @@ export interface HttpOptions {
   strict?: boolean;
   /** `/readyz`, `/metrics` and per-request measurements; none: `/healthz` only. */
   operations?: Operations;
+  /** Connection caps and body timeouts (`connections.ts`); the defaults when absent. */
+  connections?: ConnectionLimits;
+  /** Lists and strings of JSON bodies. */
+  bodyLimits?: BodyLimits;
+  /** Milliseconds a client has to send a request's headers. */
+  headersTimeoutMs?: number;
 }
 
 /** What the process tells its operators, apart from the API. */
@@ -84,6 +95,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** The plain GETs and JSON POSTs answered before Fastify (`lane.ts`). */
     lane: Lane;
+    /** Connection caps and body rates (`connections.ts`). */
+    connectionGuard: ConnectionGuard;
   }
   interface FastifyRequest {
     principal?: Principal;
@@ -101,6 +114,7 @@ export function authRequest(request: {
   method: string;
   url: string;
   headers: Record<string, string | string[] | undefined>;
+  socket?: { remoteAddress?: string | undefined };
 }): AuthRequest {
   const header = (name: string) => {
     const value = request.headers[name];
@@ -114,10 +128,12 @@ export function authRequest(request: {
     sessionId: cookies[SESSION_COOKIE],
     csrfHeader: header('x-csrftoken'),
     xhr: header('x-requested-with')?.toLowerCase() === 'xmlhttprequest',
+    address: request.socket?.remoteAddress,
   };
 }
 
 export async function buildHttpServer(options: HttpOptions): Promise<FastifyInstance> {
+  const bodyLimits = options.bodyLimits ?? DEFAULT_BODY_LIMITS;
   const requestLog = new RequestLog(API_PREFIX, options.logger, options.operations?.observe);
   const nextRequestId = requestIds();
   const lane = createLane({
@@ -135,9 +151,10 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
         method: request.method ?? 'GET',
         url: request.url ?? '',
         headers: request.headers,
+        socket: request.socket,
       }),
     bodyLimit: options.bodyLimit,
-    parseBody: parseJsonBody,
+    parseBody: (raw) => parseJsonBody(raw, bodyLimits),
     strict: options.strict === true,
     act: (handler, ctx, path) =>
       options.onOutcome
@@ -159,6 +176,7 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
       body: error.body(),
     }),
   });
+  const guard = new ConnectionGuard(options.connections ?? DEFAULT_CONNECTION_LIMITS);
   // The https option changes Fastify's server type parameter; the routes do not care which it is.
   const app = Fastify({
     loggerInstance: options.logger,
@@ -179,11 +197,16 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
         maxRequestsPerSocket?: number;
       };
       const listener = (req: IncomingMessage, res: ServerResponse) => {
+        guard.watch(req, res);
         if (!lane.take(req, res)) handler(req, res);
       };
+      // Node checks the header timeout only this often (30 s by default).
+      const checking = { connectionsCheckingInterval: 1000 };
       const server = options.https
-        ? createHttpsServer(options.https, listener)
-        : createHttpServer(opts.http ?? {}, listener);
+        ? createHttpsServer({ ...options.https, ...checking }, listener)
+        : createHttpServer({ ...opts.http, ...checking }, listener);
+      server.headersTimeout = options.headersTimeoutMs ?? 20_000;
+      guard.attach(server, options.https !== undefined);
       server.keepAliveTimeout = opts.keepAliveTimeout ?? 72_000;
       server.requestTimeout = opts.requestTimeout ?? 0;
       server.setTimeout(opts.connectionTimeout ?? 0);
@@ -201,10 +224,11 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
   }) as unknown as FastifyInstance;
 
   app.decorate('lane', lane);
+  app.decorate('connectionGuard', guard);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => {
     try {
-      done(null, parseJsonBody(body as Buffer));
+      done(null, parseJsonBody(body as Buffer, bodyLimits));
     } catch (e) {
       done(e as Error, undefined);
     }
@@ -212,6 +236,10 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
 
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('X-REQUEST-ID', request.id);
+    // Routes that read their own body bound it themselves (shared-conventions: streamsBody).
+    if ((request.routeOptions.config as { streamsBody?: boolean } | undefined)?.streamsBody) {
+      guard.exempt(request.raw);
+    }
     done();
   });
 
@@ -290,8 +318,11 @@ function registerRoute(app: FastifyInstance, spec: RouteSpec, options: HttpOptio
     config: { streamsBody: streams },
     onRequest: async (request) => {
       checkAcceptable(request);
-      if (isPublic || request.method === 'OPTIONS') return;
-      request.principal = await options.authenticator.authenticate(authRequest(request));
+      if (request.method === 'OPTIONS') return;
+      if (!isPublic) {
+        request.principal = await options.authenticator.authenticate(authRequest(request));
+      }
+      checkBodyType(request);
     },
     handler: async (request, reply) => {
       if (request.method === 'OPTIONS') {
@@ -483,6 +514,7 @@ function requestInfo(request: FastifyRequest, method: Method, options: HttpOptio
     path: pathOf(request.url),
     url: request.url,
     headers: request.headers,
+    address: request.socket.remoteAddress,
   };
 }
 
@@ -636,6 +668,9 @@ function sendError(reply: FastifyReply, error: ApiError): void {
 
 function toApiError(error: FastifyError | ApiError, bodyLimit: number): ApiError {
   if (error instanceof ApiError) return error;
+  // The process is out of file descriptors (too many sockets, tunnels, files): a condition that
+  // passes, not a fault of the request, and never a 500.
+  if (error.code === 'EMFILE' || error.code === 'ENFILE') return errors.outOfDescriptors();
   if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return errors.bodyTooLarge(bodyLimit);
   if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
     return errors.invalid(null, error.message);
@@ -671,6 +706,29 @@ function checkAcceptable(request: FastifyRequest): void {
         t.type.endsWith('+json')),
   );
   if (!ok) throw errors.notAcceptable(accept);
+}
+
+/**
+ * A request body must be declared JSON (`application/json` or a `+json` type): a form post or
+ * `text/plain` is a request a browser sends cross-site without asking, with the Basic credentials
+ * it holds, so it is refused (415) rather than read as JSON. Empty bodies are fine; routes that
+ * read their own body (`streamsBody`) are not concerned.
+ */
+function checkBodyType(request: FastifyRequest): void {
+  const length = request.headers['content-length'];
+  const hasBody =
+    request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+  if (!hasBody) return;
+  if ((request.routeOptions.config as { streamsBody?: boolean } | undefined)?.streamsBody) return;
+  const type = request.headers['content-type'];
+  if (type !== undefined && declaresJson(type)) return;
+  throw errors.unsupportedMediaType(type);
+}
+
+/** `application/json` or `something/x+json`, whatever its parameters, in any case. */
+export function declaresJson(contentType: string): boolean {
+  const media = contentType.split(';', 1)[0]!.trim().toLowerCase();
+  return media === 'application/json' || /^[a-z0-9.+-]+\/[a-z0-9.+-]+\+json$/.test(media);
 }
 
 function queryOf(url: string): Query {

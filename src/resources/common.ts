@@ -21,10 +21,29 @@ import {
 } from './acls/access.js';
 
 export const META_KEY_MAX = 32;
+/** Characters of a `meta` in all, keys and values (each value is also a request string). */
+export const META_TOTAL_MAX = 262_144;
+export const META_VALUE_MAX = 65_536;
 
 export function checkMeta(value: unknown, point: string): void {
   if (!isPlainObject(value)) throw errors.invalid(point, 'Expected an object');
+  let total = 0;
   for (const [key, item] of Object.entries(value)) {
+    if (typeof item === 'string') {
+      if (item.length > META_VALUE_MAX) {
+        throw errors.invalid(
+          point,
+          `Meta values must be at most ${META_VALUE_MAX} characters; "${key}" has ${item.length}`,
+        );
+      }
+      total += key.length + item.length;
+      if (total > META_TOTAL_MAX) {
+        throw errors.invalid(
+          point,
+          `A meta may hold at most ${META_TOTAL_MAX} characters of keys and values in all`,
+        );
+      }
+    }
     if ([...key].length > META_KEY_MAX) {
       throw errors.invalid(point, `Meta keys must be at most ${META_KEY_MAX} characters: "${key}"`);
     }

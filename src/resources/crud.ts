@@ -39,8 +39,11 @@ export interface CollectionRules {
   def: ResourceDef;
   /** Validates and stores new objects (all or nothing), in the order given. */
   create(owner: string, items: unknown[]): Promise<Created[]>;
-  /** Applies a PUT body to one object inside `tx`; returns the rendered detail. */
-  update(tx: WriteTx, record: ObjectRecord, body: unknown): Promise<string>;
+  /**
+   * Applies a PUT body to one object inside `tx`; returns the rendered detail. `caller` is the
+   * account sending it: the owner, or a grantee with EDIT.
+   */
+  update(tx: WriteTx, record: ObjectRecord, body: unknown, caller: string): Promise<string>;
   /** Deletes objects inside `tx` (query parameters such as `recurse` are the resource's). */
   remove(tx: WriteTx, records: ObjectRecord[], ctx: ApiContext): Promise<void>;
 }
@@ -135,7 +138,7 @@ export function collectionRoutes(env: ResourceEnv, rules: CollectionRules): Rout
               throw errors.invalid(`objects.${i}.uuid`, 'Each object needs a "uuid"');
             }
             const { record, access } = await loadAccessible(tx, kind, item.uuid, ctx, 'EDIT');
-            out.push(await updateAs(tx, rules, record, access, item));
+            out.push(await updateAs(tx, rules, record, access, item, ctx.principal.uuid));
           }
           return out;
         });
@@ -160,7 +163,7 @@ export function collectionRoutes(env: ResourceEnv, rules: CollectionRules): Rout
         ctx.noteUnknownFields(unknownFields(def.fields, ctx.body));
         const json = await env.store.write(async (tx) => {
           const { record, access } = await loadAccessible(tx, kind, ctx.params.uuid!, ctx, 'EDIT');
-          return updateAs(tx, rules, record, access, ctx.body);
+          return updateAs(tx, rules, record, access, ctx.body, ctx.principal.uuid);
         });
         return { type: 'object', json };
       },
@@ -191,8 +194,9 @@ async function updateAs(
   record: ObjectRecord,
   access: Access,
   body: unknown,
+  caller: string,
 ): Promise<string> {
-  const json = await rules.update(tx, record, withoutOwnerFields(body, access));
+  const json = await rules.update(tx, record, withoutOwnerFields(body, access), caller);
   const stored = await tx.get(record.uuid);
   return sharedView(stored?.detail ?? json, access).toString();
 }

@@ -19,8 +19,10 @@ export async function checkAttachments(
   owner: string,
   serverUuid: string,
   attachments: readonly AttachmentDoc[],
+  by: { caller?: string | undefined; attached?: readonly string[] } = {},
 ): Promise<void> {
   const seen = new Set<string>();
+  const attached = new Set(by.attached ?? []);
   for (const [i, attachment] of attachments.entries()) {
     const point = `drives.${i}.drive`;
     if (seen.has(attachment.drive)) {
@@ -43,6 +45,18 @@ export async function checkAttachments(
         `Drive ${record.uuid} is not shared with the owner of the server with the ATTACH permission`,
         point,
       );
+    }
+    // A grantee editing the server attaches with its own rights: the owner's right alone would
+    // let it mount any drive of the owner's, shared with it or not. Drives already attached stay.
+    if (by.caller !== undefined && by.caller !== owner && !attached.has(record.uuid)) {
+      const mine = await accessOf(tx, record, by.caller);
+      if (!mine) throw errors.invalid(point, `Object with uuid ${attachment.drive} does not exist`);
+      if (!allows(mine, 'ATTACH')) {
+        throw errors.permission(
+          `Drive ${record.uuid} is not shared with you with the ATTACH permission`,
+          point,
+        );
+      }
     }
     const drive = parseDoc<DriveDoc>(record);
     if (drive.status === 'uploading') {

@@ -29,7 +29,7 @@ function digestHeader(
 describe('authentication', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startTestApp();
+    t = await startTestApp({ digest: true });
   });
   afterAll(() => t.close());
 
@@ -224,7 +224,9 @@ describe('login throttling', () => {
       {
         error_point: null,
         error_type: 'permission',
-        error_message: expect.stringMatching(/Too many failed logins/),
+        error_message: expect.stringMatching(
+          /Too many login attempts for this account \(limit: 10 attempts per 60 seconds\)/,
+        ),
       },
     ]);
     // The right password is not even checked while throttled, unless already verified.
@@ -249,10 +251,147 @@ describe('login throttling', () => {
   });
 });
 
-describe('--no-digest', () => {
+describe('login throttling under parallel guessing', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startTestApp({ digest: false });
+    t = await startTestApp();
+  });
+  afterAll(() => t.close());
+
+  it('checks at most 10 of 200 parallel wrong passwords; the right one sent last gets 429; the owner keeps working', async () => {
+    expect((await t.alice.get('/profile/')).status).toBe(200);
+    const login = await t.anonymous.post('/accounts/action/?do=login', {
+      username: ALICE.email,
+      password: ALICE.password,
+    });
+    const cookie = `sessionid=${/sessionid=([^;]+)/.exec(login.headers.getSetCookie().join('\n'))?.[1]}`;
+    const guesses = Array.from({ length: 200 }, (_, i) =>
+      t.anonymous.get('/profile/', { auth: { email: ALICE.email, password: `guess-${i}` } }),
+    );
+    const right = t.anonymous.get('/profile/', {
+      headers: {
+        authorization: `basic ${Buffer.from(`${ALICE.email}:${ALICE.password}`).toString('base64')}`,
+      },
+    });
+    const answers = await Promise.all([...guesses, right]);
+    const checked = answers.filter((r) => r.status === 401).length;
+    expect(checked).toBeLessThanOrEqual(20);
+    expect(answers.filter((r) => r.status === 429).length).toBe(201 - checked);
+    expect(answers.at(-1)!.status).toBe(429);
+    expect(Number(answers.at(-1)!.headers.get('retry-after'))).toBeGreaterThan(0);
+    // do=login is throttled alike.
+    const viaLogin = await t.anonymous.post('/accounts/action/?do=login', {
+      username: ALICE.email,
+      password: ALICE.password,
+    });
+    expect(viaLogin.status).toBe(429);
+    // Verified credentials (the login cache) and the session keep working.
+    expect((await t.alice.get('/profile/')).status).toBe(200);
+    expect((await t.anonymous.get('/profile/', { headers: { cookie } })).status).toBe(200);
+  });
+
+  it("does not count an owner's successful logins", async () => {
+    const t2 = await startTestApp();
+    try {
+      for (let i = 0; i < 15; i++) {
+        const r = await t2.anonymous.post('/accounts/action/?do=login', {
+          username: BOB.email,
+          password: BOB.password,
+        });
+        expect(r.status).toBe(200);
+      }
+    } finally {
+      await t2.close();
+    }
+  });
+});
+
+describe('login throttling per client address', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ loginLimitPerAddress: 5 });
+  });
+  afterAll(() => t.close());
+
+  it('limits attempts across accounts from one address, API tokens included', async () => {
+    expect((await t.alice.get('/profile/')).status).toBe(200);
+    for (let i = 0; i < 5; i++) {
+      const r = await t.anonymous.get('/profile/', {
+        auth: { email: `nobody-${i}@example.com`, password: 'x' },
+      });
+      expect(r.status).toBe(401);
+    }
+    const refused = await t.anonymous.get('/profile/', {
+      auth: { email: 'nobody-else@example.com', password: 'x' },
+    });
+    expect(refused.status).toBe(429);
+    expect(refused.json[0].error_message).toMatch(
+      /for this address \(limit: 5 attempts per 60 seconds\)/,
+    );
+    const token = await t.anonymous.get('/profile/', {
+      headers: { authorization: 'Bearer not-a-token' },
+    });
+    expect(token.status).toBe(429);
+    // Verified credentials keep working.
+    expect((await t.alice.get('/profile/')).status).toBe(200);
+  });
+});
+
+describe('the throttle table', () => {
+  it('holds a fixed amount of memory whatever the names tried', async () => {
+    const { LoginThrottle } = await import('../../src/http/throttle.js');
+    const throttle = new LoginThrottle({ perAccount: 10, perAddress: 60, windowMs: 60_000 });
+    const before = throttle.bytes;
+    const name = 'x'.repeat(8192);
+    for (let i = 0; i < 20_000; i++) {
+      try {
+        throttle.reserve(`${name}${i}`, `10.0.${i >> 8}.${i & 255}`);
+      } catch {}
+    }
+    expect(throttle.bytes).toBe(before);
+    expect(before).toBeLessThanOrEqual(4 * 1024 * 1024);
+  });
+
+  it('counts IPv6 clients per /64', async () => {
+    const { addressBlock } = await import('../../src/http/throttle.js');
+    expect(addressBlock('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64');
+    expect(addressBlock('2001:db8:1:2::ffff')).toBe('2001:db8:1:2::/64');
+    expect(addressBlock('::1')).toBe('0:0:0:0::/64');
+    expect(addressBlock('::ffff:10.1.2.3')).toBe('10.1.2.3');
+    expect(addressBlock('10.1.2.3')).toBe('10.1.2.3');
+  });
+});
+
+describe('unknown users', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(() => t.close());
+
+  it('take as long to refuse as known ones (no user enumeration by timing)', async () => {
+    const time = async (email: string) => {
+      const start = performance.now();
+      const r = await t.anonymous.get('/profile/', { auth: { email, password: 'wrong' } });
+      expect(r.status).toBe(401);
+      return performance.now() - start;
+    };
+    await time('warm-up@example.com');
+    const known: number[] = [];
+    const unknown: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      known.push(await time(BOB.email));
+      unknown.push(await time(`ghost-${i}@example.com`));
+    }
+    const median = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1]!;
+    expect(median(unknown)).toBeGreaterThan(median(known) * 0.5);
+  });
+});
+
+describe('Digest is off by default', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
   });
   afterAll(() => t.close());
 

@@ -276,7 +276,7 @@ describe('lane POSTs', () => {
       t.origin,
       'POST',
       '/api/2.0/servers/',
-      { ...json(String(body.length)), 'content-type': 'text/plain' },
+      { ...json(String(body.length)), 'content-type': 'application/vnd.api+json' },
       body,
     );
     expect(typed.status).toBe(201);

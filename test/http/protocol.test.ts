@@ -70,7 +70,10 @@ describe('trailing slashes', () => {
     rawRequest(t.origin, {
       method,
       path: `/api/2.0${path}`,
-      headers: { authorization: basicAuth(ALICE.email, ALICE.password) },
+      headers: {
+        authorization: basicAuth(ALICE.email, ALICE.password),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
   const json = (res: { body: Buffer }) => JSON.parse(res.body.toString('utf8'));
@@ -345,12 +348,25 @@ describe('request bodies', () => {
     }
   });
 
-  it('reads JSON whatever the Content-Type says, and an empty body as no body', async () => {
-    const res = await t.alice.request('POST', '/servers/', {
-      raw: JSON.stringify(serverBody({ name: 'text-plain' })),
-      headers: { 'content-type': 'text/plain' },
+  it('refuses a body not declared JSON with 415 (no cross-site form posts), and reads an empty body as no body', async () => {
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data']) {
+      const res = await t.alice.request('POST', '/servers/', {
+        raw: JSON.stringify(serverBody({ name: 'text-plain' })),
+        headers: { 'content-type': type },
+      });
+      expectApiError(res, { status: 415, type: 'validation' });
+    }
+    const login = await t.anonymous.request('POST', '/accounts/action/?do=login', {
+      raw: 'username=a&password=b',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
     });
-    expect(res.status, res.text).toBe(201);
+    expectApiError(login, { status: 415, type: 'validation' });
+    const declared = await t.alice.request('POST', '/servers/', {
+      raw: JSON.stringify(serverBody({ name: 'declared' })),
+      headers: { 'content-type': 'Application/JSON; charset=utf-8' },
+    });
+    expect(declared.status, declared.text).toBe(201);
+    expect((await t.alice.get('/servers/?name=text-plain')).json.meta.total_count).toBe(0);
     const none = await t.alice.request('POST', '/servers/', { raw: '' });
     expectApiError(none, { status: 400, type: 'validation' });
     const blank = await t.alice.request('POST', '/servers/', { raw: '  \n ' });

@@ -312,7 +312,7 @@ describe('PUT while the server is not stopped (§2.4)', () => {
   };
 
   it.each(['starting', 'running', 'stopping'])(
-    'changes only name and meta of a %s server, silently ignoring the rest',
+    'changes only name, meta and vnc_password of a %s server, silently ignoring the rest',
     async (state) => {
       const server = await fullServer();
       const path = `/servers/${server.uuid}/`;
@@ -326,7 +326,12 @@ describe('PUT while the server is not stopped (§2.4)', () => {
 
       const res = await alice.put(path, changes);
       expect(res.status, res.text).toBe(200);
-      const expected = { ...before, name: 'renamed', meta: { note: 'live' } };
+      const expected = {
+        ...before,
+        name: 'renamed',
+        meta: { note: 'live' },
+        vnc_password: changes.vnc_password,
+      };
       expect(res.json).toEqual(expected);
       expect(await get(alice, path)).toEqual(expected);
       // The drives are still attached.

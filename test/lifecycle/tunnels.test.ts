@@ -75,12 +75,14 @@ describe('VNC', () => {
     expect((await open(host, port).vncAuthenticate('testserver-and-more')).result).toBe(0);
   });
 
-  it('keeps the password the server runs with (a PUT while running ignores vnc_password)', async () => {
+  it('closes the tunnels of a running server whose vnc_password a PUT changes; a new open takes the new one', async () => {
     const uuid = await runningServer('steady', 'first-pw');
+    const before = await openVnc(uuid);
     const put = await alice.put(`/servers/${uuid}/`, { vnc_password: 'second-pw' });
-    expect(put.json.vnc_password).toBe('first-pw');
+    expect(put.json.vnc_password).toBe('second-pw');
+    expect(await refused(before.host, before.port)).toBe(true);
     const { host, port } = await openVnc(uuid);
-    expect((await open(host, port).vncAuthenticate('first-pw')).result).toBe(0);
+    expect((await open(host, port).vncAuthenticate('second-pw')).result).toBe(0);
   });
 
   it('closes the listener on close_vnc (connection refused) and drops open connections', async () => {

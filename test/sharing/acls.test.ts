@@ -122,11 +122,15 @@ describe('ACL CRUD', () => {
       null,
     );
     expect(error.error_message).toContain('EDIT');
-    expectError(await t.bob.delete(`/acls/${acl.uuid}/`), 403, 'permission', null);
     // Dropped from the grantees, bob no longer sees it at all.
     await t.alice.put(`/acls/${acl.uuid}/`, { grantees: [] });
     expect((await get('/acls/', t.bob)).objects).toEqual([]);
     expectError(await t.bob.get(`/acls/${acl.uuid}/`), 404, 'notexist', null);
+    // Bob's DELETE takes him off an ACL that names him (the ACL stays alice's).
+    await t.alice.put(`/acls/${acl.uuid}/`, { grantees: [{ uuid: bob }] });
+    expect((await t.bob.delete(`/acls/${acl.uuid}/`)).status).toBe(204);
+    expect((await get('/acls/', t.bob)).objects).toEqual([]);
+    expect((await get(`/acls/${acl.uuid}/`)).grantees).toEqual([]);
   });
 });
 

@@ -130,9 +130,19 @@ describe('attachments through sharing', () => {
   it('attaches what the server’s owner may use, whoever edits the server', async () => {
     const shared = await tag('s');
     const server = await createServer(t.alice, { name: 'alice-server', tags: [shared] });
-    await acl([shared], ['LIST', 'EDIT']);
+    await acl([shared], ['LIST', 'EDIT', 'ATTACH']);
     const bobDrive = await createDrive(t.bob, { name: 'bob-drive' });
-    const aliceDrive = await createDrive(t.alice, { name: 'alice-drive' });
+    const aliceDrive = await createDrive(t.alice, { name: 'alice-drive', tags: [shared] });
+    // An alice drive not shared with bob: bob may not attach it, though alice could.
+    const aliceSecret = await createDrive(t.alice, { name: 'alice-secret' });
+    expectError(
+      await t.bob.put(`/servers/${server.uuid}/`, {
+        drives: [attach(aliceSecret.uuid, 'virtio', '0:0')],
+      }),
+      400,
+      'validation',
+      'drives.0.drive',
+    );
     // Bob edits alice's server: his drive is not alice's to use.
     let res = await t.bob.put(`/servers/${server.uuid}/`, {
       drives: [attach(bobDrive.uuid, 'virtio', '0:0')],
@@ -144,7 +154,7 @@ describe('attachments through sharing', () => {
         error_message: `Object with uuid ${bobDrive.uuid} does not exist`,
       },
     ]);
-    // Alice's own drive is.
+    // Alice's own drive, shared with bob with ATTACH, is.
     res = await t.bob.put(`/servers/${server.uuid}/`, {
       drives: [attach(aliceDrive.uuid, 'virtio', '0:0')],
     });

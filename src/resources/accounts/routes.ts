@@ -24,7 +24,7 @@ export function accountRoutes(authenticator: Authenticator): RouteSpec[] {
       const { username, password } = body;
       if (typeof username !== 'string' || username === '') throw errors.required('username');
       if (typeof password !== 'string') throw errors.required('password');
-      const session = await authenticator.login(username, password);
+      const session = await authenticator.login(username, password, ctx.address);
       const secure = ctx.origin.startsWith('https:');
       return {
         type: 'value',

@@ -96,7 +96,9 @@ export function requirePermission(
 /**
  * An object as an account it is shared with sees it: the owner stays the real owner,
  * `permissions` are the caller's, and the owner's `grantees` and `tags` are not shown. Objects
- * without `permissions` (ACLs shown to their grantees) are shown as they are.
+ * without `permissions` (ACLs shown to their grantees) are shown as they are. A server's
+ * `vnc_password` is shown only to grantees who may open its VNC (`OPEN_VNC`) or set it (`EDIT`):
+ * to the others it would be a key to a tunnel the owner opened.
  */
 export function sharedView(detail: Rendered, access: Access): Rendered {
   if (access.owner) return detail;
@@ -105,6 +107,13 @@ export function sharedView(detail: Rendered, access: Access): Rendered {
   object.permissions = [...access.permissions].sort();
   if ('grantees' in object) object.grantees = [];
   if ('tags' in object) object.tags = [];
+  if (
+    'vnc_password' in object &&
+    !access.permissions.includes('OPEN_VNC') &&
+    !access.permissions.includes('EDIT')
+  ) {
+    object.vnc_password = null;
+  }
   return canonicalJson(object);
 }
 

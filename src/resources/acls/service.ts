@@ -145,6 +145,22 @@ export async function deleteAcls(tx: WriteTx, records: readonly ObjectRecord[]):
 }
 
 /**
+ * An account an ACL names takes itself off it (its DELETE of someone else's ACL): anyone may name
+ * anyone, so the named account must be able to undo it. Returns false when `account` is not
+ * named on it (the ordinary DELETE then answers).
+ */
+export async function leaveAcl(tx: WriteTx, uuid: string, account: string): Promise<boolean> {
+  const record = await tx.get(uuid);
+  if (record?.kind !== ACLS.kind || record.owner === account) return false;
+  const doc = parseDoc<AclDoc>(record);
+  if (!doc.grantees.some((g) => g.uuid === account)) return false;
+  const next: AclDoc = { ...doc, grantees: doc.grantees.filter((g) => g.uuid !== account) };
+  await tx.update(toUpdate(aclKind, record, next));
+  await syncAcl(tx, doc, next);
+  return true;
+}
+
+/**
  * After an ACL was written or deleted: its tag links, who may see it (its grantees, read-only),
  * and the grants of every resource carrying one of its tags, before or after.
  */

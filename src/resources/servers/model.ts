@@ -466,6 +466,8 @@ export const SERVERS: ResourceDef = {
       help: 'VNC Password to connect to server',
       default: null,
       required: true,
+      // Null to a grantee that may neither open the VNC nor edit the server (acls/access.ts).
+      output: { nullable: true },
     },
   },
 };

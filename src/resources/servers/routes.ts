@@ -16,7 +16,7 @@ export function serverRoutes(env: ResourceEnv): RouteSpec[] {
   return collectionRoutes(env, {
     def: SERVERS,
     create: (owner, items) => createServers(env, owner, items),
-    update: (tx, record, body) => updateServer(env, tx, record, body),
+    update: (tx, record, body, caller) => updateServer(env, tx, record, body, caller),
     remove: (tx, records, ctx) =>
       deleteServers(tx, records, readRecurse(last(ctx.query, 'recurse')), ctx.principal.uuid),
   });

@@ -219,7 +219,11 @@ function newMac(random: Random): string {
 }
 
 /** On a server that is not stopped only these change; the rest of a PUT is ignored (§2.4). */
-const LIVE_FIELDS = new Set(['name', 'meta', 'tags']);
+/**
+ * What a PUT changes on a server that is not stopped. `vnc_password` too: its tunnels then close,
+ * so that the old password stops working and a new open uses the new one.
+ */
+const LIVE_FIELDS = new Set(['name', 'meta', 'tags', 'vnc_password']);
 
 /** PUT: a top-level merge; lists and `meta` are replaced whole. Returns the rendered detail. */
 export async function updateServer(
@@ -227,6 +231,7 @@ export async function updateServer(
   tx: WriteTx,
   record: ObjectRecord,
   body: unknown,
+  caller?: string,
 ): Promise<string> {
   const { values } = readInput(SERVERS.fields, body, { requireAll: false });
   const doc = parseDoc<ServerDoc>(record);
@@ -263,11 +268,20 @@ export async function updateServer(
   checkServer({ ...next, nics: nicsToCheck }, env.capabilities);
   await checkServerReferences(tx, { ...next, nics: nicsToCheck });
   if (nicDrafts) next.nics = await assignMacs(tx, env.random, doc.uuid, doc.nics, nicDrafts);
-  await checkAttachments(tx, doc.owner, doc.uuid, next.drives);
+  await checkAttachments(tx, doc.owner, doc.uuid, next.drives, {
+    caller,
+    attached: doc.drives.map((a) => a.drive),
+  });
   const updated = toUpdate(serverKind, record, next);
   await tx.update(updated);
   await applyMounts(tx, doc.uuid, doc.drives, next.drives);
   await syncServerRelations(tx, doc, next);
+  if (next.vnc_password !== doc.vnc_password) {
+    // The old password must stop opening anything: this process's tunnels of the server close
+    // (a new open_vnc or open_console gives ones keyed by the new password).
+    await env.tunnels.closeVnc(doc.uuid);
+    await env.tunnels.closeConsole(doc.uuid);
+  }
   return updated.detail;
 }
 

@@ -16,9 +16,11 @@
  * either). Either side hanging up ends the other: the client leaving destroys its console
  * stream, the console ending closes the client's connection.
  */
+
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
+import { GuessLockout } from './lockout.js';
 import { listenTcp, type TcpListener } from './tcp-listener.js';
 
 export interface ConsoleServerOptions {
@@ -47,7 +49,12 @@ const CR = 0x0d;
 const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest();
 
 /** Serves one client: reads the password line, then joins the socket to a fresh console. */
-function serve(socket: Socket, options: ConsoleServerOptions, onError: (e: Error) => void): void {
+function serve(
+  socket: Socket,
+  options: ConsoleServerOptions,
+  lockout: GuessLockout,
+  onError: (e: Error) => void,
+): void {
   socket.setNoDelay(true);
   // ECONNRESET and the like: the 'close' that follows is all the cleanup needed.
   socket.on('error', () => {});
@@ -78,10 +85,16 @@ function serve(socket: Socket, options: ConsoleServerOptions, onError: (e: Error
       hangUp('ERROR line too long\r\n');
       return;
     }
+    if (lockout.locked()) {
+      hangUp('ERROR too many authentication failures; try again later\r\n');
+      return;
+    }
     if (!timingSafeEqual(sha256(line), expected)) {
+      lockout.failed();
       hangUp('ERROR authentication failed\r\n');
       return;
     }
+    lockout.succeeded();
     socket.off('data', onData);
     clearTimeout(timer);
     attach(input.subarray(newline + 1));
@@ -117,8 +130,9 @@ function serve(socket: Socket, options: ConsoleServerOptions, onError: (e: Error
 /** Starts a console server; resolves once it listens. */
 export async function startConsoleServer(options: ConsoleServerOptions): Promise<ConsoleServer> {
   const onError = options.onError ?? (() => {});
+  const lockout = new GuessLockout();
   return listenTcp({ host: options.host, port: options.port, onError }, (socket) =>
-    serve(socket, options, onError),
+    serve(socket, options, lockout, onError),
   );
 }
 

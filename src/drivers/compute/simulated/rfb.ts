@@ -15,8 +15,10 @@
  * write buffer is full the connection stops reading requests, so a client that asks for many
  * frames and reads none cannot make the server buffer them.
  */
+
 import { createCipheriv, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
+import { GuessLockout } from './lockout.js';
 import { listenTcp, type TcpListener } from './tcp-listener.js';
 
 export interface RfbServerOptions {
@@ -272,6 +274,7 @@ type Phase = 'version' | 'security-type' | 'response' | 'client-init' | 'normal'
 interface ConnectionContext {
   screen: Screen;
   password: string;
+  lockout: GuessLockout;
   serverInit: Buffer;
   handshakeTimeoutMs: number;
   onInput: ((event: RfbInputEvent) => void) | undefined;
@@ -363,10 +366,13 @@ class RfbConnection {
         return 1;
       case 'response': {
         if (input.length < 16) return 0;
+        if (this.context.lockout.locked()) return this.refuse('Too many authentication failures');
         const expected = vncResponse(this.context.password, this.challenge);
         if (!timingSafeEqual(input.subarray(0, 16), expected)) {
+          this.context.lockout.failed();
           return this.refuse('Authentication failed');
         }
+        this.context.lockout.succeeded();
         this.socket.write(u32(0));
         this.phase = 'client-init';
         return 16;
@@ -533,6 +539,7 @@ export async function startRfbServer(options: RfbServerOptions): Promise<RfbServ
   const context: ConnectionContext = {
     screen: new Screen(width, height),
     password: options.password,
+    lockout: new GuessLockout(),
     serverInit,
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? 30_000,
     onInput: options.onInput,
