@@ -2,7 +2,8 @@
  * The composition root: builds the store, accounts, resources and HTTP server from a `Config`.
  * No module keeps state of its own, so several apps can run in one process.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -67,6 +68,7 @@ import { usageRoutes } from './resources/usage/routes.js';
 import { readSeedFile } from './seed/file.js';
 import { loadSeed, type SeedProgress } from './seed/load.js';
 import { startRandom } from './seed/random.js';
+import { prepareDataDir } from './store/data-dir.js';
 import { PostgresStore } from './store/postgres/store.js';
 import { SqliteStore } from './store/sqlite/store.js';
 import type { Store } from './store/types.js';
@@ -112,11 +114,13 @@ export const DB_FILE = 'sigmalite.db';
 export async function openStore(
   config: Pick<Config, 'memory' | 'data' | 'store'>,
   server = false,
+  warn: (message: string) => void = (message) => process.stderr.write(`warning: ${message}\n`),
 ): Promise<Store> {
   if (config.store) return PostgresStore.open({ url: config.store });
   if (config.memory) return new SqliteStore({ path: ':memory:' });
-  mkdirSync(config.data, { recursive: true });
-  return new SqliteStore({ path: join(config.data, DB_FILE), backgroundCheckpoints: server });
+  const path = join(config.data, DB_FILE);
+  for (const warning of prepareDataDir(config.data, path)) warn(warning);
+  return new SqliteStore({ path, backgroundCheckpoints: server });
 }
 
 /** A namespace of the store's component state, as the simulated hypervisor keeps its machines. */
@@ -156,7 +160,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const logger = overrides.logger ?? pino({ level: config.logLevel }, logDestination);
   let store: Store;
   try {
-    store = overrides.store ?? (await openStore(config, true));
+    store = overrides.store ?? (await openStore(config, true, (message) => logger.warn(message)));
   } catch (e) {
     logDestination?.close();
     throw e;
