@@ -367,6 +367,11 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       clock.dispose();
       throw e;
     }
+    if (config.publicUrl === undefined && !isLoopback(config.host)) {
+      logger.warn(
+        `listening on ${config.host} without --public-url: Location headers, /locations/ and VNC URLs follow each request's Host header, which clients choose; set --public-url to the address clients should use`,
+      );
+    }
     const address = http.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     const scheme = config.tlsCert ? 'https' : 'http';
@@ -418,4 +423,9 @@ async function closeWithin(http: FastifyInstance, graceMs: number): Promise<void
   } finally {
     clearTimeout(cut);
   }
+}
+
+/** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
