@@ -72,6 +72,7 @@ import { usageRoutes } from './resources/usage/routes.js';
 import { readSeedFile } from './seed/file.js';
 import { loadSeed, type SeedProgress } from './seed/load.js';
 import { startRandom } from './seed/random.js';
+import { prepareDataDir } from './store/data-dir.js';
 import { PostgresStore } from './store/postgres/store.js';
 import { SqliteStore } from './store/sqlite/store.js';
 import type { Store } from './store/types.js';
@@ -117,11 +118,13 @@ export const DB_FILE = 'sigmalite.db';
 export async function openStore(
   config: Pick<Config, 'memory' | 'data' | 'store'>,
   server = false,
+  warn: (message: string) => void = (message) => process.stderr.write(`warning: ${message}\n`),
 ): Promise<Store> {
   if (config.store) return PostgresStore.open({ url: config.store });
   if (config.memory) return new SqliteStore({ path: ':memory:' });
-  mkdirSync(config.data, { recursive: true });
-  return new SqliteStore({ path: join(config.data, DB_FILE), backgroundCheckpoints: server });
+  const path = join(config.data, DB_FILE);
+  for (const warning of prepareDataDir(config.data, path)) warn(warning);
+  return new SqliteStore({ path, backgroundCheckpoints: server });
 }
 
 /** A namespace of the store's component state, as the simulated hypervisor keeps its machines. */
@@ -161,7 +164,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const logger = overrides.logger ?? pino({ level: config.logLevel }, logDestination);
   let store: Store;
   try {
-    store = overrides.store ?? (await openStore(config, true));
+    store = overrides.store ?? (await openStore(config, true, (message) => logger.warn(message)));
   } catch (e) {
     logDestination?.close();
     throw e;
@@ -398,6 +401,11 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       clock.dispose();
       throw e;
     }
+    if (config.publicUrl === undefined && !isLoopback(config.host)) {
+      logger.warn(
+        `listening on ${config.host} without --public-url: Location headers, /locations/ and VNC URLs follow each request's Host header, which clients choose; set --public-url to the address clients should use`,
+      );
+    }
     const address = http.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     const scheme = config.tlsCert ? 'https' : 'http';
@@ -451,4 +459,9 @@ async function closeWithin(http: FastifyInstance, graceMs: number): Promise<void
   } finally {
     clearTimeout(cut);
   }
+}
+
+/** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }

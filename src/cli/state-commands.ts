@@ -13,13 +13,13 @@
  * line asked wrongly (options, paths, a non-empty store without --replace), 1 for what failed
  * (an invalid dump, a store unreachable or in use).
  */
+
 import { once } from 'node:events';
 import {
   constants,
   createReadStream,
   createWriteStream,
   existsSync,
-  mkdirSync,
   mkdtempSync,
   rmSync,
 } from 'node:fs';
@@ -41,6 +41,7 @@ import {
   restoreDumpStream,
   writeDump,
 } from '../control/state.js';
+import { prepareDataDir } from '../store/data-dir.js';
 import { PostgresStore } from '../store/postgres/store.js';
 import { SqliteStore } from '../store/sqlite/store.js';
 import { type Store, StoreBusyError } from '../store/types.js';
@@ -100,7 +101,9 @@ async function openPlace(
     if (mustExist && !existsSync(label)) {
       throw new UsageError(`no sigmalite database in ${config.data} (${label} does not exist)`);
     }
-    mkdirSync(config.data, { recursive: true });
+    for (const warning of prepareDataDir(config.data, label)) {
+      process.stderr.write(`warning: ${warning}\n`);
+    }
     return new SqliteStore({ path: label, exclusive });
   } catch (e) {
     if (e instanceof UsageError) throw e;

@@ -27,13 +27,32 @@ const SECRET_HEADERS = new Set([
   'x-csrftoken',
 ]);
 
+/** Names that say a secret whatever they are prefixed or suffixed with (`admin_password`). */
+const SECRET_PARTS = /password|passwd|secret|private_key|api_key|token/i;
+
+/** Whether a body key names a secret (`vnc_password`, `private_key`, `token`, ...). */
+export function isSecretKey(key: string): boolean {
+  return SECRET_KEYS.has(key.toLowerCase()) || SECRET_PARTS.test(key);
+}
+
 /** A copy of a JSON value with every secret's value replaced; the input is not changed. */
 export function redactBody(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(redactBody);
   if (value === null || typeof value !== 'object') return value;
   const out: Record<string, unknown> = {};
   for (const [key, inner] of Object.entries(value)) {
-    out[key] = SECRET_KEYS.has(key.toLowerCase()) && inner !== null ? REDACTED : redactBody(inner);
+    out[key] = isSecretKey(key) && inner !== null ? REDACTED : redactBody(inner);
+  }
+  return out;
+}
+
+/** A copy of a JSON value without any secret-named key, at any depth (the audit log's details). */
+export function withoutSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutSecrets);
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, inner] of Object.entries(value)) {
+    if (!isSecretKey(key)) out[key] = withoutSecrets(inner);
   }
   return out;
 }

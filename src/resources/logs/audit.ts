@@ -8,9 +8,11 @@
  * engine then finishes (`boot`, `stop`: `engine/tasks.ts`), `clone_src` and `clone_dst` for a
  * clone, `upload` for an image upload or chunk, and the `do=` name for any other action.
  */
+
 import type { Clock } from '../../engine/clock.js';
 import { actionName } from '../../http/actions.js';
 import type { ApiOutcome, ApiResult, OutcomeListener } from '../../http/api.js';
+import { withoutSecrets } from '../../http/redact.js';
 import { isPlainObject } from '../../model/json.js';
 import type { Random } from '../../model/random.js';
 import type { Store } from '../../store/types.js';
@@ -40,9 +42,6 @@ const SENT: Record<string, string> = {
   shutdown: 'shutdown_ACPI_send',
   restart: 'restart_send',
 };
-
-/** Keys never written into `details` (the audit log is no place for secrets). */
-const SECRET_KEYS = new Set(['private_key', 'password']);
 
 /** `details` longer than this are cut: a PUT of a whole server is kilobytes. */
 export const DETAILS_MAX = 4096;
@@ -153,9 +152,8 @@ function uuidsOf(result: ApiResult): readonly string[] {
 
 function details(value: unknown): string {
   if (value === undefined) return '';
-  const shown = isPlainObject(value)
-    ? Object.fromEntries(Object.entries(value).filter(([key]) => !SECRET_KEYS.has(key)))
-    : value;
-  const text = pythonJson(shown);
+  // No secret-named key at any depth (vnc_password, private_key, passwords, tokens): the audit
+  // log is kept for ever and shown to the account.
+  const text = pythonJson(withoutSecrets(value));
   return text.length > DETAILS_MAX ? text.slice(0, DETAILS_MAX) : text;
 }
