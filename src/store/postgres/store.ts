@@ -19,6 +19,7 @@ import type {
   DetailView,
   Filter,
   Grant,
+  LeaseScope,
   LinkRow,
   ListPage,
   ListQuery,
@@ -198,15 +199,17 @@ export class PostgresStore implements Store {
     now: number,
     leaseUntil: number,
     limit: number,
+    scope?: LeaseScope,
   ): Promise<Task[]> {
-    const { rows } = await this.pool.query<{
-      id: string;
-      type: string;
-      target: string;
-      payload: string;
-      due_at: string;
-      seq: string;
-    }>(
+    // A scope leases only its hosts' (or host-less) tasks, each the first left of its target.
+    const scoped = scope
+      ? `AND (t.host IS NULL OR t.host = ANY($8::text[]))
+         AND NOT EXISTS (SELECT 1 FROM tasks p WHERE p.target = t.target AND p.seq < t.seq)`
+      : '';
+    const params: unknown[] = [worker, leaseUntil, now, Date.now(), limit, this.livenessKey];
+    params.push(LIVENESS_LOCK);
+    if (scope) params.push([...scope.hosts]);
+    const { rows } = await this.pool.query<TaskRow & { seq: string }>(
       // A lease is free when it ran out, or when the process holding it is gone (its liveness
       // lock is no longer held): a restarted process resumes its tasks at once.
       `UPDATE tasks SET lease_owner = $1, lease_until = $2, lease_key = $6
@@ -216,19 +219,14 @@ export class PostgresStore implements Store {
            WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $7 AND l.objsubid = 2
              AND l.objid = t.lease_key::oid
              AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())))
+           ${scoped}
          ORDER BY due_at, seq LIMIT $5 FOR UPDATE SKIP LOCKED)
-       RETURNING id, type, target, payload, due_at, seq`,
-      [worker, leaseUntil, now, Date.now(), limit, this.livenessKey, LIVENESS_LOCK],
+       RETURNING id, type, target, payload, due_at, host, seq`,
+      params,
     );
     return rows
       .sort((a, b) => Number(a.due_at) - Number(b.due_at) || Number(a.seq) - Number(b.seq))
-      .map((row) => ({
-        id: row.id,
-        type: row.type,
-        target: row.target,
-        payload: row.payload,
-        dueAt: Number(row.due_at),
-      }));
+      .map(fromTaskRow);
   }
 
   async renewLeases(worker: string, ids: readonly string[], leaseUntil: number): Promise<void> {
@@ -527,13 +525,10 @@ const PG_SNAPSHOT: Record<
   },
   tasks: {
     from: 'tasks',
-    select: 'SELECT id, type, target, payload, due_at FROM tasks ORDER BY seq',
-    read: ({ due_at, ...task }: Omit<Task, 'dueAt'> & { due_at: string }) => ({
-      ...task,
-      dueAt: Number(due_at),
-    }),
-    insert: `INSERT INTO tasks (id, type, target, payload, due_at)
-      SELECT e->>'id', e->>'type', e->>'target', e->>'payload', (e->>'dueAt')::bigint`,
+    select: 'SELECT id, type, target, payload, due_at, host FROM tasks ORDER BY seq',
+    read: fromTaskRow,
+    insert: `INSERT INTO tasks (id, type, target, payload, due_at, host)
+      SELECT e->>'id', e->>'type', e->>'target', e->>'payload', (e->>'dueAt')::bigint, e->>'host'`,
     row: (t: Task) => t,
   },
   state: {
@@ -907,28 +902,17 @@ class PgTx implements WriteTx {
   }
 
   async tasksOf(target: string): Promise<Task[]> {
-    const { rows } = await this.db.query<{
-      id: string;
-      type: string;
-      target: string;
-      payload: string;
-      due_at: string;
-    }>('SELECT id, type, target, payload, due_at FROM tasks WHERE target = $1 ORDER BY seq', [
-      target,
-    ]);
-    return rows.map((row) => ({
-      id: row.id,
-      type: row.type,
-      target: row.target,
-      payload: row.payload,
-      dueAt: Number(row.due_at),
-    }));
+    const { rows } = await this.db.query<TaskRow>(
+      'SELECT id, type, target, payload, due_at, host FROM tasks WHERE target = $1 ORDER BY seq',
+      [target],
+    );
+    return rows.map(fromTaskRow);
   }
 
   async addTask(task: Task): Promise<void> {
     await this.db.query(
-      'INSERT INTO tasks (id, type, target, payload, due_at) VALUES ($1, $2, $3, $4, $5)',
-      [task.id, task.type, task.target, task.payload, task.dueAt],
+      'INSERT INTO tasks (id, type, target, payload, due_at, host) VALUES ($1, $2, $3, $4, $5, $6)',
+      [task.id, task.type, task.target, task.payload, task.dueAt, task.host ?? null],
     );
     if (!this.changes.some((change) => change.op === 'task')) this.changes.push({ op: 'task' });
   }
@@ -1174,4 +1158,27 @@ function toAccount(row: AccountRow): Account {
     credVersion: row.cred_version,
     createdAt: row.created_at,
   };
+}
+
+interface TaskRow {
+  id: string;
+  type: string;
+  target: string;
+  payload: string;
+  /** BIGINT arrives as text. */
+  due_at: string;
+  host: string | null;
+}
+
+/** A task as stored: a null host is left out (tasks written before hosts existed look the same). */
+function fromTaskRow(row: TaskRow): Task {
+  const task: Task = {
+    id: row.id,
+    type: row.type,
+    target: row.target,
+    payload: row.payload,
+    dueAt: Number(row.due_at),
+  };
+  if (row.host !== null) task.host = row.host;
+  return task;
 }

@@ -20,6 +20,7 @@ import type {
   DetailView,
   Filter,
   Grant,
+  LeaseScope,
   LinkRow,
   ListPage,
   ListQuery,
@@ -372,16 +373,26 @@ export class SqliteStore implements Store {
     now: number,
     leaseUntil: number,
     limit: number,
+    scope?: LeaseScope,
   ): Promise<Task[]> {
+    // A scope leases only its hosts' (or host-less) tasks, each the first left of its target.
+    const scoped = scope
+      ? `AND (host IS NULL OR host IN (SELECT value FROM json_each(?)))
+         AND NOT EXISTS (SELECT 1 FROM tasks p WHERE p.target = t.target AND p.seq < t.seq)`
+      : '';
+    const params: unknown[] = [worker, leaseUntil, now, Date.now()];
+    if (scope) params.push(JSON.stringify(scope.hosts));
+    params.push(limit);
     return this.lock.run(() => {
       const rows = this.statement(
         `UPDATE tasks SET lease_owner = ?, lease_until = ?
-         WHERE seq IN (SELECT seq FROM tasks WHERE due_at <= ? AND lease_until <= ? ORDER BY due_at, seq LIMIT ?)
-         RETURNING id, type, target, payload, due_at AS dueAt, seq`,
-      ).all(worker, leaseUntil, now, Date.now(), limit) as (Task & { seq: number })[];
+         WHERE seq IN (SELECT seq FROM tasks t WHERE due_at <= ? AND lease_until <= ? ${scoped}
+                       ORDER BY due_at, seq LIMIT ?)
+         RETURNING id, type, target, payload, due_at AS dueAt, host, seq`,
+      ).all(...params) as (Task & { seq: number })[];
       return rows
         .sort((a, b) => a.dueAt - b.dueAt || a.seq - b.seq)
-        .map(({ seq: _, ...task }) => task);
+        .map(({ seq: _, ...task }) => taskRow(task));
     });
   }
 
@@ -618,9 +629,10 @@ export class SqliteStore implements Store {
       }
       case 'tasks': {
         const insert = run(
-          'INSERT INTO tasks (id, type, target, payload, due_at) VALUES (?, ?, ?, ?, ?)',
+          'INSERT INTO tasks (id, type, target, payload, due_at, host) VALUES (?, ?, ?, ?, ?, ?)',
         );
-        for (const t of batch.rows) insert.run(t.id, t.type, t.target, t.payload, t.dueAt);
+        for (const t of batch.rows)
+          insert.run(t.id, t.type, t.target, t.payload, t.dueAt, t.host ?? null);
         return;
       }
       case 'state': {
@@ -1044,15 +1056,18 @@ class SqliteTx implements WriteTx {
   async tasksOf(target: string): Promise<Task[]> {
     return this.store
       .statement(
-        'SELECT id, type, target, payload, due_at AS dueAt FROM tasks WHERE target = ? ORDER BY seq',
+        'SELECT id, type, target, payload, due_at AS dueAt, host FROM tasks WHERE target = ? ORDER BY seq',
       )
-      .all(target) as Task[];
+      .all(target)
+      .map((row) => taskRow(row as Task));
   }
 
   async addTask(task: Task): Promise<void> {
     this.store
-      .statement('INSERT INTO tasks (id, type, target, payload, due_at) VALUES (?, ?, ?, ?, ?)')
-      .run(task.id, task.type, task.target, task.payload, task.dueAt);
+      .statement(
+        'INSERT INTO tasks (id, type, target, payload, due_at, host) VALUES (?, ?, ?, ?, ?, ?)',
+      )
+      .run(task.id, task.type, task.target, task.payload, task.dueAt, task.host ?? null);
     this.store.tasksAdded = true;
   }
 
@@ -1156,8 +1171,8 @@ const SQLITE_SNAPSHOT: Record<
   },
   tasks: {
     count: ['SELECT count(*) FROM tasks'],
-    rows: ['SELECT id, type, target, payload, due_at AS dueAt FROM tasks ORDER BY seq'],
-    convert: (row: Task) => row,
+    rows: ['SELECT id, type, target, payload, due_at AS dueAt, host FROM tasks ORDER BY seq'],
+    convert: taskRow,
   },
   state: {
     count: ['SELECT count(*) FROM component_state'],
@@ -1367,4 +1382,10 @@ function joinWithCommas(items: readonly Buffer[]): Buffer {
     chunks.push(items[i]!);
   }
   return Buffer.concat(chunks);
+}
+
+/** A task as stored: a null host is left out (tasks written before hosts existed look the same). */
+function taskRow(row: Task): Task {
+  const { host, ...task } = row;
+  return host == null ? task : { ...task, host };
 }
