@@ -8,22 +8,15 @@ import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { type Credentials, ensureAccounts, parseUsers } from './accounts/service.js';
 import type { Config } from './config.js';
-import {
-  CONTROL_TASK_HANDLERS,
-  Control,
-  type ControlHandle,
-  installControl,
-} from './control/index.js';
+import { parseHosts } from './config.js';
+import { Control, type ControlHandle, controlLifecycle, installControl } from './control/index.js';
 import { openApiRoute } from './docs/openapi-route.js';
-import { type MachineTable, SimulatedCompute } from './drivers/compute/simulated/driver.js';
-import { SimulatedStorage } from './drivers/storage/simulated/driver.js';
+import type { MachineTable, SimulatedHost } from './drivers/compute/simulated/driver.js';
+import type { DriverProbe } from './drivers/compute/types.js';
+import { createDrivers } from './drivers/registry.js';
 import { parseTransitions } from './drivers/transitions.js';
 import { ControlledClock } from './engine/clock.js';
 import { Engine } from './engine/engine.js';
-import { IpPool } from './engine/ippool.js';
-import { reconcile } from './engine/reconcile.js';
-import { SNAPSHOT_TASK_HANDLERS } from './engine/snapshots.js';
-import { TASK_HANDLERS } from './engine/tasks.js';
 import type { RouteSpec } from './http/api.js';
 import { Authenticator } from './http/auth.js';
 import { installEvents } from './http/events.js';
@@ -36,7 +29,7 @@ import { accountRoutes } from './resources/accounts/routes.js';
 import { aclRoutes } from './resources/acls/routes.js';
 import { balanceRoutes } from './resources/balance/routes.js';
 import { billingRoutes } from './resources/billing/routes.js';
-import { subscriptionTaskHandlers } from './resources/billing/subscriptions.js';
+import { subscriptionLifecycle } from './resources/billing/subscriptions.js';
 import { DEFAULT_CAPABILITIES } from './resources/capabilities/default.js';
 import { capabilitiesRoutes } from './resources/capabilities/routes.js';
 import type { Capabilities } from './resources/capabilities/types.js';
@@ -45,6 +38,7 @@ import { globalContextRoutes } from './resources/context/global.js';
 import { ServerContexts } from './resources/context/service.js';
 import { readRoutes } from './resources/crud.js';
 import { driveActionRoutes } from './resources/drives/actions.js';
+import { driveLifecycle } from './resources/drives/lifecycle.js';
 import { driveRoutes } from './resources/drives/routes.js';
 import type { ResourceEnv } from './resources/env.js';
 import { eventSharedViews, eventUri } from './resources/events.js';
@@ -55,12 +49,15 @@ import { libdriveRoutes } from './resources/libdrives/routes.js';
 import { locationRoutes } from './resources/locations/routes.js';
 import { auditRecorder } from './resources/logs/audit.js';
 import { logRoutes } from './resources/logs/routes.js';
+import { IpPool } from './resources/networking/ippool.js';
 import { networkRoutes } from './resources/networking/routes.js';
 import { networkSettings } from './resources/networking/settings.js';
 import { profileRoutes } from './resources/profile/routes.js';
 import { serverActionRoutes, tunnelTarget } from './resources/servers/actions.js';
 import { serverExtraRoutes } from './resources/servers/groups.js';
+import { serverLifecycle } from './resources/servers/lifecycle.js';
 import { serverRoutes } from './resources/servers/routes.js';
+import { snapshotLifecycle } from './resources/snapshots/lifecycle.js';
 import { snapshotRoutes } from './resources/snapshots/routes.js';
 import { tagRoutes } from './resources/tags/routes.js';
 import { usageRoutes } from './resources/usage/routes.js';
@@ -81,7 +78,10 @@ export interface App {
   generatedUsers: Credentials[];
   engine: Engine;
   clock: ControlledClock;
-  compute: SimulatedCompute;
+  /** The first simulated host this process serves: its machines and test controls. */
+  compute: SimulatedHost;
+  /** What the drivers found they can do (also in `/readyz` and the start log). */
+  probe: DriverProbe;
   /** Changes the simulated transition times (`--transitions` syntax). */
   setTransitions(spec: string): void;
   /** The test-control API (`--control`), with its token; undefined without it. */
@@ -134,11 +134,12 @@ export function loadCapabilities(file: string | undefined): Capabilities {
   return JSON.parse(readFileSync(file, 'utf8')) as Capabilities;
 }
 
-/** Ready when the store answers a real query and the engine runs. */
+/** Ready when the store answers a real query and the engine runs; with what the drivers can do. */
 async function readiness(
   store: Store,
   engine: Engine,
-): Promise<{ ready: boolean; checks: Record<string, string> }> {
+  probe: DriverProbe,
+): Promise<{ ready: boolean; checks: Record<string, string>; drivers: DriverProbe }> {
   const checks: Record<string, string> = {};
   try {
     await store.ping();
@@ -147,7 +148,7 @@ async function readiness(
     checks.store = `unreachable: ${(e as Error).message}`;
   }
   checks.engine = engine.state === 'running' ? 'ok' : engine.state;
-  return { ready: Object.values(checks).every((v) => v === 'ok'), checks };
+  return { ready: Object.values(checks).every((v) => v === 'ok'), checks, drivers: probe };
 }
 
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
@@ -182,15 +183,23 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     const setTransitions = (spec: string) => {
       transitions = parseTransitions(spec);
     };
-    const machines = stateTable(store, 'sim.machines');
-    const compute = new SimulatedCompute({
+    const hosts = parseHosts(config.hosts);
+    const drivers = await createDrivers(config.driver, {
       clock,
+      hosts,
+      state: (namespace) => stateTable(store, namespace),
       transitions: () => transitions,
-      machines,
       tunnelHost: config.host,
       guestAcpi: config.guestAcpi,
     });
-    const storage = new SimulatedStorage(clock, () => transitions);
+    const { compute, storage, probe } = drivers;
+    logger.info({ probe }, 'drivers ready');
+    for (const host of probe.hosts) {
+      if (host.warning) logger.warn({ host: host.name }, host.warning);
+    }
+    // Only the simulated driver exists yet; the libvirt one (next) makes this optional.
+    const simulated = drivers.simulated?.host(hosts[0]!);
+    if (!simulated) throw new Error(`driver ${drivers.name} has no simulated host`);
     const net = networkSettings(config);
     const billing = { startingBalance: config.balance, enforce: config.enforceBilling };
     const ips = new IpPool(config.dynamicPool, net.nameservers);
@@ -207,16 +216,17 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         compute: metrics.instrument(compute, 'compute'),
         storage: metrics.instrument(storage, 'storage'),
         logger,
-        ips,
-        random,
+        hosts,
       },
-      {
-        ...TASK_HANDLERS,
-        ...SNAPSHOT_TASK_HANDLERS,
-        ...CONTROL_TASK_HANDLERS,
-        ...subscriptionTaskHandlers({ net, billing }),
-      },
-      reconcile,
+      // What each resource contributes: task handlers, failure states, events, reconciliation.
+      [
+        serverLifecycle({ ips, random }),
+        driveLifecycle(),
+        snapshotLifecycle(),
+        subscriptionLifecycle({ net, billing, random }),
+        controlLifecycle(random),
+      ],
+      { reconcileIntervalMs: config.reconcileInterval * 1000 },
     );
     engineRef = engine;
     const env: ResourceEnv = {
@@ -277,7 +287,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       publicUrl: config.publicUrl,
       strict: config.strict,
       operations: {
-        readiness: () => readiness(store, engine),
+        readiness: () => readiness(store, engine, probe),
         metrics: async () => ({ contentType: metrics.contentType, text: await metrics.text() }),
         observe: (method, route, status, seconds) =>
           metrics.observe(method, route, status, seconds),
@@ -318,7 +328,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       store,
       engine,
       clock,
-      compute,
+      compute: simulated,
       random,
       transitions: config.transitions,
       setTransitions,
@@ -348,7 +358,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       generatedUsers,
       engine,
       clock,
-      compute,
+      compute: simulated,
+      probe,
       setTransitions,
       control,
       routes,

@@ -2,7 +2,6 @@
  * The test-control operations, apart from HTTP (`routes.ts` serves them under `/_sigmalite/`):
  * reset, clock, transitions, guest ACPI, faults, latency, server faults, export and import.
  */
-import type { SimulatedCompute } from '../drivers/compute/simulated/driver.js';
 import {
   parseTransitions,
   TRANSITION_NAMES,
@@ -30,11 +29,17 @@ import {
   type StateDump,
 } from './state.js';
 
+/** What the control API changes of simulated guests. */
+export interface GuestControls {
+  setGuestAcpi(answers: boolean, uuid?: string): void;
+}
+
 export interface ControlDeps {
   store: Store;
   engine: Engine;
   clock: ControlledClock;
-  compute: Pick<SimulatedCompute, 'setGuestAcpi'>;
+  /** The simulated guests' ACPI behaviour (a driver without simulated guests has none). */
+  compute: GuestControls;
   random: Random;
   /** The transitions spec at start (`--transitions` syntax). */
   transitions: string;

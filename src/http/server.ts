@@ -63,8 +63,11 @@ export interface HttpOptions {
 
 /** What the process tells its operators, apart from the API. */
 export interface Operations {
-  /** Whether the app can serve (store reachable, engine running), with a word per check. */
-  readiness(): Promise<{ ready: boolean; checks: Record<string, string> }>;
+  /**
+   * Whether the app can serve (store reachable, engine running), with a word per check, and what
+   * runs the guests (the drivers' probe), shown by `/readyz?verbose`.
+   */
+  readiness(): Promise<{ ready: boolean; checks: Record<string, string>; drivers?: unknown }>;
   /** The Prometheus exposition. */
   metrics(): Promise<{ contentType: string; text: string }>;
   /** One API request done: its method, route pattern (bounded labels) and status. */
@@ -387,12 +390,14 @@ function installOperations(app: FastifyInstance, operations: Operations): void {
   app.route({
     method: ['GET', 'HEAD'],
     url: '/readyz',
-    handler: async (_request, reply) => {
-      const { ready, checks } = await operations.readiness();
+    handler: async (request, reply) => {
+      const { ready, checks, drivers } = await operations.readiness();
+      const verbose = Object.hasOwn(request.query as object, 'verbose');
+      const answer = { status: ready ? 'ready' : 'not ready', checks };
       return reply
         .code(ready ? 200 : 503)
         .type(JSON_TYPE)
-        .send(JSON.stringify({ status: ready ? 'ready' : 'not ready', checks }));
+        .send(JSON.stringify(verbose ? { ...answer, drivers } : answer));
     },
   });
   app.route({

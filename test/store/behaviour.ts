@@ -607,7 +607,7 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
       );
     });
 
-    it('leases within a scope only its hosts\' tasks, the first of each object', async () => {
+    it("leases within a scope only its hosts' tasks, the first of each object", async () => {
       const task = (id: string, target: string, host?: string) => ({
         id,
         type: 'server.start',

@@ -6,7 +6,8 @@
  * chain; at the chain's end an engine task renews it (auto_renew) or lets it expire, taking its
  * IP or VLAN away.
  */
-import type { TaskHandler } from '../../engine/engine.js';
+
+import type { EngineModule, TaskHandler } from '../../engine/engine.js';
 import { ApiError, errors } from '../../http/errors.js';
 import type { ResourceDef } from '../../model/fields.js';
 import { readInteger } from '../../model/input.js';
@@ -22,6 +23,7 @@ import {
   type NetworkSettings,
   removeSubscribedObject,
 } from '../networking/service.js';
+import { TASKS } from '../tasks.js';
 import { cost, DISCOUNTS, PRICES, subscribable } from './catalogue.js';
 import { type BillingSettings, charge, checkFunds, nextId } from './ledger.js';
 import { formatMoney, type Money, money, times, ZERO } from './money.js';
@@ -43,7 +45,7 @@ export type SubscriptionStatus = (typeof SUBSCRIPTION_STATUSES)[number];
 /** At most this many subscriptions in one purchase (subscriptions.rst). */
 export const MAX_PER_REQUEST = 500;
 
-export const TASK_SUBSCRIPTION_END = 'subscription.end';
+export const TASK_SUBSCRIPTION_END = TASKS.subscriptionEnd;
 
 export interface SubscriptionDoc {
   /** Integer-like id (also the store uuid). */
@@ -636,12 +638,13 @@ export async function setAutoRenew(
  * The task due when a chain's last subscription ends: renew (auto_renew, and funds if enforced)
  * or let it expire; an expired chain's IP or VLAN goes.
  */
-export function subscriptionTaskHandlers(settings: {
+export function subscriptionLifecycle(settings: {
   net: NetworkSettings;
   billing: BillingSettings;
-}): Record<string, TaskHandler> {
+  random: Random;
+}): EngineModule {
   const end: TaskHandler = async (task, ctx) => {
-    const env: SubscriptionEnv = { ...settings, random: ctx.random, now: () => ctx.clock.now() };
+    const env: SubscriptionEnv = { ...settings, now: () => ctx.clock.now() };
     await ctx.store.write(async (tx) => {
       await tx.removeTask(task.id);
       const root = await loadSubscription(tx, task.target);
@@ -666,7 +669,7 @@ export function subscriptionTaskHandlers(settings: {
       }
     });
   };
-  return { [TASK_SUBSCRIPTION_END]: end };
+  return { name: 'subscriptions', tasks: { [TASK_SUBSCRIPTION_END]: end } };
 }
 
 /** Every subscription of an account (any status), newest first. */

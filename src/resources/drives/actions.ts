@@ -3,7 +3,6 @@
  * with `{"objects": [drive]}`: the new drive (`cloning_dst`) or the resized one (`resizing`).
  */
 
-import { TASKS } from '../../engine/tasks.js';
 import { dispatchAction } from '../../http/actions.js';
 import type { ApiContext, ApiResult, RouteSpec } from '../../http/api.js';
 import { errors } from '../../http/errors.js';
@@ -19,6 +18,7 @@ import { addTask } from '../lifecycle.js';
 import { cloneNamingOf } from '../profile/model.js';
 import { cloneName } from '../profile/naming.js';
 import { copyDrive, markCloneSource } from '../servers/clone.js';
+import { TASKS } from '../tasks.js';
 import { insertDriveCopy } from './copies.js';
 import { DRIVES, type DriveDoc, driveKind } from './model.js';
 import { checkDrive, resizeDrive } from './service.js';

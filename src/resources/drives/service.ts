@@ -1,6 +1,5 @@
 /** Drive definitions: create, update, delete, with the rules of api-reference.md §3. */
 
-import { TASKS } from '../../engine/tasks.js';
 import { errors } from '../../http/errors.js';
 import { readInput } from '../../model/input.js';
 import type { ObjectRecord, WriteTx } from '../../store/types.js';
@@ -10,6 +9,7 @@ import type { Created } from '../crud.js';
 import type { ResourceEnv } from '../env.js';
 import { addTask } from '../lifecycle.js';
 import { detachEverywhere } from '../mounts.js';
+import { TASKS } from '../tasks.js';
 import { DRIVES, type DriveDoc, driveKind, settledStatus } from './model.js';
 import { checkDriveReferences, syncDriveRelations } from './relations.js';
 

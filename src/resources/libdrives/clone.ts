@@ -4,7 +4,7 @@
  * The copy carries the library's licenses and its metadata in `meta` (§1.15); the library drive
  * itself does not change (it is every account's: no `cloning_src`, no job on it).
  */
-import { TASKS } from '../../engine/tasks.js';
+
 import type { ApiContext } from '../../http/api.js';
 import { errors } from '../../http/errors.js';
 import { readInput } from '../../model/input.js';
@@ -18,6 +18,7 @@ import type { ResourceEnv } from '../env.js';
 import { addTask } from '../lifecycle.js';
 import { cloneNamingOf } from '../profile/model.js';
 import { cloneName } from '../profile/naming.js';
+import { TASKS } from '../tasks.js';
 import { LIBDRIVE_KIND, type LibdriveDoc, libraryMeta } from './model.js';
 
 const CLONE_FIELDS = {

@@ -5,8 +5,7 @@
  * messages, whose state names are internal ones (`started` for running).
  */
 
-import { PoolExhaustedError, reserveAddresses } from '../../engine/ippool.js';
-import { TASKS } from '../../engine/tasks.js';
+import { place } from '../../engine/placement.js';
 import { dispatchAction } from '../../http/actions.js';
 import type { ApiContext, ApiResult, RouteSpec } from '../../http/api.js';
 import { errors } from '../../http/errors.js';
@@ -16,6 +15,8 @@ import { checkStartFunds } from '../billing/usage.js';
 import { loadVisible, parseDoc, toUpdate } from '../common.js';
 import type { ResourceEnv } from '../env.js';
 import { addTask } from '../lifecycle.js';
+import { PoolExhaustedError, reserveAddresses } from '../networking/ippool.js';
+import { TASKS } from '../tasks.js';
 import { cloneServer } from './clone.js';
 import { SERVERS, type ServerDoc, type ServerStatus, serverKind } from './model.js';
 
@@ -77,7 +78,9 @@ async function powerAction(env: ResourceEnv, ctx: ApiContext, action: string, po
     }
     server.status = power.to;
     await tx.update(toUpdate(serverKind, record, server));
-    await addTask(env, tx, power.task, uuid, power.payload?.(env) ?? {});
+    // Its host: where it ran before, or one chosen now for its first start.
+    const host = await place(tx, uuid);
+    await addTask(env, tx, power.task, uuid, power.payload?.(env) ?? {}, host);
   });
   return accepted(action, uuid);
 }

@@ -4,7 +4,7 @@
  * MACs and DHCP instead of static addresses, and the clone is `cloning` until its disks are done.
  * A `server_clone` job with a `drive_clone` child per disk follows the copy.
  */
-import { TASKS } from '../../engine/tasks.js';
+
 import type { ApiContext } from '../../http/api.js';
 import { errors } from '../../http/errors.js';
 import { isPlainObject } from '../../model/json.js';
@@ -22,6 +22,7 @@ import { LIBDRIVE_KIND } from '../libdrives/model.js';
 import { addTask } from '../lifecycle.js';
 import { cloneNamingOf } from '../profile/model.js';
 import { cloneName } from '../profile/naming.js';
+import { TASKS } from '../tasks.js';
 import { type ServerDoc, serverKind } from './model.js';
 import { syncServerRelations } from './relations.js';
 import { assignMacs } from './service.js';

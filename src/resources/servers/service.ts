@@ -1,4 +1,5 @@
 /** Server definitions: create, update (PUT merge), delete (with `recurse`). */
+import { unplace } from '../../engine/placement.js';
 import { errors } from '../../http/errors.js';
 import { readInput } from '../../model/input.js';
 import type { Random } from '../../model/random.js';
@@ -311,6 +312,8 @@ export async function deleteServers(
     if (!current) continue;
     await applyMounts(tx, server.uuid, server.drives, []);
     await tx.releaseAll(MAC_NAMESPACE, server.uuid);
+    // Its host holds nothing of it any more.
+    await unplace(tx, server.uuid);
     await syncServerRelations(tx, server, null);
     await tx.remove(current);
   }

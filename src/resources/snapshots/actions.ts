@@ -4,6 +4,7 @@
  * wrapped in `objects`, unlike a drive clone). Without a name the profile's clone naming applies
  * to the snapshot's name (NONE, the default: the snapshot's name itself).
  */
+
 import type { ApiContext } from '../../http/api.js';
 import { errors } from '../../http/errors.js';
 import { readInput } from '../../model/input.js';
@@ -17,10 +18,11 @@ import type { ResourceEnv } from '../env.js';
 import { addTask } from '../lifecycle.js';
 import { cloneNamingOf } from '../profile/model.js';
 import { cloneName } from '../profile/naming.js';
+import { TASKS } from '../tasks.js';
 import { SNAPSHOT_KIND, type SnapshotDoc, snapshotKind } from './model.js';
 
 /** The engine's task that copies a snapshot into a new drive (engine/snapshots.ts). */
-export const SNAPSHOT_CLONE_TASK = 'snapshot.clone';
+export const SNAPSHOT_CLONE_TASK = TASKS.snapshotClone;
 
 export interface SnapshotClonePayload {
   snapshot: string;

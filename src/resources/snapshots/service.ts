@@ -3,6 +3,7 @@
  * `available` once the storage has made it, a task of the engine), listed on their drive
  * (`snapshots`, newest first), renamed or re-tagged, deleted, and deleted with their drive.
  */
+
 import { errors } from '../../http/errors.js';
 import { readInput } from '../../model/input.js';
 import type { ObjectRecord, ReadTx, WriteTx } from '../../store/types.js';
@@ -12,6 +13,7 @@ import { type DriveDoc, driveKind } from '../drives/model.js';
 import type { ResourceEnv } from '../env.js';
 import { addTask } from '../lifecycle.js';
 import { checkTags, syncTags } from '../tags/relations.js';
+import { TASKS } from '../tasks.js';
 import {
   defaultSnapshotName,
   SNAPSHOT_KIND,
@@ -22,7 +24,7 @@ import {
 } from './model.js';
 
 /** The engine's task that takes a snapshot (engine/snapshots.ts). */
-export const SNAPSHOT_CREATE_TASK = 'snapshot.create';
+export const SNAPSHOT_CREATE_TASK = TASKS.snapshotCreate;
 
 /** Drive statuses a snapshot may be taken in: the data is there and not moving. */
 const SNAPSHOTABLE = new Set(['mounted', 'unmounted']);
