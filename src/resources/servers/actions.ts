@@ -19,24 +19,7 @@ import { PoolExhaustedError, reserveAddresses } from '../networking/ippool.js';
 import { TASKS } from '../tasks.js';
 import { cloneServer } from './clone.js';
 import { SERVERS, type ServerDoc, type ServerStatus, serverKind } from './model.js';
-
-/** CloudSigma names a running guest `started` in its messages. */
-function internalState(status: ServerStatus): string {
-  return status === 'running' ? 'started' : status;
-}
-
-const RUNNING = `"['started', 'running_legacy']"`;
-
-export function wrongState(action: string, status: ServerStatus): Error {
-  if (action === 'start' || action === 'delete') {
-    return errors.permission(
-      `Cannot ${action} guest in state "${internalState(status)}". Guest should be in state "stopped"`,
-    );
-  }
-  return errors.permission(
-    `Cannot ${action} guest in state "${internalState(status)}". Guest should be in state ${RUNNING}`,
-  );
-}
+import { wrongState } from './states.js';
 
 interface PowerAction {
   from: ServerStatus;

@@ -11,7 +11,6 @@ import type { DriveDoc } from '../drives/model.js';
 import { deleteDrives } from '../drives/service.js';
 import type { ResourceEnv } from '../env.js';
 import { applyMounts, checkAttachments } from '../mounts.js';
-import { wrongState } from './actions.js';
 import {
   type AttachmentDoc,
   type IpConf,
@@ -22,6 +21,7 @@ import {
 } from './model.js';
 import { checkServerReferences, syncServerRelations } from './relations.js';
 import { checkServer, defaultSmp } from './rules.js';
+import { wrongState } from './states.js';
 
 const MAC_NAMESPACE = 'mac';
 
