@@ -4,7 +4,7 @@
  * Read-only and unknown keys are dropped (clients PUT back what they GET); the unknown ones are
  * reported so a strict mode can refuse them.
  */
-import { ApiError, ApiErrors, errors } from '../http/errors.js';
+import { ApiError, ApiErrors, errors } from '../errors.js';
 import type { FieldDef, Fields } from './fields.js';
 import { isPlainObject } from './json.js';
 import { readRef } from './refs.js';

@@ -6,9 +6,9 @@
  */
 
 import { place } from '../../engine/placement.js';
+import { errors } from '../../errors.js';
 import { dispatchAction } from '../../http/actions.js';
 import type { ApiContext, ApiResult, RouteSpec } from '../../http/api.js';
-import { errors } from '../../http/errors.js';
 import type { Store, WriteTx } from '../../store/types.js';
 import type { Permission } from '../acls/access.js';
 import { checkStartFunds } from '../billing/usage.js';

@@ -1,6 +1,6 @@
 /** Server definitions: create, update (PUT merge), delete (with `recurse`). */
 import { unplace } from '../../engine/placement.js';
-import { errors } from '../../http/errors.js';
+import { errors } from '../../errors.js';
 import { readInput } from '../../model/input.js';
 import type { Random } from '../../model/random.js';
 import type { ObjectRecord, WriteTx } from '../../store/types.js';

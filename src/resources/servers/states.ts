@@ -2,7 +2,7 @@
  * What CloudSigma answers an action asked in the wrong state: 403 with its own message, whose
  * state names are internal ones (`started` for running).
  */
-import { errors } from '../../http/errors.js';
+import { errors } from '../../errors.js';
 import type { ServerStatus } from './model.js';
 
 /** CloudSigma names a running guest `started` in its messages. */
