@@ -95,8 +95,44 @@ export const errors = {
     new ApiError('notexist', `The requested URL ${path} was not found on this server`, null),
 
   // 403 permission
+  /** Refused, for a reason the caller words (CloudSigma's texts, limits, conflicts). */
   permission: (message: string, point: string | null = null, status?: number) =>
     new ApiError('permission', message, point, status),
+  /** A server power action or delete in the wrong state (CloudSigma's text and state names). */
+  wrongGuestState: (action: string, state: string, expected: string) =>
+    new ApiError(
+      'permission',
+      `Cannot ${action} guest in state "${state}". Guest should be in state ${expected}`,
+      null,
+    ),
+  /** An action on a drive or snapshot in the wrong state. */
+  wrongState: (action: string, what: string, uuid: string, state: string, point?: string) =>
+    new ApiError(
+      'permission',
+      `Cannot ${action} ${what} ${uuid} in state "${state}"`,
+      point ?? null,
+    ),
+  /** A test-control fault asked of a server in the wrong state. */
+  wrongControlState: (action: string, uuid: string, state: string, expected: string) =>
+    new ApiError(
+      'permission',
+      `Cannot ${action} server ${uuid} in state "${state}". It should be in state "${expected}"`,
+      null,
+    ),
+  /** An object shared with the caller, but without the permission the request needs. */
+  notGranted: (what: string, uuid: string, permission: string, point?: string) =>
+    new ApiError(
+      'permission',
+      `The owner of ${what} ${uuid} has not granted you the ${permission} permission`,
+      point ?? null,
+    ),
+  /** A server may use another account's drive, VLAN, IP or policy only if shared with ATTACH. */
+  notSharedToAttach: (subject: string, point: string) =>
+    new ApiError(
+      'permission',
+      `${subject} is not shared with the owner of the server with the ATTACH permission`,
+      point,
+    ),
 
   // 402 billing
   notEnoughFunds: (message: string) => new ApiError('billing', message, null),

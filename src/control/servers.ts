@@ -40,9 +40,7 @@ async function addTask(
 }
 
 function wrongState(what: string, uuid: string, status: string, expected: string): Error {
-  return errors.permission(
-    `Cannot ${what} server ${uuid} in state "${status}". It should be in state "${expected}"`,
-  );
+  return errors.wrongControlState(what, uuid, status, expected);
 }
 
 export interface CrashRequest {

@@ -39,10 +39,7 @@ export async function checkAttachments(
       throw errors.invalid(point, `Object with uuid ${attachment.drive} does not exist`);
     }
     if (!allows(access, 'ATTACH')) {
-      throw errors.permission(
-        `Drive ${record.uuid} is not shared with the owner of the server with the ATTACH permission`,
-        point,
-      );
+      throw errors.notSharedToAttach(`Drive ${record.uuid}`, point);
     }
     const drive = parseDoc<DriveDoc>(record);
     const elsewhere = drive.mounted_on.filter((uuid) => uuid !== serverUuid);

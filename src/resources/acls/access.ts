@@ -76,10 +76,7 @@ const SINGULAR: Record<string, string> = {
 /** The 403 for an object shared with the caller without `permission`. */
 export function notGranted(kind: string, uuid: string, permission: Permission, point?: string) {
   const what = SINGULAR[kind] ?? kind;
-  return errors.permission(
-    `The owner of ${what} ${uuid} has not granted you the ${permission} permission`,
-    point ?? null,
-  );
+  return errors.notGranted(what, uuid, permission, point);
 }
 
 /** Throws 404 (not visible, as a missing uuid) or 403 (shared without `permission`). */

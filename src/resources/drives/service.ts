@@ -169,7 +169,7 @@ export async function updateDrive(
 /** `resizing` until the storage has grown the drive (a task of the engine). */
 async function startResize(env: ResourceEnv, tx: WriteTx, drive: DriveDoc): Promise<void> {
   if (drive.status !== 'mounted' && drive.status !== 'unmounted') {
-    throw errors.permission(`Cannot resize drive ${drive.uuid} in state "${drive.status}"`);
+    throw errors.wrongState('resize', 'drive', drive.uuid, drive.status);
   }
   drive.status = 'resizing';
   await addTask(env, tx, TASKS.driveResize, drive.uuid);
@@ -210,7 +210,7 @@ export async function deleteDrives(
     if (!record) continue;
     const drive = parseDoc<DriveDoc>(record);
     if (drive.status !== 'mounted' && drive.status !== 'unmounted' && drive.status !== 'creating') {
-      throw errors.permission(`Cannot delete drive ${drive.uuid} in state "${drive.status}"`);
+      throw errors.wrongState('delete', 'drive', drive.uuid, drive.status);
     }
     await detachEverywhere(tx, drive, deletingServers);
     await syncDriveRelations(tx, drive, null);

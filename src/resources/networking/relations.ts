@@ -48,10 +48,7 @@ async function usableRecord(
   const access = record?.kind === kind ? await accessOf(tx, record, owner) : undefined;
   if (!record || !access) throw errors.invalid(point, `Object with uuid ${uuid} does not exist`);
   if (!allows(access, 'ATTACH')) {
-    throw errors.permission(
-      `The ${SINGULAR[kind]} ${uuid} is not shared with the owner of the server with the ATTACH permission`,
-      point,
-    );
+    throw errors.notSharedToAttach(`The ${SINGULAR[kind]} ${uuid}`, point);
   }
   return record;
 }

@@ -71,7 +71,7 @@ export function markCloneSource(drive: DriveDoc): void {
     drive.status !== 'unmounted' &&
     drive.status !== 'cloning_src'
   ) {
-    throw errors.permission(`Cannot clone drive ${drive.uuid} in state "${drive.status}"`);
+    throw errors.wrongState('clone', 'drive', drive.uuid, drive.status);
   }
   drive.status = 'cloning_src';
 }

@@ -14,11 +14,7 @@ const RUNNING = `"['started', 'running_legacy']"`;
 
 export function wrongState(action: string, status: ServerStatus): Error {
   if (action === 'start' || action === 'delete') {
-    return errors.permission(
-      `Cannot ${action} guest in state "${internalState(status)}". Guest should be in state "stopped"`,
-    );
+    return errors.wrongGuestState(action, internalState(status), '"stopped"');
   }
-  return errors.permission(
-    `Cannot ${action} guest in state "${internalState(status)}". Guest should be in state ${RUNNING}`,
-  );
+  return errors.wrongGuestState(action, internalState(status), RUNNING);
 }

@@ -44,9 +44,7 @@ export async function cloneSnapshot(env: ResourceEnv, ctx: ApiContext): Promise<
     const record = await loadVisible(tx, SNAPSHOT_KIND, ctx.params.uuid!, ctx);
     const snapshot = parseDoc<SnapshotDoc>(record);
     if (snapshot.status !== 'available') {
-      throw errors.permission(
-        `Cannot clone snapshot ${snapshot.uuid} in state "${snapshot.status}"`,
-      );
+      throw errors.wrongState('clone', 'snapshot', snapshot.uuid, snapshot.status);
     }
     const now = new Date(env.clock.now());
     const copy: DriveDoc = {

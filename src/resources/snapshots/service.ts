@@ -76,10 +76,7 @@ async function takeSnapshot(
     );
   }
   if (!SNAPSHOTABLE.has(drive.status)) {
-    throw errors.permission(
-      `Cannot snapshot drive ${drive.uuid} in state "${drive.status}"`,
-      'drive',
-    );
+    throw errors.wrongState('snapshot', 'drive', drive.uuid, drive.status, 'drive');
   }
   await checkLimits(env, tx, owner, drive);
   await checkTags(tx, owner, draft.tags, 'tags');
