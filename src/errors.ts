@@ -61,6 +61,15 @@ export const errors = {
   // 400 validation
   invalid: (point: string | null, message: string) => new ApiError('validation', message, point),
   required: (point: string) => new ApiError('validation', 'This field is required', point),
+  expectedObject: (point: string | null) =>
+    new ApiError('validation', 'Expected a JSON object', point),
+  expectedString: (point: string | null) => new ApiError('validation', 'Expected a string', point),
+  expectedBoolean: (point: string | null) =>
+    new ApiError('validation', 'Expected true or false', point),
+  expectedList: (point: string | null) => new ApiError('validation', 'Expected a list', point),
+  /** A reference (a uuid in a body) to an object that does not exist or is not the caller's. */
+  missingReference: (point: string | null, uuid: string) =>
+    new ApiError('validation', `Object with uuid ${uuid} does not exist`, point),
   badJson: (detail: string) =>
     new ApiError('validation', `Request body is not valid JSON: ${detail}`, null),
   badUtf8: () => new ApiError('validation', 'Request body is not valid UTF-8', null),

@@ -71,9 +71,7 @@ function readObject(
 ): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (!isPlainObject(body)) {
-    problems.push(
-      errors.invalid(prefix === '' ? null : prefix.slice(0, -1), 'Expected a JSON object'),
-    );
+    problems.push(errors.expectedObject(prefix === '' ? null : prefix.slice(0, -1)));
     return out;
   }
   for (const key of Object.keys(body)) {
@@ -136,7 +134,7 @@ function readNonNull(
     if (def.fields) {
       const nestedOptions = { requireAll: true };
       if (def.shape === 'many') {
-        if (!Array.isArray(value)) throw errors.invalid(point, 'Expected a list');
+        if (!Array.isArray(value)) throw errors.expectedList(point);
         return value.map((item, i) =>
           readObject(def.fields!, item, nestedOptions, `${point}.${i}.`, problems, unknown),
         );
@@ -158,13 +156,13 @@ function readNonNull(
     case 'decimal':
       return readDecimal(value, point);
     case 'boolean':
-      if (typeof value !== 'boolean') throw errors.invalid(point, 'Expected true or false');
+      if (typeof value !== 'boolean') throw errors.expectedBoolean(point);
       return value;
     case 'dict':
       if (!isPlainObject(value)) throw errors.invalid(point, 'Expected an object');
       return value;
     case 'list':
-      if (!Array.isArray(value)) throw errors.invalid(point, 'Expected a list');
+      if (!Array.isArray(value)) throw errors.expectedList(point);
       if (def.choices) {
         for (const item of value) {
           if (typeof item !== 'string' || !def.choices.includes(item)) {
@@ -177,7 +175,7 @@ function readNonNull(
 }
 
 function readString(def: FieldDef, value: unknown, point: string): string {
-  if (typeof value !== 'string') throw errors.invalid(point, 'Expected a string');
+  if (typeof value !== 'string') throw errors.expectedString(point);
   if (def.maxLength !== undefined && [...value].length > def.maxLength) {
     throw errors.invalid(point, `Ensure this value has at most ${def.maxLength} characters`);
   }

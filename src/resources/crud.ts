@@ -157,7 +157,7 @@ export function collectionRoutes(env: ResourceEnv, rules: CollectionRules): Rout
     },
     [`/${kind}/:uuid/`]: {
       PUT: async (ctx) => {
-        if (!isPlainObject(ctx.body)) throw errors.invalid(null, 'Expected a JSON object');
+        if (!isPlainObject(ctx.body)) throw errors.expectedObject(null);
         ctx.noteUnknownFields(unknownFields(def.fields, ctx.body));
         const json = await env.store.write(async (tx) => {
           const { record, access } = await loadAccessible(tx, kind, ctx.params.uuid!, ctx, 'EDIT');

@@ -36,7 +36,7 @@ export async function checkAttachments(
     // caller: an account editing a server shared with it), with ATTACH.
     const access = record?.kind === 'drives' ? await accessOf(tx, record, owner) : undefined;
     if (!record || !access) {
-      throw errors.invalid(point, `Object with uuid ${attachment.drive} does not exist`);
+      throw errors.missingReference(point, attachment.drive);
     }
     if (!allows(access, 'ATTACH')) {
       throw errors.notSharedToAttach(`Drive ${record.uuid}`, point);

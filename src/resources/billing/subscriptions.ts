@@ -215,11 +215,11 @@ interface Purchase {
 const TIME_POINTS = ['start_time', 'end_time'] as const;
 
 function readPurchase(item: unknown): Purchase {
-  if (!isPlainObject(item)) throw errors.invalid(null, 'Expected a JSON object');
+  if (!isPlainObject(item)) throw errors.expectedObject(null);
   if (item.resource === undefined || item.resource === null || item.resource === '') {
     throw errors.required('resource');
   }
-  if (typeof item.resource !== 'string') throw errors.invalid('resource', 'Expected a string');
+  if (typeof item.resource !== 'string') throw errors.expectedString('resource');
   const resource = subscribable(item.resource);
   if (!resource) {
     const offered = [...new Set(PRICES.map((p) => p.resource)), 'hdd'].join(', ');
@@ -231,7 +231,7 @@ function readPurchase(item: unknown): Purchase {
   const amount = item.amount === undefined ? 1 : readInteger(item.amount, 'amount');
   if (amount < 1) throw errors.invalid('amount', 'The amount must be 1 or more');
   if (item.auto_renew !== undefined && typeof item.auto_renew !== 'boolean') {
-    throw errors.invalid('auto_renew', 'Expected true or false');
+    throw errors.expectedBoolean('auto_renew');
   }
   const purchase: Purchase = {
     resource,
@@ -499,7 +499,7 @@ function extensionTerms(last: SubscriptionDoc, body: unknown): Terms {
     );
   }
   if (body !== undefined && body !== null && !isPlainObject(body)) {
-    throw errors.invalid(null, 'Expected a JSON object');
+    throw errors.expectedObject(null);
   }
   const given = (body ?? {}) as Record<string, unknown>;
   const start = last.end;
@@ -615,7 +615,7 @@ export async function setAutoRenew(
   let value = !doc.auto_renew;
   if (isPlainObject(body) && body.auto_renew !== undefined) {
     if (typeof body.auto_renew !== 'boolean') {
-      throw errors.invalid('auto_renew', 'Expected true or false');
+      throw errors.expectedBoolean('auto_renew');
     }
     value = body.auto_renew;
   }

@@ -33,7 +33,7 @@ const CLONE_FIELDS = {
 
 async function cloneDrive(env: ResourceEnv, ctx: ApiContext): Promise<string> {
   const body = ctx.body === undefined ? {} : ctx.body;
-  if (!isPlainObject(body)) throw errors.invalid(null, 'Expected a JSON object');
+  if (!isPlainObject(body)) throw errors.expectedObject(null);
   const { values } = readInput(
     { ...CLONE_FIELDS, name: { ...CLONE_FIELDS.name, required: false } },
     body,
@@ -89,7 +89,7 @@ export function driveActionRoutes(env: ResourceEnv): RouteSpec[] {
       json: `{"objects":[${(await cloneLibraryDrive(env, ctx)) ?? (await cloneDrive(env, ctx))}]}`,
     }),
     resize: async (ctx) => {
-      if (!isPlainObject(ctx.body)) throw errors.invalid(null, 'Expected a JSON object');
+      if (!isPlainObject(ctx.body)) throw errors.expectedObject(null);
       const json = await env.store.write(async (tx) => {
         const { record, access } = await loadAccessible(
           tx,

@@ -25,7 +25,7 @@ export async function checkPubkeys(
   for (const [i, uuid] of pubkeys.entries()) {
     const record = found.get(uuid);
     if (record?.kind !== 'keypairs' || !(await mayUse(tx, record, owner))) {
-      throw errors.invalid(`${point}.${i}`, `Object with uuid ${uuid} does not exist`);
+      throw errors.missingReference(`${point}.${i}`, uuid);
     }
   }
 }

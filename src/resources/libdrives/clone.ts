@@ -41,7 +41,7 @@ export async function cloneLibraryDrive(
   // Library drives change only when a process starts: a read outside the transaction decides.
   if ((await env.store.get(uuid))?.kind !== LIBDRIVE_KIND) return undefined;
   const body = ctx.body === undefined ? {} : ctx.body;
-  if (!isPlainObject(body)) throw errors.invalid(null, 'Expected a JSON object');
+  if (!isPlainObject(body)) throw errors.expectedObject(null);
   const { values } = readInput(CLONE_FIELDS, body, { requireAll: false });
   const owner = ctx.principal.uuid;
   return env.store.write(async (tx) => {

@@ -46,7 +46,7 @@ async function usableRecord(
 ): Promise<ObjectRecord> {
   const record = await tx.get(uuid);
   const access = record?.kind === kind ? await accessOf(tx, record, owner) : undefined;
-  if (!record || !access) throw errors.invalid(point, `Object with uuid ${uuid} does not exist`);
+  if (!record || !access) throw errors.missingReference(point, uuid);
   if (!allows(access, 'ATTACH')) {
     throw errors.notSharedToAttach(`The ${SINGULAR[kind]} ${uuid}`, point);
   }

@@ -34,12 +34,11 @@ interface CloneOptions {
 
 function readCloneBody(body: unknown): CloneOptions {
   if (body === undefined) return { randomVncPassword: false };
-  if (!isPlainObject(body)) throw errors.invalid(null, 'Expected a JSON object');
+  if (!isPlainObject(body)) throw errors.expectedObject(null);
   // null is "not given": libcloud's ex_clone_node sends both keys, null when not asked for.
-  if (body.name != null && typeof body.name !== 'string')
-    throw errors.invalid('name', 'Expected a string');
+  if (body.name != null && typeof body.name !== 'string') throw errors.expectedString('name');
   if (body.random_vnc_password != null && typeof body.random_vnc_password !== 'boolean') {
-    throw errors.invalid('random_vnc_password', 'Expected true or false');
+    throw errors.expectedBoolean('random_vnc_password');
   }
   return {
     ...(typeof body.name === 'string' ? { name: body.name } : {}),

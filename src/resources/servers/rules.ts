@@ -29,7 +29,7 @@ export function checkServer(doc: ServerDoc, capabilities: Capabilities): void {
     throw errors.invalid('epcs', 'SGX enclave page caches are not offered in this location');
   }
   doc.requirements.forEach((r, i) => {
-    if (typeof r !== 'string') throw errors.invalid(`requirements.${i}`, 'Expected a string');
+    if (typeof r !== 'string') throw errors.expectedString(`requirements.${i}`);
   });
   doc.nics.forEach(checkNic);
   checkStaticIpsOnce(doc.nics);

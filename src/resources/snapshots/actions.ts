@@ -38,7 +38,7 @@ const CLONE_FIELDS = {
 /** Returns the new drive's rendered detail. */
 export async function cloneSnapshot(env: ResourceEnv, ctx: ApiContext): Promise<string> {
   const body = ctx.body === undefined ? {} : ctx.body;
-  if (!isPlainObject(body)) throw errors.invalid(null, 'Expected a JSON object');
+  if (!isPlainObject(body)) throw errors.expectedObject(null);
   const { values } = readInput(CLONE_FIELDS, body, { requireAll: false });
   return env.store.write(async (tx) => {
     const record = await loadVisible(tx, SNAPSHOT_KIND, ctx.params.uuid!, ctx);

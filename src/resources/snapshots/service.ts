@@ -66,7 +66,7 @@ async function takeSnapshot(
 ): Promise<Created> {
   const driveRecord = await tx.get(draft.drive);
   if (driveRecord?.kind !== 'drives' || driveRecord.owner !== owner) {
-    throw errors.invalid('drive', `Object with uuid ${draft.drive} does not exist`);
+    throw errors.missingReference('drive', draft.drive);
   }
   const drive = parseDoc<DriveDoc>(driveRecord);
   if (drive.storage_type === 'local_nvme') {

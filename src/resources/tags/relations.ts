@@ -44,7 +44,7 @@ export async function checkTags(
   for (const [i, uuid] of tags.entries()) {
     const record = found.get(uuid);
     if (record?.kind !== 'tags' || record.owner !== owner) {
-      throw errors.invalid(`${point}.${i}`, `Object with uuid ${uuid} does not exist`);
+      throw errors.missingReference(`${point}.${i}`, uuid);
     }
   }
 }

@@ -69,7 +69,7 @@ async function setResources(tx: WriteTx, doc: TagDoc, ids: readonly string[]): P
     const record = found.get(id);
     const point = `resources.${ids.indexOf(id)}`;
     if (!record || record.owner !== doc.owner) {
-      throw errors.invalid(point, `Object with uuid ${id} does not exist`);
+      throw errors.missingReference(point, id);
     }
     if (
       !TAGGABLE.includes(record.kind) ||
