@@ -18,7 +18,6 @@ beforeAll(async () => {
   t = await startTestApp({ reconcileInterval: 0 });
 });
 afterAll(() => t.close());
-afterEach(() => t.app.compute.failStarts('', false, 0));
 
 const dhcp = [{ ip_v4_conf: { conf: 'dhcp' }, model: 'virtio' }];
 
@@ -83,6 +82,24 @@ describe('failures', () => {
     expect(boot!.error_message).toBe(job.data.error);
     // Nothing of the machine is left on the host.
     expect((await t.app.compute.status(uuid)).state).toBe('stopped');
+  });
+
+  it('a stop that fails for good leaves the server running, with a failed stop in the audit log', async () => {
+    const uuid = await runningServer('stuck');
+    t.app.compute.failStops(uuid, true);
+    expect((await t.alice.post(action(uuid, 'stop'))).status).toBe(202);
+    const server = await waitStatus(t.alice, `/servers/${uuid}/`, 'running');
+    expect(server.runtime).not.toBeNull();
+    expect(await t.app.store.read((tx) => tx.tasksOf(uuid))).toEqual([]);
+    const logs = (await get(t.alice, `/logs/?uuid=${uuid}`)).objects as Obj[];
+    expect(logs.find((entry) => entry.action === 'stop')).toMatchObject({
+      success: false,
+      error_message: expect.stringMatching(/cannot stop .*does not answer/),
+    });
+    // Once the host answers again, the server stops.
+    t.app.compute.failStops(uuid, true, 0);
+    expect((await t.alice.post(action(uuid, 'stop'))).status).toBe(202);
+    await waitStatus(t.alice, `/servers/${uuid}/`, 'stopped');
   });
 
   it('a transient failure is retried, and the start ends running', async () => {

@@ -180,14 +180,42 @@ export async function copiesFrom(tx: ReadTx, source: string, except?: string): P
   return false;
 }
 
+/**
+ * A drive task that failed for good: a drive being created or copied into has no image it can
+ * trust (`unavailable`), a resize goes back to `mounted`/`unmounted`, a copy's source settles
+ * once nothing copies from it, and a copy's job is in `error`.
+ */
+async function failedDrive(task: Task, error: Error, ctx: EngineContext): Promise<void> {
+  await ctx.store.write(async (tx) => {
+    await tx.removeTask(task.id);
+    const drive = await loadDrive(tx, task.target);
+    if (drive?.doc.status === 'resizing') settle(drive.doc);
+    else if (drive?.doc.status === 'creating' || drive?.doc.status === 'cloning_dst') {
+      drive.doc.status = 'unavailable';
+    }
+    if (drive) await saveDrive(tx, drive);
+    if (task.type !== TASKS.driveClone) return;
+    const payload = JSON.parse(task.payload) as DriveClonePayload;
+    const source = await loadDrive(tx, payload.source);
+    if (source?.doc.status === 'cloning_src' && !(await copiesFrom(tx, payload.source))) {
+      settle(source.doc);
+      await saveDrive(tx, source);
+    }
+    await updateJob(tx, payload.job, ctx.clock.now(), (job) => {
+      job.state = 'error';
+      job.error = error.message;
+    });
+  });
+}
+
 /** Drives' tasks and reconciliation, for the engine. */
 export function driveLifecycle(): EngineModule {
   return {
     name: 'drives',
     tasks: {
-      [TASKS.driveCreate]: driveCreate,
-      [TASKS.driveResize]: driveResize,
-      [TASKS.driveClone]: driveClone,
+      [TASKS.driveCreate]: { run: driveCreate, failed: failedDrive },
+      [TASKS.driveResize]: { run: driveResize, failed: failedDrive },
+      [TASKS.driveClone]: { run: driveClone, failed: failedDrive },
     },
     // Storage is shared: any process may settle a drive; doing it at start is enough (a drive's
     // status changes only through its own tasks).

@@ -393,6 +393,23 @@ function failedStart(deps: ServerLifecycleDeps) {
 }
 
 /**
+ * A stop (or ACPI shutdown) that failed for good: the server is `running` again (its last stable
+ * status; the host still runs it as far as anyone knows), and the audit log has a failed `stop`.
+ */
+function failedStop(deps: ServerLifecycleDeps) {
+  return async (task: Task, error: Error, ctx: EngineContext): Promise<void> => {
+    await ctx.store.write(async (tx) => {
+      await tx.removeTask(task.id);
+      const server = await loadServer(tx, task.target);
+      if (server?.doc.status !== 'stopping') return;
+      server.doc.status = 'running';
+      await saveServer(tx, server);
+      await logStep(ctx, deps, tx, server, 'stop', error);
+    });
+  };
+}
+
+/**
  * A machine of this process's hosts stopped on its own (its guest powered off, its hypervisor
  * process died): its `running` server becomes `stopped`, unless a task is under way for it.
  */
@@ -475,12 +492,15 @@ const reconcileServers: ReconcileStep = async (ctx) => {
 export function serverLifecycle(deps: ServerLifecycleDeps): EngineModule {
   const tasks = serverTasks(deps);
   const failed = failedStart(deps);
+  const stopFailed = failedStop(deps);
   return {
     name: 'servers',
     tasks: {
       ...tasks,
       [TASKS.serverStart]: { run: tasks[TASKS.serverStart]!, failed },
       [TASKS.serverRestart]: { run: tasks[TASKS.serverRestart]!, failed },
+      [TASKS.serverStop]: { run: tasks[TASKS.serverStop]!, failed: stopFailed },
+      [TASKS.serverShutdown]: { run: tasks[TASKS.serverShutdown]!, failed: stopFailed },
     },
     reconcile: reconcileServers,
     machineEvents: machineStopped,

@@ -54,7 +54,9 @@ export interface SimulatedComputeOptions {
   guestAcpi?: boolean;
 }
 
-/** Injected start failures, per machine: how many starts fail yet, and whether for good. */
+/** Injected failures, per operation and machine: how many fail yet, and whether for good. */
+type SimulatedOperation = 'start' | 'stop';
+
 interface InjectedFailure {
   permanent: boolean;
   remaining: number;
@@ -205,8 +207,17 @@ export class SimulatedHost {
    * does); `times` 0 clears it.
    */
   failStarts(uuid: string, permanent: boolean, times = 1): void {
-    if (times <= 0) this.shared.failures.delete(uuid);
-    else this.shared.failures.set(uuid, { permanent, remaining: times });
+    this.fail('start', uuid, permanent, times);
+  }
+
+  /** Tests: the next `times` stops (hard or ACPI) of `uuid` fail; `times` 0 clears it. */
+  failStops(uuid: string, permanent: boolean, times = 1): void {
+    this.fail('stop', uuid, permanent, times);
+  }
+
+  private fail(op: SimulatedOperation, uuid: string, permanent: boolean, times: number): void {
+    if (times <= 0) this.shared.failures.delete(`${op}:${uuid}`);
+    else this.shared.failures.set(`${op}:${uuid}`, { permanent, remaining: times });
   }
 
   private async machine(uuid: string): Promise<Machine | undefined> {
@@ -241,15 +252,20 @@ export class SimulatedHost {
     await this.options.clock.sleep(until - this.options.clock.now());
   }
 
-  /** Throws the failure injected for `uuid`'s starts, if any is left. */
-  private injectedFailure(uuid: string): void {
-    const failure = this.shared.failures.get(uuid);
+  /** Throws the failure injected for `op` of `uuid`, if any is left. */
+  private injectedFailure(op: SimulatedOperation, uuid: string): void {
+    const key = `${op}:${uuid}`;
+    const failure = this.shared.failures.get(key);
     if (!failure) return;
-    if (!failure.permanent && --failure.remaining <= 0) this.shared.failures.delete(uuid);
+    if (!failure.permanent && --failure.remaining <= 0) this.shared.failures.delete(key);
+    const permanent =
+      op === 'start'
+        ? `the simulated host ${this.name} cannot boot ${uuid}: its boot image is unreadable`
+        : `the simulated host ${this.name} cannot stop ${uuid}: its hypervisor does not answer`;
     throw new DriverError(
       failure.permanent
-        ? `the simulated host ${this.name} cannot boot ${uuid}: its boot image is unreadable`
-        : `the simulated host ${this.name} failed to boot ${uuid} (transient)`,
+        ? permanent
+        : `the simulated host ${this.name} failed to ${op} ${uuid} (transient)`,
       failure.permanent,
     );
   }
@@ -260,7 +276,7 @@ export class SimulatedHost {
     const epoch = this.epoch(spec.uuid);
     let machine = await this.machine(spec.uuid);
     if (machine?.state === 'running') return { activeSince: machine.since };
-    this.injectedFailure(spec.uuid);
+    this.injectedFailure('start', spec.uuid);
     const started = {
       drives: spec.drives.map((drive) => drive.uuid),
       nics: spec.nics.map((nic) => ({ mac: nic.mac, ipv4: nic.ipv4 })),
@@ -286,6 +302,7 @@ export class SimulatedHost {
     const epoch = this.epoch(uuid);
     let machine = await this.machine(uuid);
     if (!machine) return;
+    this.injectedFailure('stop', uuid);
     if (machine.state !== 'stopping') {
       const now = clock.now();
       machine = { state: 'stopping', since: now, until: now + this.options.transitions().stop };
@@ -302,6 +319,7 @@ export class SimulatedHost {
     const epoch = this.epoch(uuid);
     const machine = await this.machine(uuid);
     if (!machine) return true;
+    this.injectedFailure('stop', uuid);
     const answers = this.shared.guestAcpi && !this.shared.deafGuests.has(uuid);
     if (!answers) {
       await clock.sleep(timeoutMs);
