@@ -5,7 +5,7 @@
  * error in a job and in the audit log; a transient failure is retried. `/readyz?verbose` shows
  * the drivers' probe.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config.js';
 import { createServer, type Obj } from '../support/api.js';
 import { startTestApp, type TestApp } from '../support/app.js';
