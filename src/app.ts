@@ -9,24 +9,17 @@ import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { type Credentials, ensureAccounts, parseUsers } from './accounts/service.js';
 import type { Config } from './config.js';
-import {
-  CONTROL_TASK_HANDLERS,
-  Control,
-  type ControlHandle,
-  installControl,
-} from './control/index.js';
+import { parseHosts } from './config.js';
+import { Control, type ControlHandle, controlLifecycle, installControl } from './control/index.js';
 import { openApiRoute } from './docs/openapi-route.js';
 import { ContextSockets } from './drivers/compute/simulated/context-sockets.js';
-import { type MachineTable, SimulatedCompute } from './drivers/compute/simulated/driver.js';
-import { SimulatedStorage } from './drivers/storage/simulated/driver.js';
+import type { MachineTable, SimulatedHost } from './drivers/compute/simulated/driver.js';
+import type { DriverProbe } from './drivers/compute/types.js';
+import { createDrivers } from './drivers/registry.js';
 import { FileImageStore } from './drivers/storage/simulated/image-files.js';
 import { parseTransitions } from './drivers/transitions.js';
 import { ControlledClock } from './engine/clock.js';
 import { Engine } from './engine/engine.js';
-import { IpPool } from './engine/ippool.js';
-import { reconcile } from './engine/reconcile.js';
-import { SNAPSHOT_TASK_HANDLERS } from './engine/snapshots.js';
-import { TASK_HANDLERS } from './engine/tasks.js';
 import type { RouteSpec } from './http/api.js';
 import { Authenticator } from './http/auth.js';
 import { installEvents } from './http/events.js';
@@ -35,40 +28,19 @@ import { LogDestination } from './log-destination.js';
 import { Metrics } from './metrics.js';
 import { cryptoRandom } from './model/random.js';
 import { API_PREFIX } from './model/refs.js';
-import { accountRoutes } from './resources/accounts/routes.js';
-import { aclRoutes } from './resources/acls/routes.js';
-import { balanceRoutes } from './resources/balance/routes.js';
-import { billingRoutes } from './resources/billing/routes.js';
-import { subscriptionTaskHandlers } from './resources/billing/subscriptions.js';
 import { DEFAULT_CAPABILITIES } from './resources/capabilities/default.js';
-import { capabilitiesRoutes } from './resources/capabilities/routes.js';
 import type { Capabilities } from './resources/capabilities/types.js';
-import { cloudStatusRoutes } from './resources/cloudstatus/routes.js';
-import { globalContextRoutes } from './resources/context/global.js';
 import { ServerContexts } from './resources/context/service.js';
-import { readRoutes } from './resources/crud.js';
-import { driveActionRoutes } from './resources/drives/actions.js';
-import { driveRoutes } from './resources/drives/routes.js';
-import { uploadRoutes } from './resources/drives/upload-routes.js';
 import { Uploads } from './resources/drives/uploads.js';
 import type { ResourceEnv } from './resources/env.js';
 import { eventSharedViews, eventUri } from './resources/events.js';
-import { JOBS } from './resources/jobs/model.js';
-import { keypairRoutes } from './resources/keypairs/routes.js';
 import { installLibrary, loadLibrary } from './resources/libdrives/catalog.js';
-import { libdriveRoutes } from './resources/libdrives/routes.js';
-import { locationRoutes } from './resources/locations/routes.js';
 import { auditRecorder } from './resources/logs/audit.js';
-import { logRoutes } from './resources/logs/routes.js';
-import { networkRoutes } from './resources/networking/routes.js';
+import type { ModuleEnv } from './resources/module.js';
+import { RESOURCE_MODULES } from './resources/modules.js';
+import { IpPool } from './resources/networking/ippool.js';
 import { networkSettings } from './resources/networking/settings.js';
-import { profileRoutes } from './resources/profile/routes.js';
-import { serverActionRoutes, tunnelTarget } from './resources/servers/actions.js';
-import { serverExtraRoutes } from './resources/servers/groups.js';
-import { serverRoutes } from './resources/servers/routes.js';
-import { snapshotRoutes } from './resources/snapshots/routes.js';
-import { tagRoutes } from './resources/tags/routes.js';
-import { usageRoutes } from './resources/usage/routes.js';
+import { tunnelTarget } from './resources/servers/actions.js';
 import { readSeedFile } from './seed/file.js';
 import { loadSeed, type SeedProgress } from './seed/load.js';
 import { startRandom } from './seed/random.js';
@@ -87,7 +59,10 @@ export interface App {
   generatedUsers: Credentials[];
   engine: Engine;
   clock: ControlledClock;
-  compute: SimulatedCompute;
+  /** The first simulated host this process serves: its machines and test controls. */
+  compute: SimulatedHost;
+  /** What the drivers found they can do (also in `/readyz` and the start log). */
+  probe: DriverProbe;
   /** Changes the simulated transition times (`--transitions` syntax). */
   setTransitions(spec: string): void;
   /** The test-control API (`--control`), with its token; undefined without it. */
@@ -142,11 +117,12 @@ export function loadCapabilities(file: string | undefined): Capabilities {
   return JSON.parse(readFileSync(file, 'utf8')) as Capabilities;
 }
 
-/** Ready when the store answers a real query and the engine runs. */
+/** Ready when the store answers a real query and the engine runs; with what the drivers can do. */
 async function readiness(
   store: Store,
   engine: Engine,
-): Promise<{ ready: boolean; checks: Record<string, string> }> {
+  probe: DriverProbe,
+): Promise<{ ready: boolean; checks: Record<string, string>; drivers: DriverProbe }> {
   const checks: Record<string, string> = {};
   try {
     await store.ping();
@@ -155,7 +131,7 @@ async function readiness(
     checks.store = `unreachable: ${(e as Error).message}`;
   }
   checks.engine = engine.state === 'running' ? 'ok' : engine.state;
-  return { ready: Object.values(checks).every((v) => v === 'ok'), checks };
+  return { ready: Object.values(checks).every((v) => v === 'ok'), checks, drivers: probe };
 }
 
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
@@ -186,12 +162,11 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     const library = loadLibrary(config.library);
     if (!seed) await installLibrary(store, library);
     const clock = new ControlledClock();
-    const net = networkSettings(config);
     let transitions = parseTransitions(config.transitions);
     const setTransitions = (spec: string) => {
       transitions = parseTransitions(spec);
     };
-    const machines = stateTable(store, 'sim.machines');
+    const net = networkSettings(config);
     const ips = new IpPool(config.dynamicPool, net.nameservers);
     const contexts = new ServerContexts({ store, ips });
     const contextPorts =
@@ -202,21 +177,31 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
             (server, port) => contexts.serve(server, port),
             (error) => logger.warn({ err: error }, 'context socket failed'),
           );
-    const compute = new SimulatedCompute({
-      clock,
-      transitions: () => transitions,
-      machines,
-      tunnelHost: config.host,
-      guestAcpi: config.guestAcpi,
-      contextPorts,
-    });
     // Uploaded images: under --data, or a directory of this process's when the store is in memory.
     const imagesDir = config.memory
       ? mkdtempSync(join(tmpdir(), 'sigmalite-images-'))
       : join(config.data, 'images');
     mkdirSync(imagesDir, { recursive: true });
     const images = new FileImageStore(imagesDir);
-    const storage = new SimulatedStorage(clock, () => transitions, images);
+    const hosts = parseHosts(config.hosts);
+    const drivers = await createDrivers(config.driver, {
+      clock,
+      hosts,
+      state: (namespace) => stateTable(store, namespace),
+      transitions: () => transitions,
+      tunnelHost: config.host,
+      guestAcpi: config.guestAcpi,
+      contextPorts,
+      images,
+    });
+    const { compute, storage, probe } = drivers;
+    logger.info({ probe }, 'drivers ready');
+    for (const host of probe.hosts) {
+      if (host.warning) logger.warn({ host: host.name }, host.warning);
+    }
+    // Only the simulated driver exists yet; the libvirt one (next) makes this optional.
+    const simulated = drivers.simulated?.host(hosts[0]!);
+    if (!simulated) throw new Error(`driver ${drivers.name} has no simulated host`);
     const billing = { startingBalance: config.balance, enforce: config.enforceBilling };
     let engineRef: Engine | undefined;
     const metrics = new Metrics({
@@ -231,16 +216,17 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         compute: metrics.instrument(compute, 'compute'),
         storage: metrics.instrument(storage, 'storage'),
         logger,
-        ips,
-        random,
+        hosts,
       },
-      {
-        ...TASK_HANDLERS,
-        ...SNAPSHOT_TASK_HANDLERS,
-        ...CONTROL_TASK_HANDLERS,
-        ...subscriptionTaskHandlers({ net, billing }),
-      },
-      reconcile,
+      // What each resource contributes (task handlers, failure states, events, reconciliation),
+      // and the test control's faults.
+      [
+        ...RESOURCE_MODULES.flatMap((module) =>
+          module.engine ? [module.engine({ ips, random, net, billing })] : [],
+        ),
+        controlLifecycle(random),
+      ],
+      { reconcileIntervalMs: config.reconcileInterval * 1000 },
     );
     engineRef = engine;
     const env: ResourceEnv = {
@@ -282,31 +268,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         windowMs: 60_000,
       },
     });
-    const routes: RouteSpec[] = [
-      ...accountRoutes(authenticator),
-      ...serverExtraRoutes(env),
-      ...serverActionRoutes(env),
-      ...serverRoutes(env),
-      ...driveActionRoutes(env),
-      ...uploadRoutes(uploads),
-      ...driveRoutes(env),
-      ...tagRoutes(env),
-      ...aclRoutes(env),
-      ...snapshotRoutes(env),
-      ...libdriveRoutes(env),
-      ...readRoutes(env, JOBS),
-      ...keypairRoutes(env),
-      ...globalContextRoutes(env),
-      ...logRoutes(env),
-      ...networkRoutes(env),
-      ...billingRoutes({ ...env, net, billing }),
-      ...usageRoutes({ ...env, billing }),
-      ...profileRoutes(env),
-      ...balanceRoutes({ ...env, billing }),
-      ...capabilitiesRoutes(env),
-      ...locationRoutes({ id: 'SIGMALITE', displayName: 'sigmalite', countryCode: 'ZZ' }),
-      ...cloudStatusRoutes(),
-    ];
+    const moduleEnv: ModuleEnv = { ...env, net, billing, authenticator, uploads };
+    const routes: RouteSpec[] = RESOURCE_MODULES.flatMap(
+      (module) => module.routes?.(moduleEnv) ?? [],
+    );
     // The OpenAPI document describes the routes above, itself included.
     routes.push(openApiRoute(routes));
     const http = await buildHttpServer({
@@ -329,7 +294,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       publicUrl: config.publicUrl,
       strict: config.strict,
       operations: {
-        readiness: () => readiness(store, engine),
+        readiness: () => readiness(store, engine, probe),
         metrics: async () => ({ contentType: metrics.contentType, text: await metrics.text() }),
         observe: (method, route, status, seconds) =>
           metrics.observe(method, route, status, seconds),
@@ -377,7 +342,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       store,
       engine,
       clock,
-      compute,
+      compute: simulated,
       random,
       transitions: config.transitions,
       setTransitions,
@@ -389,7 +354,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     uploads.start((err) => logger.error({ err }, 'upload sweep failed'));
     try {
       // Machines that kept running while sigmalite was down get their context ports back.
-      await compute.restoreContextPorts();
+      await drivers.simulated?.restoreContextPorts();
       await http.listen({ host: config.host, port: config.port });
     } catch (e) {
       await webConsole.close();
@@ -417,7 +382,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       generatedUsers,
       engine,
       clock,
-      compute,
+      compute: simulated,
+      probe,
       setTransitions,
       control,
       routes,

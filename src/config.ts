@@ -5,6 +5,7 @@
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { DEFAULT_HOST, driverProblem } from './drivers/registry.js';
 
 export interface Config {
   /** The TOML configuration file read under the environment and the flags. */
@@ -34,6 +35,12 @@ export interface Config {
    * password to Digest): off by default, and HA1s stored earlier are dropped at a start without it.
    */
   digest: boolean;
+  /** The compute and storage drivers (`drivers/registry.ts`): `simulated` (libvirt follows). */
+  driver: string;
+  /** The hypervisor hosts this process serves, comma-separated: it runs only their tasks. */
+  hosts: string;
+  /** Seconds between two reconciliations of this process's hosts with the store. */
+  reconcileInterval: number;
   /** The simulated hypervisor's transition times: `PRESET[,name=ms...]`. */
   transitions: string;
   /** Whether simulated guests power off on an ACPI shutdown. */
@@ -129,6 +136,9 @@ export const DEFAULTS: Config = {
   logLevel: 'info',
   balance: '10000.00',
   digest: false,
+  driver: 'simulated',
+  hosts: DEFAULT_HOST,
+  reconcileInterval: 30,
   transitions: 'default',
   guestAcpi: true,
   acpiTimeout: 60,
@@ -280,6 +290,30 @@ export const OPTIONS: readonly OptionSpec[] = [
     type: 'string',
     arg: 'LEVEL',
     help: 'trace, debug, info, warn, error, fatal or silent',
+  },
+  {
+    key: 'driver',
+    flag: 'driver',
+    env: 'SIGMALITE_DRIVER',
+    type: 'string',
+    arg: 'NAME',
+    help: 'The compute and storage drivers: simulated (libvirt follows in a later version)',
+  },
+  {
+    key: 'hosts',
+    flag: 'hosts',
+    env: 'SIGMALITE_HOSTS',
+    type: 'string',
+    arg: 'NAMES',
+    help: "The hypervisor hosts this process serves, comma-separated: it runs their servers' tasks and reconciles them (several processes on one PostgreSQL each serve their own)",
+  },
+  {
+    key: 'reconcileInterval',
+    flag: 'reconcile-interval',
+    env: 'SIGMALITE_RECONCILE_INTERVAL',
+    type: 'integer',
+    arg: 'SECONDS',
+    help: "How often the servers of this process's hosts are reconciled with what their hypervisors run (0: only at start)",
   },
   {
     key: 'transitions',
@@ -567,7 +601,24 @@ export function resolveConfig(
     throw new ConfigError('--store and --memory exclude each other');
   if (config.port > 65535) throw new ConfigError(`--port: ${config.port} is not a port`);
   if (config.publicUrl !== undefined) config.publicUrl = publicOrigin(config.publicUrl);
+  const driver = driverProblem(config.driver);
+  if (driver) throw new ConfigError(`--driver: ${driver}`);
+  parseHosts(config.hosts);
   return config;
+}
+
+/** `--hosts` as a list: names of letters, digits, dots and dashes, at least one, no repeats. */
+export function parseHosts(text: string): string[] {
+  const hosts = text.split(',').map((host) => host.trim());
+  for (const host of hosts) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(host)) {
+      throw new ConfigError(
+        `--hosts: "${host}" is no host name (letters, digits, dots and dashes, at most 63)`,
+      );
+    }
+  }
+  if (new Set(hosts).size !== hosts.length) throw new ConfigError('--hosts: a host is named twice');
+  return hosts;
 }
 
 /**

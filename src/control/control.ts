@@ -2,7 +2,6 @@
  * The test-control operations, apart from HTTP (`routes.ts` serves them under `/_sigmalite/`):
  * reset, clock, transitions, guest ACPI, faults, latency, server faults, export and import.
  */
-import type { SimulatedCompute } from '../drivers/compute/simulated/driver.js';
 import {
   parseTransitions,
   TRANSITION_NAMES,
@@ -12,7 +11,7 @@ import {
 } from '../drivers/transitions.js';
 import type { ClockState, ControlledClock } from '../engine/clock.js';
 import type { Engine } from '../engine/engine.js';
-import { ApiError, errors } from '../http/errors.js';
+import { ApiError, errors } from '../errors.js';
 import type { Random } from '../model/random.js';
 import { toRecord } from '../resources/common.js';
 import { newProfile, profileKind } from '../resources/profile/model.js';
@@ -30,11 +29,17 @@ import {
   type StateDump,
 } from './state.js';
 
+/** What the control API changes of simulated guests. */
+export interface GuestControls {
+  setGuestAcpi(answers: boolean, uuid?: string): void;
+}
+
 export interface ControlDeps {
   store: Store;
   engine: Engine;
   clock: ControlledClock;
-  compute: Pick<SimulatedCompute, 'setGuestAcpi'>;
+  /** The simulated guests' ACPI behaviour (a driver without simulated guests has none). */
+  compute: GuestControls;
   random: Random;
   /** The transitions spec at start (`--transitions` syntax). */
   transitions: string;

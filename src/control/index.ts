@@ -17,4 +17,4 @@ export {
   parseDump,
   type StateDump,
 } from './state.js';
-export { CONTROL_TASK_HANDLERS, CONTROL_TASKS } from './tasks.js';
+export { CONTROL_TASKS, controlLifecycle } from './tasks.js';

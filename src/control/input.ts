@@ -2,7 +2,7 @@
  * Reading control-API bodies: a JSON object with known keys only (a typo in a test's setup must
  * fail loudly, not be ignored), each of its type; errors are 400 `validation` at the key.
  */
-import { errors } from '../http/errors.js';
+import { errors } from '../errors.js';
 import { isPlainObject } from '../model/json.js';
 
 export type Body = Record<string, unknown>;
@@ -10,7 +10,7 @@ export type Body = Record<string, unknown>;
 /** The body as an object (none is `{}`), refusing keys other than `allowed`. */
 export function readBody(body: unknown, allowed: readonly string[]): Body {
   if (body === undefined || body === null) return {};
-  if (!isPlainObject(body)) throw errors.invalid(null, 'Expected a JSON object');
+  if (!isPlainObject(body)) throw errors.expectedObject(null);
   for (const key of Object.keys(body)) {
     if (!allowed.includes(key)) {
       throw errors.invalid(key, `Unknown key "${key}"; expected one of ${allowed.join(', ')}`);
@@ -22,14 +22,14 @@ export function readBody(body: unknown, allowed: readonly string[]): Body {
 export function optionalString(body: Body, key: string): string | undefined {
   const value = body[key];
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') throw errors.invalid(key, 'Expected a string');
+  if (typeof value !== 'string') throw errors.expectedString(key);
   return value;
 }
 
 export function optionalBoolean(body: Body, key: string): boolean | undefined {
   const value = body[key];
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'boolean') throw errors.invalid(key, 'Expected true or false');
+  if (typeof value !== 'boolean') throw errors.expectedBoolean(key);
   return value;
 }
 

@@ -3,10 +3,11 @@
  * carries it out (`control/tasks.ts`) in one transaction, like the API's own power actions.
  */
 import type { Clock } from '../engine/clock.js';
-import { loadServer, saveServer } from '../engine/objects.js';
-import { markStopped } from '../engine/tasks.js';
-import { errors } from '../http/errors.js';
+import { hostOf } from '../engine/placement.js';
+import { errors } from '../errors.js';
 import type { Random } from '../model/random.js';
+import { loadServer, saveServer } from '../resources/objects.js';
+import { markStopped } from '../resources/servers/lifecycle.js';
 import type { Store, WriteTx } from '../store/types.js';
 import { CONTROL_TASKS, type CrashPayload } from './tasks.js';
 
@@ -33,13 +34,13 @@ async function addTask(
     target,
     payload: JSON.stringify(payload),
     dueAt,
+    // The server's host's process acts on its machine.
+    host: await hostOf(tx, target),
   });
 }
 
 function wrongState(what: string, uuid: string, status: string, expected: string): Error {
-  return errors.permission(
-    `Cannot ${what} server ${uuid} in state "${status}". It should be in state "${expected}"`,
-  );
+  return errors.wrongControlState(what, uuid, status, expected);
 }
 
 export interface CrashRequest {

@@ -74,6 +74,8 @@ export interface DumpTask {
   payload: Json;
   /** Milliseconds since the epoch, on the engine's clock. */
   due_at: number;
+  /** The host whose process runs it; absent for host-less tasks (and in older dumps). */
+  host?: string;
 }
 
 export interface StateDump {
@@ -148,6 +150,8 @@ const TO_DUMP: { [T in SnapshotTable]: (row: StoreSnapshot[T][number]) => unknow
     target: t.target,
     payload: JSON.parse(t.payload) as Json,
     due_at: t.dueAt,
+    // Only when set: dumps of host-less tasks read as before hosts existed.
+    ...(t.host ? { host: t.host } : {}),
   }),
   state: (e) => ({ namespace: e.namespace, key: e.key, value: e.value }),
   links: (l) => ({ kind: l.kind, source: l.source, target: l.target }),
@@ -361,6 +365,7 @@ const FROM_DUMP: { [T in SnapshotTable]: (row: never) => StoreSnapshot[T][number
     target: t.target,
     payload: JSON.stringify(t.payload),
     dueAt: t.due_at,
+    ...(t.host === undefined ? {} : { host: t.host }),
   }),
   state: (e: StateEntry) => e,
   links: (l: LinkRow) => l,
@@ -450,7 +455,8 @@ export class DumpError extends Error {
   }
 }
 
-type FieldType = 'string' | 'string|null' | 'integer' | 'object' | 'json';
+/** `string?`: a string, or absent (a field later versions added). */
+type FieldType = 'string' | 'string?' | 'string|null' | 'integer' | 'object' | 'json';
 
 const SHAPES = {
   accounts: {
@@ -475,7 +481,14 @@ const SHAPES = {
     summary: 'object',
   },
   claims: { namespace: 'string', value: 'string', holder: 'string' },
-  tasks: { id: 'string', type: 'string', target: 'string', payload: 'json', due_at: 'integer' },
+  tasks: {
+    id: 'string',
+    type: 'string',
+    target: 'string',
+    payload: 'json',
+    due_at: 'integer',
+    host: 'string?',
+  },
   state: { namespace: 'string', key: 'string', value: 'string' },
   links: { kind: 'string', source: 'string', target: 'string' },
   grants: { object: 'string', grantee: 'string', permissions: 'json' },
@@ -652,16 +665,19 @@ function checkField(value: unknown, type: FieldType, point: string): void {
   const ok =
     type === 'string'
       ? typeof value === 'string'
-      : type === 'string|null'
-        ? value === null || typeof value === 'string'
-        : type === 'integer'
-          ? Number.isSafeInteger(value)
-          : type === 'object'
-            ? isPlainObject(value)
-            : value !== undefined;
+      : type === 'string?'
+        ? value === undefined || typeof value === 'string'
+        : type === 'string|null'
+          ? value === null || typeof value === 'string'
+          : type === 'integer'
+            ? Number.isSafeInteger(value)
+            : type === 'object'
+              ? isPlainObject(value)
+              : value !== undefined;
   if (!ok) {
     const expected = {
       string: 'a string',
+      'string?': 'a string',
       'string|null': 'a string or null',
       integer: 'an integer',
       object: 'a JSON object',

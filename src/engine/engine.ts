@@ -1,19 +1,22 @@
 /**
- * The lifecycle engine: runs the tasks that finish asynchronous statuses (`starting`, `creating`,
- * `cloning_dst`...) through the drivers. Tasks live in the store and are leased, so that a task a
- * crashed process was running is run again (every handler is idempotent), and several processes
- * sharing PostgreSQL never run one twice. Tasks of one object run one at a time.
+ * The engine: a runner of leased tasks below the domain. Resources hand it modules (their task
+ * handlers by type, their reconcile step, what they do with a machine's events); it knows no
+ * resource. Tasks live in the store and are leased, so that a task a crashed process was running
+ * is run again (every handler is idempotent), several processes sharing PostgreSQL never run one
+ * twice, each process runs only the tasks of the hosts it serves (and host-less ones), and the
+ * tasks of one object run one at a time, in order, across processes. A task that fails for good
+ * (the driver says so, or its retry budget is spent) ends through its module's `failed`.
  *
  * It is the only code that calls the compute and storage drivers.
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
-import type { ComputeDriver } from '../drivers/compute/types.js';
+import type { ComputeDriver, MachineEvent } from '../drivers/compute/types.js';
+import { DriverError } from '../drivers/errors.js';
 import type { StorageDriver } from '../drivers/storage/types.js';
-import type { Random } from '../model/random.js';
 import type { Store, Task } from '../store/types.js';
 import type { Clock } from './clock.js';
-import type { IpPool } from './ippool.js';
+import { hostOf, registerHosts } from './placement.js';
 
 export interface EngineContext {
   store: Store;
@@ -21,13 +24,44 @@ export interface EngineContext {
   compute: ComputeDriver;
   storage: StorageDriver;
   logger: FastifyBaseLogger;
-  /** Where DHCP NICs get their address while their server runs. */
-  ips: IpPool;
-  random: Random;
+  /** The hosts this process serves: it leases their tasks and reconciles their machines. */
+  hosts: readonly string[];
 }
 
 /** Finishes one task. Must be idempotent, and end by removing the task in its last write. */
 export type TaskHandler = (task: Task, ctx: EngineContext) => Promise<void>;
+
+/** A task type: how it runs, and how it ends when it fails for good. */
+export interface TaskKind {
+  run: TaskHandler;
+  /**
+   * Puts the task's object in its defined failed state (back to its last stable status, the error
+   * in its job, an audit entry) and removes the task, in one transaction. Without it the task is
+   * removed and the failure logged.
+   */
+  failed?: (task: Task, error: Error, ctx: EngineContext) => Promise<void>;
+}
+
+/** Makes stored state agree with the hosts of `ctx.hosts`; `startup` on the engine's start. */
+export type ReconcileStep = (ctx: EngineContext, startup: boolean) => Promise<void>;
+
+/** What a module does when a host of this process reports a machine's state change. */
+export type MachineEventHandler = (event: MachineEvent, ctx: EngineContext) => Promise<void>;
+
+/** What a resource (or the test control) contributes to the engine. */
+export interface EngineModule {
+  name: string;
+  tasks?: Readonly<Record<string, TaskHandler | TaskKind>>;
+  reconcile?: ReconcileStep;
+  machineEvents?: MachineEventHandler;
+}
+
+export interface EngineOptions {
+  /** Real milliseconds between two periodic reconciliations; 0 for only at start. */
+  reconcileIntervalMs?: number;
+  /** Attempts before a failing task fails for good (default 5). */
+  retryBudget?: number;
+}
 
 export type EngineState = 'idle' | 'running' | 'stopping' | 'stopped';
 
@@ -45,6 +79,7 @@ const RENEW_EVERY_MS = 10_000;
 const POLL_MS = 1_000;
 const BATCH = 64;
 const RETRY_BACKOFF_MS = [1_000, 5_000, 30_000];
+const RETRY_BUDGET = 5;
 
 export class Engine implements Tunnels {
   private stateValue: EngineState = 'idle';
@@ -58,12 +93,26 @@ export class Engine implements Tunnels {
   private stopped: Promise<void> | undefined;
   private stopListening: (() => void) | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
+  private reconcileTimer: NodeJS.Timeout | undefined;
+  /** The reconciliation under way, if any (one at a time). */
+  private reconciling: Promise<void> | undefined;
+  private stopEvents: (() => void) | undefined;
+  /** Machine events are handled one after another, in the order they came. */
+  private events: Promise<void> = Promise.resolve();
+  private readonly kinds = new Map<string, TaskKind>();
 
   constructor(
     readonly ctx: EngineContext,
-    private readonly handlers: Readonly<Record<string, TaskHandler>>,
-    private readonly reconcile: (ctx: EngineContext) => Promise<void> = async () => {},
-  ) {}
+    private readonly modules: readonly EngineModule[],
+    private readonly options: EngineOptions = {},
+  ) {
+    for (const module of modules) {
+      for (const [type, handler] of Object.entries(module.tasks ?? {})) {
+        if (this.kinds.has(type)) throw new Error(`task type ${type} is registered twice`);
+        this.kinds.set(type, typeof handler === 'function' ? { run: handler } : handler);
+      }
+    }
+  }
 
   get state(): EngineState {
     return this.stateValue;
@@ -83,13 +132,72 @@ export class Engine implements Tunnels {
     this.stateValue = 'running';
     this.failures.clear();
     await this.ctx.store.recoverLeases();
-    await this.reconcile(this.ctx);
+    await registerHosts(this.ctx.store, this.ctx.hosts);
+    await this.reconcile(true);
     this.stopListening = this.ctx.store.onCommit((changes) => {
       if (changes.some((change) => change.op === 'task')) this.wake();
     });
+    this.stopEvents = this.ctx.compute.onEvent((event) => this.machineEvent(event));
     this.renewTimer = setInterval(() => void this.renew(), RENEW_EVERY_MS);
     this.renewTimer.unref();
+    const every = this.options.reconcileIntervalMs ?? 0;
+    if (every > 0) {
+      this.reconcileTimer = setInterval(() => void this.reconcileNow(), every);
+      this.reconcileTimer.unref();
+    }
     this.loop = this.run();
+  }
+
+  /**
+   * Runs every module's reconcile step for this process's hosts now (the periodic timer's work),
+   * after the one under way if there is one.
+   */
+  async reconcileNow(): Promise<void> {
+    if (this.stateValue !== 'running') return;
+    await this.reconcile(false);
+  }
+
+  private async reconcile(startup: boolean): Promise<void> {
+    const previous = this.reconciling ?? Promise.resolve();
+    const run = previous.then(async () => {
+      for (const module of this.modules) {
+        if (!module.reconcile) continue;
+        try {
+          await module.reconcile(this.ctx, startup);
+        } catch (e) {
+          if (startup) throw e;
+          this.ctx.logger.error({ err: e, module: module.name }, 'engine: reconcile failed');
+        }
+      }
+    });
+    const tail = run.finally(() => {
+      if (this.reconciling === tail) this.reconciling = undefined;
+    });
+    this.reconciling = tail;
+    await run;
+  }
+
+  /** A host of this process reported a state change: the modules see it, in order. */
+  private machineEvent(event: MachineEvent): void {
+    if (!this.ctx.hosts.includes(event.host) || this.stateValue !== 'running') return;
+    this.events = this.events.then(async () => {
+      for (const module of this.modules) {
+        if (!module.machineEvents) continue;
+        try {
+          await module.machineEvents(event, this.ctx);
+        } catch (e) {
+          this.ctx.logger.error(
+            { err: e, module: module.name, host: event.host, machine: event.uuid },
+            'engine: handling a machine event failed',
+          );
+        }
+      }
+    });
+  }
+
+  /** Resolves once the machine events reported so far are handled (tests). */
+  async eventsHandled(): Promise<void> {
+    await this.events;
   }
 
   /**
@@ -111,7 +219,11 @@ export class Engine implements Tunnels {
 
   private async windDown(): Promise<void> {
     this.stopListening?.();
+    this.stopEvents?.();
     if (this.renewTimer) clearInterval(this.renewTimer);
+    if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    await this.reconciling?.catch(() => {});
+    await this.events;
     this.wake();
     await this.loop;
     while (this.inFlight.size > 0) {
@@ -128,23 +240,30 @@ export class Engine implements Tunnels {
    * them end without effect.
    */
   async killMachines(uuids: readonly string[]): Promise<void> {
-    for (const uuid of uuids) await this.ctx.compute.kill(uuid);
+    // On every host of this process: the records that said where they ran may be gone already.
+    for (const uuid of uuids) {
+      for (const host of this.ctx.hosts) await this.ctx.compute.kill(host, uuid);
+    }
   }
 
-  openVnc(uuid: string, password: string, name: string): Promise<{ port: number }> {
-    return this.ctx.compute.openVnc(uuid, password, name);
+  private hostOf(uuid: string): Promise<string> {
+    return this.ctx.store.read((tx) => hostOf(tx, uuid));
   }
 
-  closeVnc(uuid: string): Promise<void> {
-    return this.ctx.compute.closeVnc(uuid);
+  async openVnc(uuid: string, password: string, name: string): Promise<{ port: number }> {
+    return this.ctx.compute.openVnc(await this.hostOf(uuid), uuid, password, name);
   }
 
-  openConsole(uuid: string, password: string, name: string): Promise<{ port: number }> {
-    return this.ctx.compute.openConsole(uuid, password, name);
+  async closeVnc(uuid: string): Promise<void> {
+    return this.ctx.compute.closeVnc(await this.hostOf(uuid), uuid);
   }
 
-  closeConsole(uuid: string): Promise<void> {
-    return this.ctx.compute.closeConsole(uuid);
+  async openConsole(uuid: string, password: string, name: string): Promise<{ port: number }> {
+    return this.ctx.compute.openConsole(await this.hostOf(uuid), uuid, password, name);
+  }
+
+  async closeConsole(uuid: string): Promise<void> {
+    return this.ctx.compute.closeConsole(await this.hostOf(uuid), uuid);
   }
 
   /**
@@ -179,7 +298,9 @@ export class Engine implements Tunnels {
 
   private async takeTasks(): Promise<void> {
     const now = this.ctx.clock.now();
-    const tasks = await this.ctx.store.leaseTasks(this.worker, now, Date.now() + LEASE_MS, BATCH);
+    const tasks = await this.ctx.store.leaseTasks(this.worker, now, Date.now() + LEASE_MS, BATCH, {
+      hosts: this.ctx.hosts,
+    });
     for (const task of tasks) {
       if (this.inFlight.has(task.id)) continue;
       const failure = this.failures.get(task.id);
@@ -206,11 +327,11 @@ export class Engine implements Tunnels {
   }
 
   private async execute(task: Task): Promise<void> {
-    const handler = this.handlers[task.type];
+    const kind = this.kinds.get(task.type);
     try {
       if (this.stateValue !== 'running') return await this.release(task);
-      if (!handler) throw new Error(`no handler for task type ${task.type}`);
-      await handler(task, this.ctx);
+      if (!kind) throw new Error(`no handler for task type ${task.type}`);
+      await kind.run(task, this.ctx);
       this.failures.delete(task.id);
     } catch (e) {
       if (this.stateValue !== 'running') {
@@ -219,6 +340,11 @@ export class Engine implements Tunnels {
         return await this.release(task);
       }
       const count = (this.failures.get(task.id)?.count ?? 0) + 1;
+      const budget = this.options.retryBudget ?? RETRY_BUDGET;
+      if ((e instanceof DriverError && e.permanent) || count >= budget) {
+        this.failures.delete(task.id);
+        return await this.fail(task, kind, e instanceof Error ? e : new Error(String(e)), count);
+      }
       const backoff = RETRY_BACKOFF_MS[Math.min(count - 1, RETRY_BACKOFF_MS.length - 1)]!;
       this.failures.set(task.id, { count, retryAt: Date.now() + backoff });
       this.ctx.logger.error(
@@ -228,6 +354,27 @@ export class Engine implements Tunnels {
       await this.ctx.store.renewLeases(this.worker, [task.id], 0).catch(() => {});
       const timer = setTimeout(() => this.wake(), backoff);
       timer.unref();
+    }
+  }
+
+  /** The task failed for good: its module puts its object in the failed state; it goes. */
+  private async fail(
+    task: Task,
+    kind: TaskKind | undefined,
+    error: Error,
+    attempts: number,
+  ): Promise<void> {
+    this.ctx.logger.error(
+      { err: error, task: task.type, target: task.target, attempts },
+      'engine: task failed for good',
+    );
+    try {
+      await kind?.failed?.(task, error, this.ctx);
+      await this.ctx.store.write((tx) => tx.removeTask(task.id));
+    } catch (e) {
+      // The store failed too: the task stays and runs again (its lease is given up).
+      this.ctx.logger.error({ err: e, task: task.type }, 'engine: ending a failed task failed');
+      await this.release(task);
     }
   }
 

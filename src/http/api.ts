@@ -3,10 +3,10 @@
  * Fastify; `http/server.ts` adapts these to it.
  */
 import type { Readable } from 'node:stream';
+import type { ApiError } from '../errors.js';
 import type { Fields, ResourceDef } from '../model/fields.js';
 import type { Rendered } from '../store/types.js';
 import type { Principal } from './auth.js';
-import type { ApiError } from './errors.js';
 import type { Query } from './query.js';
 
 /** A request as routes see it, before anyone is authenticated. */

@@ -4,7 +4,7 @@
  * or rows for everyone else to wait on).
  * An empty body reads as `undefined` (action POSTs may come without one).
  */
-import { ApiError, errors } from './errors.js';
+import { ApiError, errors } from '../errors.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 

@@ -9,7 +9,8 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { ApiError } from './errors.js';
+import { type ApiError, errors } from '../errors.js';
+import { errorBody } from './errors.js';
 import { addressBlock } from './throttle.js';
 
 export interface ConnectionLimits {
@@ -66,19 +67,9 @@ export class ConnectionGuard {
     const fromThere = this.open.get(block) ?? 0;
     const refusal =
       this.total >= this.limits.total
-        ? new ApiError(
-            'backend',
-            `Too many open connections (limit: ${this.limits.total}); try again later`,
-            null,
-            503,
-          )
+        ? errors.tooManyConnections(this.limits.total)
         : fromThere >= this.limits.perAddress
-          ? new ApiError(
-              'permission',
-              `Too many open connections from this address (limit: ${this.limits.perAddress})`,
-              null,
-              429,
-            )
+          ? errors.tooManyConnectionsFromAddress(this.limits.perAddress)
           : undefined;
     if (refusal) {
       this.refused++;
@@ -147,7 +138,7 @@ export class ConnectionGuard {
     this.cut++;
     const { res } = entry;
     if (!res.headersSent) {
-      const body = new ApiError('validation', message, null, 408).body();
+      const body = errorBody(errors.requestTimeout(message));
       res.writeHead(408, {
         'content-type': JSON_TYPE,
         'content-length': Buffer.byteLength(body),
@@ -169,7 +160,7 @@ export class ConnectionGuard {
 
 /** Answers a connection refused before any request, then closes it. */
 function refuseRaw(socket: Socket, error: ApiError): void {
-  const body = error.body();
+  const body = errorBody(error);
   const reason = error.status === 429 ? 'Too Many Requests' : 'Service Unavailable';
   socket.end(
     `HTTP/1.1 ${error.status} ${reason}\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n${body}`,

@@ -3,6 +3,7 @@
  * negotiation, JSON bodies, the list envelope and `fields=`, request ids, OPTIONS and 405, and the
  * one place where errors become CloudSigma's `[{error_point, error_type, error_message}]`.
  */
+
 import { randomUUID } from 'node:crypto';
 import {
   createServer as createHttpServer,
@@ -23,6 +24,7 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import { cloudSigmaEndpointOf, pathShape } from '../docs/cloudsigma-endpoints.js';
+import { ApiError, errors } from '../errors.js';
 import { canonicalJson } from '../model/json.js';
 import { API_PREFIX } from '../model/refs.js';
 import type { Rendered } from '../store/types.js';
@@ -45,7 +47,7 @@ import {
   type ConnectionLimits,
   DEFAULT_CONNECTION_LIMITS,
 } from './connections.js';
-import { ApiError, errors } from './errors.js';
+import { errorBody } from './errors.js';
 import { gzipPieces } from './gzip.js';
 import { createLane, type Lane } from './lane.js';
 import { last, pathOf, type Query, readProjection } from './query.js';
@@ -75,8 +77,11 @@ export interface HttpOptions {
 
 /** What the process tells its operators, apart from the API. */
 export interface Operations {
-  /** Whether the app can serve (store reachable, engine running), with a word per check. */
-  readiness(): Promise<{ ready: boolean; checks: Record<string, string> }>;
+  /**
+   * Whether the app can serve (store reachable, engine running), with a word per check, and what
+   * runs the guests (the drivers' probe), shown by `/readyz?verbose`.
+   */
+  readiness(): Promise<{ ready: boolean; checks: Record<string, string>; drivers?: unknown }>;
   /** The Prometheus exposition. */
   metrics(): Promise<{ contentType: string; text: string }>;
   /** One API request done: its method, route pattern (bounded labels) and status. */
@@ -173,7 +178,7 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
     errorAnswer: (error) => ({
       status: error.status,
       headers: { ...error.headers, 'content-type': JSON_TYPE },
-      body: error.body(),
+      body: errorBody(error),
     }),
   });
   const guard = new ConnectionGuard(options.connections ?? DEFAULT_CONNECTION_LIMITS);
@@ -444,12 +449,14 @@ function installOperations(app: FastifyInstance, operations: Operations): void {
   app.route({
     method: ['GET', 'HEAD'],
     url: '/readyz',
-    handler: async (_request, reply) => {
-      const { ready, checks } = await operations.readiness();
+    handler: async (request, reply) => {
+      const { ready, checks, drivers } = await operations.readiness();
+      const verbose = Object.hasOwn(request.query as object, 'verbose');
+      const answer = { status: ready ? 'ready' : 'not ready', checks };
       return reply
         .code(ready ? 200 : 503)
         .type(JSON_TYPE)
-        .send(JSON.stringify({ status: ready ? 'ready' : 'not ready', checks }));
+        .send(JSON.stringify(verbose ? { ...answer, drivers } : answer));
     },
   });
   app.route({
@@ -484,7 +491,7 @@ function answerClientError(error: Error & { code?: string }, socket: Socket): vo
       : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? [408, 'Request timeout']
         : [400, 'Malformed HTTP request'];
-  const body = new ApiError('validation', message, null, status).body();
+  const body = errorBody(new ApiError('validation', message, null, status));
   if (socket.writable) {
     socket.write(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
@@ -663,7 +670,7 @@ function project(json: Rendered, names: readonly string[]): string {
 }
 
 function sendError(reply: FastifyReply, error: ApiError): void {
-  reply.code(error.status).headers(error.headers).type(JSON_TYPE).send(error.body());
+  reply.code(error.status).headers(error.headers).type(JSON_TYPE).send(errorBody(error));
 }
 
 function toApiError(error: FastifyError | ApiError, bodyLimit: number): ApiError {

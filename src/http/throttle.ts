@@ -11,7 +11,7 @@
  * Counters are per process.
  */
 import { hash, randomBytes } from 'node:crypto';
-import { errors } from './errors.js';
+import { errors } from '../errors.js';
 
 export interface ThrottleLimits {
   /** Attempts per account in a window (api-reference's decision: 10 a minute). */

@@ -4,7 +4,7 @@
  * Read-only and unknown keys are dropped (clients PUT back what they GET); the unknown ones are
  * reported so a strict mode can refuse them.
  */
-import { ApiError, ApiErrors, errors } from '../http/errors.js';
+import { ApiError, ApiErrors, errors } from '../errors.js';
 import type { FieldDef, Fields } from './fields.js';
 import { isPlainObject } from './json.js';
 import { readRef } from './refs.js';
@@ -12,6 +12,11 @@ import { readRef } from './refs.js';
 export interface ReadOptions {
   /** Enforce `required` (a create); a PUT merges first and checks the result itself. */
   requireAll: boolean;
+  /**
+   * Give each top-level field the client left out its declared default (a create), so that a
+   * resource does not repeat them; `dynamicDefault` fields stay out.
+   */
+  defaults?: boolean;
 }
 
 export interface ReadResult {
@@ -66,9 +71,7 @@ function readObject(
 ): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (!isPlainObject(body)) {
-    problems.push(
-      errors.invalid(prefix === '' ? null : prefix.slice(0, -1), 'Expected a JSON object'),
-    );
+    problems.push(errors.expectedObject(prefix === '' ? null : prefix.slice(0, -1)));
     return out;
   }
   for (const key of Object.keys(body)) {
@@ -82,6 +85,8 @@ function readObject(
       if (options.requireAll && def.required && !def.optionalOnInput) {
         problems.push(errors.required(point));
       }
+      const fallback = options.defaults ? declaredDefault(def) : undefined;
+      if (fallback !== undefined) out[name] = fallback;
       continue;
     }
     try {
@@ -92,6 +97,14 @@ function readObject(
     }
   }
   return out;
+}
+
+/** A copy of the field's declared default, if reading applies one. */
+function declaredDefault(def: FieldDef): unknown {
+  if (def.dynamicDefault || def.default === undefined || typeof def.default === 'symbol') {
+    return undefined;
+  }
+  return structuredClone(def.default);
 }
 
 function readValue(
@@ -121,7 +134,7 @@ function readNonNull(
     if (def.fields) {
       const nestedOptions = { requireAll: true };
       if (def.shape === 'many') {
-        if (!Array.isArray(value)) throw errors.invalid(point, 'Expected a list');
+        if (!Array.isArray(value)) throw errors.expectedList(point);
         return value.map((item, i) =>
           readObject(def.fields!, item, nestedOptions, `${point}.${i}.`, problems, unknown),
         );
@@ -143,13 +156,13 @@ function readNonNull(
     case 'decimal':
       return readDecimal(value, point);
     case 'boolean':
-      if (typeof value !== 'boolean') throw errors.invalid(point, 'Expected true or false');
+      if (typeof value !== 'boolean') throw errors.expectedBoolean(point);
       return value;
     case 'dict':
       if (!isPlainObject(value)) throw errors.invalid(point, 'Expected an object');
       return value;
     case 'list':
-      if (!Array.isArray(value)) throw errors.invalid(point, 'Expected a list');
+      if (!Array.isArray(value)) throw errors.expectedList(point);
       if (def.choices) {
         for (const item of value) {
           if (typeof item !== 'string' || !def.choices.includes(item)) {
@@ -162,7 +175,7 @@ function readNonNull(
 }
 
 function readString(def: FieldDef, value: unknown, point: string): string {
-  if (typeof value !== 'string') throw errors.invalid(point, 'Expected a string');
+  if (typeof value !== 'string') throw errors.expectedString(point);
   if (def.maxLength !== undefined && [...value].length > def.maxLength) {
     throw errors.invalid(point, `Ensure this value has at most ${def.maxLength} characters`);
   }

@@ -2,8 +2,9 @@
  * The routes every collection resource has: list, detail list, schema, one object, create (one or
  * many), PUT merge, delete (one or many). A resource supplies its rules; the conventions are here.
  */
+
+import { errors } from '../errors.js';
 import type { ApiContext, ApiHandler, ApiResult, Method, RouteSpec } from '../http/api.js';
-import { errors } from '../http/errors.js';
 import {
   ignoredListParameters,
   readFilters,
@@ -159,7 +160,7 @@ export function collectionRoutes(env: ResourceEnv, rules: CollectionRules): Rout
     },
     [`/${kind}/:uuid/`]: {
       PUT: async (ctx) => {
-        if (!isPlainObject(ctx.body)) throw errors.invalid(null, 'Expected a JSON object');
+        if (!isPlainObject(ctx.body)) throw errors.expectedObject(null);
         ctx.noteUnknownFields(unknownFields(def.fields, ctx.body));
         const json = await env.store.write(async (tx) => {
           const { record, access } = await loadAccessible(tx, kind, ctx.params.uuid!, ctx, 'EDIT');

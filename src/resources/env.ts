@@ -1,10 +1,10 @@
 import type { Clock } from '../engine/clock.js';
 import type { Tunnels } from '../engine/engine.js';
-import type { IpPool } from '../engine/ippool.js';
 import type { Random } from '../model/random.js';
 import type { Store } from '../store/types.js';
 import type { BillingSettings } from './billing/ledger.js';
 import type { Capabilities } from './capabilities/types.js';
+import type { IpPool } from './networking/ippool.js';
 
 /** What resource services are given by the composition root (`app.ts`). */
 export interface ResourceEnv {

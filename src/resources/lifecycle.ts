@@ -2,12 +2,17 @@
 import type { WriteTx } from '../store/types.js';
 import type { ResourceEnv } from './env.js';
 
+/**
+ * Queues a task of `type` for `target`, due now. `host`: the host whose process must run it (a
+ * server's, from `place`), or none for host-less work (drives on shared storage).
+ */
 export async function addTask(
   env: ResourceEnv,
   tx: WriteTx,
   type: string,
   target: string,
   payload: unknown = {},
+  host: string | null = null,
 ): Promise<void> {
   await tx.addTask({
     id: env.random.uuid(),
@@ -15,5 +20,6 @@ export async function addTask(
     target,
     payload: JSON.stringify(payload),
     dueAt: env.clock.now(),
+    ...(host === null ? {} : { host }),
   });
 }

@@ -2,7 +2,7 @@
  * The server–drive relation, kept consistent in both directions inside one transaction: a
  * server's `drives` and each drive's `mounted_on` and `mounted`/`unmounted` status.
  */
-import { errors } from '../http/errors.js';
+import { errors } from '../errors.js';
 import type { WriteTx } from '../store/types.js';
 import { accessOf, allows } from './acls/access.js';
 import { parseDoc, toUpdate } from './common.js';
@@ -38,13 +38,10 @@ export async function checkAttachments(
     // caller: an account editing a server shared with it), with ATTACH.
     const access = record?.kind === 'drives' ? await accessOf(tx, record, owner) : undefined;
     if (!record || !access) {
-      throw errors.invalid(point, `Object with uuid ${attachment.drive} does not exist`);
+      throw errors.missingReference(point, attachment.drive);
     }
     if (!allows(access, 'ATTACH')) {
-      throw errors.permission(
-        `Drive ${record.uuid} is not shared with the owner of the server with the ATTACH permission`,
-        point,
-      );
+      throw errors.notSharedToAttach(`Drive ${record.uuid}`, point);
     }
     // A grantee editing the server attaches with its own rights: the owner's right alone would
     // let it mount any drive of the owner's, shared with it or not. Drives already attached stay.

@@ -88,6 +88,16 @@ export interface Task {
   payload: string;
   /** Clock milliseconds: not before then. */
   dueAt: number;
+  /**
+   * The host whose process must run it (a server's hypervisor host); absent or null for host-less
+   * work (a subscription's end, a drive on shared storage), which any process may run.
+   */
+  host?: string | null;
+}
+
+/** Which tasks a process may lease: those of the hosts it serves (and host-less ones). */
+export interface LeaseScope {
+  hosts: readonly string[];
 }
 
 /** What a committed transaction changed, for events and the engine. */
@@ -365,9 +375,17 @@ export interface Store {
   /**
    * Leases up to `limit` tasks due at `now` (clock time) that no live lease holds, to `worker`
    * until `leaseUntil` (real time, milliseconds): a worker that dies loses its tasks when the
-   * lease runs out. Oldest first.
+   * lease runs out. Oldest first. With a `scope` (the engine's), only tasks of its hosts or of
+   * none, and only the first task (in the order written) of each target that has no earlier
+   * one left: the tasks of one object then run in order even across processes.
    */
-  leaseTasks(worker: string, now: number, leaseUntil: number, limit: number): Promise<Task[]>;
+  leaseTasks(
+    worker: string,
+    now: number,
+    leaseUntil: number,
+    limit: number,
+    scope?: LeaseScope,
+  ): Promise<Task[]>;
   /** Extends (or, with 0, gives up) `worker`'s leases on `ids`. */
   renewLeases(worker: string, ids: readonly string[], leaseUntil: number): Promise<void>;
   /**

@@ -6,7 +6,7 @@
  * `{"objects": [drive]}`. Names without a `name` come from the profile's `clone_naming`.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { isoTime } from '../../src/engine/objects.js';
+import { isoTime } from '../../src/resources/objects.js';
 import { attach, createServer, expectError, linkTo, MAC, type Obj, UUID } from '../support/api.js';
 import { type Client, driveBody, type TestApp } from '../support/app.js';
 import {

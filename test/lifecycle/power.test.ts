@@ -5,8 +5,8 @@
  * The clock is stopped and stepped by hand, so each transition lasts exactly its configured time.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DYNAMIC_IPS } from '../../src/engine/ippool.js';
-import { isoTime } from '../../src/engine/objects.js';
+import { DYNAMIC_IPS } from '../../src/resources/networking/ippool.js';
+import { isoTime } from '../../src/resources/objects.js';
 import { attach, createServer, expectError, type Obj } from '../support/api.js';
 import { type Client, driveBody, type TestApp } from '../support/app.js';
 import {

@@ -7,7 +7,7 @@ import { connect, type Socket } from 'node:net';
 import type { App } from '../../src/app.js';
 import { vncResponse } from '../../src/drivers/compute/simulated/rfb.js';
 import { TRANSITION_PRESETS, type Transitions } from '../../src/drivers/transitions.js';
-import { loadServer, saveServer } from '../../src/engine/objects.js';
+import { loadServer, saveServer } from '../../src/resources/objects.js';
 import type { ServerStatus } from '../../src/resources/servers/model.js';
 import type { Obj } from '../support/api.js';
 import { type Client, startTestApp, type TestApp, type TestAppOptions } from '../support/app.js';

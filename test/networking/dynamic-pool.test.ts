@@ -6,7 +6,7 @@
  * network and had 10.30.0.0/16 for default keep that one after an upgrade.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { DYNAMIC_NETWORKS } from '../../src/engine/ippool.js';
+import { DYNAMIC_NETWORKS } from '../../src/resources/networking/ippool.js';
 import { advance, drain, startManualApp, T, waitStatus } from '../lifecycle/support.js';
 import { createServer, getObject, linkTo, type Obj } from '../support/api.js';
 import type { TestApp } from '../support/app.js';

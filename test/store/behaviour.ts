@@ -2,7 +2,7 @@
  * The store behaviour suite: every Store implementation runs exactly these tests.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ApiError, ConflictError } from '../../src/http/errors.js';
+import { ApiError, ConflictError } from '../../src/errors.js';
 import {
   type Account,
   DuplicateEmailError,
@@ -634,6 +634,39 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
       expect(await store.leaseTasks('w4', 100_000, far, 10)).toEqual(
         store.engine === 'sqlite' ? [task('t3', 9000, 'other')] : [task('t3', 9000, 'other')],
       );
+    });
+
+    it("leases within a scope only its hosts' tasks, the first of each object", async () => {
+      const task = (id: string, target: string, host?: string) => ({
+        id,
+        type: 'server.start',
+        target,
+        payload: '{}',
+        dueAt: 10,
+        ...(host === undefined ? {} : { host }),
+      });
+      await store.write(async (tx) => {
+        await tx.addTask(task('a1', 'srv-a', 'host-a'));
+        await tx.addTask(task('a2', 'srv-a', 'host-a'));
+        await tx.addTask(task('b1', 'srv-b', 'host-b'));
+        await tx.addTask(task('n1', 'sub-1'));
+      });
+      expect((await store.read((tx) => tx.tasksOf('srv-a')))[0]).toEqual(
+        task('a1', 'srv-a', 'host-a'),
+      );
+      const far = Date.now() + 60_000;
+      const a = await store.leaseTasks('wa', 100, far, 10, { hosts: ['host-a'] });
+      // host-a's process: its first task of srv-a (not the second yet) and the host-less one.
+      expect(a.map((t) => t.id).sort()).toEqual(['a1', 'n1']);
+      const b = await store.leaseTasks('wb', 100, far, 10, { hosts: ['host-b'] });
+      expect(b).toEqual([task('b1', 'srv-b', 'host-b')]);
+      // a2 waits for a1 even once a1's lease is given up, in any process of its host.
+      await store.renewLeases('wa', ['a1'], 0);
+      const again = await store.leaseTasks('wc', 100, far, 10, { hosts: ['host-a'] });
+      expect(again.map((t) => t.id)).toEqual(['a1']);
+      await store.write((tx) => tx.removeTask('a1'));
+      const next = await store.leaseTasks('wc', 100, far, 10, { hosts: ['host-a', 'host-b'] });
+      expect(next.map((t) => t.id)).toEqual(['a2']);
     });
 
     it("keeps components' state by namespace and key", async () => {

@@ -1,16 +1,34 @@
 /**
- * The storage driver: what the engine asks of drive storage (simulated, later qcow2 files).
- * Every operation is idempotent, so that a task repeated after a crash does no harm.
+ * The storage driver: what the engine asks of drive storage (simulated; next, libvirt storage
+ * pools in `storage/libvirt/`). Every operation is idempotent, so that a task repeated after a
+ * crash does no harm, and answers the volume's handle: where its image is, which a compute driver
+ * needs to attach it.
  */
+
+/** Where a drive's image is. */
+export interface VolumeHandle {
+  /** The host that holds it, or null for a pool every host reaches (shared storage). */
+  host: string | null;
+  /** The storage pool. */
+  pool: string;
+  /** The volume's name in its pool. */
+  name: string;
+  /** The image's path on its host, when the driver has files; null for the simulator. */
+  path: string | null;
+  format: 'raw' | 'qcow2';
+}
+
 export interface StorageDriver {
   readonly name: string;
-  create(uuid: string, size: number): Promise<void>;
-  resize(uuid: string, size: number): Promise<void>;
+  /** The volume of a drive (a library drive too), wherever it is; made on no call. */
+  volume(uuid: string): VolumeHandle;
+  create(uuid: string, size: number): Promise<VolumeHandle>;
+  resize(uuid: string, size: number): Promise<VolumeHandle>;
   /** Copies `source` into a new drive `target` of `size` bytes (at least the source's). */
-  clone(source: string, target: string, size: number): Promise<void>;
+  clone(source: string, target: string, size: number): Promise<VolumeHandle>;
   /** Takes a point-in-time copy `snapshot` of `drive`; answers the bytes the copy holds. */
   snapshot(drive: string, snapshot: string): Promise<{ allocatedSize: number }>;
   /** Copies `snapshot` into a new drive `target` of `size` bytes. */
-  cloneSnapshot(snapshot: string, target: string, size: number): Promise<void>;
+  cloneSnapshot(snapshot: string, target: string, size: number): Promise<VolumeHandle>;
   remove(uuid: string): Promise<void>;
 }

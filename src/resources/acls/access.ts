@@ -3,7 +3,7 @@
  * what the owner's ACLs grant it, as materialised in the store's grants (`acls/grants.ts`); anyone
  * else nothing, not even see it. And how an object looks to an account it is shared with.
  */
-import { errors } from '../../http/errors.js';
+import { errors } from '../../errors.js';
 import { canonicalJson } from '../../model/json.js';
 import type { ReadTx, Rendered, Store } from '../../store/types.js';
 
@@ -76,10 +76,7 @@ const SINGULAR: Record<string, string> = {
 /** The 403 for an object shared with the caller without `permission`. */
 export function notGranted(kind: string, uuid: string, permission: Permission, point?: string) {
   const what = SINGULAR[kind] ?? kind;
-  return errors.permission(
-    `The owner of ${what} ${uuid} has not granted you the ${permission} permission`,
-    point ?? null,
-  );
+  return errors.notGranted(what, uuid, permission, point);
 }
 
 /** Throws 404 (not visible, as a missing uuid) or 403 (shared without `permission`). */

@@ -2,7 +2,7 @@
  * ACLs: create, PUT merge, delete. Every change re-derives the grants of the resources that carry
  * the ACL's tags (before and after). An ACL is shown, read-only, to the accounts it names.
  */
-import { errors } from '../../http/errors.js';
+import { errors } from '../../errors.js';
 import { readInput } from '../../model/input.js';
 import { isPlainObject } from '../../model/json.js';
 import { readRef } from '../../model/refs.js';
@@ -35,7 +35,7 @@ async function readAcl(accounts: AccountRepo, body: unknown): Promise<AclInput> 
   const list = (key: string): unknown[] | undefined => {
     const value = object[key];
     if (value === undefined || value === null) return value === null ? [] : undefined;
-    if (!Array.isArray(value)) throw errors.invalid(key, 'Expected a list');
+    if (!Array.isArray(value)) throw errors.expectedList(key);
     return value;
   };
   const grantees = list('grantees');
@@ -67,7 +67,7 @@ async function readGrantees(accounts: AccountRepo, items: unknown[]): Promise<Ac
     } else {
       const uuid = readRef(item, 'user', point);
       account = await accounts.byUuid(uuid);
-      if (!account) throw errors.invalid(point, `Object with uuid ${uuid} does not exist`);
+      if (!account) throw errors.missingReference(point, uuid);
     }
     out.set(account.uuid, { uuid: account.uuid, email: account.email });
   }
@@ -93,7 +93,7 @@ export async function createAcls(
 ): Promise<Created[]> {
   const docs: AclDoc[] = [];
   for (const item of items) {
-    if (!isPlainObject(item)) throw errors.invalid(null, 'Expected a JSON object');
+    if (!isPlainObject(item)) throw errors.expectedObject(null);
     const input = await readAcl(env.store.accounts, item);
     docs.push({
       uuid: env.random.uuid(),

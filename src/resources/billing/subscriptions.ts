@@ -6,8 +6,9 @@
  * chain; at the chain's end an engine task renews it (auto_renew) or lets it expire, taking its
  * IP or VLAN away.
  */
-import type { TaskHandler } from '../../engine/engine.js';
-import { ApiError, errors } from '../../http/errors.js';
+
+import type { EngineModule, TaskHandler } from '../../engine/engine.js';
+import { ApiError, errors } from '../../errors.js';
 import type { ResourceDef } from '../../model/fields.js';
 import { readInteger } from '../../model/input.js';
 import { isPlainObject } from '../../model/json.js';
@@ -22,6 +23,7 @@ import {
   type NetworkSettings,
   removeSubscribedObject,
 } from '../networking/service.js';
+import { TASKS } from '../tasks.js';
 import { cost, DISCOUNTS, PRICES, subscribable } from './catalogue.js';
 import { type BillingSettings, charge, checkFunds, nextId } from './ledger.js';
 import { formatMoney, type Money, money, times, ZERO } from './money.js';
@@ -43,7 +45,7 @@ export type SubscriptionStatus = (typeof SUBSCRIPTION_STATUSES)[number];
 /** At most this many subscriptions in one purchase (subscriptions.rst). */
 export const MAX_PER_REQUEST = 500;
 
-export const TASK_SUBSCRIPTION_END = 'subscription.end';
+export const TASK_SUBSCRIPTION_END = TASKS.subscriptionEnd;
 
 export interface SubscriptionDoc {
   /** Integer-like id (also the store uuid). */
@@ -213,11 +215,11 @@ interface Purchase {
 const TIME_POINTS = ['start_time', 'end_time'] as const;
 
 function readPurchase(item: unknown): Purchase {
-  if (!isPlainObject(item)) throw errors.invalid(null, 'Expected a JSON object');
+  if (!isPlainObject(item)) throw errors.expectedObject(null);
   if (item.resource === undefined || item.resource === null || item.resource === '') {
     throw errors.required('resource');
   }
-  if (typeof item.resource !== 'string') throw errors.invalid('resource', 'Expected a string');
+  if (typeof item.resource !== 'string') throw errors.expectedString('resource');
   const resource = subscribable(item.resource);
   if (!resource) {
     const offered = [...new Set(PRICES.map((p) => p.resource)), 'hdd'].join(', ');
@@ -229,7 +231,7 @@ function readPurchase(item: unknown): Purchase {
   const amount = item.amount === undefined ? 1 : readInteger(item.amount, 'amount');
   if (amount < 1) throw errors.invalid('amount', 'The amount must be 1 or more');
   if (item.auto_renew !== undefined && typeof item.auto_renew !== 'boolean') {
-    throw errors.invalid('auto_renew', 'Expected true or false');
+    throw errors.expectedBoolean('auto_renew');
   }
   const purchase: Purchase = {
     resource,
@@ -497,7 +499,7 @@ function extensionTerms(last: SubscriptionDoc, body: unknown): Terms {
     );
   }
   if (body !== undefined && body !== null && !isPlainObject(body)) {
-    throw errors.invalid(null, 'Expected a JSON object');
+    throw errors.expectedObject(null);
   }
   const given = (body ?? {}) as Record<string, unknown>;
   const start = last.end;
@@ -613,7 +615,7 @@ export async function setAutoRenew(
   let value = !doc.auto_renew;
   if (isPlainObject(body) && body.auto_renew !== undefined) {
     if (typeof body.auto_renew !== 'boolean') {
-      throw errors.invalid('auto_renew', 'Expected true or false');
+      throw errors.expectedBoolean('auto_renew');
     }
     value = body.auto_renew;
   }
@@ -636,12 +638,13 @@ export async function setAutoRenew(
  * The task due when a chain's last subscription ends: renew (auto_renew, and funds if enforced)
  * or let it expire; an expired chain's IP or VLAN goes.
  */
-export function subscriptionTaskHandlers(settings: {
+export function subscriptionLifecycle(settings: {
   net: NetworkSettings;
   billing: BillingSettings;
-}): Record<string, TaskHandler> {
+  random: Random;
+}): EngineModule {
   const end: TaskHandler = async (task, ctx) => {
-    const env: SubscriptionEnv = { ...settings, random: ctx.random, now: () => ctx.clock.now() };
+    const env: SubscriptionEnv = { ...settings, now: () => ctx.clock.now() };
     await ctx.store.write(async (tx) => {
       await tx.removeTask(task.id);
       const root = await loadSubscription(tx, task.target);
@@ -666,7 +669,7 @@ export function subscriptionTaskHandlers(settings: {
       }
     });
   };
-  return { [TASK_SUBSCRIPTION_END]: end };
+  return { name: 'subscriptions', tasks: { [TASK_SUBSCRIPTION_END]: end } };
 }
 
 /** Every subscription of an account (any status), newest first. */

@@ -3,10 +3,9 @@
  * with `{"objects": [drive]}`: the new drive (`cloning_dst`) or the resized one (`resizing`).
  */
 
-import { TASKS } from '../../engine/tasks.js';
+import { errors } from '../../errors.js';
 import { dispatchAction } from '../../http/actions.js';
 import type { ApiContext, ApiResult, RouteSpec } from '../../http/api.js';
-import { errors } from '../../http/errors.js';
 import { readInput } from '../../model/input.js';
 import { isPlainObject } from '../../model/json.js';
 import { resourceUri } from '../../model/refs.js';
@@ -19,6 +18,7 @@ import { addTask } from '../lifecycle.js';
 import { cloneNamingOf } from '../profile/model.js';
 import { cloneName } from '../profile/naming.js';
 import { copyDrive, markCloneSource } from '../servers/clone.js';
+import { TASKS } from '../tasks.js';
 import { insertDriveCopy } from './copies.js';
 import { DRIVES, type DriveDoc, driveKind } from './model.js';
 import { checkDrive, resizeDrive } from './service.js';
@@ -33,7 +33,7 @@ const CLONE_FIELDS = {
 
 async function cloneDrive(env: ResourceEnv, ctx: ApiContext): Promise<string> {
   const body = ctx.body === undefined ? {} : ctx.body;
-  if (!isPlainObject(body)) throw errors.invalid(null, 'Expected a JSON object');
+  if (!isPlainObject(body)) throw errors.expectedObject(null);
   const { values } = readInput(
     { ...CLONE_FIELDS, name: { ...CLONE_FIELDS.name, required: false } },
     body,
@@ -89,7 +89,7 @@ export function driveActionRoutes(env: ResourceEnv): RouteSpec[] {
       json: `{"objects":[${(await cloneLibraryDrive(env, ctx)) ?? (await cloneDrive(env, ctx))}]}`,
     }),
     resize: async (ctx) => {
-      if (!isPlainObject(ctx.body)) throw errors.invalid(null, 'Expected a JSON object');
+      if (!isPlainObject(ctx.body)) throw errors.expectedObject(null);
       const json = await env.store.write(async (tx) => {
         const { record, access } = await loadAccessible(
           tx,

@@ -1,7 +1,6 @@
 /** Drive definitions: create, update, delete, with the rules of api-reference.md §3. */
 
-import { TASKS } from '../../engine/tasks.js';
-import { errors } from '../../http/errors.js';
+import { errors } from '../../errors.js';
 import { readInput } from '../../model/input.js';
 import type { ObjectRecord, WriteTx } from '../../store/types.js';
 import type { Capabilities } from '../capabilities/types.js';
@@ -10,6 +9,7 @@ import type { Created } from '../crud.js';
 import type { ResourceEnv } from '../env.js';
 import { addTask } from '../lifecycle.js';
 import { detachEverywhere } from '../mounts.js';
+import { TASKS } from '../tasks.js';
 import { DRIVES, type DriveDoc, driveKind, settledStatus } from './model.js';
 import { checkDriveReferences, syncDriveRelations } from './relations.js';
 
@@ -169,7 +169,7 @@ export async function updateDrive(
 /** `resizing` until the storage has grown the drive (a task of the engine). */
 async function startResize(env: ResourceEnv, tx: WriteTx, drive: DriveDoc): Promise<void> {
   if (drive.status !== 'mounted' && drive.status !== 'unmounted') {
-    throw errors.permission(`Cannot resize drive ${drive.uuid} in state "${drive.status}"`);
+    throw errors.wrongState('resize', 'drive', drive.uuid, drive.status);
   }
   drive.status = 'resizing';
   await addTask(env, tx, TASKS.driveResize, drive.uuid);
@@ -212,7 +212,7 @@ export async function deleteDrives(
     // An upload under way is given up with its drive (its bytes go with the next sweep).
     const deletable = ['mounted', 'unmounted', 'creating', 'uploading'];
     if (!deletable.includes(drive.status)) {
-      throw errors.permission(`Cannot delete drive ${drive.uuid} in state "${drive.status}"`);
+      throw errors.wrongState('delete', 'drive', drive.uuid, drive.status);
     }
     await detachEverywhere(tx, drive, deletingServers);
     await syncDriveRelations(tx, drive, null);

@@ -21,11 +21,11 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Readable, Transform } from 'node:stream';
 import busboy from 'busboy';
 import { type ChunkPlace, ChunkSizeError } from '../../drivers/storage/images.js';
-import { loadDrive } from '../../engine/objects.js';
+import { ApiError, errors } from '../../errors.js';
 import type { ApiContext, ApiResult, RouteSpec } from '../../http/api.js';
-import { ApiError, errors } from '../../http/errors.js';
 import { isPlainObject } from '../../model/json.js';
 import { loadVisible, parseDoc } from '../common.js';
+import { loadDrive } from '../objects.js';
 import type { DriveDoc } from './model.js';
 import type { Uploads } from './uploads.js';
 

@@ -13,14 +13,14 @@
 
 import type { ImageStore } from '../../drivers/storage/images.js';
 import { SNIFF_BYTES, sniffImage } from '../../drivers/storage/libvirt/image-format.js';
-import { isoTime, loadDrive, loadJob, saveDrive, saveJob } from '../../engine/objects.js';
-import { errors } from '../../http/errors.js';
+import { errors } from '../../errors.js';
 import { isPlainObject } from '../../model/json.js';
 import { resourceUri } from '../../model/refs.js';
 import type { WriteTx } from '../../store/types.js';
 import { toRecord } from '../common.js';
 import type { ResourceEnv } from '../env.js';
 import { jobKind, newJob } from '../jobs/model.js';
+import { isoTime, loadDrive, loadJob, saveDrive, saveJob } from '../objects.js';
 import { type DriveDoc, driveKind } from './model.js';
 import { syncDriveRelations } from './relations.js';
 import { deleteDrives, newDrive } from './service.js';

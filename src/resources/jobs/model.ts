@@ -6,8 +6,11 @@ import { type FieldDef, RENDER_TIME, type ResourceDef } from '../../model/fields
 import { resourceUri } from '../../model/refs.js';
 import type { DocKind } from '../common.js';
 
-/** `drive_upload`: an image upload into a drive (sigmalite's; CloudSigma shows no job for it). */
-export type JobOperation = 'drive_clone' | 'server_clone' | 'drive_upload';
+/**
+ * `drive_upload`: an image upload into a drive (sigmalite's; CloudSigma shows no job for it);
+ * `server_start`: a start that failed for good (the engine writes it, in `error`).
+ */
+export type JobOperation = 'drive_clone' | 'server_clone' | 'drive_upload' | 'server_start';
 export type JobState = 'started' | 'success' | 'error';
 
 export interface JobDoc {
@@ -22,6 +25,8 @@ export interface JobDoc {
   resources: string[];
   /** Child jobs, embedded (a server clone's drive clones); each also exists on its own. */
   children: JobDoc[];
+  /** Why a job in `error` failed (shown as `data.error`). */
+  error?: string;
 }
 
 const STRING_HELP = 'Unicode string data. Ex: "Hello World"';
@@ -66,7 +71,10 @@ export const JOBS: ResourceDef = {
         nullable: true,
         output: {
           nullable: false,
-          fields: { progress: { type: 'integer', help: 'Progress in percent' } },
+          fields: {
+            progress: { type: 'integer', help: 'Progress in percent' },
+            error: { type: 'string', help: 'Why the job failed (state error only)' },
+          },
         },
       }),
       // tastypie's name for a dict field.
@@ -75,7 +83,10 @@ export const JOBS: ResourceDef = {
     last_modified: field('datetime', DATETIME_HELP, { default: RENDER_TIME }),
     operation: field('string', STRING_HELP, {
       nullable: true,
-      output: { nullable: false, choices: ['drive_clone', 'server_clone', 'drive_upload'] },
+      output: {
+        nullable: false,
+        choices: ['drive_clone', 'server_clone', 'drive_upload', 'server_start'],
+      },
     }),
     resource_uri: field('string', STRING_HELP, { readonly: true }),
     resources: field('list', 'Resources linked to this background job.', {
@@ -94,7 +105,10 @@ export function renderJob(job: JobDoc): Record<string, unknown> {
   return {
     children: job.children.map(renderJob),
     created: job.created,
-    data: { progress: job.progress },
+    data:
+      job.error === undefined
+        ? { progress: job.progress }
+        : { progress: job.progress, error: job.error },
     last_modified: job.last_modified,
     operation: job.operation,
     resource_uri: resourceUri('jobs', job.uuid),

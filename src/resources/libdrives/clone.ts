@@ -4,9 +4,9 @@
  * The copy carries the library's licenses and its metadata in `meta` (§1.15); the library drive
  * itself does not change (it is every account's: no `cloning_src`, no job on it).
  */
-import { TASKS } from '../../engine/tasks.js';
+
+import { errors } from '../../errors.js';
 import type { ApiContext } from '../../http/api.js';
-import { errors } from '../../http/errors.js';
 import { readInput } from '../../model/input.js';
 import { isPlainObject } from '../../model/json.js';
 import { resourceUri } from '../../model/refs.js';
@@ -18,6 +18,7 @@ import type { ResourceEnv } from '../env.js';
 import { addTask } from '../lifecycle.js';
 import { cloneNamingOf } from '../profile/model.js';
 import { cloneName } from '../profile/naming.js';
+import { TASKS } from '../tasks.js';
 import { LIBDRIVE_KIND, type LibdriveDoc, libraryMeta } from './model.js';
 
 const CLONE_FIELDS = {
@@ -40,7 +41,7 @@ export async function cloneLibraryDrive(
   // Library drives change only when a process starts: a read outside the transaction decides.
   if ((await env.store.get(uuid))?.kind !== LIBDRIVE_KIND) return undefined;
   const body = ctx.body === undefined ? {} : ctx.body;
-  if (!isPlainObject(body)) throw errors.invalid(null, 'Expected a JSON object');
+  if (!isPlainObject(body)) throw errors.expectedObject(null);
   const { values } = readInput(CLONE_FIELDS, body, { requireAll: false });
   const owner = ctx.principal.uuid;
   return env.store.write(async (tx) => {

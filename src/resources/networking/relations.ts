@@ -6,7 +6,7 @@
  * The IP's `server`, the VLAN's `servers` and the policy's `servers` follow the NICs, in the
  * transaction that writes the server.
  */
-import { errors } from '../../http/errors.js';
+import { errors } from '../../errors.js';
 import type { ObjectRecord, WriteTx } from '../../store/types.js';
 import { accessOf, allows } from '../acls/access.js';
 import { type DocKind, parseDoc, toUpdate } from '../common.js';
@@ -46,12 +46,9 @@ async function usableRecord(
 ): Promise<ObjectRecord> {
   const record = await tx.get(uuid);
   const access = record?.kind === kind ? await accessOf(tx, record, owner) : undefined;
-  if (!record || !access) throw errors.invalid(point, `Object with uuid ${uuid} does not exist`);
+  if (!record || !access) throw errors.missingReference(point, uuid);
   if (!allows(access, 'ATTACH')) {
-    throw errors.permission(
-      `The ${SINGULAR[kind]} ${uuid} is not shared with the owner of the server with the ATTACH permission`,
-      point,
-    );
+    throw errors.notSharedToAttach(`The ${SINGULAR[kind]} ${uuid}`, point);
   }
   return record;
 }

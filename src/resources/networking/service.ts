@@ -2,8 +2,8 @@
  * IPs, VLANs and firewall policies: what clients change (IP and VLAN `meta` and `tags`; policies
  * whole), what subscriptions create and take away, and the IP records of dynamic addresses.
  */
-import { DYNAMIC_IPS, DYNAMIC_NETWORKS, type IpPool, leaseNetworks } from '../../engine/ippool.js';
-import { errors } from '../../http/errors.js';
+
+import { errors } from '../../errors.js';
 import { readInput } from '../../model/input.js';
 import type { Random } from '../../model/random.js';
 import type { ObjectRecord, WriteTx } from '../../store/types.js';
@@ -13,6 +13,7 @@ import type { ResourceEnv } from '../env.js';
 import { type ServerDoc, serverKind } from '../servers/model.js';
 import { checkTags, syncTags } from '../tags/relations.js';
 import { normalizeRule, type RuleInput } from './firewall.js';
+import { DYNAMIC_IPS, DYNAMIC_NETWORKS, type IpPool, leaseNetworks } from './ippool.js';
 import {
   type FirewallRule,
   FWPOLICIES,

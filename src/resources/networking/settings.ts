@@ -1,5 +1,5 @@
 import type { Config } from '../../config.js';
-import { IpPool } from '../../engine/ippool.js';
+import { IpPool } from './ippool.js';
 import { AddressPool, TagRange } from './pool.js';
 import type { NetworkSettings } from './service.js';
 

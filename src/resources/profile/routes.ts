@@ -1,5 +1,5 @@
+import { errors } from '../../errors.js';
 import type { ApiContext, RouteSpec } from '../../http/api.js';
-import { errors } from '../../http/errors.js';
 import { readInput, unknownFields } from '../../model/input.js';
 import { isPlainObject } from '../../model/json.js';
 import { renderSchema } from '../../model/schema.js';
@@ -32,7 +32,7 @@ export function profileRoutes(env: ResourceEnv): RouteSpec[] {
       handlers: {
         GET: async (ctx) => ({ type: 'object', json: await profileJson(env.store, ctx) }),
         PUT: async (ctx) => {
-          if (!isPlainObject(ctx.body)) throw errors.invalid(null, 'Expected a JSON object');
+          if (!isPlainObject(ctx.body)) throw errors.expectedObject(null);
           ctx.noteUnknownFields(unknownFields(PROFILE.fields, ctx.body));
           const { values } = readInput(PROFILE.fields, ctx.body, { requireAll: false });
           await profileJson(env.store, ctx);

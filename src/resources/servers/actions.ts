@@ -5,37 +5,21 @@
  * messages, whose state names are internal ones (`started` for running).
  */
 
-import { PoolExhaustedError, reserveAddresses } from '../../engine/ippool.js';
-import { TASKS } from '../../engine/tasks.js';
+import { place } from '../../engine/placement.js';
+import { errors } from '../../errors.js';
 import { dispatchAction } from '../../http/actions.js';
 import type { ApiContext, ApiResult, RouteSpec } from '../../http/api.js';
-import { errors } from '../../http/errors.js';
 import type { Store, WriteTx } from '../../store/types.js';
 import type { Permission } from '../acls/access.js';
 import { checkStartFunds } from '../billing/usage.js';
 import { loadVisible, parseDoc, toUpdate } from '../common.js';
 import type { ResourceEnv } from '../env.js';
 import { addTask } from '../lifecycle.js';
+import { PoolExhaustedError, reserveAddresses } from '../networking/ippool.js';
+import { TASKS } from '../tasks.js';
 import { cloneServer } from './clone.js';
 import { SERVERS, type ServerDoc, type ServerStatus, serverKind } from './model.js';
-
-/** CloudSigma names a running guest `started` in its messages. */
-function internalState(status: ServerStatus): string {
-  return status === 'running' ? 'started' : status;
-}
-
-const RUNNING = `"['started', 'running_legacy']"`;
-
-export function wrongState(action: string, status: ServerStatus): Error {
-  if (action === 'start' || action === 'delete') {
-    return errors.permission(
-      `Cannot ${action} guest in state "${internalState(status)}". Guest should be in state "stopped"`,
-    );
-  }
-  return errors.permission(
-    `Cannot ${action} guest in state "${internalState(status)}". Guest should be in state ${RUNNING}`,
-  );
-}
+import { wrongState } from './states.js';
 
 interface PowerAction {
   from: ServerStatus;
@@ -77,7 +61,9 @@ async function powerAction(env: ResourceEnv, ctx: ApiContext, action: string, po
     }
     server.status = power.to;
     await tx.update(toUpdate(serverKind, record, server));
-    await addTask(env, tx, power.task, uuid, power.payload?.(env) ?? {});
+    // Its host: where it ran before, or one chosen now for its first start.
+    const host = await place(tx, uuid);
+    await addTask(env, tx, power.task, uuid, power.payload?.(env) ?? {}, host);
   });
   return accepted(action, uuid);
 }

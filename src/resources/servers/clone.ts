@@ -4,9 +4,9 @@
  * MACs and DHCP instead of static addresses, and the clone is `cloning` until its disks are done.
  * A `server_clone` job with a `drive_clone` child per disk follows the copy.
  */
-import { TASKS } from '../../engine/tasks.js';
+
+import { errors } from '../../errors.js';
 import type { ApiContext } from '../../http/api.js';
-import { errors } from '../../http/errors.js';
 import { isPlainObject } from '../../model/json.js';
 import { alphanumeric } from '../../model/random.js';
 import { resourceUri } from '../../model/refs.js';
@@ -22,6 +22,7 @@ import { LIBDRIVE_KIND } from '../libdrives/model.js';
 import { addTask } from '../lifecycle.js';
 import { cloneNamingOf } from '../profile/model.js';
 import { cloneName } from '../profile/naming.js';
+import { TASKS } from '../tasks.js';
 import { type ServerDoc, serverKind } from './model.js';
 import { syncServerRelations } from './relations.js';
 import { assignMacs } from './service.js';
@@ -33,12 +34,11 @@ interface CloneOptions {
 
 function readCloneBody(body: unknown): CloneOptions {
   if (body === undefined) return { randomVncPassword: false };
-  if (!isPlainObject(body)) throw errors.invalid(null, 'Expected a JSON object');
+  if (!isPlainObject(body)) throw errors.expectedObject(null);
   // null is "not given": libcloud's ex_clone_node sends both keys, null when not asked for.
-  if (body.name != null && typeof body.name !== 'string')
-    throw errors.invalid('name', 'Expected a string');
+  if (body.name != null && typeof body.name !== 'string') throw errors.expectedString('name');
   if (body.random_vnc_password != null && typeof body.random_vnc_password !== 'boolean') {
-    throw errors.invalid('random_vnc_password', 'Expected true or false');
+    throw errors.expectedBoolean('random_vnc_password');
   }
   return {
     ...(typeof body.name === 'string' ? { name: body.name } : {}),
@@ -70,7 +70,7 @@ export function markCloneSource(drive: DriveDoc): void {
     drive.status !== 'unmounted' &&
     drive.status !== 'cloning_src'
   ) {
-    throw errors.permission(`Cannot clone drive ${drive.uuid} in state "${drive.status}"`);
+    throw errors.wrongState('clone', 'drive', drive.uuid, drive.status);
   }
   drive.status = 'cloning_src';
 }

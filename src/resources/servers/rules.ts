@@ -2,7 +2,7 @@
  * Rules on a whole server definition that need no store: capabilities (cpu, mem, smp, cpu per
  * smp, cpu_type/hypervisor pairs), NIC configuration combinations, device channels, boot order.
  */
-import { errors } from '../../http/errors.js';
+import { errors } from '../../errors.js';
 import type { Capabilities, HostLimits } from '../capabilities/types.js';
 import type { AttachmentDoc, IpConf, NicDoc, ServerDoc } from './model.js';
 
@@ -29,7 +29,7 @@ export function checkServer(doc: ServerDoc, capabilities: Capabilities): void {
     throw errors.invalid('epcs', 'SGX enclave page caches are not offered in this location');
   }
   doc.requirements.forEach((r, i) => {
-    if (typeof r !== 'string') throw errors.invalid(`requirements.${i}`, 'Expected a string');
+    if (typeof r !== 'string') throw errors.expectedString(`requirements.${i}`);
   });
   doc.nics.forEach(checkNic);
   checkStaticIpsOnce(doc.nics);

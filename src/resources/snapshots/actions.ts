@@ -4,8 +4,9 @@
  * wrapped in `objects`, unlike a drive clone). Without a name the profile's clone naming applies
  * to the snapshot's name (NONE, the default: the snapshot's name itself).
  */
+
+import { errors } from '../../errors.js';
 import type { ApiContext } from '../../http/api.js';
-import { errors } from '../../http/errors.js';
 import { readInput } from '../../model/input.js';
 import { isPlainObject } from '../../model/json.js';
 import { resourceUri } from '../../model/refs.js';
@@ -17,10 +18,11 @@ import type { ResourceEnv } from '../env.js';
 import { addTask } from '../lifecycle.js';
 import { cloneNamingOf } from '../profile/model.js';
 import { cloneName } from '../profile/naming.js';
+import { TASKS } from '../tasks.js';
 import { SNAPSHOT_KIND, type SnapshotDoc, snapshotKind } from './model.js';
 
 /** The engine's task that copies a snapshot into a new drive (engine/snapshots.ts). */
-export const SNAPSHOT_CLONE_TASK = 'snapshot.clone';
+export const SNAPSHOT_CLONE_TASK = TASKS.snapshotClone;
 
 export interface SnapshotClonePayload {
   snapshot: string;
@@ -36,15 +38,13 @@ const CLONE_FIELDS = {
 /** Returns the new drive's rendered detail. */
 export async function cloneSnapshot(env: ResourceEnv, ctx: ApiContext): Promise<string> {
   const body = ctx.body === undefined ? {} : ctx.body;
-  if (!isPlainObject(body)) throw errors.invalid(null, 'Expected a JSON object');
+  if (!isPlainObject(body)) throw errors.expectedObject(null);
   const { values } = readInput(CLONE_FIELDS, body, { requireAll: false });
   return env.store.write(async (tx) => {
     const record = await loadVisible(tx, SNAPSHOT_KIND, ctx.params.uuid!, ctx);
     const snapshot = parseDoc<SnapshotDoc>(record);
     if (snapshot.status !== 'available') {
-      throw errors.permission(
-        `Cannot clone snapshot ${snapshot.uuid} in state "${snapshot.status}"`,
-      );
+      throw errors.wrongState('clone', 'snapshot', snapshot.uuid, snapshot.status);
     }
     const now = new Date(env.clock.now());
     const copy: DriveDoc = {

@@ -3,7 +3,8 @@
  * `available` once the storage has made it, a task of the engine), listed on their drive
  * (`snapshots`, newest first), renamed or re-tagged, deleted, and deleted with their drive.
  */
-import { errors } from '../../http/errors.js';
+
+import { errors } from '../../errors.js';
 import { readInput } from '../../model/input.js';
 import type { ObjectRecord, ReadTx, WriteTx } from '../../store/types.js';
 import { parseDoc, toRecord, toUpdate } from '../common.js';
@@ -12,6 +13,7 @@ import { type DriveDoc, driveKind } from '../drives/model.js';
 import type { ResourceEnv } from '../env.js';
 import { addTask } from '../lifecycle.js';
 import { checkTags, syncTags } from '../tags/relations.js';
+import { TASKS } from '../tasks.js';
 import {
   defaultSnapshotName,
   SNAPSHOT_KIND,
@@ -22,7 +24,7 @@ import {
 } from './model.js';
 
 /** The engine's task that takes a snapshot (engine/snapshots.ts). */
-export const SNAPSHOT_CREATE_TASK = 'snapshot.create';
+export const SNAPSHOT_CREATE_TASK = TASKS.snapshotCreate;
 
 /** Drive statuses a snapshot may be taken in: the data is there and not moving. */
 const SNAPSHOTABLE = new Set(['mounted', 'unmounted']);
@@ -64,7 +66,7 @@ async function takeSnapshot(
 ): Promise<Created> {
   const driveRecord = await tx.get(draft.drive);
   if (driveRecord?.kind !== 'drives' || driveRecord.owner !== owner) {
-    throw errors.invalid('drive', `Object with uuid ${draft.drive} does not exist`);
+    throw errors.missingReference('drive', draft.drive);
   }
   const drive = parseDoc<DriveDoc>(driveRecord);
   if (drive.storage_type === 'local_nvme') {
@@ -74,10 +76,7 @@ async function takeSnapshot(
     );
   }
   if (!SNAPSHOTABLE.has(drive.status)) {
-    throw errors.permission(
-      `Cannot snapshot drive ${drive.uuid} in state "${drive.status}"`,
-      'drive',
-    );
+    throw errors.wrongState('snapshot', 'drive', drive.uuid, drive.status, 'drive');
   }
   await checkLimits(env, tx, owner, drive);
   await checkTags(tx, owner, draft.tags, 'tags');

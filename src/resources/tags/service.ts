@@ -3,7 +3,7 @@
  * (the tag drops off every resource and every ACL). Resources are given as bare ids of any
  * taggable type; the type is worked out from the store.
  */
-import { errors } from '../../http/errors.js';
+import { errors } from '../../errors.js';
 import { readInput } from '../../model/input.js';
 import { canonicalJson } from '../../model/json.js';
 import type { ObjectRecord, WriteTx } from '../../store/types.js';
@@ -69,7 +69,7 @@ async function setResources(tx: WriteTx, doc: TagDoc, ids: readonly string[]): P
     const record = found.get(id);
     const point = `resources.${ids.indexOf(id)}`;
     if (!record || record.owner !== doc.owner) {
-      throw errors.invalid(point, `Object with uuid ${id} does not exist`);
+      throw errors.missingReference(point, id);
     }
     if (
       !TAGGABLE.includes(record.kind) ||

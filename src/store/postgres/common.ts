@@ -1,6 +1,6 @@
 /** What the PostgreSQL store's modules share: connections, record columns, errors, changes. */
 import type pg from 'pg';
-import type { CommittedChange, NewRecord } from '../types.js';
+import type { CommittedChange, NewRecord, Task } from '../types.js';
 
 export type Queryable = pg.Pool | pg.PoolClient;
 
@@ -42,4 +42,28 @@ export function putChange(record: NewRecord): CommittedChange {
     owner: record.owner,
     detail: record.detail,
   };
+}
+
+/** A task row as PostgreSQL answers it. */
+export interface TaskRow {
+  id: string;
+  type: string;
+  target: string;
+  payload: string;
+  /** BIGINT arrives as text. */
+  due_at: string;
+  host: string | null;
+}
+
+/** A task as stored: a null host is left out (tasks written before hosts existed look the same). */
+export function fromTaskRow(row: TaskRow): Task {
+  const task: Task = {
+    id: row.id,
+    type: row.type,
+    target: row.target,
+    payload: row.payload,
+    dueAt: Number(row.due_at),
+  };
+  if (row.host !== null) task.host = row.host;
+  return task;
 }

@@ -129,6 +129,10 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
     WHERE kind IN ('logs') ORDER BY seq;
   DELETE FROM objects WHERE kind IN ('logs');
   `,
+  // Tasks carry the host whose process must run them (null: any process).
+  `
+  ALTER TABLE tasks ADD COLUMN host TEXT;
+  `,
 ];
 
 /** The advisory lock migrations run under (and an exclusive opener holds). */

@@ -25,7 +25,7 @@ import {
   toToken,
 } from '../types.js';
 import { toAccount } from './accounts.js';
-import { putChange, RECORD_COLUMNS } from './common.js';
+import { fromTaskRow, putChange, RECORD_COLUMNS } from './common.js';
 
 /**
  * Each snapshot table: the queries that read its rows in snapshot order (text bytewise, as
@@ -92,13 +92,10 @@ export const PG_SNAPSHOT: Record<
     row: (c: Claim) => c,
   },
   tasks: {
-    select: ['SELECT id, type, target, payload, due_at FROM tasks ORDER BY seq'],
-    read: ({ due_at, ...task }: Omit<Task, 'dueAt'> & { due_at: string }) => ({
-      ...task,
-      dueAt: Number(due_at),
-    }),
-    insert: `INSERT INTO tasks (id, type, target, payload, due_at)
-      SELECT e->>'id', e->>'type', e->>'target', e->>'payload', (e->>'dueAt')::bigint`,
+    select: ['SELECT id, type, target, payload, due_at, host FROM tasks ORDER BY seq'],
+    read: fromTaskRow,
+    insert: `INSERT INTO tasks (id, type, target, payload, due_at, host)
+      SELECT e->>'id', e->>'type', e->>'target', e->>'payload', (e->>'dueAt')::bigint, e->>'host'`,
     row: (t: Task) => t,
   },
   state: {

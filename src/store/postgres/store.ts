@@ -8,12 +8,13 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { ConflictError, errors } from '../../http/errors.js';
+import { ConflictError, errors } from '../../errors.js';
 import { collectSnapshot, snapshotBatches } from '../snapshot.js';
 import type {
   AccountRepo,
   CommittedChange,
   DetailView,
+  LeaseScope,
   NewRecord,
   ObjectRecord,
   ReadTx,
@@ -38,7 +39,14 @@ import {
 } from '../types.js';
 import { PgAccounts, PgSessions } from './accounts.js';
 import { Barrier, type CachedRow, PgReadCache } from './cache.js';
-import { inTransaction, pgCode, RECORD_COLUMNS, RETRYABLE_CODES } from './common.js';
+import {
+  fromTaskRow,
+  inTransaction,
+  pgCode,
+  RECORD_COLUMNS,
+  RETRYABLE_CODES,
+  type TaskRow,
+} from './common.js';
 import { cachedRow } from './lists.js';
 import { MIGRATION_LOCK, migrate } from './migrations.js';
 import { everythingNote, grantsNote, type Note, notificationPayloads } from './notify.js';
@@ -194,15 +202,17 @@ export class PostgresStore implements Store {
     now: number,
     leaseUntil: number,
     limit: number,
+    scope?: LeaseScope,
   ): Promise<Task[]> {
-    const { rows } = await this.pool.query<{
-      id: string;
-      type: string;
-      target: string;
-      payload: string;
-      due_at: string;
-      seq: string;
-    }>(
+    // A scope leases only its hosts' (or host-less) tasks, each the first left of its target.
+    const scoped = scope
+      ? `AND (t.host IS NULL OR t.host = ANY($8::text[]))
+         AND NOT EXISTS (SELECT 1 FROM tasks p WHERE p.target = t.target AND p.seq < t.seq)`
+      : '';
+    const params: unknown[] = [worker, leaseUntil, now, Date.now(), limit, this.livenessKey];
+    params.push(LIVENESS_LOCK);
+    if (scope) params.push([...scope.hosts]);
+    const { rows } = await this.pool.query<TaskRow & { seq: string }>(
       // A lease is free when it ran out, or when the process holding it is gone (its liveness
       // lock is no longer held): a restarted process resumes its tasks at once.
       `UPDATE tasks SET lease_owner = $1, lease_until = $2, lease_key = $6
@@ -212,19 +222,14 @@ export class PostgresStore implements Store {
            WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $7 AND l.objsubid = 2
              AND l.objid = t.lease_key::oid
              AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())))
+           ${scoped}
          ORDER BY due_at, seq LIMIT $5 FOR UPDATE SKIP LOCKED)
-       RETURNING id, type, target, payload, due_at, seq`,
-      [worker, leaseUntil, now, Date.now(), limit, this.livenessKey, LIVENESS_LOCK],
+       RETURNING id, type, target, payload, due_at, host, seq`,
+      params,
     );
     return rows
       .sort((a, b) => Number(a.due_at) - Number(b.due_at) || Number(a.seq) - Number(b.seq))
-      .map((row) => ({
-        id: row.id,
-        type: row.type,
-        target: row.target,
-        payload: row.payload,
-        dueAt: Number(row.due_at),
-      }));
+      .map(fromTaskRow);
   }
 
   async renewLeases(worker: string, ids: readonly string[], leaseUntil: number): Promise<void> {
@@ -346,7 +351,7 @@ export class PostgresStore implements Store {
       'SELECT * FROM accounts ORDER BY uuid',
       'SELECT id_hash, account, csrf_token, expires_at::text AS expires_at FROM sessions ORDER BY id_hash',
       'SELECT * FROM api_tokens ORDER BY id',
-      'SELECT id, type, target, payload, due_at::text AS due_at FROM tasks ORDER BY seq',
+      'SELECT id, type, target, payload, due_at::text AS due_at, host FROM tasks ORDER BY seq',
       'SELECT * FROM component_state ORDER BY namespace, key',
       'SELECT * FROM links ORDER BY kind, source, target',
       'SELECT * FROM grants ORDER BY object, grantee',

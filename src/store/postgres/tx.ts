@@ -2,7 +2,7 @@
  * A PostgreSQL transaction's reads and writes (`ReadTx`, `WriteTx`); outside a write the same
  * class reads through the pool. Inside a write transaction every read locks its row.
  */
-import { ConflictError } from '../../http/errors.js';
+import { ConflictError } from '../../errors.js';
 import { accountRemoval } from '../tables.js';
 import {
   type CommittedChange,
@@ -16,7 +16,7 @@ import {
   type Task,
   type WriteTx,
 } from '../types.js';
-import { putChange, type Queryable, RECORD_COLUMNS } from './common.js';
+import { fromTaskRow, putChange, type Queryable, RECORD_COLUMNS, type TaskRow } from './common.js';
 import { cachedListPage, type ListCache, listPage } from './lists.js';
 
 export class PgTx implements WriteTx {
@@ -252,28 +252,17 @@ export class PgTx implements WriteTx {
   }
 
   async tasksOf(target: string): Promise<Task[]> {
-    const { rows } = await this.db.query<{
-      id: string;
-      type: string;
-      target: string;
-      payload: string;
-      due_at: string;
-    }>('SELECT id, type, target, payload, due_at FROM tasks WHERE target = $1 ORDER BY seq', [
-      target,
-    ]);
-    return rows.map((row) => ({
-      id: row.id,
-      type: row.type,
-      target: row.target,
-      payload: row.payload,
-      dueAt: Number(row.due_at),
-    }));
+    const { rows } = await this.db.query<TaskRow>(
+      'SELECT id, type, target, payload, due_at, host FROM tasks WHERE target = $1 ORDER BY seq',
+      [target],
+    );
+    return rows.map(fromTaskRow);
   }
 
   async addTask(task: Task): Promise<void> {
     await this.db.query(
-      'INSERT INTO tasks (id, type, target, payload, due_at) VALUES ($1, $2, $3, $4, $5)',
-      [task.id, task.type, task.target, task.payload, task.dueAt],
+      'INSERT INTO tasks (id, type, target, payload, due_at, host) VALUES ($1, $2, $3, $4, $5, $6)',
+      [task.id, task.type, task.target, task.payload, task.dueAt, task.host ?? null],
     );
     if (!this.changes.some((change) => change.op === 'task')) this.changes.push({ op: 'task' });
   }

@@ -1,4 +1,5 @@
 /** What the SQLite store's modules share: record columns and rows. */
+import type { Task } from '../types.js';
 
 export const RECORD_COLUMNS = 'kind, uuid, owner, name, status, version, doc, detail, summary';
 
@@ -12,4 +13,10 @@ export interface Row {
   doc: string;
   detail: string;
   summary: string;
+}
+
+/** A task as stored: a null host is left out (tasks written before hosts existed look the same). */
+export function taskRow(row: Task): Task {
+  const { host, ...task } = row;
+  return host == null ? task : { ...task, host };
 }

@@ -123,4 +123,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     WHERE kind = 'jobs';
   UPDATE objects SET name_fold = lower(name) WHERE kind = 'jobs';
   `,
+  // Tasks carry the host whose process must run them (null: any process).
+  `
+  ALTER TABLE tasks ADD COLUMN host TEXT;
+  `,
 ];

@@ -19,7 +19,7 @@ import {
   toToken,
 } from '../types.js';
 import { type AccountRow, toAccount, toSession } from './accounts.js';
-import { RECORD_COLUMNS, type Row } from './common.js';
+import { RECORD_COLUMNS, type Row, taskRow } from './common.js';
 
 /** The store's cached prepared statements. */
 export type StatementOf = (sql: string) => Database.Statement;
@@ -55,8 +55,8 @@ const SQLITE_SNAPSHOT: Record<SnapshotTable, { rows: string[]; convert: (row: ne
       convert: (row: Claim) => row,
     },
     tasks: {
-      rows: ['SELECT id, type, target, payload, due_at AS dueAt FROM tasks ORDER BY seq'],
-      convert: (row: Task) => row,
+      rows: ['SELECT id, type, target, payload, due_at AS dueAt, host FROM tasks ORDER BY seq'],
+      convert: taskRow,
     },
     state: {
       rows: ['SELECT namespace, key, value FROM component_state ORDER BY namespace, key'],
@@ -202,9 +202,10 @@ function insertBatch(statement: StatementOf, batch: SnapshotBatch): void {
     }
     case 'tasks': {
       const insert = run(
-        'INSERT INTO tasks (id, type, target, payload, due_at) VALUES (?, ?, ?, ?, ?)',
+        'INSERT INTO tasks (id, type, target, payload, due_at, host) VALUES (?, ?, ?, ?, ?, ?)',
       );
-      for (const t of batch.rows) insert.run(t.id, t.type, t.target, t.payload, t.dueAt);
+      for (const t of batch.rows)
+        insert.run(t.id, t.type, t.target, t.payload, t.dueAt, t.host ?? null);
       return;
     }
     case 'state': {

@@ -9,13 +9,14 @@
  */
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { ConflictError, errors } from '../../http/errors.js';
+import { ConflictError, errors } from '../../errors.js';
 import { Mutex } from '../mutex.js';
 import { collectSnapshot, snapshotBatches } from '../snapshot.js';
 import type {
   AccountRepo,
   CommittedChange,
   DetailView,
+  LeaseScope,
   NewRecord,
   ObjectRecord,
   ReadTx,
@@ -41,7 +42,7 @@ import {
 import { SqliteAccounts, SqliteSessions } from './accounts.js';
 import { type Change, ReadCache } from './cache.js';
 import { BackgroundCheckpointer } from './checkpointer.js';
-import { RECORD_COLUMNS } from './common.js';
+import { RECORD_COLUMNS, taskRow } from './common.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { readBatches, restoreRows, snapshotCounts } from './snapshot.js';
 import { SqliteTokens } from './tokens.js';
@@ -340,16 +341,26 @@ export class SqliteStore implements Store {
     now: number,
     leaseUntil: number,
     limit: number,
+    scope?: LeaseScope,
   ): Promise<Task[]> {
+    // A scope leases only its hosts' (or host-less) tasks, each the first left of its target.
+    const scoped = scope
+      ? `AND (host IS NULL OR host IN (SELECT value FROM json_each(?)))
+         AND NOT EXISTS (SELECT 1 FROM tasks p WHERE p.target = t.target AND p.seq < t.seq)`
+      : '';
+    const params: unknown[] = [worker, leaseUntil, now, Date.now()];
+    if (scope) params.push(JSON.stringify(scope.hosts));
+    params.push(limit);
     return this.lock.run(() => {
       const rows = this.statement(
         `UPDATE tasks SET lease_owner = ?, lease_until = ?
-         WHERE seq IN (SELECT seq FROM tasks WHERE due_at <= ? AND lease_until <= ? ORDER BY due_at, seq LIMIT ?)
-         RETURNING id, type, target, payload, due_at AS dueAt, seq`,
-      ).all(worker, leaseUntil, now, Date.now(), limit) as (Task & { seq: number })[];
+         WHERE seq IN (SELECT seq FROM tasks t WHERE due_at <= ? AND lease_until <= ? ${scoped}
+                       ORDER BY due_at, seq LIMIT ?)
+         RETURNING id, type, target, payload, due_at AS dueAt, host, seq`,
+      ).all(...params) as (Task & { seq: number })[];
       return rows
         .sort((a, b) => a.dueAt - b.dueAt || a.seq - b.seq)
-        .map(({ seq: _, ...task }) => task);
+        .map(({ seq: _, ...task }) => taskRow(task));
     });
   }
 

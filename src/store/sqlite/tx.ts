@@ -2,7 +2,7 @@
  * A SQLite transaction's reads and writes (`ReadTx`, `WriteTx`). One instance serves the store:
  * the store's FIFO lock decides whose transaction it is.
  */
-import { ConflictError } from '../../http/errors.js';
+import { ConflictError } from '../../errors.js';
 import { accountRemoval } from '../tables.js';
 import {
   fold,
@@ -16,7 +16,7 @@ import {
   type WriteTx,
 } from '../types.js';
 import type { CachedObject } from './cache.js';
-import { RECORD_COLUMNS, type Row } from './common.js';
+import { RECORD_COLUMNS, type Row, taskRow } from './common.js';
 import { cachedObject, listPage } from './lists.js';
 import type { SqliteStore } from './store.js';
 
@@ -238,15 +238,18 @@ export class SqliteTx implements WriteTx {
   async tasksOf(target: string): Promise<Task[]> {
     return this.store
       .statement(
-        'SELECT id, type, target, payload, due_at AS dueAt FROM tasks WHERE target = ? ORDER BY seq',
+        'SELECT id, type, target, payload, due_at AS dueAt, host FROM tasks WHERE target = ? ORDER BY seq',
       )
-      .all(target) as Task[];
+      .all(target)
+      .map((row) => taskRow(row as Task));
   }
 
   async addTask(task: Task): Promise<void> {
     this.store
-      .statement('INSERT INTO tasks (id, type, target, payload, due_at) VALUES (?, ?, ?, ?, ?)')
-      .run(task.id, task.type, task.target, task.payload, task.dueAt);
+      .statement(
+        'INSERT INTO tasks (id, type, target, payload, due_at, host) VALUES (?, ?, ?, ?, ?, ?)',
+      )
+      .run(task.id, task.type, task.target, task.payload, task.dueAt, task.host ?? null);
     this.store.tasksAdded = true;
   }
 

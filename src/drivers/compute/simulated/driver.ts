@@ -1,17 +1,30 @@
 /**
- * The simulated hypervisor. Machines are records, not processes: their state is kept in the store
- * (so it survives a restart of sigmalite, as a real hypervisor's machines survive a restart of
- * the control plane), transitions take the configured time on the engine's clock, the guest
- * answers ACPI unless told not to, and VNC and console tunnels are real TCP listeners.
+ * The simulated hypervisor, with any number of simulated hosts. Machines are records, not
+ * processes: their state is kept in the store (so it survives a restart of sigmalite, as a real
+ * hypervisor's machines survive a restart of the control plane), transitions take the configured
+ * time on the engine's clock, the guest answers ACPI unless told not to, VNC and console tunnels
+ * are real TCP listeners, and every state change is reported as an event. Tests can make a guest
+ * power itself off, a hypervisor process die, or a start fail.
  */
 import type { Clock } from '../../../engine/clock.js';
+import { DriverError } from '../../errors.js';
 import type { Transitions } from '../../transitions.js';
-import type { ComputeDriver, MachineSpec, MachineState, MachineStatus } from '../types.js';
+import type {
+  ComputeDriver,
+  DriverProbe,
+  MachineCounters,
+  MachineEvent,
+  MachineEventReason,
+  MachineInfo,
+  MachineSpec,
+  MachineState,
+  MachineStatus,
+} from '../types.js';
 import { type ConsoleServer, echoConsole, startConsoleServer } from './console.js';
 import type { GuestContextPorts } from './context-sockets.js';
 import { type RfbServer, startRfbServer } from './rfb.js';
 
-/** Where the driver keeps its machines (the store's component state, one namespace). */
+/** Where the driver keeps a host's machines (the store's component state, one namespace). */
 export interface MachineTable {
   get(uuid: string): Promise<string | undefined>;
   put(uuid: string, value: string): Promise<void>;
@@ -26,12 +39,18 @@ interface Machine {
   until?: number;
   /** Whether the guest has a context port (the server's `context`); absent means true. */
   context?: boolean;
+  /** What it was started with, for its counters (absent in records of older versions). */
+  drives?: string[];
+  nics?: { mac: string; ipv4: string | null }[];
 }
 
 export interface SimulatedComputeOptions {
   clock: Clock;
   transitions: () => Transitions;
-  machines: MachineTable;
+  /** The simulated hosts this process serves. */
+  hosts: readonly string[];
+  /** Each host's table of machines. */
+  machines: (host: string) => MachineTable;
   /** Address the VNC and console tunnels listen on. */
   tunnelHost: string;
   /** Whether guests power off on an ACPI request (default true). */
@@ -40,29 +59,179 @@ export interface SimulatedComputeOptions {
   contextPorts?: GuestContextPorts;
 }
 
+/** Injected failures, per operation and machine: how many fail yet, and whether for good. */
+type SimulatedOperation = 'start' | 'stop';
+
+interface InjectedFailure {
+  permanent: boolean;
+  remaining: number;
+}
+
 export class SimulatedCompute implements ComputeDriver {
   readonly name = 'simulated';
+  readonly hosts: readonly string[];
+  private readonly byHost = new Map<string, SimulatedHost>();
+  private readonly listeners = new Set<(event: MachineEvent) => void>();
+  private readonly shared: SharedSettings;
+
+  constructor(options: SimulatedComputeOptions) {
+    this.hosts = [...options.hosts];
+    this.shared = {
+      guestAcpi: options.guestAcpi ?? true,
+      deafGuests: new Set(),
+      failures: new Map(),
+    };
+    for (const host of this.hosts) {
+      this.byHost.set(
+        host,
+        new SimulatedHost(host, options, options.machines(host), this.shared, (event) =>
+          this.emit(event),
+        ),
+      );
+    }
+  }
+
+  /** The simulated host `name` (tests drive it directly). */
+  host(name: string): SimulatedHost {
+    const host = this.byHost.get(name);
+    if (!host) throw new DriverError(`this process serves no simulated host "${name}"`, false);
+    return host;
+  }
+
+  private emit(event: MachineEvent): void {
+    for (const listener of this.listeners) listener(event);
+  }
+
+  async probe(): Promise<DriverProbe> {
+    return {
+      driver: this.name,
+      hosts: this.hosts.map((name) => ({ name, accelerator: 'simulated', warning: null })),
+      features: ['events', 'counters', 'vnc', 'console'],
+    };
+  }
+
+  start(host: string, spec: MachineSpec): Promise<{ activeSince: number }> {
+    return this.host(host).start(spec);
+  }
+
+  stop(host: string, uuid: string): Promise<void> {
+    return this.host(host).stop(uuid);
+  }
+
+  shutdown(host: string, uuid: string, timeoutMs: number): Promise<boolean> {
+    return this.host(host).shutdown(uuid, timeoutMs);
+  }
+
+  kill(host: string, uuid: string): Promise<void> {
+    return this.host(host).kill(uuid);
+  }
+
+  pause(host: string, uuid: string): Promise<void> {
+    return this.host(host).pause(uuid);
+  }
+
+  status(host: string, uuid: string): Promise<MachineStatus> {
+    return this.host(host).status(uuid);
+  }
+
+  machines(host: string): Promise<MachineInfo[]> {
+    return this.host(host).machines();
+  }
+
+  counters(host: string, uuid: string): Promise<MachineCounters | null> {
+    return this.host(host).counters(uuid);
+  }
+
+  onEvent(listener: (event: MachineEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  openVnc(host: string, uuid: string, password: string, name: string): Promise<{ port: number }> {
+    return this.host(host).openVnc(uuid, password, name);
+  }
+
+  closeVnc(host: string, uuid: string): Promise<void> {
+    return this.host(host).closeVnc(uuid);
+  }
+
+  openConsole(
+    host: string,
+    uuid: string,
+    password: string,
+    name: string,
+  ): Promise<{ port: number }> {
+    return this.host(host).openConsole(uuid, password, name);
+  }
+
+  closeConsole(host: string, uuid: string): Promise<void> {
+    return this.host(host).closeConsole(uuid);
+  }
+
+  /** Each host's running machines get their context ports back (after a restart of sigmalite). */
+  async restoreContextPorts(): Promise<void> {
+    for (const host of this.byHost.values()) await host.restoreContextPorts();
+  }
+
+  async close(): Promise<void> {
+    this.listeners.clear();
+    await Promise.all([...this.byHost.values()].map((host) => host.close()));
+  }
+}
+
+/** What the hosts of one driver share: the guests' ACPI behaviour and injected failures. */
+interface SharedSettings {
+  guestAcpi: boolean;
+  /** Machines whose guest ignores ACPI, whatever the default. */
+  deafGuests: Set<string>;
+  failures: Map<string, InjectedFailure>;
+}
+
+/**
+ * One simulated host: the calls of `ComputeDriver` for its machines (without the host), and its
+ * test controls. `App.compute` is the first host's, for tests.
+ */
+export class SimulatedHost {
   private readonly vnc = new Map<string, RfbServer>();
   private readonly consoles = new Map<string, ConsoleServer>();
-  /** Machines whose guest ignores ACPI, whatever the default. */
-  private readonly deafGuests = new Set<string>();
-  private guestAcpi: boolean;
   /** Bumped by `kill`: a transition begun under an older epoch ends without effect. */
   private readonly epochs = new Map<string, number>();
 
-  constructor(private readonly options: SimulatedComputeOptions) {
-    this.guestAcpi = options.guestAcpi ?? true;
+  constructor(
+    readonly name: string,
+    private readonly options: SimulatedComputeOptions,
+    private readonly table: MachineTable,
+    private readonly shared: SharedSettings,
+    private readonly emit: (event: MachineEvent) => void,
+  ) {}
+
+  /** Control: whether guests (all, of every host, or one machine) answer ACPI. */
+  setGuestAcpi(answers: boolean, uuid?: string): void {
+    if (uuid === undefined) this.shared.guestAcpi = answers;
+    else if (answers) this.shared.deafGuests.delete(uuid);
+    else this.shared.deafGuests.add(uuid);
   }
 
-  /** Control: whether guests (all, or one machine) answer ACPI. */
-  setGuestAcpi(answers: boolean, uuid?: string): void {
-    if (uuid === undefined) this.guestAcpi = answers;
-    else if (answers) this.deafGuests.delete(uuid);
-    else this.deafGuests.add(uuid);
+  /**
+   * Tests: the next `times` starts of `uuid` fail (for ever with `permanent`, as a broken image
+   * does); `times` 0 clears it.
+   */
+  failStarts(uuid: string, permanent: boolean, times = 1): void {
+    this.fail('start', uuid, permanent, times);
+  }
+
+  /** Tests: the next `times` stops (hard or ACPI) of `uuid` fail; `times` 0 clears it. */
+  failStops(uuid: string, permanent: boolean, times = 1): void {
+    this.fail('stop', uuid, permanent, times);
+  }
+
+  private fail(op: SimulatedOperation, uuid: string, permanent: boolean, times: number): void {
+    if (times <= 0) this.shared.failures.delete(`${op}:${uuid}`);
+    else this.shared.failures.set(`${op}:${uuid}`, { permanent, remaining: times });
   }
 
   private async machine(uuid: string): Promise<Machine | undefined> {
-    const text = await this.options.machines.get(uuid);
+    const text = await this.table.get(uuid);
     return text === undefined ? undefined : (JSON.parse(text) as Machine);
   }
 
@@ -70,11 +239,21 @@ export class SimulatedCompute implements ComputeDriver {
     return this.epochs.get(uuid) ?? 0;
   }
 
+  private event(uuid: string, state: MachineState, reason: MachineEventReason): void {
+    this.emit({ host: this.name, uuid, state, reason, at: this.options.clock.now() });
+  }
+
   /** Saves `machine` unless it was killed since `epoch`; false if it was. */
-  private async save(uuid: string, machine: Machine, epoch: number): Promise<boolean> {
+  private async save(
+    uuid: string,
+    machine: Machine,
+    epoch: number,
+    reason: MachineEventReason = 'requested',
+  ): Promise<boolean> {
     if (this.epoch(uuid) !== epoch) return false;
-    if (machine.state === 'stopped') await this.options.machines.delete(uuid);
-    else await this.options.machines.put(uuid, JSON.stringify(machine));
+    if (machine.state === 'stopped') await this.table.delete(uuid);
+    else await this.table.put(uuid, JSON.stringify(machine));
+    this.event(uuid, machine.state, reason);
     return true;
   }
 
@@ -83,12 +262,35 @@ export class SimulatedCompute implements ComputeDriver {
     await this.options.clock.sleep(until - this.options.clock.now());
   }
 
+  /** Throws the failure injected for `op` of `uuid`, if any is left. */
+  private injectedFailure(op: SimulatedOperation, uuid: string): void {
+    const key = `${op}:${uuid}`;
+    const failure = this.shared.failures.get(key);
+    if (!failure) return;
+    if (!failure.permanent && --failure.remaining <= 0) this.shared.failures.delete(key);
+    const permanent =
+      op === 'start'
+        ? `the simulated host ${this.name} cannot boot ${uuid}: its boot image is unreadable`
+        : `the simulated host ${this.name} cannot stop ${uuid}: its hypervisor does not answer`;
+    throw new DriverError(
+      failure.permanent
+        ? permanent
+        : `the simulated host ${this.name} failed to ${op} ${uuid} (transient)`,
+      failure.permanent,
+    );
+  }
+
   /** A start interrupted by `kill` resolves all the same; the caller's status check decides. */
   async start(spec: MachineSpec): Promise<{ activeSince: number }> {
     const { clock } = this.options;
     const epoch = this.epoch(spec.uuid);
     let machine = await this.machine(spec.uuid);
     if (machine?.state === 'running') return { activeSince: machine.since };
+    this.injectedFailure('start', spec.uuid);
+    const started = {
+      drives: spec.drives.map((drive) => drive.uuid),
+      nics: spec.nics.map((nic) => ({ mac: nic.mac, ipv4: nic.ipv4 })),
+    };
     if (machine?.state !== 'starting') {
       const now = clock.now();
       machine = {
@@ -96,11 +298,17 @@ export class SimulatedCompute implements ComputeDriver {
         since: now,
         until: now + this.options.transitions().start,
         context: spec.context,
+        ...started,
       };
       await this.save(spec.uuid, machine, epoch);
     }
     await this.waitUntil(machine.until ?? clock.now());
-    const running: Machine = { state: 'running', since: clock.now(), context: spec.context };
+    const running: Machine = {
+      state: 'running',
+      since: clock.now(),
+      context: spec.context,
+      ...started,
+    };
     if ((await this.save(spec.uuid, running, epoch)) && spec.context) {
       await this.options.contextPorts?.open(spec.uuid);
     }
@@ -112,6 +320,7 @@ export class SimulatedCompute implements ComputeDriver {
     const epoch = this.epoch(uuid);
     let machine = await this.machine(uuid);
     if (!machine) return;
+    this.injectedFailure('stop', uuid);
     if (machine.state !== 'stopping') {
       const now = clock.now();
       machine = { state: 'stopping', since: now, until: now + this.options.transitions().stop };
@@ -128,7 +337,8 @@ export class SimulatedCompute implements ComputeDriver {
     const epoch = this.epoch(uuid);
     const machine = await this.machine(uuid);
     if (!machine) return true;
-    const answers = this.guestAcpi && !this.deafGuests.has(uuid);
+    this.injectedFailure('stop', uuid);
+    const answers = this.shared.guestAcpi && !this.shared.deafGuests.has(uuid);
     if (!answers) {
       await clock.sleep(timeoutMs);
       return false;
@@ -137,14 +347,29 @@ export class SimulatedCompute implements ComputeDriver {
     await clock.sleep(reaction);
     if (this.epoch(uuid) !== epoch) return true;
     await this.closeTunnels(uuid);
-    await this.save(uuid, { state: 'stopped', since: clock.now() }, epoch);
+    await this.save(uuid, { state: 'stopped', since: clock.now() }, epoch, 'guest');
     return true;
+  }
+
+  /**
+   * Tests: the guest powers itself off (`guest`), or its hypervisor process dies from outside
+   * (`crashed`); no transition is waited for.
+   */
+  async powerOff(uuid: string, reason: 'guest' | 'crashed' = 'guest'): Promise<void> {
+    const machine = await this.machine(uuid);
+    if (!machine) return;
+    this.epochs.set(uuid, this.epoch(uuid) + 1);
+    await this.closeTunnels(uuid);
+    await this.table.delete(uuid);
+    this.event(uuid, 'stopped', reason);
   }
 
   async kill(uuid: string): Promise<void> {
     this.epochs.set(uuid, this.epoch(uuid) + 1);
     await this.closeTunnels(uuid);
-    await this.options.machines.delete(uuid);
+    const had = await this.machine(uuid);
+    await this.table.delete(uuid);
+    if (had) this.event(uuid, 'stopped', 'requested');
   }
 
   async pause(uuid: string): Promise<void> {
@@ -152,7 +377,7 @@ export class SimulatedCompute implements ComputeDriver {
     const machine = await this.machine(uuid);
     if (machine?.state !== 'running') return;
     await this.closeTunnels(uuid);
-    await this.save(uuid, { state: 'paused', since: this.options.clock.now() }, epoch);
+    await this.save(uuid, { ...machine, state: 'paused', since: this.options.clock.now() }, epoch);
   }
 
   async status(uuid: string): Promise<MachineStatus> {
@@ -162,11 +387,35 @@ export class SimulatedCompute implements ComputeDriver {
       : { state: 'stopped', since: 0 };
   }
 
-  async running(): Promise<string[]> {
-    const rows = await this.options.machines.list();
-    return rows
-      .filter((row) => (JSON.parse(row.value) as Machine).state === 'running')
-      .map((row) => row.key);
+  async machines(): Promise<MachineInfo[]> {
+    const rows = await this.table.list();
+    return rows.map((row) => {
+      const machine = JSON.parse(row.value) as Machine;
+      return { uuid: row.key, state: machine.state, since: machine.since };
+    });
+  }
+
+  /** A simulated guest does no I/O: every counter is 0, the addresses are those it started with. */
+  async counters(uuid: string): Promise<MachineCounters | null> {
+    const machine = await this.machine(uuid);
+    if (machine?.state !== 'running') return null;
+    const drive = {
+      bytesRead: 0,
+      bytesWritten: 0,
+      countFlush: 0,
+      countRead: 0,
+      countWritten: 0,
+      totalTimeNsFlush: 0,
+      totalTimeNsRead: 0,
+      totalTimeNsWrite: 0,
+    };
+    const nic = { bytesRecv: 0, bytesSent: 0, packetsRecv: 0, packetsSent: 0 };
+    return {
+      drives: Object.fromEntries((machine.drives ?? []).map((uuid) => [uuid, { ...drive }])),
+      nics: Object.fromEntries(
+        (machine.nics ?? []).map(({ mac, ipv4 }) => [mac, { ...nic, ipv4 }]),
+      ),
+    };
   }
 
   /**
@@ -229,7 +478,7 @@ export class SimulatedCompute implements ComputeDriver {
   async restoreContextPorts(): Promise<void> {
     const ports = this.options.contextPorts;
     if (!ports) return;
-    for (const row of await this.options.machines.list()) {
+    for (const row of await this.table.list()) {
       const machine = JSON.parse(row.value) as Machine;
       if (machine.state === 'running' && machine.context !== false) await ports.open(row.key);
     }

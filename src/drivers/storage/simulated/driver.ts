@@ -5,7 +5,10 @@
 import type { Clock } from '../../../engine/clock.js';
 import type { Transitions } from '../../transitions.js';
 import type { ImageStore } from '../images.js';
-import type { StorageDriver } from '../types.js';
+import type { StorageDriver, VolumeHandle } from '../types.js';
+
+/** The one pool of the simulator, which every simulated host reaches. */
+export const SIMULATED_POOL = 'simulated';
 
 export class SimulatedStorage implements StorageDriver {
   readonly name = 'simulated';
@@ -17,17 +20,25 @@ export class SimulatedStorage implements StorageDriver {
     private readonly images?: ImageStore,
   ) {}
 
-  async create(_uuid: string, _size: number): Promise<void> {
+  /** Shared storage: no host of its own, no file. */
+  volume(uuid: string): VolumeHandle {
+    return { host: null, pool: SIMULATED_POOL, name: uuid, path: null, format: 'raw' };
+  }
+
+  async create(uuid: string, _size: number): Promise<VolumeHandle> {
     await this.clock.sleep(this.transitions().create);
+    return this.volume(uuid);
   }
 
-  async resize(_uuid: string, _size: number): Promise<void> {
+  async resize(uuid: string, _size: number): Promise<VolumeHandle> {
     await this.clock.sleep(this.transitions().resize);
+    return this.volume(uuid);
   }
 
-  async clone(source: string, target: string, _size: number): Promise<void> {
+  async clone(source: string, target: string, _size: number): Promise<VolumeHandle> {
     await this.clock.sleep(this.transitions().clone);
     await this.images?.copy(source, target);
+    return this.volume(target);
   }
 
   /** Nothing is written to a simulated drive, so its snapshots hold nothing (0 bytes). */
@@ -36,8 +47,9 @@ export class SimulatedStorage implements StorageDriver {
     return { allocatedSize: 0 };
   }
 
-  async cloneSnapshot(_snapshot: string, _target: string, _size: number): Promise<void> {
+  async cloneSnapshot(_snapshot: string, target: string, _size: number): Promise<VolumeHandle> {
     await this.clock.sleep(this.transitions().clone);
+    return this.volume(target);
   }
 
   async remove(_uuid: string): Promise<void> {}

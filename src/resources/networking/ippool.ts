@@ -6,8 +6,8 @@
  * them whatever the pool is when its IP record is written (a start accepted before a restart
  * with another `--dynamic-pool` ends after it).
  */
-import type { Random } from '../model/random.js';
-import type { ReadTx, WriteTx } from '../store/types.js';
+import type { Random } from '../../model/random.js';
+import type { ReadTx, WriteTx } from '../../store/types.js';
 
 export const DYNAMIC_IPS = 'ip.dynamic';
 /** Component state, one key per server: `{address: {gateway, netmask}}` of what it holds. */

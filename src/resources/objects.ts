@@ -1,9 +1,10 @@
 /** Reading and writing the documents the engine's tasks finish, inside a store transaction. */
-import { type DocKind, parseDoc, toUpdate } from '../resources/common.js';
-import { type DriveDoc, driveKind } from '../resources/drives/model.js';
-import { type JobDoc, jobKind } from '../resources/jobs/model.js';
-import { type ServerDoc, serverKind } from '../resources/servers/model.js';
+
 import type { ObjectRecord, ReadTx, WriteTx } from '../store/types.js';
+import { type DocKind, parseDoc, toUpdate } from './common.js';
+import { type DriveDoc, driveKind } from './drives/model.js';
+import { type JobDoc, jobKind } from './jobs/model.js';
+import { type ServerDoc, serverKind } from './servers/model.js';
 
 export interface Loaded<D> {
   record: ObjectRecord;

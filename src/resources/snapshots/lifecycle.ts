@@ -1,16 +1,17 @@
 /**
- * The engine's snapshot tasks: taking a snapshot (`creating` -> `available`) and copying one into
+ * Snapshots' part of the engine: taking a snapshot (`creating` -> `available`) and copying one into
  * a new drive (`cloning_dst` -> `unmounted`). Like every handler they are idempotent: the
  * statuses say what is already done, and the last write removes the task.
  */
-import { parseDoc, toUpdate } from '../resources/common.js';
-import { settledStatus } from '../resources/drives/model.js';
-import { SNAPSHOT_CLONE_TASK, type SnapshotClonePayload } from '../resources/snapshots/actions.js';
-import { SNAPSHOT_KIND, type SnapshotDoc, snapshotKind } from '../resources/snapshots/model.js';
-import { refreshAllocatedSize, SNAPSHOT_CREATE_TASK } from '../resources/snapshots/service.js';
-import type { ReadTx, Task, WriteTx } from '../store/types.js';
-import type { EngineContext, TaskHandler } from './engine.js';
-import { isoTime, type Loaded, loadDrive, loadJob, saveDrive, saveJob } from './objects.js';
+import type { EngineContext, EngineModule, TaskHandler } from '../../engine/engine.js';
+import type { ReadTx, Task, WriteTx } from '../../store/types.js';
+import { parseDoc, toUpdate } from '../common.js';
+import { settledStatus } from '../drives/model.js';
+import { isoTime, type Loaded, loadDrive, loadJob, saveDrive, saveJob } from '../objects.js';
+import { TASKS } from '../tasks.js';
+import type { SnapshotClonePayload } from './actions.js';
+import { SNAPSHOT_KIND, type SnapshotDoc, snapshotKind } from './model.js';
+import { refreshAllocatedSize } from './service.js';
 
 async function loadSnapshot(tx: ReadTx, uuid: string): Promise<Loaded<SnapshotDoc> | undefined> {
   const record = await tx.get(uuid);
@@ -72,7 +73,10 @@ const snapshotClone: TaskHandler = async (task, ctx) => {
   });
 };
 
-export const SNAPSHOT_TASK_HANDLERS: Record<string, TaskHandler> = {
-  [SNAPSHOT_CREATE_TASK]: snapshotCreate,
-  [SNAPSHOT_CLONE_TASK]: snapshotClone,
-};
+/** Snapshots' tasks, for the engine. */
+export function snapshotLifecycle(): EngineModule {
+  return {
+    name: 'snapshots',
+    tasks: { [TASKS.snapshotCreate]: snapshotCreate, [TASKS.snapshotClone]: snapshotClone },
+  };
+}
