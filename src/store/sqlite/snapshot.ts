@@ -15,7 +15,6 @@ import {
   type SnapshotBatch,
   type SnapshotTable,
   type StateEntry,
-  type Task,
   toToken,
 } from '../types.js';
 import { type AccountRow, toAccount, toSession } from './accounts.js';
