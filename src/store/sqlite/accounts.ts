@@ -8,7 +8,7 @@ import {
   type Session,
   type SessionRepo,
 } from '../types.js';
-import type { SqliteStore } from './store.js';
+import type { SqliteAccess } from './common.js';
 
 export interface AccountRow {
   uuid: string;
@@ -20,7 +20,7 @@ export interface AccountRow {
 }
 
 export class SqliteAccounts implements AccountRepo {
-  constructor(private readonly store: SqliteStore) {}
+  constructor(private readonly store: SqliteAccess) {}
 
   private s(sql: string): Database.Statement {
     return this.store.statement(sql);
@@ -105,7 +105,7 @@ export interface SessionRow {
 }
 
 export class SqliteSessions implements SessionRepo {
-  constructor(private readonly store: SqliteStore) {}
+  constructor(private readonly store: SqliteAccess) {}
 
   create(session: Session): Promise<void> {
     return this.store.locked(() => {

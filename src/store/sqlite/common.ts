@@ -1,5 +1,24 @@
-/** What the SQLite store's modules share: record columns and rows. */
+/** What the SQLite store's modules share: record columns, rows, and their view of the store. */
+import type { Statement } from 'better-sqlite3';
 import type { Task } from '../types.js';
+import type { Change, ReadCache } from './cache.js';
+
+/**
+ * What the store's modules (transaction, lists, accounts, tokens) use of `SqliteStore`: its
+ * statements, its lock, its read cache and the transaction being built. An interface of its own,
+ * so that they need not import the store that imports them.
+ */
+export interface SqliteAccess {
+  readonly cache: ReadCache;
+  /** Changes of the transaction being built, applied to the cache after its COMMIT. */
+  readonly changes: Change[];
+  /** Inside a write transaction: reads must see its uncommitted rows, so they skip the cache. */
+  readonly writing: boolean;
+  tasksAdded: boolean;
+  grantsWritten: boolean;
+  statement(sql: string): Statement;
+  locked<T>(fn: () => T): Promise<T>;
+}
 
 export const RECORD_COLUMNS = 'kind, uuid, owner, name, status, version, doc, detail, summary';
 

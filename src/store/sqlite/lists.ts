@@ -12,10 +12,10 @@ import {
   type ObjectRecord,
 } from '../types.js';
 import { type CachedObject, encoded } from './cache.js';
-import type { SqliteStore } from './store.js';
+import type { SqliteAccess } from './common.js';
 
 /** One object's rendered forms, from the cache when it may answer (not inside a write). */
-export function cachedObject(store: SqliteStore, uuid: string): CachedObject | undefined {
+export function cachedObject(store: SqliteAccess, uuid: string): CachedObject | undefined {
   if (!store.writing) {
     store.cache.validate();
     const hit = store.cache.object(uuid);
@@ -31,7 +31,7 @@ export function cachedObject(store: SqliteStore, uuid: string): CachedObject | u
 }
 
 /** A page of a list (`ReadTx.list`). */
-export async function listPage(store: SqliteStore, query: ListQuery): Promise<ListPage> {
+export async function listPage(store: SqliteAccess, query: ListQuery): Promise<ListPage> {
   // Sharing costs nothing to an account nothing is granted to: its lists stay on the fast paths.
   if (
     query.sharedWith !== undefined &&
@@ -55,7 +55,7 @@ export async function listPage(store: SqliteStore, query: ListQuery): Promise<Li
 
 /** The total and the window of `table`'s rows matching `whereSql`, in the query's order. */
 function page(
-  store: SqliteStore,
+  store: SqliteAccess,
   table: 'objects' | 'log_entries',
   whereSql: string,
   params: unknown[],
@@ -88,7 +88,7 @@ function page(
 }
 
 /** A page of a log kind's entries (their own table; in creation order, never shared). */
-function logList(store: SqliteStore, query: ListQuery): ListPage {
+function logList(store: SqliteAccess, query: ListQuery): ListPage {
   const where = ['owner IS ?', 'kind = ?'];
   const params: unknown[] = [query.owner, query.kind];
   for (const filter of query.filters) {
@@ -108,7 +108,7 @@ function logList(store: SqliteStore, query: ListQuery): ListPage {
  * adds grants and it drops the cached answers; deletions leave a stale yes at worst, which only
  * sends lists down the (equally correct) shared path.
  */
-function hasGrants(store: SqliteStore, grantee: string): boolean {
+function hasGrants(store: SqliteAccess, grantee: string): boolean {
   const { cache } = store;
   const read = () =>
     store.statement('SELECT 1 FROM grants WHERE grantee = ? LIMIT 1').pluck().get(grantee) !==
@@ -125,7 +125,7 @@ function hasGrants(store: SqliteStore, grantee: string): boolean {
 
 /** The owner's objects and those granted to `grantee`, with the permissions of the latter. */
 function sharedList(
-  store: SqliteStore,
+  store: SqliteAccess,
   query: ListQuery,
   owner: string,
   grantee: string,
@@ -170,7 +170,7 @@ function sharedList(
 }
 
 /** An unfiltered page in creation order, from the cached list of uuids and cached objects. */
-function cachedList(store: SqliteStore, query: ListQuery): ListPage {
+function cachedList(store: SqliteAccess, query: ListQuery): ListPage {
   const { cache } = store;
   cache.validate();
   let uuids = cache.list(query.owner, query.kind);

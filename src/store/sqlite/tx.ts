@@ -16,12 +16,11 @@ import {
   type WriteTx,
 } from '../types.js';
 import type { CachedObject } from './cache.js';
-import { RECORD_COLUMNS, type Row, taskRow } from './common.js';
+import { RECORD_COLUMNS, type Row, type SqliteAccess, taskRow } from './common.js';
 import { cachedObject, listPage } from './lists.js';
-import type { SqliteStore } from './store.js';
 
 export class SqliteTx implements WriteTx {
-  constructor(private readonly store: SqliteStore) {}
+  constructor(private readonly store: SqliteAccess) {}
 
   getSync(uuid: string): ObjectRecord | undefined {
     return this.store.statement(`SELECT ${RECORD_COLUMNS} FROM objects WHERE uuid = ?`).get(uuid) as
