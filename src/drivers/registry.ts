@@ -3,9 +3,11 @@
  * machines and drives with. Each entry builds both from what the composition root hands every
  * driver; adding a driver is adding an entry (docs/architecture.md, "Adding a driver").
  */
+import type { Socket } from 'node:net';
 import type { Clock } from '../engine/clock.js';
 import { type MachineTable, SimulatedCompute } from './compute/simulated/driver.js';
 import type { ComputeDriver, DriverProbe } from './compute/types.js';
+import { createLibvirtDrivers, type LibvirtSettings } from './libvirt.js';
 import { SimulatedStorage } from './storage/simulated/driver.js';
 import type { StorageDriver } from './storage/types.js';
 import type { Transitions } from './transitions.js';
@@ -23,6 +25,17 @@ export interface DriverEnv {
   tunnelHost: string;
   /** Whether simulated guests answer ACPI (`--no-guest-acpi`). */
   guestAcpi: boolean;
+  /** The data directory (`--data`): the libvirt pool and sockets are below it. */
+  dataDir: string;
+  /** The libvirt driver's settings (`--libvirt-*`). */
+  libvirt: LibvirtSettings;
+  /** The address guests' serial ports connect to (a libvirt host must reach it). */
+  serialHost: string;
+  /** The public network: its gateway, prefix and the range DHCP hands out to unknown NICs. */
+  publicNetwork: { gateway: string; prefix: number; dhcp: { start: string; end: string } };
+  /** Serves a server's context (docs/context.md) on a connection; returns what stops it. */
+  serveContext: (server: string, port: Socket) => () => void;
+  log: (level: 'info' | 'warn', context: Record<string, unknown>, message: string) => void;
 }
 
 export interface Drivers {
@@ -66,12 +79,11 @@ const REGISTRY: Record<string, DriverFactory> = {
       simulated: compute,
     };
   },
+  libvirt: createLibvirtDrivers,
 };
 
 /** Drivers `--driver` will take, with why a known one is not here yet. */
-const COMING: Record<string, string> = {
-  libvirt: 'the libvirt driver is not available in this version yet (use --driver simulated)',
-};
+const COMING: Record<string, string> = {};
 
 export const DRIVER_NAMES: readonly string[] = Object.keys(REGISTRY);
 
