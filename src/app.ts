@@ -26,42 +26,18 @@ import { LogDestination } from './log-destination.js';
 import { Metrics } from './metrics.js';
 import { cryptoRandom } from './model/random.js';
 import { API_PREFIX } from './model/refs.js';
-import { accountRoutes } from './resources/accounts/routes.js';
-import { aclRoutes } from './resources/acls/routes.js';
-import { balanceRoutes } from './resources/balance/routes.js';
-import { billingRoutes } from './resources/billing/routes.js';
-import { subscriptionLifecycle } from './resources/billing/subscriptions.js';
 import { DEFAULT_CAPABILITIES } from './resources/capabilities/default.js';
-import { capabilitiesRoutes } from './resources/capabilities/routes.js';
 import type { Capabilities } from './resources/capabilities/types.js';
-import { cloudStatusRoutes } from './resources/cloudstatus/routes.js';
-import { globalContextRoutes } from './resources/context/global.js';
 import { ServerContexts } from './resources/context/service.js';
-import { readRoutes } from './resources/crud.js';
-import { driveActionRoutes } from './resources/drives/actions.js';
-import { driveLifecycle } from './resources/drives/lifecycle.js';
-import { driveRoutes } from './resources/drives/routes.js';
 import type { ResourceEnv } from './resources/env.js';
 import { eventSharedViews, eventUri } from './resources/events.js';
-import { JOBS } from './resources/jobs/model.js';
-import { keypairRoutes } from './resources/keypairs/routes.js';
 import { installLibrary, loadLibrary } from './resources/libdrives/catalog.js';
-import { libdriveRoutes } from './resources/libdrives/routes.js';
-import { locationRoutes } from './resources/locations/routes.js';
 import { auditRecorder } from './resources/logs/audit.js';
-import { logRoutes } from './resources/logs/routes.js';
+import type { ModuleEnv } from './resources/module.js';
+import { RESOURCE_MODULES } from './resources/modules.js';
 import { IpPool } from './resources/networking/ippool.js';
-import { networkRoutes } from './resources/networking/routes.js';
 import { networkSettings } from './resources/networking/settings.js';
-import { profileRoutes } from './resources/profile/routes.js';
-import { serverActionRoutes, tunnelTarget } from './resources/servers/actions.js';
-import { serverExtraRoutes } from './resources/servers/groups.js';
-import { serverLifecycle } from './resources/servers/lifecycle.js';
-import { serverRoutes } from './resources/servers/routes.js';
-import { snapshotLifecycle } from './resources/snapshots/lifecycle.js';
-import { snapshotRoutes } from './resources/snapshots/routes.js';
-import { tagRoutes } from './resources/tags/routes.js';
-import { usageRoutes } from './resources/usage/routes.js';
+import { tunnelTarget } from './resources/servers/actions.js';
 import { readSeedFile } from './seed/file.js';
 import { loadSeed, type SeedProgress } from './seed/load.js';
 import { startRandom } from './seed/random.js';
@@ -241,12 +217,12 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         logger,
         hosts,
       },
-      // What each resource contributes: task handlers, failure states, events, reconciliation.
+      // What each resource contributes (task handlers, failure states, events, reconciliation),
+      // and the test control's faults.
       [
-        serverLifecycle({ ips, random }),
-        driveLifecycle(),
-        snapshotLifecycle(),
-        subscriptionLifecycle({ net, billing, random }),
+        ...RESOURCE_MODULES.flatMap((module) =>
+          module.engine ? [module.engine({ ips, random, net, billing })] : [],
+        ),
         controlLifecycle(random),
       ],
       { reconcileIntervalMs: config.reconcileInterval * 1000 },
@@ -276,30 +252,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       generatedUsers = await ensureAccounts(store, users, accountOptions);
     }
     const authenticator = new Authenticator(store, { digest: config.digest });
-    const routes: RouteSpec[] = [
-      ...accountRoutes(authenticator),
-      ...serverExtraRoutes(env),
-      ...serverActionRoutes(env),
-      ...serverRoutes(env),
-      ...driveActionRoutes(env),
-      ...driveRoutes(env),
-      ...tagRoutes(env),
-      ...aclRoutes(env),
-      ...snapshotRoutes(env),
-      ...libdriveRoutes(env),
-      ...readRoutes(env, JOBS),
-      ...keypairRoutes(env),
-      ...globalContextRoutes(env),
-      ...logRoutes(env),
-      ...networkRoutes(env),
-      ...billingRoutes({ ...env, net, billing }),
-      ...usageRoutes({ ...env, billing }),
-      ...profileRoutes(env),
-      ...balanceRoutes({ ...env, billing }),
-      ...capabilitiesRoutes(env),
-      ...locationRoutes({ id: 'SIGMALITE', displayName: 'sigmalite', countryCode: 'ZZ' }),
-      ...cloudStatusRoutes(),
-    ];
+    const moduleEnv: ModuleEnv = { ...env, net, billing, authenticator };
+    const routes: RouteSpec[] = RESOURCE_MODULES.flatMap(
+      (module) => module.routes?.(moduleEnv) ?? [],
+    );
     // The OpenAPI document describes the routes above, itself included.
     routes.push(openApiRoute(routes));
     const http = await buildHttpServer({

@@ -1,8 +1,10 @@
 /** Account management, shared by the server's start-up and `sigmalite user ...`. */
+
 import { alphanumeric, cryptoRandom, type Random } from '../model/random.js';
 import { toRecord } from '../resources/common.js';
 import { newProfile, profileKind } from '../resources/profile/model.js';
 import { type Account, DuplicateEmailError, type Store } from '../store/types.js';
+import { AccountError } from './errors.js';
 import { digestHa1, hashPassword } from './passwords.js';
 
 export interface AccountOptions {
@@ -16,12 +18,7 @@ export interface Credentials {
   password: string;
 }
 
-export class AccountError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'AccountError';
-  }
-}
+export { AccountError } from './errors.js';
 
 const EMAIL = /^[^\s:@]+@[^\s:@]+$/;
 

@@ -7,7 +7,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { ApiToken, Store } from '../store/types.js';
-import { AccountError } from './service.js';
+import { AccountError } from './errors.js';
 
 /** Tokens start with this, so that secret scanners and people can tell what they are. */
 export const TOKEN_PREFIX = 'sigmalite_';

@@ -11,7 +11,7 @@ import {
 } from '../drivers/transitions.js';
 import type { ClockState, ControlledClock } from '../engine/clock.js';
 import type { Engine } from '../engine/engine.js';
-import { ApiError, errors } from '../http/errors.js';
+import { ApiError, errors } from '../errors.js';
 import type { Random } from '../model/random.js';
 import { toRecord } from '../resources/common.js';
 import { newProfile, profileKind } from '../resources/profile/model.js';

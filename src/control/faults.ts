@@ -4,7 +4,7 @@
  * Faults live in this process's memory (with several processes on one PostgreSQL, each has its
  * own), and are matched in the order they were added; a match uses one of the fault's count.
  */
-import { ApiError, type ErrorType } from '../http/errors.js';
+import { ApiError, type ErrorType } from '../errors.js';
 import { pathPattern, rulePath } from './paths.js';
 
 export const ERROR_TYPES: readonly ErrorType[] = [

@@ -2,7 +2,7 @@
  * Reading control-API bodies: a JSON object with known keys only (a typo in a test's setup must
  * fail loudly, not be ignored), each of its type; errors are 400 `validation` at the key.
  */
-import { errors } from '../http/errors.js';
+import { errors } from '../errors.js';
 import { isPlainObject } from '../model/json.js';
 
 export type Body = Record<string, unknown>;

@@ -7,8 +7,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { TRANSITION_NAMES } from '../drivers/transitions.js';
+import { ApiError, type ErrorType, errors } from '../errors.js';
 import { actionName } from '../http/actions.js';
-import { ApiError, type ErrorType, errors } from '../http/errors.js';
 import { pathOf, type Query } from '../http/query.js';
 import { API_PREFIX } from '../model/refs.js';
 import type { Control } from './control.js';

@@ -4,7 +4,7 @@
  */
 import type { Clock } from '../engine/clock.js';
 import { hostOf } from '../engine/placement.js';
-import { errors } from '../http/errors.js';
+import { errors } from '../errors.js';
 import type { Random } from '../model/random.js';
 import { loadServer, saveServer } from '../resources/objects.js';
 import { markStopped } from '../resources/servers/lifecycle.js';

@@ -1,8 +1,9 @@
 /**
  * `POST .../action/?do=NAME` dispatch, shared by every resource with actions.
  */
+
+import { errors } from '../errors.js';
 import type { ApiResult, RequestInfo } from './api.js';
-import { errors } from './errors.js';
 import { last, type Query } from './query.js';
 
 /**

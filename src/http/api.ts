@@ -2,10 +2,11 @@
  * What a resource's routes see of HTTP: a context in, a result out. Resources never touch
  * Fastify; `http/server.ts` adapts these to it.
  */
+
+import type { ApiError } from '../errors.js';
 import type { Fields, ResourceDef } from '../model/fields.js';
 import type { Rendered } from '../store/types.js';
 import type { Principal } from './auth.js';
-import type { ApiError } from './errors.js';
 import type { Query } from './query.js';
 
 /** A request as routes see it, before anyone is authenticated. */

@@ -12,9 +12,9 @@ import { createHash, hash, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { verifyPassword } from '../accounts/passwords.js';
 import { hashToken } from '../accounts/tokens.js';
+import { type ApiError, errors } from '../errors.js';
 import type { Store } from '../store/types.js';
 import { DigestVerifier, parseDigest } from './digest.js';
-import { type ApiError, errors } from './errors.js';
 import { LoginThrottle } from './throttle.js';
 
 export interface Principal {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { ApiError } from '../errors.js';
 import { parseJsonBody } from './body.js';
-import { ApiError } from './errors.js';
 
 const parse = (text: string | Buffer) =>
   parseJsonBody(Buffer.isBuffer(text) ? text : Buffer.from(text));

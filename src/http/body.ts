@@ -3,7 +3,7 @@
  * bounded depth.
  * An empty body reads as `undefined` (action POSTs may come without one).
  */
-import { errors } from './errors.js';
+import { errors } from '../errors.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 

@@ -12,6 +12,7 @@
  *
  * `http/` knows no resource: which kinds are announced, and their URIs, come from `uriOf`.
  */
+
 import { EventEmitter } from 'node:events';
 import { type IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -19,11 +20,12 @@ import type { Duplex } from 'node:stream';
 import fastifyWebsocket from '@fastify/websocket';
 import { parse as parseCookies } from 'cookie';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
+import { errors } from '../errors.js';
 import { isPlainObject } from '../model/json.js';
 import { API_PREFIX } from '../model/refs.js';
 import type { CommittedChange, Rendered, Store } from '../store/types.js';
 import { ASYNC_COOKIE, type Authenticator, type Principal } from './auth.js';
-import { errors } from './errors.js';
+import { errorBody } from './errors.js';
 import { authRequest } from './server.js';
 
 /** Where the stream is served: CloudSigma's two spellings (§5.11, decision 16), and ours. */
@@ -403,12 +405,12 @@ function answerPlainly(http: FastifyInstance, request: IncomingMessage, socket: 
   });
   const length = request.headers['content-length'];
   if (request.headers['transfer-encoding'] !== undefined || (length && length !== '0')) {
-    const body = errors
-      .invalid(
+    const body = errorBody(
+      errors.invalid(
         null,
         `Only ${WEBSOCKET_PATHS.join(', ')} can be upgraded: send the request without an Upgrade header`,
-      )
-      .body();
+      ),
+    );
     response.writeHead(400, {
       'content-type': JSON_TYPE,
       'content-length': Buffer.byteLength(body),

@@ -13,10 +13,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
 import FindMyWay from 'find-my-way';
+import { type ApiError, errors } from '../errors.js';
 import { type Body, bodyLength, isChunks } from './answer-body.js';
 import type { ApiContext, ApiHandler, ApiResult, ResultHeaders, RouteSpec } from './api.js';
 import type { Authenticator, AuthRequest, Principal } from './auth.js';
-import { type ApiError, errors } from './errors.js';
 import { pathOf, type Query } from './query.js';
 import type { RequestLog } from './request-log.js';
 

@@ -2,9 +2,10 @@
  * The list conventions of every collection: limit/offset, filters (`,` is OR, `\,` escapes it,
  * separate parameters AND), `fields=` projection and `order_by`.
  */
+
+import { errors } from '../errors.js';
 import type { ResourceDef } from '../model/fields.js';
 import type { Filter, FilterColumn } from '../store/types.js';
-import { errors } from './errors.js';
 
 export type Query = Record<string, string | string[] | undefined>;
 

@@ -3,6 +3,7 @@
  * negotiation, JSON bodies, the list envelope and `fields=`, request ids, OPTIONS and 405, and the
  * one place where errors become CloudSigma's `[{error_point, error_type, error_message}]`.
  */
+
 import { randomUUID } from 'node:crypto';
 import {
   createServer as createHttpServer,
@@ -22,6 +23,7 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import { cloudSigmaEndpointOf, pathShape } from '../docs/cloudsigma-endpoints.js';
+import { ApiError, errors } from '../errors.js';
 import { canonicalJson } from '../model/json.js';
 import { API_PREFIX } from '../model/refs.js';
 import type { Rendered } from '../store/types.js';
@@ -39,7 +41,7 @@ import type {
 } from './api.js';
 import { type Authenticator, type AuthRequest, type Principal, SESSION_COOKIE } from './auth.js';
 import { parseJsonBody } from './body.js';
-import { ApiError, errors } from './errors.js';
+import { errorBody } from './errors.js';
 import { gzipPieces } from './gzip.js';
 import { createLane, type Lane } from './lane.js';
 import { last, pathOf, type Query, readProjection } from './query.js';
@@ -158,7 +160,7 @@ export async function buildHttpServer(options: HttpOptions): Promise<FastifyInst
     errorAnswer: (error) => ({
       status: error.status,
       headers: { ...error.headers, 'content-type': JSON_TYPE },
-      body: error.body(),
+      body: errorBody(error),
     }),
   });
   // The https option changes Fastify's server type parameter; the routes do not care which it is.
@@ -432,7 +434,7 @@ function answerClientError(error: Error & { code?: string }, socket: Socket): vo
       : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? [408, 'Request timeout']
         : [400, 'Malformed HTTP request'];
-  const body = new ApiError('validation', message, null, status).body();
+  const body = errorBody(new ApiError('validation', message, null, status));
   if (socket.writable) {
     socket.write(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
@@ -583,7 +585,7 @@ function project(json: Rendered, names: readonly string[]): string {
 }
 
 function sendError(reply: FastifyReply, error: ApiError): void {
-  reply.code(error.status).headers(error.headers).type(JSON_TYPE).send(error.body());
+  reply.code(error.status).headers(error.headers).type(JSON_TYPE).send(errorBody(error));
 }
 
 function toApiError(error: FastifyError | ApiError, bodyLimit: number): ApiError {

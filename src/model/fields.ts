@@ -27,8 +27,17 @@ export const RENDER_TIME = Symbol('the time the schema is rendered');
 export interface FieldDef {
   type: FieldType;
   help: string;
-  /** The schema default; omitted means `NO_DEFAULT`. Input defaults are the resource's business. */
+  /**
+   * The default: what `/schema/` shows (omitted means `NO_DEFAULT`), and what reading a create
+   * applies to a field the client left out (`ReadOptions.defaults`), unless `dynamicDefault`.
+   */
   default?: Json | typeof NO_DEFAULT | typeof RENDER_TIME;
+  /**
+   * The value a create gets when the client leaves the field out depends on more than the
+   * declaration (a server's `cpu_type` on the configuration, its `smp` on its `cpu`): reading
+   * leaves it out and the resource computes it.
+   */
+  dynamicDefault?: boolean;
   readonly?: boolean;
   required?: boolean;
   /** Shown as `required` in the schema but generated when a client leaves it out (a NIC's mac). */

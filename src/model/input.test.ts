@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError, ApiErrors } from '../http/errors.js';
+import { ApiError, ApiErrors } from '../errors.js';
 import type { Fields } from './fields.js';
 import { readInput, readInteger } from './input.js';
 

@@ -4,7 +4,7 @@
  * Read-only and unknown keys are dropped (clients PUT back what they GET); the unknown ones are
  * reported so a strict mode can refuse them.
  */
-import { ApiError, ApiErrors, errors } from '../http/errors.js';
+import { ApiError, ApiErrors, errors } from '../errors.js';
 import type { FieldDef, Fields } from './fields.js';
 import { isPlainObject } from './json.js';
 import { readRef } from './refs.js';
@@ -12,6 +12,11 @@ import { readRef } from './refs.js';
 export interface ReadOptions {
   /** Enforce `required` (a create); a PUT merges first and checks the result itself. */
   requireAll: boolean;
+  /**
+   * Give each top-level field the client left out its declared default (a create), so that a
+   * resource does not repeat them; `dynamicDefault` fields stay out.
+   */
+  defaults?: boolean;
 }
 
 export interface ReadResult {
@@ -82,6 +87,8 @@ function readObject(
       if (options.requireAll && def.required && !def.optionalOnInput) {
         problems.push(errors.required(point));
       }
+      const fallback = options.defaults ? declaredDefault(def) : undefined;
+      if (fallback !== undefined) out[name] = fallback;
       continue;
     }
     try {
@@ -92,6 +99,14 @@ function readObject(
     }
   }
   return out;
+}
+
+/** A copy of the field's declared default, if reading applies one. */
+function declaredDefault(def: FieldDef): unknown {
+  if (def.dynamicDefault || def.default === undefined || typeof def.default === 'symbol') {
+    return undefined;
+  }
+  return structuredClone(def.default);
 }
 
 function readValue(

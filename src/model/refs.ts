@@ -1,4 +1,4 @@
-import { errors } from '../http/errors.js';
+import { errors } from '../errors.js';
 import { isPlainObject } from './json.js';
 
 export const API_PREFIX = '/api/2.0';

@@ -3,8 +3,9 @@
  * POST bodies in their three shapes, loading an object the caller may see, and turning a document
  * into a store record with its rendered representations.
  */
+
+import { errors } from '../errors.js';
 import type { ApiContext } from '../http/api.js';
-import { errors } from '../http/errors.js';
 import type { FieldDef, Fields, ResourceDef } from '../model/fields.js';
 import { unknownFields } from '../model/input.js';
 import { canonicalJson, isPlainObject } from '../model/json.js';

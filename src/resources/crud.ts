@@ -2,8 +2,9 @@
  * The routes every collection resource has: list, detail list, schema, one object, create (one or
  * many), PUT merge, delete (one or many). A resource supplies its rules; the conventions are here.
  */
+
+import { errors } from '../errors.js';
 import type { ApiContext, ApiHandler, ApiResult, Method, RouteSpec } from '../http/api.js';
-import { errors } from '../http/errors.js';
 import {
   ignoredListParameters,
   readFilters,

@@ -2,7 +2,7 @@
  * The server–drive relation, kept consistent in both directions inside one transaction: a
  * server's `drives` and each drive's `mounted_on` and `mounted`/`unmounted` status.
  */
-import { errors } from '../http/errors.js';
+import { errors } from '../errors.js';
 import type { WriteTx } from '../store/types.js';
 import { accessOf, allows } from './acls/access.js';
 import { parseDoc, toUpdate } from './common.js';

@@ -6,7 +6,7 @@
  */
 import { AccountError, type AccountOptions, createAccount } from '../accounts/service.js';
 import { ConfigError } from '../config.js';
-import { ApiError, ApiErrors } from '../http/errors.js';
+import { ApiError, ApiErrors } from '../errors.js';
 import type { BillingSettings } from '../resources/billing/ledger.js';
 import { purchase } from '../resources/billing/subscriptions.js';
 import { DRIVES } from '../resources/drives/model.js';

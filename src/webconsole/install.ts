@@ -12,13 +12,15 @@
  * sessions (tokens), the tunnels of the engine and a function that says whether an account may
  * open a server's tunnels.
  */
+
 import type { IncomingMessage } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { WebSocketServer } from 'ws';
+import { ApiError, errors } from '../errors.js';
 import type { Authenticator, Principal } from '../http/auth.js';
-import { ApiError, errors } from '../http/errors.js';
+import { errorBody } from '../http/errors.js';
 import { pathOf } from '../http/query.js';
 import { authRequest } from '../http/server.js';
 import { isPlainObject } from '../model/json.js';
@@ -259,7 +261,7 @@ function refuseUpgrade(socket: Duplex, err: unknown, logger: FastifyBaseLogger):
   const error = err instanceof ApiError ? err : errors.backend();
   const { status } = error;
   if (status >= 500) logger.error({ err }, 'console: websocket upgrade failed');
-  const body = error.body();
+  const body = errorBody(error);
   const head = [
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`,
     `Content-Type: ${JSON_TYPE}`,

@@ -3,7 +3,7 @@
  * rounding, Python's timedelta text), firewall rule normalisation and the address pool syntax.
  */
 import { describe, expect, it } from 'vitest';
-import { ApiError } from '../../src/http/errors.js';
+import { ApiError } from '../../src/errors.js';
 import { cost } from '../../src/resources/billing/catalogue.js';
 import { formatMoney, money, mulDiv } from '../../src/resources/billing/money.js';
 import {

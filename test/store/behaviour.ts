@@ -2,7 +2,7 @@
  * The store behaviour suite: every Store implementation runs exactly these tests.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ApiError, ConflictError } from '../../src/http/errors.js';
+import { ApiError, ConflictError } from '../../src/errors.js';
 import {
   type Account,
   DuplicateEmailError,

@@ -4,6 +4,7 @@
  * (api-reference.md §1.3). The route is public; every action but login authenticates itself.
  */
 import { serialize } from 'cookie';
+import { errors } from '../../errors.js';
 import { dispatchAction } from '../../http/actions.js';
 import type { ApiResult, RequestInfo, RouteSpec } from '../../http/api.js';
 import {
@@ -13,7 +14,6 @@ import {
   CSRF_MAX_AGE,
   SESSION_COOKIE,
 } from '../../http/auth.js';
-import { errors } from '../../http/errors.js';
 import { authRequest } from '../../http/server.js';
 import { isPlainObject } from '../../model/json.js';
 

@@ -3,7 +3,7 @@
  * what the owner's ACLs grant it, as materialised in the store's grants (`acls/grants.ts`); anyone
  * else nothing, not even see it. And how an object looks to an account it is shared with.
  */
-import { errors } from '../../http/errors.js';
+import { errors } from '../../errors.js';
 import { canonicalJson } from '../../model/json.js';
 import type { ReadTx, Rendered, Store } from '../../store/types.js';
 

@@ -2,7 +2,7 @@
  * ACLs: create, PUT merge, delete. Every change re-derives the grants of the resources that carry
  * the ACL's tags (before and after). An ACL is shown, read-only, to the accounts it names.
  */
-import { errors } from '../../http/errors.js';
+import { errors } from '../../errors.js';
 import { readInput } from '../../model/input.js';
 import { isPlainObject } from '../../model/json.js';
 import { readRef } from '../../model/refs.js';

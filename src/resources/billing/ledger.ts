@@ -4,7 +4,7 @@
  * 402 `billing` only when enforcement is on (`--enforce-billing`); otherwise the balance may go
  * below zero.
  */
-import { errors } from '../../http/errors.js';
+import { errors } from '../../errors.js';
 import type { ResourceDef } from '../../model/fields.js';
 import type { ReadTx, WriteTx } from '../../store/types.js';
 import { parseDoc, toRecord, toUpdate } from '../common.js';

@@ -3,9 +3,10 @@
  * auto_renew), `/subscriptioncalculator/`, `/groupedsubscriptions/`, and the read-only
  * `/pricing/`, `/discount/`, `/ledger/` and `/licenses/`.
  */
+
+import { errors } from '../../errors.js';
 import { dispatchAction } from '../../http/actions.js';
 import type { ApiContext, ApiResult, RouteSpec } from '../../http/api.js';
-import { errors } from '../../http/errors.js';
 import { all, last, readPaging, splitValues } from '../../http/query.js';
 import type { Fields, ResourceDef } from '../../model/fields.js';
 import { canonicalJson } from '../../model/json.js';

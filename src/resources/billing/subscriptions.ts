@@ -8,7 +8,7 @@
  */
 
 import type { EngineModule, TaskHandler } from '../../engine/engine.js';
-import { ApiError, errors } from '../../http/errors.js';
+import { ApiError, errors } from '../../errors.js';
 import type { ResourceDef } from '../../model/fields.js';
 import { readInteger } from '../../model/input.js';
 import { isPlainObject } from '../../model/json.js';

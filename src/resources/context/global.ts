@@ -5,8 +5,8 @@
  * account's, so there is at most one and an account reset takes it away with the rest.
  */
 import { createHash } from 'node:crypto';
+import { errors } from '../../errors.js';
 import type { RouteSpec } from '../../http/api.js';
-import { errors } from '../../http/errors.js';
 import { canonicalJson, isPlainObject } from '../../model/json.js';
 import type { NewRecord, ReadTx, Store } from '../../store/types.js';
 

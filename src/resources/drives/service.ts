@@ -1,6 +1,6 @@
 /** Drive definitions: create, update, delete, with the rules of api-reference.md §3. */
 
-import { errors } from '../../http/errors.js';
+import { errors } from '../../errors.js';
 import { readInput } from '../../model/input.js';
 import type { ObjectRecord, WriteTx } from '../../store/types.js';
 import type { Capabilities } from '../capabilities/types.js';

@@ -3,7 +3,7 @@
  * the account's other resources (tags). A server's keys are kept as `pubkey` links (server →
  * keypair) as well, so that a deleted keypair can drop off the servers that carry it.
  */
-import { errors } from '../../http/errors.js';
+import { errors } from '../../errors.js';
 import type { ReadTx, WriteTx } from '../../store/types.js';
 import { checkTags, syncTags } from '../tags/relations.js';
 import type { KeypairDoc } from './model.js';

@@ -6,8 +6,9 @@
  * one of its tags) sees it at `/pubkeys/`, which never shows a private key; that is also where
  * a server's `pubkeys` links point.
  */
+
+import { errors } from '../../errors.js';
 import type { ApiContext, ApiHandler, ApiResult, Method, RouteSpec } from '../../http/api.js';
-import { errors } from '../../http/errors.js';
 import { readFilters, readOrder, readPaging } from '../../http/query.js';
 import type { ResourceDef } from '../../model/fields.js';
 import { isPlainObject } from '../../model/json.js';

@@ -3,7 +3,7 @@
  * `algorithm_type` says otherwise), update (PUT merge) and delete (the key drops off the servers
  * that carry it), api-reference.md §5.6.
  */
-import { errors } from '../../http/errors.js';
+import { errors } from '../../errors.js';
 import { readInput } from '../../model/input.js';
 import type { ObjectRecord, WriteTx } from '../../store/types.js';
 import { parseDoc, toUpdate } from '../common.js';

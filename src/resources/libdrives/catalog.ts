@@ -12,30 +12,7 @@ import { checkMeta, toRecord, toUpdate } from '../common.js';
 import { DEFAULT_LIBRARY } from './default.js';
 import { LIBDRIVE_KIND, type LibdriveDoc, libdriveKind } from './model.js';
 
-/** One entry of a catalog file: the writable keys of a `/libdrives/` object. */
-export interface CatalogEntry {
-  uuid: string;
-  name: string;
-  media: 'disk' | 'cdrom';
-  size: number;
-  storage_type?: string | null;
-  allow_multimount?: boolean;
-  affinities?: string[];
-  arch?: string | null;
-  category?: string[];
-  description?: string | null;
-  distribution?: string | null;
-  favourite?: boolean;
-  image_type?: string | null;
-  install_notes?: string | null;
-  os?: string | null;
-  paid?: boolean;
-  url?: string | null;
-  version?: string | null;
-  default_user?: string | null;
-  licenses?: unknown[];
-  meta?: Record<string, string>;
-}
+export type { CatalogEntry } from './entry.js';
 
 /** Keys of a rendered object that a catalog entry may carry and that say nothing (saved answers). */
 const RENDERED_KEYS = new Set(['jobs', 'mounted_on', 'owner', 'resource_uri', 'status', 'tags']);

@@ -5,8 +5,8 @@
  * itself does not change (it is every account's: no `cloning_src`, no job on it).
  */
 
+import { errors } from '../../errors.js';
 import type { ApiContext } from '../../http/api.js';
-import { errors } from '../../http/errors.js';
 import { readInput } from '../../model/input.js';
 import { isPlainObject } from '../../model/json.js';
 import { resourceUri } from '../../model/refs.js';

@@ -3,7 +3,7 @@
  * disks and two installation cdroms, enough for clients that clone an image or attach a cdrom.
  * Written in the catalog's own format, so it doubles as an example of it.
  */
-import type { CatalogEntry } from './catalog.js';
+import type { CatalogEntry } from './entry.js';
 
 const GIB = 1024 ** 3;
 

@@ -4,7 +4,7 @@
  * that nothing that looks for an account's `drives` (lists, mounts, recursive deletes, the
  * engine) meets them unless it asks: `GET /drives/{uuid}/`, clone, and attaching a cdrom do.
  */
-import { errors } from '../../http/errors.js';
+import { errors } from '../../errors.js';
 import type { FieldDef, ResourceDef } from '../../model/fields.js';
 import { resourceUri } from '../../model/refs.js';
 import type { ObjectRecord, ReadTx } from '../../store/types.js';

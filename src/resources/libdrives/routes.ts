@@ -2,9 +2,10 @@
  * `/libdrives/` (api-reference.md §3.8): GET only (list == detail), the clone action, and the
  * library drives seen through `GET /drives/{uuid}/`.
  */
+
+import { ApiError, errors } from '../../errors.js';
 import { dispatchAction } from '../../http/actions.js';
 import type { ApiContext, ApiHandler, ApiResult, Method, RouteSpec } from '../../http/api.js';
-import { ApiError, errors } from '../../http/errors.js';
 import { all, readFilters, readPaging, splitValues } from '../../http/query.js';
 import { canonicalJson } from '../../model/json.js';
 import { renderSchema } from '../../model/schema.js';

@@ -5,7 +5,7 @@
  * `!172.66.32.55` → `!172.66.32.55/32`).
  */
 import { isIPv6 } from 'node:net';
-import { errors } from '../../http/errors.js';
+import { errors } from '../../errors.js';
 import type { FirewallRule } from './model.js';
 
 /** A rule as `readInput` read it (choices and types are checked already). */

@@ -6,7 +6,7 @@
  * The IP's `server`, the VLAN's `servers` and the policy's `servers` follow the NICs, in the
  * transaction that writes the server.
  */
-import { errors } from '../../http/errors.js';
+import { errors } from '../../errors.js';
 import type { ObjectRecord, WriteTx } from '../../store/types.js';
 import { accessOf, allows } from '../acls/access.js';
 import { type DocKind, parseDoc, toUpdate } from '../common.js';

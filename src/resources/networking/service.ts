@@ -3,7 +3,7 @@
  * whole), what subscriptions create and take away, and the IP records of dynamic addresses.
  */
 
-import { errors } from '../../http/errors.js';
+import { errors } from '../../errors.js';
 import { readInput } from '../../model/input.js';
 import type { Random } from '../../model/random.js';
 import type { ObjectRecord, WriteTx } from '../../store/types.js';

@@ -1,6 +1,6 @@
 /** The account's profile (`/profile/`), a tastypie model resource: its schema shows blank/nullable/unique. */
 
-import { errors } from '../../http/errors.js';
+import { errors } from '../../errors.js';
 import type { FieldDef, ResourceDef } from '../../model/fields.js';
 import type { Json } from '../../model/json.js';
 import type { ReadTx } from '../../store/types.js';

@@ -1,5 +1,5 @@
+import { errors } from '../../errors.js';
 import type { ApiContext, RouteSpec } from '../../http/api.js';
-import { errors } from '../../http/errors.js';
 import { readInput, unknownFields } from '../../model/input.js';
 import { isPlainObject } from '../../model/json.js';
 import { renderSchema } from '../../model/schema.js';

@@ -6,9 +6,9 @@
  */
 
 import { place } from '../../engine/placement.js';
+import { errors } from '../../errors.js';
 import { dispatchAction } from '../../http/actions.js';
 import type { ApiContext, ApiResult, RouteSpec } from '../../http/api.js';
-import { errors } from '../../http/errors.js';
 import type { Store, WriteTx } from '../../store/types.js';
 import type { Permission } from '../acls/access.js';
 import { checkStartFunds } from '../billing/usage.js';
@@ -19,24 +19,7 @@ import { PoolExhaustedError, reserveAddresses } from '../networking/ippool.js';
 import { TASKS } from '../tasks.js';
 import { cloneServer } from './clone.js';
 import { SERVERS, type ServerDoc, type ServerStatus, serverKind } from './model.js';
-
-/** CloudSigma names a running guest `started` in its messages. */
-function internalState(status: ServerStatus): string {
-  return status === 'running' ? 'started' : status;
-}
-
-const RUNNING = `"['started', 'running_legacy']"`;
-
-export function wrongState(action: string, status: ServerStatus): Error {
-  if (action === 'start' || action === 'delete') {
-    return errors.permission(
-      `Cannot ${action} guest in state "${internalState(status)}". Guest should be in state "stopped"`,
-    );
-  }
-  return errors.permission(
-    `Cannot ${action} guest in state "${internalState(status)}". Guest should be in state ${RUNNING}`,
-  );
-}
+import { wrongState } from './states.js';
 
 interface PowerAction {
   from: ServerStatus;

@@ -5,8 +5,8 @@
  * A `server_clone` job with a `drive_clone` child per disk follows the copy.
  */
 
+import { errors } from '../../errors.js';
 import type { ApiContext } from '../../http/api.js';
-import { errors } from '../../http/errors.js';
 import { isPlainObject } from '../../model/json.js';
 import { alphanumeric } from '../../model/random.js';
 import { resourceUri } from '../../model/refs.js';

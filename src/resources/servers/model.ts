@@ -232,6 +232,8 @@ export const SERVERS: ResourceDef = {
       type: 'string',
       help: 'Specify the CPU type of the host on which this virtual server should run',
       default: 'amd',
+      // A create without one takes --default-cpu-type.
+      dynamicDefault: true,
       choices: ['amd', 'intel', 'sparc_t4', 'sparc_t5', 'vmware'],
     },
     cpus_instead_of_cores: {
@@ -451,6 +453,8 @@ export const SERVERS: ResourceDef = {
     smp: integer('Symmetric Multiprocessing (SMP) i.e. number of CPU cores', {
       default: null,
       nullable: true,
+      // A create without one gets as many cores as its cpu needs (servers/rules.ts).
+      dynamicDefault: true,
       output: { nullable: false },
     }),
     status: {

@@ -1,5 +1,5 @@
+import { errors } from '../../errors.js';
 import type { RouteSpec } from '../../http/api.js';
-import { errors } from '../../http/errors.js';
 import { last } from '../../http/query.js';
 import { collectionRoutes } from '../crud.js';
 import type { ResourceEnv } from '../env.js';

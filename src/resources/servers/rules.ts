@@ -2,7 +2,7 @@
  * Rules on a whole server definition that need no store: capabilities (cpu, mem, smp, cpu per
  * smp, cpu_type/hypervisor pairs), NIC configuration combinations, device channels, boot order.
  */
-import { errors } from '../../http/errors.js';
+import { errors } from '../../errors.js';
 import type { Capabilities, HostLimits } from '../capabilities/types.js';
 import type { AttachmentDoc, IpConf, NicDoc, ServerDoc } from './model.js';
 

@@ -1,6 +1,6 @@
 /** Server definitions: create, update (PUT merge), delete (with `recurse`). */
 import { unplace } from '../../engine/placement.js';
-import { errors } from '../../http/errors.js';
+import { errors } from '../../errors.js';
 import { readInput } from '../../model/input.js';
 import type { Random } from '../../model/random.js';
 import type { ObjectRecord, WriteTx } from '../../store/types.js';
@@ -11,7 +11,6 @@ import type { DriveDoc } from '../drives/model.js';
 import { deleteDrives } from '../drives/service.js';
 import type { ResourceEnv } from '../env.js';
 import { applyMounts, checkAttachments } from '../mounts.js';
-import { wrongState } from './actions.js';
 import {
   type AttachmentDoc,
   type IpConf,
@@ -22,6 +21,7 @@ import {
 } from './model.js';
 import { checkServerReferences, syncServerRelations } from './relations.js';
 import { checkServer, defaultSmp } from './rules.js';
+import { wrongState } from './states.js';
 
 const MAC_NAMESPACE = 'mac';
 
@@ -81,43 +81,38 @@ export function newServer(
   item: unknown,
   uuid?: string,
 ): ServerDraft {
-  const { values: v } = readInput(SERVERS.fields, item, { requireAll: true });
-  const cpuType = (v.cpu_type as string | undefined) ?? env.defaultCpuType;
-  const cpu = v.cpu as number;
-  const nics = ((v.nics as Record<string, unknown>[] | undefined) ?? []).map(readNic);
+  // Checked against the declaration, declared defaults applied: test/architecture/declarations.
+  const v = readInput(SERVERS.fields, item, { requireAll: true, defaults: true })
+    .values as ServerInput;
+  const cpuType = v.cpu_type ?? env.defaultCpuType;
+  const nics = v.nics.map(readNic);
   const doc: ServerDoc = {
     uuid: uuid ?? env.random.uuid(),
     owner,
-    name: v.name as string,
-    cpu,
-    mem: v.mem as number,
-    smp:
-      (v.smp as number | null | undefined) ??
-      defaultSmp(cpu, { cpu_type: cpuType }, env.capabilities),
-    vnc_password: v.vnc_password as string,
+    name: v.name,
+    cpu: v.cpu,
+    mem: v.mem,
+    smp: v.smp ?? defaultSmp(v.cpu, { cpu_type: cpuType }, env.capabilities),
+    vnc_password: v.vnc_password,
     cpu_type: cpuType,
-    hypervisor: (v.hypervisor as string | undefined) ?? 'kvm',
-    cpu_model: (v.cpu_model as string | null | undefined) ?? null,
-    context: (v.context as boolean | undefined) ?? true,
-    cpus_instead_of_cores: (v.cpus_instead_of_cores as boolean | undefined) ?? false,
-    enable_numa: (v.enable_numa as boolean | undefined) ?? false,
-    hv_relaxed: (v.hv_relaxed as boolean | undefined) ?? false,
-    hv_tsc: (v.hv_tsc as boolean | undefined) ?? false,
-    auto_start: (v.auto_start as boolean | undefined) ?? false,
-    is_grey: (v.is_grey as boolean | undefined) ?? false,
-    allocation_pool: (v.allocation_pool as string | null | undefined) ?? null,
-    requirements: (v.requirements as unknown[] | undefined) ?? [],
-    meta: (v.meta as Record<string, string> | undefined) ?? {},
-    tags: uniqueRefs(v.tags),
-    pubkeys: uniqueRefs(v.pubkeys),
+    hypervisor: v.hypervisor,
+    cpu_model: v.cpu_model,
+    context: v.context,
+    cpus_instead_of_cores: v.cpus_instead_of_cores,
+    enable_numa: v.enable_numa,
+    hv_relaxed: v.hv_relaxed,
+    hv_tsc: v.hv_tsc,
+    auto_start: v.auto_start,
+    is_grey: v.is_grey,
+    allocation_pool: v.allocation_pool,
+    requirements: v.requirements,
+    meta: v.meta,
+    tags: [...new Set(v.tags)],
+    pubkeys: [...new Set(v.pubkeys)],
     nics: [],
-    drives: ((v.drives as Record<string, unknown>[] | undefined) ?? []).map(readAttachment),
-    gpus: ((v.gpus as Record<string, unknown>[] | undefined) ?? []).map((g) => ({
-      model: g.model as string,
-    })),
-    epcs: ((v.epcs as Record<string, unknown>[] | undefined) ?? []).map((e) => ({
-      size: e.size as number,
-    })),
+    drives: v.drives.map(readAttachment),
+    gpus: v.gpus.map((g) => ({ model: g.model })),
+    epcs: v.epcs.map((e) => ({ size: e.size })),
     status: 'stopped',
     runtime: null,
     jobs: [],
@@ -125,6 +120,33 @@ export function newServer(
   checkServer({ ...doc, nics: nics.map((n) => ({ ...n, mac: n.mac ?? '' })) }, env.capabilities);
   return { doc, nics };
 }
+
+/**
+ * A server definition as a create reads it from `SERVERS`, with the declared defaults: the
+ * document's own fields, but `cpu_type` and `smp` (dynamic defaults) and the nested lists,
+ * which are read again below.
+ */
+export type ServerInput = Omit<
+  ServerDoc,
+  | 'uuid'
+  | 'owner'
+  | 'status'
+  | 'runtime'
+  | 'jobs'
+  | 'cpu_type'
+  | 'smp'
+  | 'nics'
+  | 'drives'
+  | 'gpus'
+  | 'epcs'
+> & {
+  cpu_type?: string;
+  smp?: number | null;
+  nics: Record<string, unknown>[];
+  drives: Record<string, unknown>[];
+  gpus: { model: string }[];
+  epcs: { size: number }[];
+};
 
 /** A list of references without repeats, in the order given. */
 function uniqueRefs(value: unknown): string[] {

@@ -5,8 +5,8 @@
  * to the snapshot's name (NONE, the default: the snapshot's name itself).
  */
 
+import { errors } from '../../errors.js';
 import type { ApiContext } from '../../http/api.js';
-import { errors } from '../../http/errors.js';
 import { readInput } from '../../model/input.js';
 import { isPlainObject } from '../../model/json.js';
 import { resourceUri } from '../../model/refs.js';

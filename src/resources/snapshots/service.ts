@@ -4,7 +4,7 @@
  * (`snapshots`, newest first), renamed or re-tagged, deleted, and deleted with their drive.
  */
 
-import { errors } from '../../http/errors.js';
+import { errors } from '../../errors.js';
 import { readInput } from '../../model/input.js';
 import type { ObjectRecord, ReadTx, WriteTx } from '../../store/types.js';
 import { parseDoc, toRecord, toUpdate } from '../common.js';

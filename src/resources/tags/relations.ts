@@ -8,7 +8,7 @@
  * Resources only call `checkTags` before writing and `syncTags` after; nothing here depends on
  * their kind beyond `TAGGABLE`.
  */
-import { errors } from '../../http/errors.js';
+import { errors } from '../../errors.js';
 import { all, type Query, splitValues } from '../../http/query.js';
 import type { ResourceDef } from '../../model/fields.js';
 import { link } from '../../model/refs.js';

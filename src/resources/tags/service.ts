@@ -3,7 +3,7 @@
  * (the tag drops off every resource and every ACL). Resources are given as bare ids of any
  * taggable type; the type is worked out from the store.
  */
-import { errors } from '../../http/errors.js';
+import { errors } from '../../errors.js';
 import { readInput } from '../../model/input.js';
 import { canonicalJson } from '../../model/json.js';
 import type { ObjectRecord, WriteTx } from '../../store/types.js';

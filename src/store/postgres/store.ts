@@ -8,7 +8,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { ConflictError, errors } from '../../http/errors.js';
+import { ConflictError, errors } from '../../errors.js';
 import { collectSnapshot, SNAPSHOT_BATCH, snapshotBatches } from '../snapshot.js';
 import type {
   Account,

@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { ConflictError, errors } from '../../http/errors.js';
+import { ConflictError, errors } from '../../errors.js';
 import { Mutex } from '../mutex.js';
 import { batched, collectSnapshot, snapshotBatches } from '../snapshot.js';
 import type {

@@ -1,9 +1,15 @@
 /** API tokens in SQLite (`api_tokens`): hashes only, looked up by hash on every Bearer request. */
+import type { Statement } from 'better-sqlite3';
 import { type ApiToken, type TokenRepo, type TokenRow, toToken } from '../types.js';
-import type { SqliteStore } from './store.js';
+
+/** What the tokens need of the SQLite store (its statements, under its lock). */
+export interface SqliteAccess {
+  statement(sql: string): Statement;
+  locked<T>(fn: () => T): Promise<T>;
+}
 
 export class SqliteTokens implements TokenRepo {
-  constructor(private readonly store: SqliteStore) {}
+  constructor(private readonly store: SqliteAccess) {}
 
   create(token: ApiToken): Promise<void> {
     return this.store.locked(() => {

@@ -1,0 +1,7 @@
+import type { ResourceModule } from '../module.js';
+import { cloudStatusRoutes } from './routes.js';
+
+export const cloudStatusModule: ResourceModule = {
+  name: 'cloudstatus',
+  routes: () => cloudStatusRoutes(),
+};
