@@ -13,7 +13,7 @@ import { Control, type ControlHandle, controlLifecycle, installControl } from '.
 import { openApiRoute } from './docs/openapi-route.js';
 import type { MachineTable, SimulatedHost } from './drivers/compute/simulated/driver.js';
 import type { DriverProbe } from './drivers/compute/types.js';
-import type { LibvirtSettings } from './drivers/libvirt.js';
+import type { LibvirtSettings } from './drivers/libvirt-settings.js';
 import { createDrivers, type Drivers } from './drivers/registry.js';
 import { parseTransitions } from './drivers/transitions.js';
 import { ControlledClock } from './engine/clock.js';

@@ -16,23 +16,10 @@ import type { Accelerator } from './compute/libvirt/domain-xml.js';
 import { LibvirtCompute } from './compute/libvirt/driver.js';
 import { LibvirtHost } from './compute/libvirt/host.js';
 import { probeAccelerator } from './compute/libvirt/probe.js';
-import type { DriverEnv, Drivers } from './registry.js';
+import type { DriverEnv, Drivers } from './env.js';
+import type { LibvirtSettings } from './libvirt-settings.js';
 import { LibvirtStorage } from './storage/libvirt/driver.js';
 import { LibvirtVolumes } from './storage/libvirt/volumes.js';
-
-/** The libvirt driver's settings (`--libvirt-*`). */
-export interface LibvirtSettings {
-  uri: string;
-  /** The storage pool's name (its directory: `<data>/libvirt/pool`). */
-  pool: string;
-  /** The public network's name and bridge. */
-  network: string;
-  bridge: string;
-  /** `nat`: guests reach the outside; `isolated`: only each other and this machine. */
-  forward: 'nat' | 'isolated';
-  /** `auto` boots a test guest under KVM to decide; `kvm` or `tcg` decide without. */
-  accelerator: 'auto' | Accelerator;
-}
 
 /** How long the event stream may take to prove it is subscribed. */
 const EVENTS_READY_MS = 30_000;

@@ -65,6 +65,11 @@ class ConsoleClient {
     }
   }
 
+  /** How many lines so far match `pattern`. */
+  count(pattern: RegExp): number {
+    return this.text.split(/\r?\n/).filter((line) => pattern.test(line)).length;
+  }
+
   type(text: string): void {
     this.socket.write(text);
   }
@@ -193,7 +198,7 @@ describeLibvirt('--driver libvirt through the API', () => {
       libvirtAccelerator: 'tcg',
       dynamicPool: `${subnet}.0/24`,
       reconcileInterval: 2,
-      acpiTimeout: 20,
+      acpiTimeout: 8,
     };
     await start();
   }, 120_000);
@@ -284,10 +289,30 @@ describeLibvirt('--driver libvirt through the API', () => {
     console.info(`api.test: start to READY ${bootMs} ms`);
   }, 300_000);
 
-  it('stops hard, and sees a killed QEMU as stopped', async () => {
+  it('an ignored ACPI shutdown: running again after --acpi-timeout; a hard stop; a killed QEMU', async () => {
     const uuid = servers[0]!;
+    // The tiny guest ignores the power button when its context's meta says so.
+    const definition = await server(uuid);
+    const put = await alice().put(`/servers/${uuid}/`, {
+      ...definition,
+      meta: { tiny_guest_acpi: 'ignore' },
+    });
+    expect(put.status, put.text).toBe(200);
     await action(uuid, 'start');
     await running(uuid);
+    const serial = await openConsole(uuid);
+    await serial.line(/TINY-GUEST READY/, BOOT_MS);
+    const pressed = Date.now();
+    await action(uuid, 'shutdown');
+    expect((await server(uuid)).status).toBe('stopping');
+    // Pressed every second, ignored every time; running again after the 8 s timeout.
+    await status(uuid, 'running', 30_000);
+    expect(Date.now() - pressed).toBeGreaterThanOrEqual(7_500);
+    const ignored = serial.count(/TINY-GUEST POWER-BUTTON ignored/);
+    expect(ignored, 'button presses the guest saw').toBeGreaterThanOrEqual(5);
+    serial.close();
+    expect(virsh('domstate', uuid).trim()).toBe('running');
+
     await action(uuid, 'stop');
     await status(uuid, 'stopped', 30_000);
     expect(virsh('domstate', uuid).trim()).toBe('shut off');
