@@ -90,15 +90,21 @@ export async function createLibvirtDrivers(env: DriverEnv): Promise<Drivers> {
       onError: (error, context) => env.log('warn', { ...context, err: error }, error.message),
     });
     host.open();
-    await Promise.race([
-      ready,
-      new Promise((_, reject) =>
-        setTimeout(
-          () => reject(new Error(`libvirt at ${settings.uri} sent no events within 30 s`)),
-          EVENTS_READY_MS,
-        ).unref(),
-      ),
-    ]);
+    // The timer is what keeps the process alive meanwhile: virsh's processes are unref'd.
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        ready,
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`libvirt at ${settings.uri} sent no events within 30 s`)),
+            EVENTS_READY_MS,
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
     const adopted = await compute.adopt();
     if (adopted.length > 0) env.log('info', { machines: adopted }, 'libvirt: re-adopted machines');
     return {
