@@ -32,9 +32,10 @@ const suffix = Math.random().toString(16).slice(2, 10);
 
 const virsh = (...args: string[]) =>
   execFileSync('virsh', ['-q', '-c', URI, ...args], { encoding: 'utf8' });
+/** Clean-up of what may not exist: failures are expected and say nothing. */
 const quietly = (...args: string[]) => {
   try {
-    virsh(...args);
+    execFileSync('virsh', ['-q', '-c', URI, ...args], { stdio: 'ignore' });
   } catch {}
 };
 
