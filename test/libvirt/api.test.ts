@@ -289,7 +289,7 @@ describeLibvirt('--driver libvirt through the API', () => {
     console.info(`api.test: start to READY ${bootMs} ms`);
   }, 300_000);
 
-  it('an ignored ACPI shutdown: running again after --acpi-timeout; a hard stop; a killed QEMU', async () => {
+  it('an ignored ACPI shutdown (running again after --acpi-timeout), a restart, a killed QEMU, a hard stop', async () => {
     const uuid = servers[0]!;
     // The tiny guest ignores the power button when its context's meta says so.
     const definition = await server(uuid);
@@ -313,16 +313,35 @@ describeLibvirt('--driver libvirt through the API', () => {
     serial.close();
     expect(virsh('domstate', uuid).trim()).toBe('running');
 
-    await action(uuid, 'stop');
-    await status(uuid, 'stopped', 30_000);
-    expect(virsh('domstate', uuid).trim()).toBe('shut off');
+    // A restart: the stop's event comes after the new start began, and must not close the new
+    // run's console (the guest boots again and is heard).
+    const firstPid = readFileSync(`/run/libvirt/qemu/${uuid}.pid`, 'utf8').trim();
+    await action(uuid, 'restart');
+    await waitFor(
+      'restarted',
+      () => server(uuid),
+      (s) =>
+        s.status === 'running' &&
+        readFileSync(`/run/libvirt/qemu/${uuid}.pid`, 'utf8').trim() !== firstPid,
+      30_000,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // the stop's late event
+    const reborn = await openConsole(uuid);
+    await reborn.line(/TINY-GUEST BOOT/, BOOT_MS);
+    reborn.close();
 
-    await action(uuid, 'start');
-    await running(uuid);
+    // QEMU killed from outside: the event makes the server stopped.
     const pid = Number(readFileSync(`/run/libvirt/qemu/${uuid}.pid`, 'utf8').trim());
     execFileSync('kill', ['-9', String(pid)]);
     await status(uuid, 'stopped', 20_000);
-  }, 120_000);
+
+    // A hard stop (no need to wait for the boot).
+    await action(uuid, 'start');
+    await running(uuid);
+    await action(uuid, 'stop');
+    await status(uuid, 'stopped', 30_000);
+    expect(virsh('domstate', uuid).trim()).toBe('shut off');
+  }, 240_000);
 
   it('a start libvirt refuses ends stopped, with the error in its job and the audit log', async () => {
     const drive = await guestDrive();

@@ -122,8 +122,7 @@ export class LibvirtCompute implements ComputeDriver {
         state = 'stopped';
         if (event.detail === 'Shutdown') reason = 'guest';
         else if (event.detail !== 'Destroyed' || !this.stopping.has(uuid)) reason = 'crashed';
-        void this.closeTunnels(uuid);
-        void this.closePorts(uuid);
+        this.releaseStopped(uuid);
         break;
       default:
         return;
@@ -136,6 +135,24 @@ export class LibvirtCompute implements ComputeDriver {
       at: this.options.clock.now(),
     };
     for (const listener of this.listeners) listener(machineEvent);
+  }
+
+  /**
+   * A machine that stopped on its own: its listeners and tunnels go, unless it runs again by
+   * then. Events come on a stream of their own, so a stop's event may arrive after the next
+   * start has begun (a restart): only the ports of the run that stopped are closed.
+   */
+  private releaseStopped(uuid: string): void {
+    const ports = this.ports.get(uuid);
+    if (!ports) return;
+    void this.options.host.locks
+      .run(uuid, async () => {
+        if (this.ports.get(uuid) !== ports) return;
+        if ((await this.domainState(uuid)) !== 'stopped') return;
+        await this.closeTunnels(uuid);
+        await this.closePorts(uuid);
+      })
+      .catch((error: Error) => this.options.onError(error, { server: uuid }));
   }
 
   private checkHost(host: string): void {
