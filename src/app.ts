@@ -15,7 +15,8 @@ import { openApiRoute } from './docs/openapi-route.js';
 import { ContextSockets } from './drivers/compute/simulated/context-sockets.js';
 import type { MachineTable, SimulatedHost } from './drivers/compute/simulated/driver.js';
 import type { DriverProbe } from './drivers/compute/types.js';
-import { createDrivers } from './drivers/registry.js';
+import type { LibvirtSettings } from './drivers/libvirt-settings.js';
+import { createDrivers, type Drivers } from './drivers/registry.js';
 import { FileImageStore } from './drivers/storage/simulated/image-files.js';
 import { parseTransitions } from './drivers/transitions.js';
 import { ControlledClock } from './engine/clock.js';
@@ -59,8 +60,13 @@ export interface App {
   generatedUsers: Credentials[];
   engine: Engine;
   clock: ControlledClock;
-  /** The first simulated host this process serves: its machines and test controls. */
+  /**
+   * The first simulated host this process serves: its machines and test controls (reading it
+   * throws under another driver).
+   */
   compute: SimulatedHost;
+  /** The drivers this process runs machines and drives with. */
+  drivers: Drivers;
   /** What the drivers found they can do (also in `/readyz` and the start log). */
   probe: DriverProbe;
   /** Changes the simulated transition times (`--transitions` syntax). */
@@ -115,6 +121,11 @@ function stateTable(store: Store, namespace: string): MachineTable {
 export function loadCapabilities(file: string | undefined): Capabilities {
   if (!file) return DEFAULT_CAPABILITIES;
   return JSON.parse(readFileSync(file, 'utf8')) as Capabilities;
+}
+
+/** Where guests' serial ports connect to by default: `--host`, unless it is a wildcard. */
+function serialHostFor(host: string): string {
+  return host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host;
 }
 
 /** Ready when the store answers a real query and the engine runs; with what the drivers can do. */
@@ -193,15 +204,26 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       guestAcpi: config.guestAcpi,
       contextPorts,
       images,
+      dataDir: config.data,
+      libvirt: {
+        uri: config.libvirtUri,
+        pool: config.libvirtPool,
+        network: config.libvirtNetwork,
+        bridge: config.libvirtBridge,
+        forward: config.libvirtNat ? 'nat' : 'isolated',
+        accelerator: config.libvirtAccelerator as LibvirtSettings['accelerator'],
+      },
+      serialHost: config.serialHost ?? serialHostFor(config.host),
+      publicNetwork: ips.dhcpNetwork,
+      serveContext: (server, port) => contexts.serve(server, port),
+      log: (level, context, message) => logger[level](context, message),
     });
     const { compute, storage, probe } = drivers;
     logger.info({ probe }, 'drivers ready');
     for (const host of probe.hosts) {
       if (host.warning) logger.warn({ host: host.name }, host.warning);
     }
-    // Only the simulated driver exists yet; the libvirt one (next) makes this optional.
     const simulated = drivers.simulated?.host(hosts[0]!);
-    if (!simulated) throw new Error(`driver ${drivers.name} has no simulated host`);
     const billing = { startingBalance: config.balance, enforce: config.enforceBilling };
     let engineRef: Engine | undefined;
     const metrics = new Metrics({
@@ -342,7 +364,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       store,
       engine,
       clock,
-      compute: simulated,
+      // Other drivers' guests are real: their ACPI behaviour is theirs.
+      compute: simulated ?? { setGuestAcpi: () => {} },
       random,
       transitions: config.transitions,
       setTransitions,
@@ -382,7 +405,11 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       generatedUsers,
       engine,
       clock,
-      compute: simulated,
+      get compute(): SimulatedHost {
+        if (!simulated) throw new Error(`the ${drivers.name} driver has no simulated host`);
+        return simulated;
+      },
+      drivers,
       probe,
       setTransitions,
       control,

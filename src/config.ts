@@ -35,7 +35,7 @@ export interface Config {
    * password to Digest): off by default, and HA1s stored earlier are dropped at a start without it.
    */
   digest: boolean;
-  /** The compute and storage drivers (`drivers/registry.ts`): `simulated` (libvirt follows). */
+  /** The compute and storage drivers (`drivers/registry.ts`): `simulated` or `libvirt`. */
   driver: string;
   /** The hypervisor hosts this process serves, comma-separated: it runs only their tasks. */
   hosts: string;
@@ -53,6 +53,19 @@ export interface Config {
   uploadTimeout: number;
   /** Image upload bodies slower than this many bytes a second are cut (0: no floor). */
   uploadMinRate: number;
+  /** The libvirt driver's connection URI. */
+  libvirtUri: string;
+  /** The libvirt storage pool sigmalite's drives are volumes of. */
+  libvirtPool: string;
+  /** The libvirt network public NICs join, and its bridge. */
+  libvirtNetwork: string;
+  libvirtBridge: string;
+  /** Whether the public network is NATed to the outside (false: isolated). */
+  libvirtNat: boolean;
+  /** `auto`, `kvm` or `tcg`. */
+  libvirtAccelerator: string;
+  /** The address guests' serial ports connect to; default `--host`'s when it is one address. */
+  serialHost: string | undefined;
   /** Addresses DHCP NICs get while their server runs (IPv4 CIDR). */
   dynamicPool: string;
   /** Addresses `ip` subscriptions hand out: CIDR, or FIRST-LAST/PREFIX. */
@@ -145,6 +158,13 @@ export const DEFAULTS: Config = {
   contextDir: undefined,
   uploadTimeout: 3600,
   uploadMinRate: 1024,
+  libvirtUri: 'qemu:///system',
+  libvirtPool: 'sigmalite',
+  libvirtNetwork: 'sigmalite-public',
+  libvirtBridge: 'slpub0',
+  libvirtNat: true,
+  libvirtAccelerator: 'auto',
+  serialHost: undefined,
   dynamicPool: '198.18.0.0/15',
   ipPool: '198.51.100.0/24',
   vlanTags: '2-4094',
@@ -297,7 +317,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'SIGMALITE_DRIVER',
     type: 'string',
     arg: 'NAME',
-    help: 'The compute and storage drivers: simulated (libvirt follows in a later version)',
+    help: 'The compute and storage drivers: simulated, or libvirt (real virtual machines, docs/libvirt.md)',
   },
   {
     key: 'hosts',
@@ -361,6 +381,62 @@ export const OPTIONS: readonly OptionSpec[] = [
     type: 'integer',
     arg: 'BYTES',
     help: 'Image upload and chunk bodies slower than this many bytes a second (over 10 s) are cut; 0 for no floor',
+  },
+  {
+    key: 'libvirtUri',
+    flag: 'libvirt-uri',
+    env: 'SIGMALITE_LIBVIRT_URI',
+    type: 'string',
+    arg: 'URI',
+    help: 'The libvirt host of --driver libvirt (qemu:///system, qemu+ssh://host/system, ...)',
+  },
+  {
+    key: 'libvirtPool',
+    flag: 'libvirt-pool',
+    env: 'SIGMALITE_LIBVIRT_POOL',
+    type: 'string',
+    arg: 'NAME',
+    help: 'The libvirt storage pool of drives, made on DATA/libvirt/pool if absent',
+  },
+  {
+    key: 'libvirtNetwork',
+    flag: 'libvirt-network',
+    env: 'SIGMALITE_LIBVIRT_NETWORK',
+    type: 'string',
+    arg: 'NAME',
+    help: 'The libvirt network public NICs join, made over --dynamic-pool if absent',
+  },
+  {
+    key: 'libvirtBridge',
+    flag: 'libvirt-bridge',
+    env: 'SIGMALITE_LIBVIRT_BRIDGE',
+    type: 'string',
+    arg: 'NAME',
+    help: "The public network's Linux bridge (at most 15 characters)",
+  },
+  {
+    key: 'libvirtNat',
+    flag: 'no-libvirt-nat',
+    env: 'SIGMALITE_LIBVIRT_NAT',
+    type: 'boolean',
+    help: 'The public network is isolated (guests reach each other and this machine only) instead of NATed',
+  },
+  {
+    key: 'libvirtAccelerator',
+    flag: 'libvirt-accelerator',
+    env: 'SIGMALITE_LIBVIRT_ACCELERATOR',
+    type: 'string',
+    arg: 'auto|kvm|tcg',
+    help: 'What runs libvirt guests: auto boots a test guest under KVM and falls back to TCG',
+  },
+  {
+    key: 'serialHost',
+    flag: 'serial-host',
+    env: 'SIGMALITE_SERIAL_HOST',
+    type: 'string',
+    arg: 'ADDRESS',
+    help: "The address guests' console and context ports connect to (an address the libvirt host reaches)",
+    defaultText: '--host, or 127.0.0.1 when --host is a wildcard',
   },
   {
     key: 'dynamicPool',
@@ -603,6 +679,11 @@ export function resolveConfig(
   if (config.publicUrl !== undefined) config.publicUrl = publicOrigin(config.publicUrl);
   const driver = driverProblem(config.driver);
   if (driver) throw new ConfigError(`--driver: ${driver}`);
+  if (!['auto', 'kvm', 'tcg'].includes(config.libvirtAccelerator)) {
+    throw new ConfigError(
+      `--libvirt-accelerator: "${config.libvirtAccelerator}" is none of auto, kvm, tcg`,
+    );
+  }
   parseHosts(config.hosts);
   return config;
 }

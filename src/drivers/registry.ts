@@ -3,43 +3,12 @@
  * machines and drives with. Each entry builds both from what the composition root hands every
  * driver; adding a driver is adding an entry (docs/architecture.md, "Adding a driver").
  */
-import type { Clock } from '../engine/clock.js';
-import type { GuestContextPorts } from './compute/simulated/context-sockets.js';
-import { type MachineTable, SimulatedCompute } from './compute/simulated/driver.js';
-import type { ComputeDriver, DriverProbe } from './compute/types.js';
-import type { ImageStore } from './storage/images.js';
+import { SimulatedCompute } from './compute/simulated/driver.js';
+import type { DriverEnv, Drivers } from './env.js';
+import { createLibvirtDrivers } from './libvirt.js';
 import { SimulatedStorage } from './storage/simulated/driver.js';
-import type { StorageDriver } from './storage/types.js';
-import type { Transitions } from './transitions.js';
 
-/** What the composition root gives every driver. */
-export interface DriverEnv {
-  clock: Clock;
-  /** The hosts this process serves (`--hosts`). */
-  hosts: readonly string[];
-  /** A namespace of the store's component state, for drivers that keep records there. */
-  state: (namespace: string) => MachineTable;
-  /** The simulated transition times (`--transitions`), as they are now. */
-  transitions: () => Transitions;
-  /** The address tunnels (VNC, console) listen on. */
-  tunnelHost: string;
-  /** Whether simulated guests answer ACPI (`--no-guest-acpi`). */
-  guestAcpi: boolean;
-  /** Where running guests' context ports are exposed (`--context-dir`); nowhere without. */
-  contextPorts?: GuestContextPorts | undefined;
-  /** Uploaded images (a clone of a drive that has one gets a copy). */
-  images?: ImageStore | undefined;
-}
-
-export interface Drivers {
-  name: string;
-  compute: ComputeDriver;
-  storage: StorageDriver;
-  /** What the drivers can do, for `/readyz` and the logs. */
-  probe: DriverProbe;
-  /** The simulated compute driver's test controls, when that is the driver. */
-  simulated: SimulatedCompute | undefined;
-}
+export type { DriverEnv, Drivers } from './env.js';
 
 type DriverFactory = (env: DriverEnv) => Promise<Drivers>;
 
@@ -73,12 +42,11 @@ const REGISTRY: Record<string, DriverFactory> = {
       simulated: compute,
     };
   },
+  libvirt: createLibvirtDrivers,
 };
 
 /** Drivers `--driver` will take, with why a known one is not here yet. */
-const COMING: Record<string, string> = {
-  libvirt: 'the libvirt driver is not available in this version yet (use --driver simulated)',
-};
+const COMING: Record<string, string> = {};
 
 export const DRIVER_NAMES: readonly string[] = Object.keys(REGISTRY);
 

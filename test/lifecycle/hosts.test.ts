@@ -128,10 +128,13 @@ describe('drivers', () => {
   it('--driver and --hosts are checked', () => {
     expect(resolveConfig({}, {}).driver).toBe('simulated');
     expect(resolveConfig({}, { SIGMALITE_DRIVER: 'simulated' }).driver).toBe('simulated');
-    expect(() => resolveConfig({ driver: 'libvirt' }, {})).toThrow(
-      /--driver: the libvirt driver is not available in this version yet/,
+    expect(resolveConfig({ driver: 'libvirt' }, {}).driver).toBe('libvirt');
+    expect(() => resolveConfig({ driver: 'libvirt', libvirtAccelerator: 'hvf' }, {})).toThrow(
+      /--libvirt-accelerator: "hvf" is none of auto, kvm, tcg/,
     );
-    expect(() => resolveConfig({ driver: 'xen' }, {})).toThrow(/unknown driver "xen"/);
+    expect(() => resolveConfig({ driver: 'xen' }, {})).toThrow(
+      /unknown driver "xen" \(drivers: simulated, libvirt\)/,
+    );
     expect(resolveConfig({ hosts: 'h1,h2' }, {}).hosts).toBe('h1,h2');
     expect(() => resolveConfig({ hosts: 'h1,h1' }, {})).toThrow(/named twice/);
     expect(() => resolveConfig({ hosts: 'a b' }, {})).toThrow(/"a b" is no host name/);

@@ -51,6 +51,24 @@ export class IpPool {
     return { gateway: this.gateway, netmask: this.prefix };
   }
 
+  /**
+   * The network a hypervisor serves DHCP on: sigmalite reserves each NIC's address by MAC, so the
+   * range for NICs it does not know is small, the pool's last (at most 16) addresses.
+   */
+  get dhcpNetwork(): {
+    gateway: string;
+    prefix: number;
+    dhcp: { start: string; end: string };
+  } {
+    const last = this.network + this.size - 2;
+    const first = Math.max(this.network + 2, last - 15);
+    return {
+      gateway: this.gateway,
+      prefix: this.prefix,
+      dhcp: { start: toText(first), end: toText(last) },
+    };
+  }
+
   contains(address: string): boolean {
     const n = toNumber(address);
     return n !== undefined && n >= this.network && n < this.network + this.size;

@@ -1,0 +1,54 @@
+/**
+ * What the composition root gives every driver (`DriverEnv`) and what a driver entry of the
+ * registry builds (`Drivers`): apart from the registry, so that drivers built in modules of
+ * their own (`libvirt.ts`) import it without an import circle.
+ */
+import type { Socket } from 'node:net';
+import type { Clock } from '../engine/clock.js';
+import type { GuestContextPorts } from './compute/simulated/context-sockets.js';
+import type { MachineTable, SimulatedCompute } from './compute/simulated/driver.js';
+import type { ComputeDriver, DriverProbe } from './compute/types.js';
+import type { LibvirtSettings } from './libvirt-settings.js';
+import type { ImageStore } from './storage/images.js';
+import type { StorageDriver } from './storage/types.js';
+import type { Transitions } from './transitions.js';
+
+/** What the composition root gives every driver. */
+export interface DriverEnv {
+  clock: Clock;
+  /** The hosts this process serves (`--hosts`). */
+  hosts: readonly string[];
+  /** A namespace of the store's component state, for drivers that keep records there. */
+  state: (namespace: string) => MachineTable;
+  /** The simulated transition times (`--transitions`), as they are now. */
+  transitions: () => Transitions;
+  /** The address tunnels (VNC, console) listen on. */
+  tunnelHost: string;
+  /** Whether simulated guests answer ACPI (`--no-guest-acpi`). */
+  guestAcpi: boolean;
+  /** Where running simulated guests' context ports are exposed (`--context-dir`); nowhere without. */
+  contextPorts?: GuestContextPorts | undefined;
+  /** Uploaded images (a clone of a drive that has one gets a copy). */
+  images?: ImageStore | undefined;
+  /** The data directory (`--data`): the libvirt pool and sockets are below it. */
+  dataDir: string;
+  /** The libvirt driver's settings (`--libvirt-*`). */
+  libvirt: LibvirtSettings;
+  /** The address guests' serial ports connect to (a libvirt host must reach it). */
+  serialHost: string;
+  /** The public network: its gateway, prefix and the range DHCP hands out to unknown NICs. */
+  publicNetwork: { gateway: string; prefix: number; dhcp: { start: string; end: string } };
+  /** Serves a server's context (docs/context.md) on a connection; returns what stops it. */
+  serveContext: (server: string, port: Socket) => () => void;
+  log: (level: 'info' | 'warn', context: Record<string, unknown>, message: string) => void;
+}
+
+export interface Drivers {
+  name: string;
+  compute: ComputeDriver;
+  storage: StorageDriver;
+  /** What the drivers can do, for `/readyz` and the logs. */
+  probe: DriverProbe;
+  /** The simulated compute driver's test controls, when that is the driver. */
+  simulated: SimulatedCompute | undefined;
+}

@@ -1,0 +1,365 @@
+/**
+ * `--driver libvirt` through the API, against the real libvirtd: a drive holding the tiny
+ * guest's image, a server started from it (its console marker with its own name from the
+ * context, its runtime counters and DHCP address), VNC against QEMU's own screen, an ACPI
+ * shutdown, a hard stop, a QEMU killed from outside, a restart of sigmalite with the guest
+ * running (re-adopted, `active_since` kept), and a start libvirt refuses. One guest at a time,
+ * 256 MiB (CloudSigma's minimum), TCG.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync, statSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Config } from '../../src/config.js';
+import { type Client, startTestApp, type TestApp } from '../support/app.js';
+import {
+  describeLibvirt,
+  reachableTempDir,
+  removeTinyGuest,
+  requireLibvirt,
+  tinyGuest,
+  uniqueName,
+  virsh,
+  virshQuietly,
+} from '../support/libvirt.js';
+import { rfbAuthenticate } from '../support/rfb-client.js';
+
+const BOOT_MS = 150_000;
+const subnet = `10.${100 + Math.floor(Math.random() * 100)}.${Math.floor(Math.random() * 250)}`;
+
+/** A console tunnel (docs/console.md): the password line, then the guest's console. */
+class ConsoleClient {
+  private text = '';
+  private readonly socket: Socket;
+  private waiters: (() => void)[] = [];
+
+  constructor(url: string, password: string) {
+    const { hostname, port } = new URL(url.replace(/^csconsole:/, 'http:'));
+    this.socket = connect({ host: hostname, port: Number(port) });
+    this.socket.on('data', (chunk: Buffer) => {
+      this.text += chunk.toString('latin1');
+      for (const waiter of this.waiters) waiter();
+    });
+    this.socket.on('error', () => {});
+    this.socket.write(`${password}\n`);
+  }
+
+  /** The first line matching `pattern` (whole output so far and later). */
+  async line(pattern: RegExp, timeoutMs: number): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.text.split(/\r?\n/).find((line) => pattern.test(line));
+      if (found !== undefined) return found;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error(`no console line matching ${pattern}; saw:\n${this.text.slice(-2000)}`);
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 1000));
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      this.waiters = [];
+    }
+  }
+
+  /** How many lines so far match `pattern`. */
+  count(pattern: RegExp): number {
+    return this.text.split(/\r?\n/).filter((line) => pattern.test(line)).length;
+  }
+
+  type(text: string): void {
+    this.socket.write(text);
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+describeLibvirt('--driver libvirt through the API', () => {
+  let dir: string;
+  let test: TestApp;
+  let config: Partial<Config>;
+  let pool: string;
+  let network: string;
+  const servers: string[] = [];
+
+  const alice = (): Client => test.alice;
+
+  async function waitFor<T>(
+    what: string,
+    read: () => Promise<T>,
+    done: (value: T) => boolean,
+    timeoutMs = 60_000,
+  ): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let value = await read();
+    while (!done(value)) {
+      if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(value)}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      value = await read();
+    }
+    return value;
+  }
+
+  const server = async (uuid: string) => (await alice().get(`/servers/${uuid}/`)).json;
+  const status = async (uuid: string, wanted: string, timeoutMs?: number) =>
+    waitFor(
+      `server ${uuid} ${wanted}`,
+      () => server(uuid),
+      (s) => s.status === wanted,
+      timeoutMs,
+    );
+  /** `running`, or the error of the start's job when it ended `stopped`. */
+  const running = async (uuid: string) => {
+    const after = await waitFor(
+      `server ${uuid} started`,
+      () => server(uuid),
+      (s) => s.status === 'running' || s.status === 'stopped',
+      30_000,
+    );
+    if (after.status !== 'running') {
+      const job = (await alice().get(`/jobs/${after.jobs.at(-1)?.uuid}/`)).json;
+      throw new Error(`the start failed: ${JSON.stringify(job)}`);
+    }
+    return after;
+  };
+  const action = async (uuid: string, name: string) => {
+    const res = await alice().post(`/servers/${uuid}/action/?do=${name}`, {});
+    expect(res.status, res.text).toBeLessThan(300);
+    return res.json;
+  };
+
+  async function start(): Promise<void> {
+    test = await startTestApp({ ...config, settle: false });
+  }
+
+  /** A drive whose volume holds the tiny guest's ISO, put there as an upload would. */
+  async function guestDrive(): Promise<string> {
+    const iso = tinyGuest().iso;
+    const size = statSync(iso).size;
+    const res = await alice().post('/drives/', {
+      name: 'tiny-guest',
+      media: 'cdrom',
+      size: 512 * 1024 * 1024, // CloudSigma's smallest
+    });
+    expect(res.status, res.text).toBe(201);
+    const uuid: string = res.json.objects[0].uuid;
+    await waitFor(
+      'drive',
+      async () => (await alice().get(`/drives/${uuid}/`)).json.status,
+      (s) => s === 'unmounted',
+    );
+    // The drive's qcow2 volume exists (the driver made it); the image replaces it, raw.
+    virsh('vol-delete', '--pool', pool, uuid);
+    virsh('vol-create-as', pool, uuid, String(size), '--format', 'raw');
+    virsh('vol-upload', '--pool', pool, uuid, iso);
+    return uuid;
+  }
+
+  async function guestServer(drive: string, name: string): Promise<string> {
+    const res = await alice().post('/servers/', {
+      name,
+      // More than a core of this host: no CPU quota slows the emulated boot down.
+      cpu: 2893,
+      mem: 256 * 1024 * 1024,
+      vnc_password: 'guest-vnc-pass',
+      drives: [{ drive, device: 'ide', dev_channel: '0:0', boot_order: 1 }],
+      nics: [{ ip_v4_conf: { conf: 'dhcp', ip: null }, model: 'virtio' }],
+    });
+    expect(res.status, res.text).toBe(201);
+    const uuid: string = res.json.objects[0].uuid;
+    servers.push(uuid);
+    return uuid;
+  }
+
+  async function openConsole(uuid: string): Promise<ConsoleClient> {
+    const { console_url } = await action(uuid, 'open_console');
+    return new ConsoleClient(console_url, 'guest-vnc-pass');
+  }
+
+  beforeAll(async () => {
+    requireLibvirt();
+    tinyGuest();
+    dir = reachableTempDir('sigmalite-api-test-');
+    pool = uniqueName('sl-test-pool-');
+    network = uniqueName('sl-test-pub-');
+    config = {
+      driver: 'libvirt',
+      memory: false,
+      data: dir,
+      libvirtPool: pool,
+      libvirtNetwork: network,
+      libvirtBridge: uniqueName('slt'),
+      libvirtNat: false,
+      libvirtAccelerator: 'tcg',
+      dynamicPool: `${subnet}.0/24`,
+      reconcileInterval: 2,
+      acpiTimeout: 8,
+    };
+    await start();
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const uuid of servers) {
+      virshQuietly('destroy', uuid);
+      virshQuietly('undefine', uuid);
+    }
+    await test?.close();
+    if (pool) {
+      for (const line of virsh('vol-list', pool).split('\n')) {
+        const name = line.trim().split(/\s+/)[0];
+        if (name) virshQuietly('vol-delete', '--pool', pool, name);
+      }
+      virshQuietly('pool-destroy', pool);
+      virshQuietly('pool-undefine', pool);
+    }
+    if (network) {
+      virshQuietly('net-destroy', network);
+      virshQuietly('net-undefine', network);
+    }
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    removeTinyGuest();
+  }, 60_000);
+
+  it('boots a server from a drive: console, context, counters, VNC, restart of sigmalite', async () => {
+    const drive = await guestDrive();
+    const uuid = await guestServer(drive, 'api-guest-one');
+    const t0 = Date.now();
+    await action(uuid, 'start');
+    const started = await running(uuid);
+    expect(started.runtime.active_since).toEqual(expect.any(String));
+    expect(virsh('domstate', uuid).trim()).toBe('running');
+
+    const serial = await openConsole(uuid);
+    await serial.line(/TINY-GUEST BOOT/, BOOT_MS);
+    // Its own name, read from the context port sigmalite serves.
+    await serial.line(/TINY-GUEST NAME api-guest-one$/, 30_000);
+    const dhcp = await serial.line(/TINY-GUEST DHCP \S+ \d+\.\d+\.\d+\.\d+/, 30_000);
+    await serial.line(/TINY-GUEST READY/, 30_000);
+    serial.close();
+    const bootMs = Date.now() - t0;
+
+    // The address the guest leased is the one sigmalite reserved for its NIC.
+    const leased = await server(uuid);
+    expect(/DHCP \S+ ([\d.]+)/.exec(dhcp)?.[1], dhcp).toBe(leased.nics[0].runtime.ip_v4.uuid);
+    // Counters follow the host's (reconciled every 2 s): the guest read its boot image.
+    const counted = await waitFor(
+      'drive counters',
+      () => server(uuid),
+      (s) => s.drives[0].runtime.io.bytes_read > 0 && s.nics[0].runtime.io.packets_sent > 0,
+      20_000,
+    );
+    expect(counted.drives[0].runtime.io.count_read).toBeGreaterThan(0);
+
+    // VNC: QEMU's own server behind the tunnel, its password the first 8 characters.
+    const { vnc_url } = await action(uuid, 'open_vnc');
+    const vnc = new URL(vnc_url.replace(/^vnc:/, 'http:'));
+    const where = { host: vnc.hostname, port: Number(vnc.port) };
+    const right = await rfbAuthenticate(where, 'guest-vn');
+    expect(right.securityResult).toBe(0);
+    expect(right.width).toBeGreaterThan(0);
+    expect((await rfbAuthenticate(where, 'wrong-pw')).securityResult).toBe(1);
+    await action(uuid, 'close_vnc');
+
+    // sigmalite restarts; the guest runs on and is re-adopted.
+    const since = counted.runtime.active_since;
+    await test.close();
+    expect(virsh('domstate', uuid).trim()).toBe('running');
+    await start();
+    const adopted = await server(uuid);
+    expect(adopted.status).toBe('running');
+    expect(adopted.runtime.active_since).toBe(since);
+    await new Promise((resolve) => setTimeout(resolve, 3000)); // a reconcile or two
+    expect((await server(uuid)).status).toBe('running');
+    // The console works again: QEMU reconnected to the same port.
+    const again = await openConsole(uuid);
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    again.type('echo SUM-$((40+2))\n');
+    await again.line(/^SUM-42/, 20_000);
+    again.close();
+
+    // ACPI: the guest powers itself off.
+    await action(uuid, 'shutdown');
+    await status(uuid, 'stopped', 30_000);
+    expect(virsh('domstate', uuid).trim()).toBe('shut off');
+    console.info(`api.test: start to READY ${bootMs} ms`);
+  }, 300_000);
+
+  it('an ignored ACPI shutdown (running again after --acpi-timeout), a restart, a killed QEMU, a hard stop', async () => {
+    const uuid = servers[0]!;
+    // The tiny guest ignores the power button when its context's meta says so.
+    const definition = await server(uuid);
+    const put = await alice().put(`/servers/${uuid}/`, {
+      ...definition,
+      meta: { tiny_guest_acpi: 'ignore' },
+    });
+    expect(put.status, put.text).toBe(200);
+    await action(uuid, 'start');
+    await running(uuid);
+    const serial = await openConsole(uuid);
+    await serial.line(/TINY-GUEST READY/, BOOT_MS);
+    const pressed = Date.now();
+    await action(uuid, 'shutdown');
+    expect((await server(uuid)).status).toBe('stopping');
+    // Pressed every second, ignored every time; running again after the 8 s timeout.
+    await status(uuid, 'running', 30_000);
+    expect(Date.now() - pressed).toBeGreaterThanOrEqual(7_500);
+    const ignored = serial.count(/TINY-GUEST POWER-BUTTON ignored/);
+    expect(ignored, 'button presses the guest saw').toBeGreaterThanOrEqual(5);
+    serial.close();
+    expect(virsh('domstate', uuid).trim()).toBe('running');
+
+    // A restart: the stop's event comes after the new start began, and must not close the new
+    // run's console (the guest boots again and is heard).
+    const firstPid = readFileSync(`/run/libvirt/qemu/${uuid}.pid`, 'utf8').trim();
+    await action(uuid, 'restart');
+    await waitFor(
+      'restarted',
+      () => server(uuid),
+      (s) =>
+        s.status === 'running' &&
+        readFileSync(`/run/libvirt/qemu/${uuid}.pid`, 'utf8').trim() !== firstPid,
+      30_000,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // the stop's late event
+    const reborn = await openConsole(uuid);
+    await reborn.line(/TINY-GUEST BOOT/, BOOT_MS);
+    reborn.close();
+
+    // QEMU killed from outside: the event makes the server stopped.
+    const pid = Number(readFileSync(`/run/libvirt/qemu/${uuid}.pid`, 'utf8').trim());
+    execFileSync('kill', ['-9', String(pid)]);
+    await status(uuid, 'stopped', 20_000);
+
+    // A hard stop (no need to wait for the boot).
+    await action(uuid, 'start');
+    await running(uuid);
+    await action(uuid, 'stop');
+    await status(uuid, 'stopped', 30_000);
+    expect(virsh('domstate', uuid).trim()).toBe('shut off');
+  }, 240_000);
+
+  it('a start libvirt refuses ends stopped, with the error in its job and the audit log', async () => {
+    const drive = await guestDrive();
+    const uuid = await guestServer(drive, 'api-guest-broken');
+    // The drive's image is gone from the host.
+    virsh('vol-delete', '--pool', pool, drive);
+    await action(uuid, 'start');
+    const stopped = await status(uuid, 'stopped', 30_000);
+    const job = (await alice().get(`/jobs/${stopped.jobs.at(-1).uuid ?? stopped.jobs.at(-1)}/`))
+      .json;
+    expect(job.state).toBe('error');
+    expect(job.data.error).toMatch(/no image/);
+    const logs = (await alice().get('/logs/?limit=0')).json.objects;
+    const boot = logs.find(
+      (entry: { action: string; target?: string; uuid?: string }) =>
+        entry.action === 'boot' && JSON.stringify(entry).includes(uuid),
+    );
+    expect(JSON.stringify(boot)).toMatch(/no image/);
+    expect(virsh('list', '--all', '--name')).not.toContain(uuid);
+  }, 60_000);
+});
