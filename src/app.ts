@@ -97,7 +97,7 @@ export const DB_FILE = 'sigmalite.db';
 
 /** The configured store; a server's SQLite file checkpoints in the background (`checkpointer.ts`). */
 export async function openStore(
-  config: Pick<Config, 'memory' | 'data' | 'store'>,
+  config: Pick<Config, 'memory' | 'data' | 'store'> & Partial<Pick<Config, 'sqliteSynchronous'>>,
   server = false,
   warn: (message: string) => void = (message) => process.stderr.write(`warning: ${message}\n`),
 ): Promise<Store> {
@@ -105,7 +105,11 @@ export async function openStore(
   if (config.memory) return new SqliteStore({ path: ':memory:' });
   const path = join(config.data, DB_FILE);
   for (const warning of prepareDataDir(config.data, path)) warn(warning);
-  return new SqliteStore({ path, backgroundCheckpoints: server });
+  return new SqliteStore({
+    path,
+    backgroundCheckpoints: server,
+    synchronous: config.sqliteSynchronous === 'NORMAL' ? 'NORMAL' : 'FULL',
+  });
 }
 
 /** A namespace of the store's component state, as the simulated hypervisor keeps its machines. */

@@ -106,6 +106,8 @@ export interface Config {
   maxRequestItems: number;
   /** Characters in any string of a request body. */
   maxString: number;
+  /** SQLite's `synchronous`: `FULL` survives a power loss, `NORMAL` only a process crash. */
+  sqliteSynchronous: string;
   /** Websocket event streams one account may hold open. */
   maxStreamsPerAccount: number;
   /** Other origins browser pages may open event streams from with cookies, comma-separated. */
@@ -185,6 +187,7 @@ export const DEFAULTS: Config = {
   maxConnectionsPerAddress: 256,
   maxRequestItems: 1000,
   maxString: 65_536,
+  sqliteSynchronous: 'FULL',
   maxStreamsPerAccount: 16,
   allowedOrigins: undefined,
 };
@@ -596,6 +599,14 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'Characters in any string of a request body, keys included (more: 400)',
   },
   {
+    key: 'sqliteSynchronous',
+    flag: 'sqlite-synchronous',
+    env: 'SIGMALITE_SQLITE_SYNCHRONOUS',
+    type: 'string',
+    arg: 'FULL|NORMAL',
+    help: 'SQLite durability: FULL loses nothing acknowledged, power loss included; NORMAL is faster and survives a process crash, but a power loss may take the last commits',
+  },
+  {
     key: 'maxStreamsPerAccount',
     flag: 'max-streams-per-account',
     env: 'SIGMALITE_MAX_STREAMS_PER_ACCOUNT',
@@ -675,6 +686,12 @@ export function resolveConfig(
   }
   if (config.store !== undefined && config.memory)
     throw new ConfigError('--store and --memory exclude each other');
+  config.sqliteSynchronous = config.sqliteSynchronous.toUpperCase();
+  if (config.sqliteSynchronous !== 'FULL' && config.sqliteSynchronous !== 'NORMAL') {
+    throw new ConfigError(
+      `--sqlite-synchronous: expected FULL or NORMAL, got "${config.sqliteSynchronous}"`,
+    );
+  }
   if (config.port > 65535) throw new ConfigError(`--port: ${config.port} is not a port`);
   if (config.publicUrl !== undefined) config.publicUrl = publicOrigin(config.publicUrl);
   const driver = driverProblem(config.driver);

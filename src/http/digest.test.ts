@@ -5,6 +5,40 @@ import { DigestVerifier, digestResponse, parseDigest } from './digest.js';
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
 
 describe('DigestVerifier', () => {
+  it('refuses a replay for as long as its nonce is valid, however many other logins happen', () => {
+    let now = 1_000_000;
+    const verifier = new DigestVerifier(60_000, () => now, 3);
+    const ha1 = md5('me@x.io:users:pw');
+    const login = (nonce: string) => {
+      const response = digestResponse(ha1, nonce, '00000001', 'c', 'GET', '/a');
+      return verifier.verify(
+        {
+          username: 'me@x.io',
+          realm: 'users',
+          nonce,
+          uri: '/a',
+          response,
+          qop: 'auth',
+          nc: '00000001',
+          cnonce: 'c',
+        },
+        ha1,
+        'GET',
+        '/a',
+      );
+    };
+    const nonceOf = () => /nonce="([^"]+)"/.exec(verifier.challenge())![1]!;
+    const first = nonceOf();
+    expect(login(first)).toBe(true);
+    const others = [nonceOf(), nonceOf(), nonceOf(), nonceOf()];
+    // The table is full with live nonces: a new one is refused, never the first forgotten.
+    expect(others.map(login)).toEqual([true, true, false, false]);
+    expect(login(first)).toBe(false);
+    // Once the tracked nonces expire, new ones are taken again.
+    now += 60_001;
+    expect(login(nonceOf())).toBe(true);
+  });
+
   it('expires nonces: a stale one is reported as stale, a forged one as invalid', () => {
     let now = 1_000_000;
     const verifier = new DigestVerifier(60_000, () => now);

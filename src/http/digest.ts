@@ -4,7 +4,6 @@
  * that does not grow is refused as a replay. Nonces are per process.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
 import { DIGEST_REALM } from '../accounts/passwords.js';
 
 export interface DigestParams {
@@ -53,12 +52,18 @@ export type NonceCheck = 'ok' | 'stale' | 'invalid';
 export class DigestVerifier {
   private readonly secret = randomBytes(32);
   private readonly opaque = randomBytes(16).toString('hex');
-  /** The highest nonce count seen per nonce. */
-  private readonly counts = new LRUCache<string, number>({ max: 100_000 });
+  /**
+   * The highest nonce count seen per nonce, kept until the nonce expires (then `checkNonce`
+   * refuses it anyway). Never evicted early: a forgotten count would let a replay through. When
+   * `maxTracked` live nonces are tracked, a new one is refused (the client gets a fresh challenge
+   * and tries again later) rather than one forgotten. Nonces enter only with a right response.
+   */
+  private readonly counts = new Map<string, { count: number; stamp: number }>();
 
   constructor(
     private readonly nonceTtlMs = 300_000,
     private readonly now: () => number = Date.now,
+    private readonly maxTracked = 100_000,
   ) {}
 
   /** A `WWW-Authenticate` value with a fresh nonce. */
@@ -112,10 +117,26 @@ export class DigestVerifier {
       return false;
     }
     const count = Number.parseInt(params.nc, 16);
-    const last = this.counts.get(params.nonce) ?? 0;
-    if (count <= last) return false;
-    this.counts.set(params.nonce, count);
+    const seen = this.counts.get(params.nonce);
+    if (seen) {
+      if (count <= seen.count) return false;
+      seen.count = count;
+      return true;
+    }
+    if (this.counts.size >= this.maxTracked) {
+      this.forgetExpired();
+      if (this.counts.size >= this.maxTracked) return false;
+    }
+    this.counts.set(params.nonce, { count, stamp: Number(params.nonce.split(':', 1)[0]) });
     return true;
+  }
+
+  /** Drops the counts of nonces that have expired (checkNonce refuses those before verify). */
+  private forgetExpired(): void {
+    const now = this.now();
+    for (const [nonce, { stamp }] of this.counts) {
+      if (now - stamp > this.nonceTtlMs) this.counts.delete(nonce);
+    }
   }
 }
 

@@ -38,4 +38,25 @@ describe('the data directory', () => {
     mkdirSync(pool, { mode: 0o711 });
     expect(prepareDataDir(pool, join(pool, 'sigmalite.db'))).toEqual([]);
   });
+
+  it('opens SQLite with synchronous=FULL by default, NORMAL when asked', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'sigmalite-dir-'));
+    made.push(parent);
+    const level = async (sqliteSynchronous?: string) => {
+      const store = await openStore({
+        memory: false,
+        data: join(parent, sqliteSynchronous ?? 'default'),
+        store: undefined,
+        ...(sqliteSynchronous ? { sqliteSynchronous } : {}),
+      });
+      try {
+        const db = (store as unknown as { db: { pragma(p: string, o: object): unknown } }).db;
+        return db.pragma('synchronous', { simple: true });
+      } finally {
+        await store.close();
+      }
+    };
+    expect(await level()).toBe(2);
+    expect(await level('NORMAL')).toBe(1);
+  });
 });

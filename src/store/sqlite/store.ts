@@ -53,7 +53,10 @@ type Statement = Database.Statement;
 export interface SqliteOptions {
   /** A file path, or `:memory:`. */
   path: string;
-  /** `NORMAL` survives a process crash (WAL); `FULL` also survives a power loss. */
+  /**
+   * `FULL` (the default) survives a power loss: nothing acknowledged is lost; `NORMAL` survives a
+   * process crash only (with WAL, the last commits before a power loss may go), and is faster.
+   */
   synchronous?: 'NORMAL' | 'FULL';
   /**
    * Hold the file alone until `close` (an import): opening fails with `StoreBusyError` while
@@ -113,7 +116,7 @@ export class SqliteStore implements Store {
     this.db = new Database(options.path, options.exclusive ? { timeout: 1000 } : {});
     if (options.exclusive) this.lockAlone();
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
+    this.db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
     this.db.pragma('busy_timeout = 5000');
     // Checkpoints copy the WAL into the database file; fewer, larger ones cost less per write.
     this.db.pragma('wal_autocheckpoint = 4000');
