@@ -190,8 +190,8 @@ describe('POST /drives/upload/', () => {
     expect(res.status).toBe(403);
   });
 
-  it('streams: a 192 MiB upload and download never hold the image in memory', async () => {
-    const size = 192 * MiB;
+  it('streams: a 128 MiB upload and download never hold the image in memory', async () => {
+    const size = 128 * MiB;
     const piece = randomBytes(MiB);
     // Live memory only: a full collection before each sample (garbage buffers are no holding).
     setFlagsFromString('--expose-gc');
@@ -206,7 +206,8 @@ describe('POST /drives/upload/', () => {
         peak,
         now.heapUsed + now.arrayBuffers - before.heapUsed - before.arrayBuffers,
       );
-    }, 100);
+      // Not more often: full collections on a loaded machine starve the transfer they measure.
+    }, 500);
     let peaks: number[];
     try {
       // node:http on the client side too, which keeps to backpressure both ways.
@@ -265,7 +266,7 @@ describe('POST /drives/upload/', () => {
     // Client and server share this process: both together stay far below the image's size.
     expect(peaks[0]).toBeLessThan(48 * MiB);
     expect(peaks[1]).toBeLessThan(48 * MiB);
-  }, 120_000);
+  }, 240_000);
 });
 
 // ---------------------------------------------------------------------------------------------

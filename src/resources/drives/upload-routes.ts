@@ -401,6 +401,10 @@ async function rawUpload(uploads: Uploads, ctx: ApiContext): Promise<ApiResult> 
   try {
     const source = bodyOf(ctx);
     source.on('error', (error) => progress.destroy(error));
+    // A body cut off without an error still ends the write (it would wait for ever).
+    source.on('close', () => {
+      if (!source.readableEnded) progress.destroy(new Error('the request body was cut off'));
+    });
     await uploads.writingInto(doc.uuid, () =>
       uploads.env.images.putChunk(
         doc.uuid,
