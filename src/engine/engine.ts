@@ -254,16 +254,23 @@ export class Engine implements Tunnels {
     return this.ctx.compute.openVnc(await this.hostOf(uuid), uuid, password, name);
   }
 
+  /**
+   * Closing asks no store: it is done on every host of this process (closing what is not open is
+   * nothing), since a PUT closes tunnels inside its write transaction, where a read through the
+   * pool could wait for a connection that concurrent writers of the same object hold (a deadlock
+   * on PostgreSQL). Tunnels live in this process only.
+   */
   async closeVnc(uuid: string): Promise<void> {
-    return this.ctx.compute.closeVnc(await this.hostOf(uuid), uuid);
+    for (const host of this.ctx.hosts) await this.ctx.compute.closeVnc(host, uuid);
   }
 
   async openConsole(uuid: string, password: string, name: string): Promise<{ port: number }> {
     return this.ctx.compute.openConsole(await this.hostOf(uuid), uuid, password, name);
   }
 
+  /** As `closeVnc`: on every host of this process, without reading the store. */
   async closeConsole(uuid: string): Promise<void> {
-    return this.ctx.compute.closeConsole(await this.hostOf(uuid), uuid);
+    for (const host of this.ctx.hosts) await this.ctx.compute.closeConsole(host, uuid);
   }
 
   /**
