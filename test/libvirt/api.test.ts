@@ -48,7 +48,7 @@ class ConsoleClient {
   async line(pattern: RegExp, timeoutMs: number): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const found = this.text.split(/\r?\n/).find((line) => pattern.test(line));
+      const found = this.lines().find((line) => pattern.test(line));
       if (found !== undefined) return found;
       const left = deadline - Date.now();
       if (left <= 0) {
@@ -67,7 +67,12 @@ class ConsoleClient {
 
   /** How many lines so far match `pattern`. */
   count(pattern: RegExp): number {
-    return this.text.split(/\r?\n/).filter((line) => pattern.test(line)).length;
+    return this.lines().filter((line) => pattern.test(line)).length;
+  }
+
+  /** The lines received whole: a line still arriving (`...10.113.1.1` of `...10.113.1.105`) waits. */
+  private lines(): string[] {
+    return this.text.split(/\r?\n/).slice(0, -1);
   }
 
   type(text: string): void {
