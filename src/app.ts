@@ -294,6 +294,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         windowMs: 60_000,
       },
     });
+    await authenticator.start();
     const moduleEnv: ModuleEnv = { ...env, net, billing, authenticator, uploads };
     const routes: RouteSpec[] = RESOURCE_MODULES.flatMap(
       (module) => module.routes?.(moduleEnv) ?? [],

@@ -7,7 +7,8 @@
  * hit re-reads the account's credential version: a password changed by another process takes
  * effect on the next request. Login attempts are throttled per account and per client address
  * (`LoginThrottle`); credentials already verified and live sessions keep working while an account
- * is throttled.
+ * is throttled. On a store several processes share, `start()` makes Digest nonces and the throttle
+ * shared through it (a nonce issued by one process works on another; attempts count everywhere).
  */
 import { createHash, hash, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
@@ -16,7 +17,7 @@ import { hashToken } from '../accounts/tokens.js';
 import { type ApiError, errors } from '../errors.js';
 import type { Store } from '../store/types.js';
 import { DigestVerifier, parseDigest } from './digest.js';
-import { DEFAULT_THROTTLE, LoginThrottle, type ThrottleLimits } from './throttle.js';
+import { DEFAULT_THROTTLE, type GiveBack, LoginThrottle, type ThrottleLimits } from './throttle.js';
 
 export interface Principal {
   uuid: string;
@@ -75,6 +76,9 @@ export const ASYNC_MAX_AGE = 120;
 export const SESSION_MAX_AGE = 1_209_600;
 export const CSRF_MAX_AGE = 31_449_600;
 
+/** How long a Digest nonce is accepted (then the client is told it is stale). */
+const DIGEST_NONCE_TTL_MS = 300_000;
+
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export class Authenticator {
@@ -97,7 +101,25 @@ export class Authenticator {
     this.cache = new LRUCache({ max: options.cacheSize ?? 10_000 });
     this.now = options.now ?? Date.now;
     this.throttle = new LoginThrottle(options.throttle ?? DEFAULT_THROTTLE, this.now);
-    this.digest = options.digest ? new DigestVerifier(300_000, this.now) : undefined;
+    this.digest = options.digest ? new DigestVerifier(DIGEST_NONCE_TTL_MS, this.now) : undefined;
+  }
+
+  /**
+   * Shares Digest nonces and the login throttle through the store when several processes may use
+   * it (PostgreSQL); nothing to do for a store of one process. Call before serving.
+   */
+  async start(): Promise<void> {
+    const shared = this.store.sharedAuth;
+    if (!shared) return;
+    this.throttle.share({
+      key: (await shared.secret('login-throttle')).toString('base64'),
+      take: (...args) => shared.takeAttempt(...args),
+      give: (...args) => shared.giveAttempt(...args),
+    });
+    this.digest?.share({
+      key: await shared.secret('digest-nonces'),
+      advance: (nonce, count, expiresAt) => shared.advanceNonce(nonce, count, expiresAt),
+    });
   }
 
   /**
@@ -148,10 +170,10 @@ export class Authenticator {
     let pending = this.inFlight.get(key);
     if (!pending) {
       // Reserved before the slow hash: parallel guesses are counted as they arrive.
-      const giveBack = this.throttle.reserve(basic.email, request.address);
-      pending = this.verifyPassword(basic.email, basic.password, giveBack).finally(() =>
-        this.inFlight.delete(key),
-      );
+      const reserved = this.throttle.reserve(basic.email, request.address);
+      pending = reserved
+        .then((giveBack) => this.verifyPassword(basic.email, basic.password, giveBack))
+        .finally(() => this.inFlight.delete(key));
       this.inFlight.set(key, pending);
     }
     const login = await pending;
@@ -168,13 +190,13 @@ export class Authenticator {
   private async verifyPassword(
     email: string,
     password: string,
-    giveBack: () => void,
+    giveBack: GiveBack,
   ): Promise<CachedLogin | null> {
     const account = await this.store.accounts.byEmail(email);
     const stored = account?.passwordHash ?? (await this.dummyHash());
     const right = await verifyPassword(password, stored);
     if (account && right) {
-      giveBack();
+      await giveBack();
       return { uuid: account.uuid, email: account.email, credVersion: account.credVersion };
     }
     return null;
@@ -191,25 +213,32 @@ export class Authenticator {
     if (!this.digest || !params) throw this.unauthorized(false, request.xhr);
     const nonce = this.digest.checkNonce(params.nonce);
     if (nonce !== 'ok') throw this.unauthorized(nonce === 'stale', request.xhr);
-    const giveBack = this.throttle.reserve(params.username, request.address);
+    const giveBack = await this.throttle.reserve(params.username, request.address);
     const account = await this.store.accounts.byEmail(params.username);
-    if (!account?.ha1 || !this.digest.verify(params, account.ha1, request.method, request.url)) {
+    if (
+      !account?.ha1 ||
+      !(await this.digest.verify(params, account.ha1, request.method, request.url))
+    ) {
       throw this.unauthorized(false, request.xhr);
     }
-    giveBack();
+    await giveBack();
     return { uuid: account.uuid, email: account.email, via: 'digest' };
   }
 
   /**
    * An API token, checked on every request (a revoked one stops working at once, in every
    * process). Tokens are too long to guess, but each wrong one costs a store read: they count
-   * against the client address's login budget (not an account's: a token names none).
+   * against the client address's login budget (not an account's: a token names none), reserved in
+   * this process and counted in the shared tables only when wrong (no store write per request).
    */
   private async fromToken(header: string, request: AuthRequest): Promise<Principal> {
-    const giveBack = this.throttle.reserve(undefined, request.address);
+    const giveBack = this.throttle.reserveHere(undefined, request.address);
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     const account = match ? await this.store.tokens.accountOf(hashToken(match[1]!)) : undefined;
-    if (!account) throw this.unauthorized(false, request.xhr);
+    if (!account) {
+      await this.throttle.failed(undefined, request.address);
+      throw this.unauthorized(false, request.xhr);
+    }
     giveBack();
     return { uuid: account.uuid, email: account.email, via: 'token' };
   }
@@ -229,7 +258,7 @@ export class Authenticator {
 
   /** `do=login`: checks the password (throttled) and opens a session. */
   async login(email: string, password: string, address?: string): Promise<NewSession> {
-    const giveBack = this.throttle.reserve(email, address);
+    const giveBack = await this.throttle.reserve(email, address);
     const login = await this.verifyPassword(email, password, giveBack);
     if (!login) throw errors.permission('Wrong username or password', null, 401);
     const sessionId = randomBytes(32).toString('base64url');

@@ -5,7 +5,7 @@ import { DigestVerifier, digestResponse, parseDigest } from './digest.js';
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
 
 describe('DigestVerifier', () => {
-  it('refuses a replay for as long as its nonce is valid, however many other logins happen', () => {
+  it('refuses a replay for as long as its nonce is valid, however many other logins happen', async () => {
     let now = 1_000_000;
     const verifier = new DigestVerifier(60_000, () => now, 3);
     const ha1 = md5('me@x.io:users:pw');
@@ -29,14 +29,16 @@ describe('DigestVerifier', () => {
     };
     const nonceOf = () => /nonce="([^"]+)"/.exec(verifier.challenge())![1]!;
     const first = nonceOf();
-    expect(login(first)).toBe(true);
+    expect(await login(first)).toBe(true);
     const others = [nonceOf(), nonceOf(), nonceOf(), nonceOf()];
     // The table is full with live nonces: a new one is refused, never the first forgotten.
-    expect(others.map(login)).toEqual([true, true, false, false]);
-    expect(login(first)).toBe(false);
+    const answers: boolean[] = [];
+    for (const nonce of others) answers.push(await login(nonce));
+    expect(answers).toEqual([true, true, false, false]);
+    expect(await login(first)).toBe(false);
     // Once the tracked nonces expire, new ones are taken again.
     now += 60_001;
-    expect(login(nonceOf())).toBe(true);
+    expect(await login(nonceOf())).toBe(true);
   });
 
   it('expires nonces: a stale one is reported as stale, a forged one as invalid', () => {
@@ -52,7 +54,7 @@ describe('DigestVerifier', () => {
     expect(verifier.challenge(true)).toMatch(/stale=true$/);
   });
 
-  it('checks the RFC 2617 response and refuses counts that do not grow', () => {
+  it('checks the RFC 2617 response and refuses counts that do not grow', async () => {
     const verifier = new DigestVerifier();
     const challenge = verifier.challenge();
     const nonce = /nonce="([^"]+)"/.exec(challenge)![1]!;
@@ -67,11 +69,17 @@ describe('DigestVerifier', () => {
       nc: '00000002',
       qop: 'auth',
     });
-    expect(verifier.verify(params, ha1, 'GET', '/a?b=1')).toBe(true);
-    expect(verifier.verify(params, ha1, 'GET', '/a?b=1')).toBe(false);
-    expect(verifier.verify(parseDigest(header('00000001'))!, ha1, 'GET', '/a?b=1')).toBe(false);
-    expect(verifier.verify(parseDigest(header('00000003'))!, ha1, 'POST', '/a?b=1')).toBe(false);
-    expect(verifier.verify(parseDigest(header('00000003'))!, ha1, 'GET', '/a?b=1')).toBe(true);
+    expect(await verifier.verify(params, ha1, 'GET', '/a?b=1')).toBe(true);
+    expect(await verifier.verify(params, ha1, 'GET', '/a?b=1')).toBe(false);
+    expect(await verifier.verify(parseDigest(header('00000001'))!, ha1, 'GET', '/a?b=1')).toBe(
+      false,
+    );
+    expect(await verifier.verify(parseDigest(header('00000003'))!, ha1, 'POST', '/a?b=1')).toBe(
+      false,
+    );
+    expect(await verifier.verify(parseDigest(header('00000003'))!, ha1, 'GET', '/a?b=1')).toBe(
+      true,
+    );
   });
 
   it('parses only Digest headers with their required parts', () => {

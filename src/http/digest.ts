@@ -1,7 +1,10 @@
 /**
  * HTTP Digest authentication (RFC 2617: MD5, qop=auth, realm "users") as CloudSigma offers it.
  * Nonces are HMAC-signed and expire; the nonce counts seen are remembered per nonce, and a count
- * that does not grow is refused as a replay. Nonces are per process.
+ * that does not grow is refused as a replay. Alone, a process signs with a random key and keeps
+ * the counts in memory; processes sharing a store (`share`) sign with the store's key and record
+ * the counts there, so a nonce issued by one is accepted by every other, and a count seen by one
+ * is refused by all.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { DIGEST_REALM } from '../accounts/passwords.js';
@@ -49,9 +52,17 @@ export function parseDigest(header: string): DigestParams | null {
 
 export type NonceCheck = 'ok' | 'stale' | 'invalid';
 
+/** What processes sharing a store share of Digest (the store's `SharedAuthRepo`). */
+export interface SharedNonces {
+  key: Buffer;
+  /** Records the count if it is higher than the one recorded (see `SharedAuthRepo.advanceNonce`). */
+  advance(nonce: string, count: number, expiresAt: number): Promise<boolean>;
+}
+
 export class DigestVerifier {
-  private readonly secret = randomBytes(32);
-  private readonly opaque = randomBytes(16).toString('hex');
+  private secret: Buffer = randomBytes(32);
+  private opaque = randomBytes(16).toString('hex');
+  private shared: SharedNonces | undefined;
   /**
    * The highest nonce count seen per nonce, kept until the nonce expires (then `checkNonce`
    * refuses it anyway). Never evicted early: a forgotten count would let a replay through. When
@@ -65,6 +76,16 @@ export class DigestVerifier {
     private readonly now: () => number = Date.now,
     private readonly maxTracked = 100_000,
   ) {}
+
+  /**
+   * Signs with the shared key and records counts in the store from now on. The opaque value is
+   * derived from the key, so that every process sends (and checks) the same.
+   */
+  share(shared: SharedNonces): void {
+    this.shared = shared;
+    this.secret = shared.key;
+    this.opaque = this.sign('opaque');
+  }
 
   /** A `WWW-Authenticate` value with a fresh nonce. */
   challenge(stale = false): string {
@@ -92,9 +113,14 @@ export class DigestVerifier {
 
   /**
    * Whether `params` prove knowledge of the password whose HA1 is `ha1` for this request.
-   * Records the nonce count, so the same count is refused next time.
+   * Records the nonce count, so the same count is refused next time (in every process sharing).
    */
-  verify(params: DigestParams, ha1: string, method: string, requestUri: string): boolean {
+  async verify(
+    params: DigestParams,
+    ha1: string,
+    method: string,
+    requestUri: string,
+  ): Promise<boolean> {
     if (params.realm !== DIGEST_REALM) return false;
     if (params.algorithm !== undefined && params.algorithm.toUpperCase() !== 'MD5') return false;
     if (params.opaque !== undefined && params.opaque !== this.opaque) return false;
@@ -117,6 +143,10 @@ export class DigestVerifier {
       return false;
     }
     const count = Number.parseInt(params.nc, 16);
+    if (this.shared) {
+      const issued = Number(params.nonce.split(':', 1)[0]);
+      return this.shared.advance(params.nonce, count, issued + this.nonceTtlMs);
+    }
     const seen = this.counts.get(params.nonce);
     if (seen) {
       if (count <= seen.count) return false;

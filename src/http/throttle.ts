@@ -7,8 +7,15 @@
  * bucket (`limit` attempts, refilled evenly over `windowMs`) in a fixed-size table indexed by a
  * keyed hash of the account or address: the memory is the same whatever the number of names
  * tried. Two names that share a slot share its budget (throttled earlier, never later); the key
- * is random per process, so nobody can choose a name that lands on someone else's slot.
- * Counters are per process.
+ * is random, so nobody can choose a name that lands on someone else's slot.
+ *
+ * Processes sharing a store (`share`) also count in the store's bucket tables (same sizes, a key
+ * kept in the store), so that an account's budget is one budget however many processes a client
+ * spreads its guesses over: a password attempt takes from this process's table (a cheap first
+ * refusal) and then from the shared one, which is exact. API tokens are checked on every request
+ * and need no slow hash, so they reserve in this process only and count in the shared table when
+ * they fail: a guesser spreading wrong tokens over N processes gets at most the limit plus N-1
+ * before every process refuses it (a process whose shared take fails empties its own slot too).
  */
 import { hash, randomBytes } from 'node:crypto';
 import { errors } from '../errors.js';
@@ -28,6 +35,25 @@ export const DEFAULT_THROTTLE: ThrottleLimits = {
   perAddress: 60,
   windowMs: 60_000,
 };
+
+/** What processes sharing a store share of the throttle (the store's `SharedAuthRepo`). */
+export interface SharedBuckets {
+  /** Places names in the shared slots (the same in every process). */
+  key: string;
+  /** The tokens there were before (under 1: none taken). */
+  take(bucket: string, slot: number, limit: number, windowMs: number, now: number): Promise<number>;
+  give(bucket: string, slot: number, limit: number, windowMs: number, now: number): Promise<void>;
+}
+
+/** The seconds until a bucket holding `tokens` has one again. */
+function waitSeconds(tokens: number, limit: number, windowMs: number): number {
+  return Math.max(1, Math.ceil(((1 - tokens) * windowMs) / limit / 1000));
+}
+
+/** Which of `slots` a name is counted in, under `key`. */
+function slotOf(key: string, name: string, slots: number): number {
+  return Number.parseInt(hash('sha256', key + name, 'hex').slice(0, 8), 16) % slots;
+}
 
 /** A fixed-size table of token buckets. */
 export class RateTable {
@@ -59,8 +85,14 @@ export class RateTable {
       this.tokens[slot] = tokens - 1;
       return 0;
     }
-    const waitMs = ((1 - tokens) * this.windowMs) / this.limit;
-    return Math.max(1, Math.ceil(waitMs / 1000));
+    return waitSeconds(tokens, this.limit, this.windowMs);
+  }
+
+  /** Empties `name`'s bucket (the shared table says its budget is spent). */
+  drain(name: string): void {
+    const slot = this.slotOf(name);
+    this.refill(slot);
+    this.tokens[slot] = 0;
   }
 
   /** Gives back an attempt taken for `name` (the login succeeded). */
@@ -82,21 +114,28 @@ export class RateTable {
   }
 
   private slotOf(name: string): number {
-    return Number.parseInt(hash('sha256', this.key + name, 'hex').slice(0, 8), 16) % this.slots;
+    return slotOf(this.key, name, this.slots);
   }
 }
+
+/** A reservation's give-back: resolves once the attempt is back in every table it was taken from. */
+export type GiveBack = () => Promise<void>;
 
 export class LoginThrottle {
   private readonly accounts: RateTable;
   private readonly addresses: RateTable;
+  private readonly slots: number;
+  private readonly now: () => number;
+  private shared: SharedBuckets | undefined;
 
   constructor(
     readonly limits: ThrottleLimits = DEFAULT_THROTTLE,
     now: () => number = Date.now,
   ) {
-    const slots = limits.slots ?? 1 << 16;
-    this.accounts = new RateTable(limits.perAccount, limits.windowMs, slots, now);
-    this.addresses = new RateTable(limits.perAddress, limits.windowMs, slots, now);
+    this.slots = limits.slots ?? 1 << 16;
+    this.now = now;
+    this.accounts = new RateTable(limits.perAccount, limits.windowMs, this.slots, now);
+    this.addresses = new RateTable(limits.perAddress, limits.windowMs, this.slots, now);
   }
 
   /** The memory both tables hold, in bytes (fixed at construction). */
@@ -104,13 +143,92 @@ export class LoginThrottle {
     return this.accounts.bytes + this.addresses.bytes;
   }
 
+  /** Counts in the store's shared tables too from now on. */
+  share(shared: SharedBuckets): void {
+    this.shared = shared;
+  }
+
   /**
-   * Reserves an attempt for `account` (when the credentials name one) from `address`, or throws
-   * the 429. Returns what gives the reservation back when the login succeeds.
+   * Reserves an attempt for `account` (when the credentials name one) from `address`, in this
+   * process and in the shared tables, or throws the 429. Returns what gives the reservation back
+   * when the login succeeds.
    */
-  reserve(account: string | undefined, address: string | undefined): () => void {
-    const accountKey = account === undefined ? undefined : account.toLowerCase();
-    const addressKey = address === undefined ? undefined : addressBlock(address);
+  async reserve(account: string | undefined, address: string | undefined): Promise<GiveBack> {
+    const keys = this.keys(account, address);
+    const giveLocal = this.reserveKeys(keys);
+    const shared = this.shared;
+    if (!shared) return async () => giveLocal();
+    if (keys.account !== undefined) {
+      const wait = await this.takeShared(shared, 'account', keys.account);
+      if (wait > 0) {
+        this.accounts.drain(keys.account);
+        if (keys.address !== undefined) this.addresses.give(keys.address);
+        throw errors.throttled(wait, this.describe(this.limits.perAccount), 'account');
+      }
+    }
+    if (keys.address !== undefined) {
+      const wait = await this.takeShared(shared, 'address', keys.address);
+      if (wait > 0) {
+        this.addresses.drain(keys.address);
+        if (keys.account !== undefined) {
+          this.accounts.give(keys.account);
+          await this.giveShared(shared, 'account', keys.account);
+        }
+        throw errors.throttled(wait, this.describe(this.limits.perAddress), 'address');
+      }
+    }
+    return async () => {
+      giveLocal();
+      if (keys.account !== undefined) await this.giveShared(shared, 'account', keys.account);
+      if (keys.address !== undefined) await this.giveShared(shared, 'address', keys.address);
+    };
+  }
+
+  /**
+   * Reserves in this process only (API tokens: see the module's comment), or throws the 429.
+   * Returns what gives the reservation back when the credentials prove right.
+   */
+  reserveHere(account: string | undefined, address: string | undefined): () => void {
+    return this.reserveKeys(this.keys(account, address));
+  }
+
+  /**
+   * Counts a failure of credentials reserved with `reserveHere` in the shared tables; throws the
+   * 429 when their budget there is spent (and empties this process's slots, so that it refuses
+   * the next attempt itself).
+   */
+  async failed(account: string | undefined, address: string | undefined): Promise<void> {
+    const shared = this.shared;
+    if (!shared) return;
+    const keys = this.keys(account, address);
+    if (keys.account !== undefined) {
+      const wait = await this.takeShared(shared, 'account', keys.account);
+      if (wait > 0) {
+        this.accounts.drain(keys.account);
+        throw errors.throttled(wait, this.describe(this.limits.perAccount), 'account');
+      }
+    }
+    if (keys.address !== undefined) {
+      const wait = await this.takeShared(shared, 'address', keys.address);
+      if (wait > 0) {
+        this.addresses.drain(keys.address);
+        throw errors.throttled(wait, this.describe(this.limits.perAddress), 'address');
+      }
+    }
+  }
+
+  private keys(
+    account: string | undefined,
+    address: string | undefined,
+  ): { account?: string; address?: string } {
+    return {
+      ...(account === undefined ? {} : { account: account.toLowerCase() }),
+      ...(address === undefined ? {} : { address: addressBlock(address) }),
+    };
+  }
+
+  private reserveKeys(keys: { account?: string; address?: string }): () => void {
+    const { account: accountKey, address: addressKey } = keys;
     if (accountKey !== undefined) {
       const wait = this.accounts.take(accountKey);
       if (wait > 0) throw errors.throttled(wait, this.describe(this.limits.perAccount), 'account');
@@ -126,6 +244,28 @@ export class LoginThrottle {
       if (accountKey !== undefined) this.accounts.give(accountKey);
       if (addressKey !== undefined) this.addresses.give(addressKey);
     };
+  }
+
+  /** Takes from the shared bucket of `name`: 0 when taken, else the seconds until one is free. */
+  private async takeShared(
+    shared: SharedBuckets,
+    bucket: 'account' | 'address',
+    name: string,
+  ): Promise<number> {
+    const limit = bucket === 'account' ? this.limits.perAccount : this.limits.perAddress;
+    const slot = slotOf(shared.key, name, this.slots);
+    const before = await shared.take(bucket, slot, limit, this.limits.windowMs, this.now());
+    return before >= 1 ? 0 : waitSeconds(before, limit, this.limits.windowMs);
+  }
+
+  private giveShared(
+    shared: SharedBuckets,
+    bucket: 'account' | 'address',
+    name: string,
+  ): Promise<void> {
+    const limit = bucket === 'account' ? this.limits.perAccount : this.limits.perAddress;
+    const slot = slotOf(shared.key, name, this.slots);
+    return shared.give(bucket, slot, limit, this.limits.windowMs, this.now());
   }
 
   private describe(limit: number): string {

@@ -256,6 +256,42 @@ export interface TokenRepo {
   remove(account: string, id: string): Promise<boolean>;
 }
 
+/**
+ * What the authentication of several API processes on one store shares (PostgreSQL): named
+ * secrets (the key that signs Digest nonces, the one that places names in throttle slots), the
+ * highest Digest nonce count seen per nonce, and the login throttle's token buckets. A store one
+ * process holds alone (SQLite) has none: that process's memory is the whole truth.
+ */
+export interface SharedAuthRepo {
+  /** The random secret `name`: made by the first process that asks, the same for every process. */
+  secret(name: string): Promise<Buffer>;
+  /**
+   * Records `count` for `nonce` if it is higher than the count recorded (atomically: of two
+   * processes sending one count, one wins); false when it is not (a replay). The row lives until
+   * `expiresAt` (milliseconds), after which the nonce is refused as stale anyway.
+   */
+  advanceNonce(nonce: string, count: number, expiresAt: number): Promise<boolean>;
+  /**
+   * Takes an attempt from token bucket `slot` of `bucket` (`limit` tokens refilled evenly over
+   * `windowMs`) at `now` (milliseconds): the tokens there were before (under 1: none taken).
+   */
+  takeAttempt(
+    bucket: string,
+    slot: number,
+    limit: number,
+    windowMs: number,
+    now: number,
+  ): Promise<number>;
+  /** Gives an attempt back to bucket `slot` of `bucket` (a login that succeeded). */
+  giveAttempt(
+    bucket: string,
+    slot: number,
+    limit: number,
+    windowMs: number,
+    now: number,
+  ): Promise<void>;
+}
+
 /** A unique value held in a namespace (a MAC address, an IP). */
 export interface Claim {
   namespace: string;
@@ -356,6 +392,8 @@ export interface Store {
   readonly accounts: AccountRepo;
   readonly sessions: SessionRepo;
   readonly tokens: TokenRepo;
+  /** Authentication state shared by every process on the store; absent for a store of one process. */
+  readonly sharedAuth?: SharedAuthRepo;
   /** One object, outside any transaction. */
   get(uuid: string): Promise<ObjectRecord | undefined>;
   /** What a GET of one object needs, and no more (the hot path). */

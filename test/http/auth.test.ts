@@ -345,7 +345,7 @@ describe('the throttle table', () => {
     const name = 'x'.repeat(8192);
     for (let i = 0; i < 20_000; i++) {
       try {
-        throttle.reserve(`${name}${i}`, `10.0.${i >> 8}.${i & 255}`);
+        await throttle.reserve(`${name}${i}`, `10.0.${i >> 8}.${i & 255}`);
       } catch {}
     }
     expect(throttle.bytes).toBe(before);

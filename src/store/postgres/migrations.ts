@@ -133,6 +133,28 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE tasks ADD COLUMN host TEXT;
   `,
+  // What several API processes' authentication shares (auth-state.ts): secrets, Digest nonce
+  // counts (until their nonce expires) and the login throttle's fixed-size bucket tables.
+  `
+  CREATE TABLE shared_secrets (
+    name TEXT PRIMARY KEY,
+    secret BYTEA NOT NULL
+  );
+  CREATE TABLE digest_nonces (
+    nonce TEXT PRIMARY KEY,
+    count BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+  );
+  CREATE INDEX digest_nonces_expiry ON digest_nonces(expires_at);
+  CREATE TABLE login_buckets (
+    bucket TEXT NOT NULL,
+    slot INTEGER NOT NULL,
+    tokens DOUBLE PRECISION NOT NULL,
+    before DOUBLE PRECISION NOT NULL,
+    stamp DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (bucket, slot)
+  );
+  `,
 ];
 
 /** The advisory lock migrations run under (and an exclusive opener holds). */

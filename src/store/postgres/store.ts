@@ -19,6 +19,7 @@ import type {
   ObjectRecord,
   ReadTx,
   SessionRepo,
+  SharedAuthRepo,
   SnapshotBatch,
   SnapshotReader,
   Store,
@@ -38,6 +39,7 @@ import {
   WRITE_RETRIES,
 } from '../types.js';
 import { PgAccounts, PgSessions } from './accounts.js';
+import { PgSharedAuth } from './auth-state.js';
 import { Barrier, type CachedRow, PgReadCache } from './cache.js';
 import {
   fromTaskRow,
@@ -77,6 +79,7 @@ export class PostgresStore implements Store {
   readonly accounts: AccountRepo;
   readonly sessions: SessionRepo;
   readonly tokens: TokenRepo;
+  readonly sharedAuth: SharedAuthRepo;
   private readonly pool: pg.Pool;
   private readonly reader: PgTx;
   private readonly listeners = new Set<(changes: readonly CommittedChange[]) => void>();
@@ -110,6 +113,7 @@ export class PostgresStore implements Store {
     });
     this.sessions = new PgSessions(pool);
     this.tokens = new PgTokens(pool);
+    this.sharedAuth = new PgSharedAuth(pool);
   }
 
   static async open(options: PostgresOptions): Promise<PostgresStore> {
