@@ -243,6 +243,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         storage: metrics.instrument(storage, 'storage'),
         logger,
         hosts,
+        // Other processes asked to open a tunnel here tell their clients this host.
+        ...(config.publicUrl ? { tunnelAddress: new URL(config.publicUrl).hostname } : {}),
       },
       // What each resource contributes (task handlers, failure states, events, reconciliation),
       // and the test control's faults.

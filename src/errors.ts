@@ -220,6 +220,15 @@ export const errors = {
       503,
       { 'retry-after': '5' },
     ),
+  /** A tunnel on a host another process serves: that process did not open it in time. */
+  tunnelHostSilent: (host: string, seconds: number) =>
+    new ApiError(
+      'backend',
+      `No process serving host ${host} opened the tunnel within ${seconds} seconds; try again later`,
+      null,
+      503,
+      { 'retry-after': '5' },
+    ),
   /** CloudSigma answers 503 when a location is out of capacity. */
   outOfCapacity: (message: string) => new ApiError('backend', message, null, 503),
 };

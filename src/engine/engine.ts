@@ -14,6 +14,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { ComputeDriver, MachineEvent } from '../drivers/compute/types.js';
 import { DriverError } from '../drivers/errors.js';
 import type { StorageDriver } from '../drivers/storage/types.js';
+import { errors } from '../errors.js';
 import type { Store, Task } from '../store/types.js';
 import type { Clock } from './clock.js';
 import { hostOf, registerHosts } from './placement.js';
@@ -26,6 +27,11 @@ export interface EngineContext {
   logger: FastifyBaseLogger;
   /** The hosts this process serves: it leases their tasks and reconciles their machines. */
   hosts: readonly string[];
+  /**
+   * The host name clients reach this process's tunnels at (its `--public-url`'s), told to the
+   * processes that ask it to open a tunnel; absent: they name their own.
+   */
+  tunnelAddress?: string;
 }
 
 /** Finishes one task. Must be idempotent, and end by removing the task in its last write. */
@@ -65,13 +71,38 @@ export interface EngineOptions {
 
 export type EngineState = 'idle' | 'running' | 'stopping' | 'stopped';
 
+/**
+ * Where a tunnel listens: `port` on `host`, or, without `host`, on the host clients reach this
+ * process at.
+ */
+export interface TunnelEndpoint {
+  port: number;
+  host?: string;
+}
+
 /** The tunnels the API opens on request (they answer with a URL at once, not through a task). */
 export interface Tunnels {
-  openVnc(uuid: string, password: string, name: string): Promise<{ port: number }>;
+  openVnc(uuid: string, password: string, name: string): Promise<TunnelEndpoint>;
   closeVnc(uuid: string): Promise<void>;
-  openConsole(uuid: string, password: string, name: string): Promise<{ port: number }>;
+  openConsole(uuid: string, password: string, name: string): Promise<TunnelEndpoint>;
   closeConsole(uuid: string): Promise<void>;
 }
+
+/** The task that asks the process serving a server's host to open a tunnel to it. */
+const OPEN_TUNNEL_TASK = 'engine.open_tunnel';
+/** Component state where that process answers (key: the request's id). */
+const TUNNEL_REPLIES = 'tunnel-replies';
+/** How long a process waits for another to open a tunnel. */
+const TUNNEL_REPLY_MS = 10_000;
+
+interface TunnelRequest {
+  tunnel: 'vnc' | 'console';
+  uuid: string;
+  password: string;
+  name: string;
+}
+
+type TunnelReply = { port: number; host: string | null } | { error: string };
 
 const LEASE_MS = 30_000;
 const RENEW_EVERY_MS = 10_000;
@@ -112,6 +143,10 @@ export class Engine implements Tunnels {
         this.kinds.set(type, typeof handler === 'function' ? { run: handler } : handler);
       }
     }
+    this.kinds.set(OPEN_TUNNEL_TASK, {
+      run: (task) => this.openRequestedTunnel(task),
+      failed: (task, error) => this.replyTunnel(task, { error: error.message }),
+    });
   }
 
   get state(): EngineState {
@@ -250,8 +285,17 @@ export class Engine implements Tunnels {
     return this.ctx.store.read((tx) => hostOf(tx, uuid));
   }
 
-  async openVnc(uuid: string, password: string, name: string): Promise<{ port: number }> {
-    return this.ctx.compute.openVnc(await this.hostOf(uuid), uuid, password, name);
+  /**
+   * On a host of this process, the driver opens the tunnel here; on a host another process serves
+   * (several processes on PostgreSQL), that process is asked through a task of the host, and the
+   * tunnel listens there: the answer names where.
+   */
+  async openVnc(uuid: string, password: string, name: string): Promise<TunnelEndpoint> {
+    const host = await this.hostOf(uuid);
+    if (!this.ctx.hosts.includes(host)) {
+      return this.askForTunnel(host, { tunnel: 'vnc', uuid, password, name });
+    }
+    return this.ctx.compute.openVnc(host, uuid, password, name);
   }
 
   /**
@@ -264,8 +308,64 @@ export class Engine implements Tunnels {
     for (const host of this.ctx.hosts) await this.ctx.compute.closeVnc(host, uuid);
   }
 
-  async openConsole(uuid: string, password: string, name: string): Promise<{ port: number }> {
-    return this.ctx.compute.openConsole(await this.hostOf(uuid), uuid, password, name);
+  async openConsole(uuid: string, password: string, name: string): Promise<TunnelEndpoint> {
+    const host = await this.hostOf(uuid);
+    if (!this.ctx.hosts.includes(host)) {
+      return this.askForTunnel(host, { tunnel: 'console', uuid, password, name });
+    }
+    return this.ctx.compute.openConsole(host, uuid, password, name);
+  }
+
+  /**
+   * Writes the request as a task of `host` (its own target, so that it waits behind none of the
+   * server's lifecycle tasks) and waits for the reply the process that runs it writes.
+   */
+  private async askForTunnel(host: string, request: TunnelRequest): Promise<TunnelEndpoint> {
+    const id = randomUUID();
+    await this.ctx.store.write((tx) =>
+      tx.addTask({
+        id,
+        type: OPEN_TUNNEL_TASK,
+        target: `tunnel:${id}`,
+        payload: JSON.stringify(request),
+        dueAt: this.ctx.clock.now(),
+        host,
+      }),
+    );
+    const end = Date.now() + TUNNEL_REPLY_MS;
+    for (;;) {
+      const text = await this.ctx.store.read((tx) => tx.getState(TUNNEL_REPLIES, id));
+      if (text !== undefined) {
+        await this.ctx.store.write((tx) => tx.deleteState(TUNNEL_REPLIES, id));
+        const reply = JSON.parse(text) as TunnelReply;
+        if ('error' in reply) throw new DriverError(reply.error, true);
+        return reply.host === null ? { port: reply.port } : { port: reply.port, host: reply.host };
+      }
+      if (Date.now() > end) {
+        // Nobody took it: it must not open a tunnel later that nobody uses.
+        await this.ctx.store.write((tx) => tx.removeTask(id));
+        throw errors.tunnelHostSilent(host, TUNNEL_REPLY_MS / 1000);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /** Another process asked: the tunnel opens here, and the reply says where. */
+  private async openRequestedTunnel(task: Task): Promise<void> {
+    const request = JSON.parse(task.payload) as TunnelRequest;
+    const host = task.host!;
+    const { port } =
+      request.tunnel === 'vnc'
+        ? await this.ctx.compute.openVnc(host, request.uuid, request.password, request.name)
+        : await this.ctx.compute.openConsole(host, request.uuid, request.password, request.name);
+    await this.replyTunnel(task, { port, host: this.ctx.tunnelAddress ?? null });
+  }
+
+  private async replyTunnel(task: Task, reply: TunnelReply): Promise<void> {
+    await this.ctx.store.write(async (tx) => {
+      await tx.putState(TUNNEL_REPLIES, task.id, JSON.stringify(reply));
+      await tx.removeTask(task.id);
+    });
   }
 
   /** As `closeVnc`: on every host of this process, without reading the store. */

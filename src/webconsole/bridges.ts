@@ -130,8 +130,12 @@ export async function bridgeScreen(
   let tunnel: Socket | undefined;
   const done = deadline(ws, options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS, () => [tunnel]);
   const upstream = (async () => {
-    const { port } = await options.tunnels.openVnc(target.uuid, target.vncPassword, target.name);
-    tunnel = await connectTo(options.tunnelHost, port);
+    const { port, host } = await options.tunnels.openVnc(
+      target.uuid,
+      target.vncPassword,
+      target.name,
+    );
+    tunnel = await connectTo(host ?? options.tunnelHost, port);
     tunnel.on('error', () => {});
     await authenticateUpstream(tunnel, target.vncPassword);
     return tunnel;
@@ -186,12 +190,12 @@ export async function bridgeSerial(
   let tunnel: Socket | undefined;
   const done = deadline(ws, options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS, () => [tunnel]);
   try {
-    const { port } = await options.tunnels.openConsole(
+    const { port, host } = await options.tunnels.openConsole(
       target.uuid,
       target.vncPassword,
       target.name,
     );
-    tunnel = await connectTo(options.tunnelHost, port);
+    tunnel = await connectTo(host ?? options.tunnelHost, port);
     tunnel.on('error', () => {});
     tunnel.write(`${target.vncPassword}\n`);
     const answer = await readLine(tunnel, MAX_ANSWER, 'the console');

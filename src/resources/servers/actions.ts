@@ -109,7 +109,10 @@ export async function tunnelTarget(
   return server;
 }
 
-/** The host clients reach tunnels at: the API's own host name. */
+/**
+ * The host clients reach tunnels at: the API's own host name (a tunnel another process opened
+ * names that process's host instead).
+ */
 function tunnelHost(ctx: ApiContext): string {
   return new URL(ctx.origin).hostname;
 }
@@ -118,8 +121,14 @@ export function serverActionRoutes(env: ResourceEnv): RouteSpec[] {
   const actions: Record<string, (ctx: ApiContext) => Promise<ApiResult>> = {
     open_vnc: async (ctx) => {
       const server = await runningServer(env, ctx, 'open_vnc');
-      const { port } = await env.tunnels.openVnc(server.uuid, server.vnc_password, server.name);
-      return accepted('open_vnc', server.uuid, { vnc_url: `vnc://${tunnelHost(ctx)}:${port}` });
+      const { port, host } = await env.tunnels.openVnc(
+        server.uuid,
+        server.vnc_password,
+        server.name,
+      );
+      return accepted('open_vnc', server.uuid, {
+        vnc_url: `vnc://${host ?? tunnelHost(ctx)}:${port}`,
+      });
     },
     close_vnc: async (ctx) => {
       await loadVisible(env.store, 'servers', ctx.params.uuid!, ctx, 'OPEN_VNC');
@@ -128,9 +137,13 @@ export function serverActionRoutes(env: ResourceEnv): RouteSpec[] {
     },
     open_console: async (ctx) => {
       const server = await runningServer(env, ctx, 'open_console');
-      const { port } = await env.tunnels.openConsole(server.uuid, server.vnc_password, server.name);
+      const { port, host } = await env.tunnels.openConsole(
+        server.uuid,
+        server.vnc_password,
+        server.name,
+      );
       return accepted('open_console', server.uuid, {
-        console_url: `csconsole://${tunnelHost(ctx)}:${port}`,
+        console_url: `csconsole://${host ?? tunnelHost(ctx)}:${port}`,
       });
     },
     close_console: async (ctx) => {

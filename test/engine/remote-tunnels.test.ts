@@ -1,0 +1,91 @@
+/**
+ * VNC and console tunnels of a server on a host another process serves (issue 16): the process
+ * asked has no hypervisor connection to that host, so it asks the host's process (a task of the
+ * host), which opens the tunnel where the server runs; the URL names that process's public host.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PLACEMENT_STATE } from '../../src/engine/placement.js';
+import { action, TcpClient, tunnelAddress, waitStatus } from '../lifecycle/support.js';
+import { createServer } from '../support/api.js';
+import { startTestApp, type TestApp } from '../support/app.js';
+import { rfbAuthenticate } from '../support/rfb-client.js';
+import { type LastingTestStore, lastingTestStore } from '../support/stores.js';
+
+let data: LastingTestStore;
+let one: TestApp;
+let two: TestApp;
+
+beforeAll(async () => {
+  data = lastingTestStore('postgres');
+  const options = { settle: false, reconcileInterval: 0, transitions: 'fast' } as const;
+  // The first process's public host is `localhost`, the second's 127.0.0.1: the URL tells.
+  one = await startTestApp({
+    ...options,
+    hosts: 'h1',
+    publicUrl: 'http://localhost:8080',
+    withStore: await data.open(),
+  });
+  two = await startTestApp({ ...options, hosts: 'h2', withStore: await data.open() });
+});
+afterAll(async () => {
+  await one?.close();
+  await two?.close();
+  await data?.dispose();
+});
+
+/** A running server placed on the first process's host, started through the second. */
+async function serverOnFirstHost(password: string): Promise<string> {
+  for (let i = 0; i < 40; i++) {
+    const uuid = (await createServer(two.alice, { name: `vm${i}`, vnc_password: password }))
+      .uuid as string;
+    expect((await two.alice.post(action(uuid, 'start'))).status).toBe(202);
+    const host = await one.app.store.read((tx) => tx.getState(PLACEMENT_STATE, uuid));
+    if (host === 'h1') {
+      await waitStatus(two.alice, `/servers/${uuid}/`, 'running', 15_000);
+      return uuid;
+    }
+  }
+  throw new Error('no server placed on h1');
+}
+
+describe('tunnels asked of a process that does not serve the host', () => {
+  it('open in the process serving it, at the URL it names', async () => {
+    const uuid = await serverOnFirstHost('tunnel-pw');
+    const vnc = await two.alice.post(action(uuid, 'open_vnc'), {});
+    expect(vnc.status, vnc.text).toBe(202);
+    const screen = tunnelAddress(vnc.json.vnc_url);
+    expect(screen.host).toBe('localhost');
+    const outcome = await rfbAuthenticate({ host: screen.host, port: screen.port }, 'tunnel-pw');
+    expect(outcome.securityResult).toBe(0);
+    expect(outcome.desktopName).toMatch(/^vm\d+$/);
+
+    const consoleRes = await two.alice.post(action(uuid, 'open_console'), {});
+    expect(consoleRes.status, consoleRes.text).toBe(202);
+    const address = tunnelAddress(consoleRes.json.console_url);
+    expect(address.host).toBe('localhost');
+    const client = new TcpClient(address.host, address.port);
+    await client.connected;
+    client.socket.write('tunnel-pw\n');
+    expect(await client.line()).toBe('OK\r\n');
+    client.socket.destroy();
+
+    // Asked of the process serving the host, the tunnel is its own, at the API's host.
+    const own = await one.alice.post(action(uuid, 'open_vnc'), {});
+    expect(tunnelAddress(own.json.vnc_url).host).toBe('localhost');
+  });
+
+  it('answer 503 when no process serves the host', async () => {
+    const uuid = await serverOnFirstHost('tunnel-pw');
+    await one.app.engine.stop();
+    try {
+      const res = await two.alice.post(action(uuid, 'open_vnc'), {});
+      expect(res.status).toBe(503);
+      expect(res.json[0].error_message).toMatch(/host h1 .* within 10 seconds/);
+      // The request it left is gone: nobody opens the tunnel later.
+      const left = await two.app.store.read((tx) => tx.listState('tunnel-replies'));
+      expect(left).toEqual([]);
+    } finally {
+      await one.app.engine.start();
+    }
+  }, 30_000);
+});
