@@ -17,9 +17,16 @@
  * BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS and BENCH_SERVERS override the defaults;
  * BENCH_SIGMALITE_ARGS adds flags to sigmalite's command line (e.g. `--log-level warn`);
  * BENCH_SCENARIOS (e.g. `create,listall`) runs only those scenarios.
+ *
+ * `pgmixed` (in the default run, or alone with BENCH_SCENARIOS=pgmixed): a mixed workload (per
+ * connection, in turn: GET one server, a page of 20, the server again, a create, a page of the
+ * summary list) with 1, 2 and 3 sigmalite processes on the PostgreSQL database, the connections
+ * spread evenly over them. No baseline: it reports requests/s for each count, and where the
+ * machine's CPU time went meanwhile (each sigmalite process, this load generator, the rest:
+ * PostgreSQL mostly), from /proc.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -48,6 +55,8 @@ const serverDefinition = (name: string) => ({
 });
 
 const children: ChildProcess[] = [];
+/** The pid of each sigmalite started, by its origin (the mixed run reads their CPU time). */
+const pids = new Map<string, number>();
 process.on('exit', () => {
   for (const child of children) child.kill('SIGKILL');
 });
@@ -69,7 +78,9 @@ function start(
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
       const match = pattern.exec(line);
-      if (match) resolve(match[1]!);
+      if (!match) return;
+      if (child.pid !== undefined) pids.set(new URL(match[1]!).origin, child.pid);
+      resolve(match[1]!);
     });
     child.on('exit', (code) =>
       reject(new Error(`${command} ${args.join(' ')} exited with ${code}`)),
@@ -161,11 +172,11 @@ interface Sides {
   baseline: string;
   first: string;
   createBody: string;
+  storeArgs: string[];
 }
 
-async function prepare(dir: string, store: 'sqlite' | 'postgres'): Promise<Sides> {
-  const storeArgs =
-    store === 'postgres' ? ['--store', await freshDatabase()] : ['--data', join(dir, 'sigmalite')];
+/** Starts a sigmalite on `storeArgs`; its origin. */
+async function startSigmalite(storeArgs: string[]): Promise<string> {
   const apiUrl = await start(
     process.execPath,
     [
@@ -179,7 +190,13 @@ async function prepare(dir: string, store: 'sqlite' | 'postgres'): Promise<Sides
     { SIGMALITE_USERS: `${USER}:${PASSWORD},${CREATOR}:${PASSWORD}` },
     /^sigmalite listening on (\S+)$/,
   );
-  const sigmalite = new URL(apiUrl).origin;
+  return new URL(apiUrl).origin;
+}
+
+async function prepare(dir: string, store: 'sqlite' | 'postgres'): Promise<Sides> {
+  const storeArgs =
+    store === 'postgres' ? ['--store', await freshDatabase()] : ['--data', join(dir, 'sigmalite')];
+  const sigmalite = await startSigmalite(storeArgs);
   process.stderr.write(`sigmalite (${store}) at ${sigmalite}; creating ${SERVERS} servers...\n`);
   let first = '';
   for (let done = 0; done < SERVERS; done += 500) {
@@ -223,7 +240,7 @@ async function prepare(dir: string, store: 'sqlite' | 'postgres'): Promise<Sides
     {},
     /^baseline listening on (\S+)$/,
   );
-  return { sigmalite, baseline, first, createBody };
+  return { sigmalite, baseline, first, createBody, storeArgs };
 }
 
 const POSTGRES = process.env.BENCH_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -301,16 +318,109 @@ function scenariosOf(sides: Sides, store: 'sqlite' | 'postgres'): Scenario[] {
     .map((s) => ({ ...s, name: `pg${s.name}`, target: targets[s.name]! }));
 }
 
+/** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
+const TICKS = 100;
+
+/** CPU seconds `pid` has used (user and system), from /proc; 0 where /proc is missing. */
+function cpuSecondsOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+/** The machine's busy CPU seconds (every core), from /proc/stat; 0 where /proc is missing. */
+function machineBusySeconds(): number {
+  try {
+    const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1);
+    const [user, nice, system, , , irq, softirq, steal] = cpu.map(Number);
+    return (user! + nice! + system! + irq! + softirq! + steal!) / TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+/** Requests/s of the mixed workload with 1, 2 and 3 processes (the last mixed run's medians). */
+const mixedRequests: number[] = [];
+
+/**
+ * The mixed workload with 1, 2 and 3 sigmalite processes on one PostgreSQL database: ROUNDS
+ * measurements each, the median kept; rows to print.
+ */
+async function mixed(sides: Sides): Promise<string[]> {
+  const origins = [sides.sigmalite];
+  while (origins.length < 3) origins.push(await startSigmalite(sides.storeArgs));
+  const requests = [
+    { method: 'GET' as const, path: `/api/2.0/servers/${sides.first}/` },
+    { method: 'GET' as const, path: '/api/2.0/servers/detail/?limit=20' },
+    { method: 'GET' as const, path: `/api/2.0/servers/${sides.first}/` },
+    {
+      method: 'POST' as const,
+      path: '/api/2.0/servers/',
+      body: sides.createBody,
+      headers: { authorization: CREATOR_AUTH, 'content-type': 'application/json' },
+    },
+    { method: 'GET' as const, path: '/api/2.0/servers/?limit=20' },
+  ];
+  const rows: string[] = [];
+  for (let count = 1; count <= 3; count++) {
+    const used = origins.slice(0, count);
+    const figures: number[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      const cpuBefore = used.map((o) => cpuSecondsOf(pids.get(o) ?? 0));
+      const selfBefore = process.cpuUsage();
+      const busyBefore = machineBusySeconds();
+      const results = await Promise.all(
+        used.map((origin, i) =>
+          autocannon({
+            url: origin,
+            // The connections spread evenly (the first processes take the remainder).
+            connections: Math.floor(CONNECTIONS / count) + (i < CONNECTIONS % count ? 1 : 0),
+            duration: SECONDS,
+            headers: { authorization: AUTH, 'content-type': 'application/json' },
+            requests,
+            timeout: 120,
+          }),
+        ),
+      );
+      const bad = results.reduce((n, r) => n + r.non2xx + r.errors + r.timeouts, 0);
+      if (bad > 0) throw new Error(`pgmixed with ${count} processes: ${bad} failed requests`);
+      const perSecond = results.reduce((n, r) => n + r.requests.average, 0);
+      figures.push(perSecond);
+      const cpu = used.map((o, i) => cpuSecondsOf(pids.get(o) ?? 0) - cpuBefore[i]!);
+      const self = process.cpuUsage(selfBefore);
+      const generator = (self.user + self.system) / 1e6;
+      const busy = machineBusySeconds() - busyBefore;
+      const api = cpu.reduce((a, b) => a + b, 0);
+      const share = (x: number) => `${((100 * x) / SECONDS).toFixed(0)}%`;
+      const row = `round ${round} pgmixed${count} ${perSecond.toFixed(1)} req/s  cpu: sigmalite ${cpu.map(share).join('+')} load ${share(generator)} rest ${share(Math.max(0, busy - api - generator))} (of one core)`;
+      rows.push(row);
+      process.stderr.write(`${row}\n`);
+    }
+    mixedRequests.push(median(figures));
+  }
+  return rows;
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sigmalite-bench-'));
   try {
     const only = process.env.BENCH_SCENARIOS?.split(',');
     const wanted = (name: string) => !only || only.includes(name);
     const scenarios: { sides: Sides; scenario: Scenario }[] = [];
+    let mixedSides: Sides | undefined;
     for (const store of ['sqlite', 'postgres'] as const) {
-      const names = scenariosOf({ sigmalite: '', baseline: '', first: '', createBody: '' }, store);
-      if (!names.some((s) => wanted(s.name))) continue;
+      const names = scenariosOf(
+        { sigmalite: '', baseline: '', first: '', createBody: '', storeArgs: [] },
+        store,
+      );
+      const mixedHere = store === 'postgres' && wanted('pgmixed');
+      if (!names.some((s) => wanted(s.name)) && !mixedHere) continue;
       const sides = await prepare(dir, store);
+      if (mixedHere) mixedSides = sides;
       for (const scenario of scenariosOf(sides, store)) {
         if (wanted(scenario.name)) scenarios.push({ sides, scenario });
       }
@@ -351,6 +461,8 @@ async function main(): Promise<void> {
       `settings: ${CONNECTIONS} connections, ${SECONDS} s per measurement, ${ROUNDS} rounds, ${SERVERS} servers\n`,
     );
     for (const row of rows) process.stdout.write(`${row}\n`);
+    const mixedRows = mixedSides ? await mixed(mixedSides) : [];
+    for (const row of mixedRows) process.stdout.write(`${row}\n`);
     for (const s of summary) {
       const goal =
         s.measure === 'throughput'
@@ -362,8 +474,9 @@ async function main(): Promise<void> {
         `${s.name}: median ratio ${s.ratio.toFixed(2)} (target ${goal}) ${s.ok ? 'met' : 'MISSED'}\n`,
       );
     }
+    const mixedFigures = mixedRequests.map((r, i) => `pgmixed${i + 1}=${r.toFixed(0)}`);
     process.stdout.write(
-      `bench: ${summary.map((s) => `${s.name}=${s.ratio.toFixed(2)}`).join(' ')}\n`,
+      `bench: ${[...summary.map((s) => `${s.name}=${s.ratio.toFixed(2)}`), ...mixedFigures].join(' ')}\n`,
     );
   } finally {
     for (const child of children) child.kill('SIGKILL');
