@@ -343,6 +343,46 @@ function machineBusySeconds(): number {
   }
 }
 
+/**
+ * Samples what sigmalite's PostgreSQL sessions are doing (pg_stat_activity, every 100 ms) until
+ * `stop`, which answers the mean number of active sessions and what they waited on, most first
+ * (`CPU` for an active session waiting on nothing).
+ */
+function samplePostgres(): { stop(): Promise<string> } {
+  const client = new pg.Client({ connectionString: withDatabase(POSTGRES, BENCH_DB) });
+  const counts = new Map<string, number>();
+  let samples = 0;
+  let running = true;
+  const loop = (async () => {
+    await client.connect();
+    while (running) {
+      const { rows } = await client.query<{ wait: string | null }>(
+        `SELECT wait_event_type || ':' || wait_event AS wait FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active'`,
+      );
+      samples++;
+      for (const row of rows) {
+        const key = row.wait ?? 'CPU';
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await client.end();
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      const total = [...counts.values()].reduce((a, b) => a + b, 0);
+      const top = [...counts.entries()]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 4)
+        .map(([key, n]) => `${key} ${((100 * n) / Math.max(1, total)).toFixed(0)}%`);
+      return `active ${(total / Math.max(1, samples)).toFixed(1)} (${top.join(', ')})`;
+    },
+  };
+}
+
 /** Requests/s of the mixed workload with 1, 2 and 3 processes (the last mixed run's medians). */
 const mixedRequests: number[] = [];
 
@@ -373,6 +413,7 @@ async function mixed(sides: Sides): Promise<string[]> {
       const cpuBefore = used.map((o) => cpuSecondsOf(pids.get(o) ?? 0));
       const selfBefore = process.cpuUsage();
       const busyBefore = machineBusySeconds();
+      const sampling = samplePostgres();
       const results = await Promise.all(
         used.map((origin, i) =>
           autocannon({
@@ -386,6 +427,7 @@ async function mixed(sides: Sides): Promise<string[]> {
           }),
         ),
       );
+      const waits = await sampling.stop();
       const bad = results.reduce((n, r) => n + r.non2xx + r.errors + r.timeouts, 0);
       if (bad > 0) throw new Error(`pgmixed with ${count} processes: ${bad} failed requests`);
       const perSecond = results.reduce((n, r) => n + r.requests.average, 0);
@@ -396,7 +438,7 @@ async function mixed(sides: Sides): Promise<string[]> {
       const busy = machineBusySeconds() - busyBefore;
       const api = cpu.reduce((a, b) => a + b, 0);
       const share = (x: number) => `${((100 * x) / SECONDS).toFixed(0)}%`;
-      const row = `round ${round} pgmixed${count} ${perSecond.toFixed(1)} req/s  cpu: sigmalite ${cpu.map(share).join('+')} load ${share(generator)} rest ${share(Math.max(0, busy - api - generator))} (of one core)`;
+      const row = `round ${round} pgmixed${count} ${perSecond.toFixed(1)} req/s  cpu: sigmalite ${cpu.map(share).join('+')} load ${share(generator)} rest ${share(Math.max(0, busy - api - generator))} (of one core); PostgreSQL ${waits}`;
       rows.push(row);
       process.stderr.write(`${row}\n`);
     }
