@@ -74,4 +74,28 @@ describe('two processes on one PostgreSQL', () => {
     // A login that succeeds gives its attempt back everywhere: Alice is not affected.
     expect((await b.alice.get('/servers/')).status).toBe(200);
   });
+
+  it('count wrong API tokens spread over both against one budget per address', async () => {
+    const tokens = lastingTestStore('postgres');
+    const limits = { loginLimit: 100, loginLimitPerAddress: 3 } as const;
+    const c = await startTestApp({ ...limits, withStore: await tokens.open() });
+    const d = await startTestApp({ ...limits, withStore: await tokens.open() });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        const via = i % 2 === 0 ? c : d;
+        const res = await via.anonymous.get('/servers/', {
+          headers: { authorization: `Bearer wrong-token-${i}` },
+        });
+        statuses.push(res.status);
+      }
+      // Three a minute from this address, whichever process saw them (alone, each process
+      // would have allowed three).
+      expect(statuses).toEqual([401, 401, 401, 429, 429, 429]);
+    } finally {
+      await c.close();
+      await d.close();
+      await tokens.dispose();
+    }
+  });
 });
