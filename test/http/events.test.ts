@@ -14,6 +14,7 @@ import { createApp } from '../../src/app.js';
 import { DEFAULTS } from '../../src/config.js';
 import { Authenticator } from '../../src/http/auth.js';
 import { PostgresStore } from '../../src/store/postgres/store.js';
+import { waitStatus } from '../lifecycle/support.js';
 import { createDrive, createServer, expectError, getObject, type Obj } from '../support/api.js';
 import { ALICE, BOB, Client, driveBody, startTestApp, type TestApp } from '../support/app.js';
 import { POSTGRES_URL } from '../support/postgres.js';
@@ -402,6 +403,9 @@ describe('frames of shared objects', () => {
     };
     const tag = (await t.alice.post('/tags/', { name: 'shared' })).json.objects[0].uuid as string;
     const seen = await createDrive(t.alice, { name: 'seen', tags: [tag] });
+    // Created (`fast` transitions, no settling): shared while still `creating`, bob's first frame
+    // would show it creating, and the GET it is compared with, later, not (flaky under load).
+    await waitStatus(t.alice, seen.resource_uri, 'unmounted', 15_000);
     const from = bobStream.frames.length;
     const acl = await t.alice.post('/acls/', {
       grantees: [{ uuid: bobUuid }],
