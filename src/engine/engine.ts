@@ -342,8 +342,12 @@ export class Engine implements Tunnels {
         return reply.host === null ? { port: reply.port } : { port: reply.port, host: reply.host };
       }
       if (Date.now() > end) {
-        // Nobody took it: it must not open a tunnel later that nobody uses.
-        await this.ctx.store.write((tx) => tx.removeTask(id));
+        // Nobody answered: the request goes (a process that runs it later writes no reply), and
+        // so does a reply that came meanwhile, so that none is left behind.
+        await this.ctx.store.write(async (tx) => {
+          await tx.removeTask(id);
+          await tx.deleteState(TUNNEL_REPLIES, id);
+        });
         throw errors.tunnelHostSilent(host, TUNNEL_REPLY_MS / 1000);
       }
       await new Promise((resolve) => setTimeout(resolve, 20));
@@ -363,6 +367,8 @@ export class Engine implements Tunnels {
 
   private async replyTunnel(task: Task, reply: TunnelReply): Promise<void> {
     await this.ctx.store.write(async (tx) => {
+      // The asking process gave up and took its request back: nobody would read the reply.
+      if (!(await tx.tasksOf(task.target)).some((t) => t.id === task.id)) return;
       await tx.putState(TUNNEL_REPLIES, task.id, JSON.stringify(reply));
       await tx.removeTask(task.id);
     });

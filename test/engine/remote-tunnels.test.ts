@@ -3,7 +3,7 @@
  * asked has no hypervisor connection to that host, so it asks the host's process (a task of the
  * host), which opens the tunnel where the server runs; the URL names that process's public host.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { PLACEMENT_STATE } from '../../src/engine/placement.js';
 import { action, TcpClient, tunnelAddress, waitStatus } from '../lifecycle/support.js';
 import { createServer } from '../support/api.js';
@@ -86,6 +86,35 @@ describe('tunnels asked of a process that does not serve the host', () => {
       expect(left).toEqual([]);
     } finally {
       await one.app.engine.start();
+    }
+  }, 30_000);
+
+  it('leave no reply behind when the host answers after the asker gave up', async () => {
+    const uuid = await serverOnFirstHost('tunnel-pw');
+    const compute = one.app.engine.ctx.compute;
+    const open = compute.openVnc.bind(compute);
+    let opened: () => void = () => {};
+    const done = new Promise<void>((resolve) => {
+      opened = resolve;
+    });
+    // The host's process takes longer than the asker waits (10 s).
+    const spy = vi.spyOn(compute, 'openVnc').mockImplementation(async (...args) => {
+      await new Promise((resolve) => setTimeout(resolve, 11_000));
+      try {
+        return await open(...args);
+      } finally {
+        opened();
+      }
+    });
+    try {
+      const res = await two.alice.post(action(uuid, 'open_vnc'), {});
+      expect(res.status).toBe(503);
+      await done;
+      await one.app.engine.settled();
+      const left = await two.app.store.read((tx) => tx.listState('tunnel-replies'));
+      expect(left).toEqual([]);
+    } finally {
+      spy.mockRestore();
     }
   }, 30_000);
 });
