@@ -302,7 +302,8 @@ export class Engine implements Tunnels {
    * Closing asks no store: it is done on every host of this process (closing what is not open is
    * nothing), since a PUT closes tunnels inside its write transaction, where a read through the
    * pool could wait for a connection that concurrent writers of the same object hold (a deadlock
-   * on PostgreSQL). Tunnels live in this process only.
+   * on PostgreSQL). A tunnel another process opened (a host of its own) is left to it: it closes
+   * when its server stops there (docs/operations.md, several processes).
    */
   async closeVnc(uuid: string): Promise<void> {
     for (const host of this.ctx.hosts) await this.ctx.compute.closeVnc(host, uuid);
