@@ -17,6 +17,7 @@ import type { StorageDriver } from '../drivers/storage/types.js';
 import type { Store, Task } from '../store/types.js';
 import type { Clock } from './clock.js';
 import { hostOf, registerHosts } from './placement.js';
+import { DEFAULT_TUNNEL_LIMITS, TunnelLedger, type TunnelLimits } from './tunnel-limits.js';
 
 export interface EngineContext {
   store: Store;
@@ -61,15 +62,23 @@ export interface EngineOptions {
   reconcileIntervalMs?: number;
   /** Attempts before a failing task fails for good (default 5). */
   retryBudget?: number;
+  /** Caps on VNC and console tunnels, and when idle ones close (`tunnel-limits.ts`). */
+  tunnels?: TunnelLimits;
 }
 
 export type EngineState = 'idle' | 'running' | 'stopping' | 'stopped';
 
 /** The tunnels the API opens on request (they answer with a URL at once, not through a task). */
 export interface Tunnels {
-  openVnc(uuid: string, password: string, name: string): Promise<{ port: number }>;
+  /** Opens the server's VNC tunnel for `account` (counted against its cap and the process's). */
+  openVnc(uuid: string, password: string, name: string, account: string): Promise<{ port: number }>;
   closeVnc(uuid: string): Promise<void>;
-  openConsole(uuid: string, password: string, name: string): Promise<{ port: number }>;
+  openConsole(
+    uuid: string,
+    password: string,
+    name: string,
+    account: string,
+  ): Promise<{ port: number }>;
   closeConsole(uuid: string): Promise<void>;
 }
 
@@ -100,6 +109,9 @@ export class Engine implements Tunnels {
   /** Machine events are handled one after another, in the order they came. */
   private events: Promise<void> = Promise.resolve();
   private readonly kinds = new Map<string, TaskKind>();
+  /** Who holds which tunnel: the caps, and the closing of idle tunnels. */
+  readonly tunnelLedger: TunnelLedger;
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly ctx: EngineContext,
@@ -112,6 +124,11 @@ export class Engine implements Tunnels {
         this.kinds.set(type, typeof handler === 'function' ? { run: handler } : handler);
       }
     }
+    this.tunnelLedger = new TunnelLedger(
+      ctx.compute,
+      ctx.hosts,
+      options.tunnels ?? DEFAULT_TUNNEL_LIMITS,
+    );
   }
 
   get state(): EngineState {
@@ -145,7 +162,22 @@ export class Engine implements Tunnels {
       this.reconcileTimer = setInterval(() => void this.reconcileNow(), every);
       this.reconcileTimer.unref();
     }
+    const idleMs = this.tunnelLedger.limits.idleMs;
+    if (idleMs > 0) {
+      // A tunnel closes between idleMs and idleMs plus a quarter of it (at most 30 s more).
+      const sweep = Math.min(30_000, Math.max(50, Math.floor(idleMs / 4)));
+      this.idleTimer = setInterval(() => void this.closeIdleTunnels(), sweep);
+      this.idleTimer.unref();
+    }
     this.loop = this.run();
+  }
+
+  private async closeIdleTunnels(): Promise<void> {
+    try {
+      await this.tunnelLedger.closeIdle();
+    } catch (e) {
+      this.ctx.logger.warn({ err: e }, 'engine: closing idle tunnels failed');
+    }
   }
 
   /**
@@ -222,6 +254,7 @@ export class Engine implements Tunnels {
     this.stopEvents?.();
     if (this.renewTimer) clearInterval(this.renewTimer);
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    if (this.idleTimer) clearInterval(this.idleTimer);
     await this.reconciling?.catch(() => {});
     await this.events;
     this.wake();
@@ -250,8 +283,18 @@ export class Engine implements Tunnels {
     return this.ctx.store.read((tx) => hostOf(tx, uuid));
   }
 
-  async openVnc(uuid: string, password: string, name: string): Promise<{ port: number }> {
-    return this.ctx.compute.openVnc(await this.hostOf(uuid), uuid, password, name);
+  async openVnc(
+    uuid: string,
+    password: string,
+    name: string,
+    account: string,
+  ): Promise<{ port: number }> {
+    const done = this.tunnelLedger.reserve('vnc', uuid, account);
+    try {
+      return await this.ctx.compute.openVnc(await this.hostOf(uuid), uuid, password, name);
+    } finally {
+      done();
+    }
   }
 
   /**
@@ -262,15 +305,27 @@ export class Engine implements Tunnels {
    */
   async closeVnc(uuid: string): Promise<void> {
     for (const host of this.ctx.hosts) await this.ctx.compute.closeVnc(host, uuid);
+    this.tunnelLedger.closed('vnc', uuid);
   }
 
-  async openConsole(uuid: string, password: string, name: string): Promise<{ port: number }> {
-    return this.ctx.compute.openConsole(await this.hostOf(uuid), uuid, password, name);
+  async openConsole(
+    uuid: string,
+    password: string,
+    name: string,
+    account: string,
+  ): Promise<{ port: number }> {
+    const done = this.tunnelLedger.reserve('console', uuid, account);
+    try {
+      return await this.ctx.compute.openConsole(await this.hostOf(uuid), uuid, password, name);
+    } finally {
+      done();
+    }
   }
 
   /** As `closeVnc`: on every host of this process, without reading the store. */
   async closeConsole(uuid: string): Promise<void> {
     for (const host of this.ctx.hosts) await this.ctx.compute.closeConsole(host, uuid);
+    this.tunnelLedger.closed('console', uuid);
   }
 
   /**

@@ -118,7 +118,12 @@ export function serverActionRoutes(env: ResourceEnv): RouteSpec[] {
   const actions: Record<string, (ctx: ApiContext) => Promise<ApiResult>> = {
     open_vnc: async (ctx) => {
       const server = await runningServer(env, ctx, 'open_vnc');
-      const { port } = await env.tunnels.openVnc(server.uuid, server.vnc_password, server.name);
+      const { port } = await env.tunnels.openVnc(
+        server.uuid,
+        server.vnc_password,
+        server.name,
+        ctx.principal.uuid,
+      );
       return accepted('open_vnc', server.uuid, { vnc_url: `vnc://${tunnelHost(ctx)}:${port}` });
     },
     close_vnc: async (ctx) => {
@@ -128,7 +133,12 @@ export function serverActionRoutes(env: ResourceEnv): RouteSpec[] {
     },
     open_console: async (ctx) => {
       const server = await runningServer(env, ctx, 'open_console');
-      const { port } = await env.tunnels.openConsole(server.uuid, server.vnc_password, server.name);
+      const { port } = await env.tunnels.openConsole(
+        server.uuid,
+        server.vnc_password,
+        server.name,
+        ctx.principal.uuid,
+      );
       return accepted('open_console', server.uuid, {
         console_url: `csconsole://${tunnelHost(ctx)}:${port}`,
       });
