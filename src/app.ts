@@ -448,6 +448,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         await engine.stop();
         await compute.close();
         clock.dispose();
+        httpsOnly.close();
         await store.close();
         logDestination?.close();
       },
