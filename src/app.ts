@@ -24,6 +24,7 @@ import { Engine } from './engine/engine.js';
 import type { RouteSpec } from './http/api.js';
 import { Authenticator } from './http/auth.js';
 import { installEvents } from './http/events.js';
+import { parseAllowedOrigins } from './http/origin.js';
 import { buildHttpServer } from './http/server.js';
 import { LogDestination } from './log-destination.js';
 import { Metrics } from './metrics.js';
@@ -41,6 +42,7 @@ import type { ModuleEnv } from './resources/module.js';
 import { RESOURCE_MODULES } from './resources/modules.js';
 import { IpPool } from './resources/networking/ippool.js';
 import { networkSettings } from './resources/networking/settings.js';
+import { HttpsOnlyAccounts } from './resources/profile/https-only.js';
 import { tunnelTarget } from './resources/servers/actions.js';
 import { readSeedFile } from './seed/file.js';
 import { loadSeed, type SeedProgress } from './seed/load.js';
@@ -254,7 +256,14 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         ),
         controlLifecycle(random),
       ],
-      { reconcileIntervalMs: config.reconcileInterval * 1000 },
+      {
+        reconcileIntervalMs: config.reconcileInterval * 1000,
+        tunnels: {
+          perAccount: Math.max(1, config.maxTunnelsPerAccount),
+          total: Math.max(1, config.maxTunnels),
+          idleMs: config.tunnelIdleTimeout * 1000,
+        },
+      },
     );
     engineRef = engine;
     const env: ResourceEnv = {
@@ -267,6 +276,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       ips,
       acpiTimeoutMs: config.acpiTimeout * 1000,
       billing,
+      allowedOrigins: parseAllowedOrigins(config.allowedOrigins),
     };
     if (seed) {
       // Before the engine starts: the seeded drives' tasks are then its first work.
@@ -288,8 +298,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     const removeImages = () => {
       if (config.memory) rmSync(imagesDir, { recursive: true, force: true });
     };
+    const httpsOnly = new HttpsOnlyAccounts(store);
     const authenticator = new Authenticator(store, {
       digest: config.digest,
+      httpsOnly: (account) => httpsOnly.required(account),
       throttle: {
         perAccount: Math.max(1, config.loginLimit),
         perAddress: Math.max(1, config.loginLimitPerAddress),
@@ -335,6 +347,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
           ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) }
           : undefined,
     });
+    const allowedOrigins = env.allowedOrigins ?? [];
     // The web console (docs/web-console.md): its page, tokens and screen and serial bridges.
     const webConsole = installConsole(http, {
       authenticator,
@@ -345,9 +358,17 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       target: async (principal, uuid, kind) => {
         const action = kind === 'screen' ? 'open_vnc' : 'open_console';
         const server = await tunnelTarget(store, { principal }, uuid, action);
-        return { uuid: server.uuid, name: server.name, vncPassword: server.vnc_password };
+        return {
+          uuid: server.uuid,
+          name: server.name,
+          vncPassword: server.vnc_password,
+          account: principal.uuid,
+        };
       },
       logger,
+      publicUrl: config.publicUrl,
+      allowedOrigins,
+      maxSocketsPerAccount: Math.max(1, config.maxTunnelsPerAccount),
     });
     // The websocket notification stream (docs/events.md).
     const events = await installEvents(http, {
@@ -358,10 +379,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       maxPerAccount: Math.max(1, config.maxStreamsPerAccount),
       credentials: store.accounts,
       publicUrl: config.publicUrl,
-      allowedOrigins: (config.allowedOrigins ?? '')
-        .split(',')
-        .map((o) => o.trim())
-        .filter((o) => o !== ''),
+      allowedOrigins,
       logger,
       otherUpgrades: webConsole.upgrade,
     });
@@ -433,6 +451,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         await engine.stop();
         await compute.close();
         clock.dispose();
+        httpsOnly.close();
         await store.close();
         logDestination?.close();
       },

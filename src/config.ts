@@ -112,6 +112,14 @@ export interface Config {
   maxStreamsPerAccount: number;
   /** Other origins browser pages may open event streams from with cookies, comma-separated. */
   allowedOrigins: string | undefined;
+
+  // Tunnels (issue 12, item 3).
+  /** VNC and console tunnels (and web-console websockets) one account may hold open. */
+  maxTunnelsPerAccount: number;
+  /** VNC and console tunnels this process holds open, all accounts together. */
+  maxTunnels: number;
+  /** Seconds a tunnel may go without a connected client before it is closed (0: never). */
+  tunnelIdleTimeout: number;
 }
 
 export interface OptionSpec {
@@ -190,6 +198,10 @@ export const DEFAULTS: Config = {
   sqliteSynchronous: 'FULL',
   maxStreamsPerAccount: 16,
   allowedOrigins: undefined,
+
+  maxTunnelsPerAccount: 64,
+  maxTunnels: 1024,
+  tunnelIdleTimeout: 600,
 };
 
 export const OPTIONS: readonly OptionSpec[] = [
@@ -620,7 +632,32 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'SIGMALITE_ALLOWED_ORIGINS',
     type: 'string',
     arg: 'LIST',
-    help: "Origins (https://host[:port], comma-separated) whose pages may open event streams with a browser's credentials, besides the API's own origin; others get 403",
+    help: "Origins (https://host[:port], comma-separated) whose pages may open event streams and console websockets, or upload and download images, with a browser's credentials, besides the API's own origin; others get 403",
+  },
+
+  {
+    key: 'maxTunnelsPerAccount',
+    flag: 'max-tunnels-per-account',
+    env: 'SIGMALITE_MAX_TUNNELS_PER_ACCOUNT',
+    type: 'integer',
+    arg: 'N',
+    help: 'VNC and console tunnels one account may hold open at once (more: 429); also its web-console websockets',
+  },
+  {
+    key: 'maxTunnels',
+    flag: 'max-tunnels',
+    env: 'SIGMALITE_MAX_TUNNELS',
+    type: 'integer',
+    arg: 'N',
+    help: 'VNC and console tunnels this process holds open, all accounts together (more: 503)',
+  },
+  {
+    key: 'tunnelIdleTimeout',
+    flag: 'tunnel-idle-timeout',
+    env: 'SIGMALITE_TUNNEL_IDLE_TIMEOUT',
+    type: 'integer',
+    arg: 'SECONDS',
+    help: 'A VNC or console tunnel with no client connected for this long is closed, as close_vnc or close_console would (0: never)',
   },
   {
     key: 'digest',

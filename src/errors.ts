@@ -143,6 +143,21 @@ export const errors = {
       point,
     ),
 
+  /** The account's profile says `api_https_only`, and the request came over plain HTTP. */
+  httpsOnly: () =>
+    new ApiError(
+      'permission',
+      'This account accepts API requests over HTTPS only (its profile sets api_https_only): use https://, or turn api_https_only off in /profile/',
+      null,
+    ),
+  /** A browser page of another origin asked for something only the API's own pages may. */
+  foreignOrigin: (origin: string, what: string) =>
+    new ApiError(
+      'permission',
+      `Origin ${origin.slice(0, 200)} may not ${what} (allowed: the API's own origin and --allowed-origins)`,
+      null,
+    ),
+
   // 402 billing
   notEnoughFunds: (message: string) => new ApiError('billing', message, null),
 
@@ -191,6 +206,14 @@ export const errors = {
       null,
       429,
     ),
+  /** 429: the account holds as many VNC and console tunnels (or console websockets) as allowed. */
+  tooManyTunnels: (what: string, limit: number) =>
+    new ApiError(
+      'permission',
+      `Too many open ${what} for this account (limit: ${limit}); close some first`,
+      null,
+      429,
+    ),
   /** 429: the login attempts allowed per account or client address (`limit`) were spent. */
   throttled: (seconds: number, limit: string, per: 'account' | 'address') =>
     new ApiError(
@@ -228,6 +251,15 @@ export const errors = {
       null,
       503,
       { 'retry-after': '5' },
+    ),
+  /** The process holds as many tunnels as `--max-tunnels` allows, whoever opened them. */
+  tunnelsExhausted: (limit: number) =>
+    new ApiError(
+      'backend',
+      `This server holds too many open tunnels (limit: ${limit}); try again later`,
+      null,
+      503,
+      { 'retry-after': '60' },
     ),
   /** CloudSigma answers 503 when a location is out of capacity. */
   outOfCapacity: (message: string) => new ApiError('backend', message, null, 503),

@@ -14,10 +14,11 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { ComputeDriver, MachineEvent } from '../drivers/compute/types.js';
 import { DriverError } from '../drivers/errors.js';
 import type { StorageDriver } from '../drivers/storage/types.js';
-import { errors } from '../errors.js';
+import { ApiError, errors } from '../errors.js';
 import type { Store, Task } from '../store/types.js';
 import type { Clock } from './clock.js';
 import { hostOf, registerHosts } from './placement.js';
+import { DEFAULT_TUNNEL_LIMITS, TunnelLedger, type TunnelLimits } from './tunnel-limits.js';
 
 export interface EngineContext {
   store: Store;
@@ -67,6 +68,8 @@ export interface EngineOptions {
   reconcileIntervalMs?: number;
   /** Attempts before a failing task fails for good (default 5). */
   retryBudget?: number;
+  /** Caps on VNC and console tunnels, and when idle ones close (`tunnel-limits.ts`). */
+  tunnels?: TunnelLimits;
 }
 
 export type EngineState = 'idle' | 'running' | 'stopping' | 'stopped';
@@ -82,9 +85,15 @@ export interface TunnelEndpoint {
 
 /** The tunnels the API opens on request (they answer with a URL at once, not through a task). */
 export interface Tunnels {
-  openVnc(uuid: string, password: string, name: string): Promise<TunnelEndpoint>;
+  /** Opens the server's VNC tunnel for `account` (counted against its cap and the process's). */
+  openVnc(uuid: string, password: string, name: string, account: string): Promise<TunnelEndpoint>;
   closeVnc(uuid: string): Promise<void>;
-  openConsole(uuid: string, password: string, name: string): Promise<TunnelEndpoint>;
+  openConsole(
+    uuid: string,
+    password: string,
+    name: string,
+    account: string,
+  ): Promise<TunnelEndpoint>;
   closeConsole(uuid: string): Promise<void>;
 }
 
@@ -100,9 +109,30 @@ interface TunnelRequest {
   uuid: string;
   password: string;
   name: string;
+  /** Whose tunnel it is: the host's process counts it against that account's cap. */
+  account: string;
 }
 
-type TunnelReply = { port: number; host: string | null } | { error: string };
+type TunnelReply =
+  | { port: number; host: string | null }
+  | { error: string }
+  /** The host's process refused it as the API would (a tunnel cap): the asker answers the same. */
+  | {
+      refused: {
+        type: ApiError['type'];
+        message: string;
+        status: number;
+        headers: Record<string, string | string[]>;
+      };
+    };
+
+function failureReply(error: Error): TunnelReply {
+  if (error instanceof ApiError) {
+    const { type, message, status, headers } = error;
+    return { refused: { type, message, status, headers } };
+  }
+  return { error: error.message };
+}
 
 const LEASE_MS = 30_000;
 const RENEW_EVERY_MS = 10_000;
@@ -131,6 +161,9 @@ export class Engine implements Tunnels {
   /** Machine events are handled one after another, in the order they came. */
   private events: Promise<void> = Promise.resolve();
   private readonly kinds = new Map<string, TaskKind>();
+  /** Who holds which tunnel: the caps, and the closing of idle tunnels. */
+  readonly tunnelLedger: TunnelLedger;
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly ctx: EngineContext,
@@ -145,8 +178,13 @@ export class Engine implements Tunnels {
     }
     this.kinds.set(OPEN_TUNNEL_TASK, {
       run: (task) => this.openRequestedTunnel(task),
-      failed: (task, error) => this.replyTunnel(task, { error: error.message }),
+      failed: (task, error) => this.replyTunnel(task, failureReply(error)),
     });
+    this.tunnelLedger = new TunnelLedger(
+      ctx.compute,
+      ctx.hosts,
+      options.tunnels ?? DEFAULT_TUNNEL_LIMITS,
+    );
   }
 
   get state(): EngineState {
@@ -180,7 +218,22 @@ export class Engine implements Tunnels {
       this.reconcileTimer = setInterval(() => void this.reconcileNow(), every);
       this.reconcileTimer.unref();
     }
+    const idleMs = this.tunnelLedger.limits.idleMs;
+    if (idleMs > 0) {
+      // A tunnel closes between idleMs and idleMs plus a quarter of it (at most 30 s more).
+      const sweep = Math.min(30_000, Math.max(50, Math.floor(idleMs / 4)));
+      this.idleTimer = setInterval(() => void this.closeIdleTunnels(), sweep);
+      this.idleTimer.unref();
+    }
     this.loop = this.run();
+  }
+
+  private async closeIdleTunnels(): Promise<void> {
+    try {
+      await this.tunnelLedger.closeIdle();
+    } catch (e) {
+      this.ctx.logger.warn({ err: e }, 'engine: closing idle tunnels failed');
+    }
   }
 
   /**
@@ -257,6 +310,7 @@ export class Engine implements Tunnels {
     this.stopEvents?.();
     if (this.renewTimer) clearInterval(this.renewTimer);
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    if (this.idleTimer) clearInterval(this.idleTimer);
     await this.reconciling?.catch(() => {});
     await this.events;
     this.wake();
@@ -286,16 +340,22 @@ export class Engine implements Tunnels {
   }
 
   /**
-   * On a host of this process, the driver opens the tunnel here; on a host another process serves
-   * (several processes on PostgreSQL), that process is asked through a task of the host, and the
-   * tunnel listens there: the answer names where.
+   * On a host of this process, the driver opens the tunnel here (counted against the caps); on a
+   * host another process serves (several processes on PostgreSQL), that process is asked through
+   * a task of the host, counts it against its own caps, and the tunnel listens there: the answer
+   * names where.
    */
-  async openVnc(uuid: string, password: string, name: string): Promise<TunnelEndpoint> {
+  async openVnc(
+    uuid: string,
+    password: string,
+    name: string,
+    account: string,
+  ): Promise<TunnelEndpoint> {
     const host = await this.hostOf(uuid);
     if (!this.ctx.hosts.includes(host)) {
-      return this.askForTunnel(host, { tunnel: 'vnc', uuid, password, name });
+      return this.askForTunnel(host, { tunnel: 'vnc', uuid, password, name, account });
     }
-    return this.ctx.compute.openVnc(host, uuid, password, name);
+    return this.openHere('vnc', host, uuid, password, name, account);
   }
 
   /**
@@ -307,14 +367,39 @@ export class Engine implements Tunnels {
    */
   async closeVnc(uuid: string): Promise<void> {
     for (const host of this.ctx.hosts) await this.ctx.compute.closeVnc(host, uuid);
+    this.tunnelLedger.closed('vnc', uuid);
   }
 
-  async openConsole(uuid: string, password: string, name: string): Promise<TunnelEndpoint> {
+  async openConsole(
+    uuid: string,
+    password: string,
+    name: string,
+    account: string,
+  ): Promise<TunnelEndpoint> {
     const host = await this.hostOf(uuid);
     if (!this.ctx.hosts.includes(host)) {
-      return this.askForTunnel(host, { tunnel: 'console', uuid, password, name });
+      return this.askForTunnel(host, { tunnel: 'console', uuid, password, name, account });
     }
-    return this.ctx.compute.openConsole(host, uuid, password, name);
+    return this.openHere('console', host, uuid, password, name, account);
+  }
+
+  /** Opens a tunnel on a host of this process, counted against the caps while it opens. */
+  private async openHere(
+    tunnel: 'vnc' | 'console',
+    host: string,
+    uuid: string,
+    password: string,
+    name: string,
+    account: string,
+  ): Promise<{ port: number }> {
+    const done = this.tunnelLedger.reserve(tunnel, uuid, account);
+    try {
+      return tunnel === 'vnc'
+        ? await this.ctx.compute.openVnc(host, uuid, password, name)
+        : await this.ctx.compute.openConsole(host, uuid, password, name);
+    } finally {
+      done();
+    }
   }
 
   /**
@@ -339,6 +424,10 @@ export class Engine implements Tunnels {
       if (text !== undefined) {
         await this.ctx.store.write((tx) => tx.deleteState(TUNNEL_REPLIES, id));
         const reply = JSON.parse(text) as TunnelReply;
+        if ('refused' in reply) {
+          const { type, message, status, headers } = reply.refused;
+          throw new ApiError(type, message, null, status, headers);
+        }
         if ('error' in reply) throw new DriverError(reply.error, true);
         return reply.host === null ? { port: reply.port } : { port: reply.port, host: reply.host };
       }
@@ -355,14 +444,24 @@ export class Engine implements Tunnels {
     }
   }
 
-  /** Another process asked: the tunnel opens here, and the reply says where. */
+  /** Another process asked: the tunnel opens here (on this process's caps), the reply says where. */
   private async openRequestedTunnel(task: Task): Promise<void> {
     const request = JSON.parse(task.payload) as TunnelRequest;
-    const host = task.host!;
-    const { port } =
-      request.tunnel === 'vnc'
-        ? await this.ctx.compute.openVnc(host, request.uuid, request.password, request.name)
-        : await this.ctx.compute.openConsole(host, request.uuid, request.password, request.name);
+    let port: number;
+    try {
+      ({ port } = await this.openHere(
+        request.tunnel,
+        task.host!,
+        request.uuid,
+        request.password,
+        request.name,
+        request.account,
+      ));
+    } catch (e) {
+      // A cap reached is an answer, not a failure to retry.
+      if (e instanceof ApiError) return this.replyTunnel(task, failureReply(e));
+      throw e;
+    }
     await this.replyTunnel(task, { port, host: this.ctx.tunnelAddress ?? null });
   }
 
@@ -378,6 +477,7 @@ export class Engine implements Tunnels {
   /** As `closeVnc`: on every host of this process, without reading the store. */
   async closeConsole(uuid: string): Promise<void> {
     for (const host of this.ctx.hosts) await this.ctx.compute.closeConsole(host, uuid);
+    this.tunnelLedger.closed('console', uuid);
   }
 
   /**

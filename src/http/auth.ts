@@ -46,6 +46,8 @@ export interface AuthRequest {
    * `WWW-Authenticate`, so that the browser opens no login dialog of its own.
    */
   xhr?: boolean;
+  /** Came over TLS (the socket's own; no proxy header is trusted). */
+  encrypted?: boolean;
 }
 
 export interface AuthenticatorOptions {
@@ -56,7 +58,15 @@ export interface AuthenticatorOptions {
   /** Login attempts allowed per account and per client address. */
   throttle?: ThrottleLimits;
   now?: () => number;
+  /**
+   * Whether an account's profile sets `api_https_only`: its requests over plain HTTP are then
+   * refused, but for `/profile/` itself (so that it can be read and turned off where no TLS is).
+   */
+  httpsOnly?: (account: string) => Promise<boolean>;
 }
+
+/** The one path an `api_https_only` account may use over plain HTTP. */
+const PROFILE_PATH = /^\/api\/2\.0\/profile\/?(?:\?|$)/;
 
 export interface NewSession {
   principal: Principal;
@@ -133,8 +143,24 @@ export class Authenticator {
     return errors.unauthorized(challenges);
   }
 
-  /** The account a request proves, or an ApiError (401, 403 for a missing CSRF token, 429). */
+  /**
+   * The account a request proves, or an ApiError (401, 403 for a missing CSRF token or a plain
+   * HTTP request of an `api_https_only` account, 429).
+   */
   async authenticate(request: AuthRequest): Promise<Principal> {
+    const principal = await this.identify(request);
+    if (
+      request.encrypted !== true &&
+      this.options.httpsOnly &&
+      !PROFILE_PATH.test(request.url) &&
+      (await this.options.httpsOnly(principal.uuid))
+    ) {
+      throw errors.httpsOnly();
+    }
+    return principal;
+  }
+
+  private async identify(request: AuthRequest): Promise<Principal> {
     const header = request.authorization;
     if (header) {
       if (/^digest\s/i.test(header)) return this.fromDigest(header, request);

@@ -26,6 +26,7 @@ import { API_PREFIX } from '../model/refs.js';
 import type { CommittedChange, Rendered, Store } from '../store/types.js';
 import { ASYNC_COOKIE, type Authenticator, type Principal } from './auth.js';
 import { errorBody } from './errors.js';
+import { refuseForeignOrigin } from './origin.js';
 import { authRequest } from './server.js';
 
 /** Where the stream is served: CloudSigma's two spellings (§5.11, decision 16), and ours. */
@@ -476,13 +477,12 @@ async function authenticateUpgrade(
  * that sends no Origin (not a browser).
  */
 function checkOrigin(request: FastifyRequest, principal: Principal, options: EventsOptions): void {
-  const origin = request.headers.origin;
-  if (origin === undefined || principal.via === 'token') return;
+  if (principal.via === 'token') return;
   const own = options.publicUrl ?? `${request.protocol}://${request.host}`;
-  const allowed = [own, ...(options.allowedOrigins ?? [])].map((o) => o.toLowerCase());
-  if (allowed.includes(origin.toLowerCase())) return;
-  throw errors.permission(
-    `Origin ${origin.slice(0, 200)} may not open an event stream (allowed: the API's own origin and --allowed-origins)`,
+  refuseForeignOrigin(
+    request.headers.origin,
+    { own, allowed: options.allowedOrigins },
+    'open an event stream',
   );
 }
 

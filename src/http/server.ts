@@ -119,7 +119,7 @@ export function authRequest(request: {
   method: string;
   url: string;
   headers: Record<string, string | string[] | undefined>;
-  socket?: { remoteAddress?: string | undefined };
+  socket?: { remoteAddress?: string | undefined; encrypted?: boolean };
 }): AuthRequest {
   const header = (name: string) => {
     const value = request.headers[name];
@@ -134,6 +134,7 @@ export function authRequest(request: {
     csrfHeader: header('x-csrftoken'),
     xhr: header('x-requested-with')?.toLowerCase() === 'xmlhttprequest',
     address: request.socket?.remoteAddress,
+    encrypted: request.socket?.encrypted === true,
   };
 }
 

@@ -23,4 +23,6 @@ export interface ResourceEnv {
   acpiTimeoutMs: number;
   /** Balances and whether they are enforced (402 on a start the balance cannot pay for). */
   billing?: BillingSettings;
+  /** `--allowed-origins`: pages of these origins may upload and download images too. */
+  allowedOrigins?: readonly string[];
 }

@@ -73,6 +73,27 @@ export async function checkAttachments(
   }
 }
 
+/**
+ * Checks, as a server starts, that its owner may still attach each of its drives: a grant of
+ * ATTACH taken back (its ACL deleted or changed) since the drive was attached stops the start
+ * (403 naming the drive); the server keeps the drive until someone detaches it.
+ */
+export async function checkStillAttachable(
+  tx: WriteTx,
+  owner: string,
+  attachments: readonly AttachmentDoc[],
+): Promise<void> {
+  for (const [i, attachment] of attachments.entries()) {
+    const record = await tx.get(attachment.drive);
+    // Library drives are everyone's; a drive gone is detached by its delete.
+    if (record?.kind !== 'drives' || record.owner === owner) continue;
+    const access = await accessOf(tx, record, owner);
+    if (!access || !allows(access, 'ATTACH')) {
+      throw errors.notSharedToAttach(`Drive ${record.uuid}`, `drives.${i}.drive`);
+    }
+  }
+}
+
 /** Updates the drives whose attachment to `serverUuid` appeared or disappeared. */
 export async function applyMounts(
   tx: WriteTx,

@@ -13,6 +13,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import { createWebSocketStream, type WebSocket } from 'ws';
 import type { Tunnels } from '../engine/engine.js';
+import { ApiError } from '../errors.js';
 import { readLine } from './reader.js';
 import {
   admitViewer,
@@ -30,6 +31,8 @@ export interface TunnelTarget {
   uuid: string;
   name: string;
   vncPassword: string;
+  /** Who opens the tunnel (its cap counts it). */
+  account: string;
 }
 
 export interface BridgeOptions {
@@ -134,6 +137,7 @@ export async function bridgeScreen(
       target.uuid,
       target.vncPassword,
       target.name,
+      target.account,
     );
     tunnel = await connectTo(host ?? options.tunnelHost, port);
     tunnel.on('error', () => {});
@@ -157,9 +161,9 @@ export async function bridgeScreen(
   } catch (err) {
     done();
     tunnel?.destroy();
-    const reason =
-      err instanceof RfbHandshakeError ? err.message : 'the server screen could not be reached';
-    if (!(err instanceof RfbHandshakeError)) options.logger.warn({ err }, 'console: screen tunnel');
+    const told = err instanceof RfbHandshakeError || err instanceof ApiError;
+    const reason = told ? err.message : 'the server screen could not be reached';
+    if (!told) options.logger.warn({ err }, 'console: screen tunnel');
     refuseViewer(browser, minor, reason);
     ws.close(CLOSE_TUNNEL_FAILED, closeReason(reason));
     return;
@@ -194,6 +198,7 @@ export async function bridgeSerial(
       target.uuid,
       target.vncPassword,
       target.name,
+      target.account,
     );
     tunnel = await connectTo(host ?? options.tunnelHost, port);
     tunnel.on('error', () => {});
@@ -207,7 +212,7 @@ export async function bridgeSerial(
   } catch (err) {
     done();
     tunnel?.destroy();
-    const refused = err instanceof ConsoleRefusedError;
+    const refused = err instanceof ConsoleRefusedError || err instanceof ApiError;
     if (!refused) options.logger.warn({ err }, 'console: serial tunnel');
     const reason = refused ? err.message : 'the serial console could not be reached';
     if (ws.readyState === ws.OPEN) ws.close(CLOSE_TUNNEL_FAILED, closeReason(reason));

@@ -21,6 +21,7 @@ import { WebSocketServer } from 'ws';
 import { ApiError, errors } from '../errors.js';
 import type { Authenticator, Principal } from '../http/auth.js';
 import { errorBody } from '../http/errors.js';
+import { refuseForeignOrigin } from '../http/origin.js';
 import { pathOf } from '../http/query.js';
 import { authRequest } from '../http/server.js';
 import { isPlainObject } from '../model/json.js';
@@ -45,6 +46,12 @@ export interface ConsoleOptions {
    */
   target(principal: Principal, uuid: string, kind: TunnelKind): Promise<TunnelTarget>;
   logger: FastifyBaseLogger;
+  /** `--public-url`: the API's own origin, when set (else the request's scheme and Host). */
+  publicUrl?: string | undefined;
+  /** `--allowed-origins`: pages of these origins may open the websockets too. */
+  allowedOrigins?: readonly string[];
+  /** Websockets (screens and serial consoles) one account may hold open at once. */
+  maxSocketsPerAccount?: number;
   /** The build to serve; default `dist/console/` of this package. */
   dir?: string;
 }
@@ -67,6 +74,9 @@ export function installConsole(http: FastifyInstance, options: ConsoleOptions): 
   const files = loadConsoleFiles(options.dir ?? defaultConsoleDir());
   const tokens = new ConsoleTokens(options.sessions);
   const sockets = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
+  const perAccount = new AccountCounter(
+    options.maxSocketsPerAccount ?? DEFAULT_SOCKETS_PER_ACCOUNT,
+  );
 
   const page = (request: FastifyRequest, reply: FastifyReply) => {
     const index = files.get('index.html');
@@ -135,8 +145,23 @@ export function installConsole(http: FastifyInstance, options: ConsoleOptions): 
       refuseUpgrade(socket, malformed, options.logger);
       return true;
     }
+    try {
+      // A page of another site can make the browser open this websocket (with a token it
+      // obtained somehow): only the console's own pages may.
+      refuseForeignOrigin(
+        request.headers.origin,
+        { own: options.publicUrl ?? ownOrigin(request), allowed: options.allowedOrigins },
+        'open a console websocket',
+      );
+    } catch (err) {
+      refuseUpgrade(socket, err, options.logger);
+      return true;
+    }
     void admit(url)
       .then((admitted) => {
+        // Reserved before the upgrade completes: parallel upgrades cannot pass the cap together.
+        const release = perAccount.take(admitted.account);
+        socket.once('close', release);
         sockets.handleUpgrade(request, socket, head, (ws) => {
           ws.on('error', () => ws.terminate());
           const bridge = admitted.kind === 'screen' ? bridgeScreen : bridgeSerial;
@@ -151,7 +176,9 @@ export function installConsole(http: FastifyInstance, options: ConsoleOptions): 
   };
 
   /** The websocket's server and kind, if its token is good and the account may open them. */
-  const admit = async (url: string): Promise<{ kind: TunnelKind; target: TunnelTarget }> => {
+  const admit = async (
+    url: string,
+  ): Promise<{ kind: TunnelKind; target: TunnelTarget; account: string }> => {
     const match = WS_PATH.exec(url);
     if (!match) throw errors.noSuchPath(url.split('?', 1)[0]!);
     const kind = match[1] as TunnelKind;
@@ -163,7 +190,7 @@ export function installConsole(http: FastifyInstance, options: ConsoleOptions): 
       throw errors.permission('The console token is unknown, used or expired: ask for a new one');
     }
     const principal: Principal = { uuid: found.uuid, email: found.email, via: 'session' };
-    return { kind, target: await options.target(principal, uuid, kind) };
+    return { kind, target: await options.target(principal, uuid, kind), account: found.uuid };
   };
 
   return {
@@ -188,6 +215,36 @@ export function installConsole(http: FastifyInstance, options: ConsoleOptions): 
       await new Promise<void>((resolve) => sockets.close(() => resolve()));
     },
   };
+}
+
+/** Websockets per account unless configured (each holds one tunnel). */
+const DEFAULT_SOCKETS_PER_ACCOUNT = 64;
+
+/** Open websockets per account, capped: `take` throws the API's 429 beyond the cap. */
+class AccountCounter {
+  private readonly counts = new Map<string, number>();
+  constructor(private readonly max: number) {}
+
+  /** Counts one more for `account`; the function it returns gives it back (once). */
+  take(account: string): () => void {
+    const count = this.counts.get(account) ?? 0;
+    if (count >= this.max) throw errors.tooManyTunnels('console websockets', this.max);
+    this.counts.set(account, count + 1);
+    let given = false;
+    return () => {
+      if (given) return;
+      given = true;
+      const left = (this.counts.get(account) ?? 1) - 1;
+      if (left === 0) this.counts.delete(account);
+      else this.counts.set(account, left);
+    };
+  }
+}
+
+/** The origin a browser on the API's own pages sends: the scheme it was reached by and Host. */
+function ownOrigin(request: IncomingMessage): string {
+  const scheme = (request.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+  return `${scheme}://${request.headers.host ?? ''}`;
 }
 
 /** How long a shutdown waits for the browsers' closing frames before cutting the sockets. */

@@ -220,7 +220,8 @@ describe('the screen bridge', () => {
     // The tunnel checks the password the tunnel was opened with; the bridge then authenticates
     // with what the store says. A different stored password is refused.
     const real = t.app.engine.openVnc.bind(t.app.engine);
-    t.app.engine.openVnc = (uuid, _password, name) => real(uuid, 'other-pw', name);
+    t.app.engine.openVnc = (uuid, _password, name, account) =>
+      real(uuid, 'other-pw', name, account);
     try {
       const screen = await openWs((await token(t.alice, server.uuid, 'screen')).json.websocket);
       await screen.read(12);

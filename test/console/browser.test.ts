@@ -135,7 +135,8 @@ describe('the web console', () => {
   it("shows why when the server's screen refuses the bridge", async () => {
     // The tunnel is opened with another password than the one the bridge then sends.
     const real = t.app.engine.openVnc.bind(t.app.engine);
-    t.app.engine.openVnc = (uuid, _password, name) => real(uuid, 'not-the-password', name);
+    t.app.engine.openVnc = (uuid, _password, name, account) =>
+      real(uuid, 'not-the-password', name, account);
     const logged = problems.length;
     try {
       await page.getByRole('tab', { name: 'Definition' }).click();

@@ -151,6 +151,14 @@ export interface DriverProbe {
   features: string[];
 }
 
+/** A VNC or console tunnel a host holds open. */
+export interface TunnelInfo {
+  uuid: string;
+  kind: 'vnc' | 'console';
+  /** Since when (`Date.now()`) no client has been connected to it; null while one is. */
+  idleSince: number | null;
+}
+
 export interface ComputeDriver {
   readonly name: string;
   /** The hosts this process runs machines on. */
@@ -190,6 +198,8 @@ export interface ComputeDriver {
     name: string,
   ): Promise<{ port: number }>;
   closeConsole(host: string, uuid: string): Promise<void>;
+  /** The tunnels a host holds open now (the engine caps them and closes idle ones). */
+  tunnels(host: string): TunnelInfo[];
   /** Releases listeners, event streams and timers; machines keep their state. */
   close(): Promise<void>;
 }

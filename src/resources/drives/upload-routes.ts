@@ -23,6 +23,7 @@ import busboy from 'busboy';
 import { type ChunkPlace, ChunkSizeError } from '../../drivers/storage/images.js';
 import { ApiError, errors } from '../../errors.js';
 import type { ApiContext, ApiResult, RouteSpec } from '../../http/api.js';
+import { originAllowed } from '../../http/origin.js';
 import { isPlainObject } from '../../model/json.js';
 import { loadVisible, parseDoc } from '../common.js';
 import { loadDrive } from '../objects.js';
@@ -66,19 +67,23 @@ export function uploadRoutes(uploads: Uploads): RouteSpec[] {
 // ---------------------------------------------------------------------------------------------
 // Guards every streaming route applies
 
-/** A page of another origin may not push or pull images with the user's session. */
-function refuseForeignOrigin(ctx: ApiContext): void {
+/**
+ * A page of another origin may not push or pull images with the user's session: the API's own
+ * host (by either scheme) and `--allowed-origins` may.
+ */
+function refuseForeignOrigin(uploads: Uploads, ctx: ApiContext): void {
   const origin = ctx.headers.origin;
   if (origin === undefined) return;
+  const text = Array.isArray(origin) ? origin.join(',') : origin;
   let host: string | undefined;
   try {
-    host = new URL(String(origin)).host;
+    host = new URL(text).host;
   } catch {
     host = undefined;
   }
-  if (host !== new URL(ctx.origin).host && host !== ctx.headers.host) {
-    throw errors.permission(`Requests from ${String(origin)} may not upload or download images`);
-  }
+  if (host === new URL(ctx.origin).host || host === ctx.headers.host) return;
+  if (originAllowed(text, { own: ctx.origin, allowed: uploads.env.allowedOrigins })) return;
+  throw errors.foreignOrigin(text, 'upload or download images');
 }
 
 /**
@@ -180,7 +185,7 @@ function chunkPlace(fields: Record<string, string>, drive: DriveDoc): Required<C
 }
 
 async function haveChunk(uploads: Uploads, ctx: ApiContext): Promise<ApiResult> {
-  refuseForeignOrigin(ctx);
+  refuseForeignOrigin(uploads, ctx);
   const drive = await ownDrive(uploads, ctx);
   const number = String(ctx.query.resumableChunkNumber ?? '');
   if (drive.status !== 'uploading') {
@@ -298,7 +303,7 @@ function readChunkForm(
 }
 
 async function putChunk(uploads: Uploads, ctx: ApiContext): Promise<ApiResult> {
-  refuseForeignOrigin(ctx);
+  refuseForeignOrigin(uploads, ctx);
   const drive = await ownDrive(uploads, ctx);
   if (drive.status !== 'uploading') {
     throw errors.permission(
@@ -354,7 +359,7 @@ function coversAll(chunks: Map<number, { offset: number; size: number }>, total:
 const OCTET_STREAM = /^application\/octet-stream\s*(;|$)/i;
 
 async function rawUpload(uploads: Uploads, ctx: ApiContext): Promise<ApiResult> {
-  refuseForeignOrigin(ctx);
+  refuseForeignOrigin(uploads, ctx);
   const type = ctx.headers['content-type'];
   if (type !== undefined && !OCTET_STREAM.test(String(type))) {
     throw new ApiError(
@@ -456,7 +461,7 @@ function zeros(size: number): Readable {
 }
 
 async function download(uploads: Uploads, ctx: ApiContext): Promise<ApiResult> {
-  refuseForeignOrigin(ctx);
+  refuseForeignOrigin(uploads, ctx);
   const drive = await uploads.env.store.read(async (tx) => {
     const loaded = await loadDrive(tx, ctx.params.uuid!);
     if (!loaded) throw errors.notExist(ctx.params.uuid!);

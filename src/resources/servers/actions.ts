@@ -15,6 +15,7 @@ import { checkStartFunds } from '../billing/usage.js';
 import { loadVisible, parseDoc, toUpdate } from '../common.js';
 import type { ResourceEnv } from '../env.js';
 import { addTask } from '../lifecycle.js';
+import { checkStillAttachable } from '../mounts.js';
 import { PoolExhaustedError, reserveAddresses } from '../networking/ippool.js';
 import { TASKS } from '../tasks.js';
 import { cloneServer } from './clone.js';
@@ -55,7 +56,10 @@ async function powerAction(env: ResourceEnv, ctx: ApiContext, action: string, po
     const record = await loadVisible(tx, 'servers', uuid, ctx, power.permission);
     const server = parseDoc<ServerDoc>(record);
     if (server.status !== power.from) throw wrongState(action, server.status);
-    if (action === 'start') await reserveStartAddresses(env, tx, server);
+    if (action === 'start') {
+      await checkStillAttachable(tx, record.owner ?? '', server.drives);
+      await reserveStartAddresses(env, tx, server);
+    }
     if (action === 'start' && env.billing) {
       await checkStartFunds(tx, env.billing, server, env.clock.now());
     }
@@ -125,6 +129,7 @@ export function serverActionRoutes(env: ResourceEnv): RouteSpec[] {
         server.uuid,
         server.vnc_password,
         server.name,
+        ctx.principal.uuid,
       );
       return accepted('open_vnc', server.uuid, {
         vnc_url: `vnc://${host ?? tunnelHost(ctx)}:${port}`,
@@ -141,6 +146,7 @@ export function serverActionRoutes(env: ResourceEnv): RouteSpec[] {
         server.uuid,
         server.vnc_password,
         server.name,
+        ctx.principal.uuid,
       );
       return accepted('open_console', server.uuid, {
         console_url: `csconsole://${host ?? tunnelHost(ctx)}:${port}`,

@@ -18,7 +18,7 @@ import { DriverError } from '../../errors.js';
 import type { LibvirtVolumes } from '../../storage/libvirt/volumes.js';
 import { startConsoleServer } from '../simulated/console.js';
 import type { MachineTable } from '../simulated/driver.js';
-import type { TcpListener } from '../simulated/tcp-listener.js';
+import { type TcpListener, tunnelInfos } from '../simulated/tcp-listener.js';
 import type {
   ComputeDriver,
   DriverProbe,
@@ -30,6 +30,7 @@ import type {
   MachineSpec,
   MachineState,
   MachineStatus,
+  TunnelInfo,
 } from '../types.js';
 import type { Accelerator, DomainDrive, DomainNic, DomainSpec } from './domain-xml.js';
 import { domainXml } from './domain-xml.js';
@@ -546,6 +547,11 @@ export class LibvirtCompute implements ComputeDriver {
     const server = this.consoles.get(uuid);
     this.consoles.delete(uuid);
     await server?.close();
+  }
+
+  tunnels(host: string): TunnelInfo[] {
+    this.checkHost(host);
+    return tunnelInfos(this.vnc, this.consoles);
   }
 
   private async closeTunnels(uuid: string): Promise<void> {

@@ -19,10 +19,12 @@ import type {
   MachineSpec,
   MachineState,
   MachineStatus,
+  TunnelInfo,
 } from '../types.js';
 import { type ConsoleServer, echoConsole, startConsoleServer } from './console.js';
 import type { GuestContextPorts } from './context-sockets.js';
 import { type RfbServer, startRfbServer } from './rfb.js';
+import { tunnelInfos } from './tcp-listener.js';
 
 /** Where the driver keeps a host's machines (the store's component state, one namespace). */
 export interface MachineTable {
@@ -166,6 +168,10 @@ export class SimulatedCompute implements ComputeDriver {
 
   closeConsole(host: string, uuid: string): Promise<void> {
     return this.host(host).closeConsole(uuid);
+  }
+
+  tunnels(host: string): TunnelInfo[] {
+    return this.host(host).tunnels();
   }
 
   /** Each host's running machines get their context ports back (after a restart of sigmalite). */
@@ -460,6 +466,11 @@ export class SimulatedHost {
     const server = this.consoles.get(uuid);
     this.consoles.delete(uuid);
     await server?.close();
+  }
+
+  /** The tunnels open now. */
+  tunnels(): TunnelInfo[] {
+    return tunnelInfos(this.vnc, this.consoles);
   }
 
   /** What a machine that no longer runs leaves behind: its tunnels and its context port. */

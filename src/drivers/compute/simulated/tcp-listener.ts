@@ -4,6 +4,7 @@
  * so `connections()` is 0 when it resolves.
  */
 import { createServer, type Socket } from 'node:net';
+import type { TunnelInfo } from '../types.js';
 
 export interface TcpListener {
   /** The port actually listened on. */
@@ -12,6 +13,11 @@ export interface TcpListener {
   close(): Promise<void>;
   /** Live client connections. */
   connections(): number;
+  /**
+   * Since when (`Date.now()`) no client has been connected: the listen, or the last
+   * connection's end; null while a client is connected.
+   */
+  idleSince(): number | null;
 }
 
 export interface TcpListenerOptions {
@@ -28,6 +34,7 @@ export async function listenTcp(
   accept: (socket: Socket) => void,
 ): Promise<TcpListener> {
   const sockets = new Set<Socket>();
+  let idleSince = Date.now();
   let closing: Promise<void> | undefined;
   const server = createServer((socket) => {
     // A connection accepted just as close() began would otherwise outlive it.
@@ -36,7 +43,10 @@ export async function listenTcp(
       return;
     }
     sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
+    socket.on('close', () => {
+      sockets.delete(socket);
+      if (sockets.size === 0) idleSince = Date.now();
+    });
     accept(socket);
   });
   await new Promise<void>((resolve, reject) => {
@@ -63,5 +73,22 @@ export async function listenTcp(
       return closing;
     },
     connections: () => sockets.size,
+    idleSince: () => (sockets.size > 0 ? null : idleSince),
   };
+}
+
+/** A host's tunnels as the engine sees them, from its listeners by server uuid. */
+export function tunnelInfos(
+  vnc: ReadonlyMap<string, TcpListener>,
+  consoles: ReadonlyMap<string, TcpListener>,
+): TunnelInfo[] {
+  const info = (kind: TunnelInfo['kind'], [uuid, listener]: [string, TcpListener]) => ({
+    uuid,
+    kind,
+    idleSince: listener.idleSince(),
+  });
+  return [
+    ...[...vnc].map((entry) => info('vnc', entry)),
+    ...[...consoles].map((entry) => info('console', entry)),
+  ];
 }
