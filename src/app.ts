@@ -41,6 +41,7 @@ import type { ModuleEnv } from './resources/module.js';
 import { RESOURCE_MODULES } from './resources/modules.js';
 import { IpPool } from './resources/networking/ippool.js';
 import { networkSettings } from './resources/networking/settings.js';
+import { parseQuotas } from './resources/quotas.js';
 import { tunnelTarget } from './resources/servers/actions.js';
 import { readSeedFile } from './seed/file.js';
 import { loadSeed, type SeedProgress } from './seed/load.js';
@@ -155,7 +156,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const logger = overrides.logger ?? pino({ level: config.logLevel }, logDestination);
   let store: Store;
   try {
+    // Checked before the store opens: a bad value writes nothing.
+    const quotas = parseQuotas(config.maxObjectsPerAccount);
     store = overrides.store ?? (await openStore(config, true, (message) => logger.warn(message)));
+    store.setQuotas(quotas);
   } catch (e) {
     logDestination?.close();
     throw e;

@@ -143,6 +143,14 @@ export const errors = {
       point,
     ),
 
+  /** An account already owns as many objects of a kind as it may (`--max-objects-per-account`). */
+  quotaExceeded: (kind: string, limit: number) =>
+    new ApiError(
+      'permission',
+      `An account may own at most ${limit} ${kind} (--max-objects-per-account); delete some first`,
+      null,
+    ),
+
   // 402 billing
   notEnoughFunds: (message: string) => new ApiError('billing', message, null),
 

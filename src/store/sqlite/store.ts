@@ -18,6 +18,7 @@ import type {
   DetailView,
   LeaseScope,
   NewRecord,
+  ObjectQuotas,
   ObjectRecord,
   ReadTx,
   SessionRepo,
@@ -109,6 +110,7 @@ export class SqliteStore implements Store {
   tasksAdded = false;
   /** The transaction wrote grants (the cache's per-account "anything granted" answers go). */
   grantsWritten = false;
+  quotas: ObjectQuotas = new Map();
   private readonly listeners = new Set<(changes: readonly CommittedChange[]) => void>();
 
   constructor(options: SqliteOptions) {
@@ -324,6 +326,10 @@ export class SqliteStore implements Store {
       this.changes.length = mark;
       return e;
     }
+  }
+
+  setQuotas(quotas: ObjectQuotas): void {
+    this.quotas = quotas;
   }
 
   onCommit(listener: (changes: readonly CommittedChange[]) => void): () => void {
