@@ -268,6 +268,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       tunnels: engine,
       ips,
       acpiTimeoutMs: config.acpiTimeout * 1000,
+      maxGeneratedKeys: config.maxGeneratedKeys,
       billing,
     };
     if (seed) {

@@ -59,6 +59,11 @@ export interface ListQuery {
    * the list changes).
    */
   joined?: boolean;
+  /**
+   * Aborted when nobody waits for the answer any more (its client went away): a long list stops
+   * being read, with the signal's reason thrown.
+   */
+  signal?: AbortSignal;
 }
 
 export interface ListPage {

@@ -20,6 +20,8 @@ export interface SqliteAccess {
   readonly quotas: ObjectQuotas;
   statement(sql: string): Statement;
   locked<T>(fn: () => T): Promise<T>;
+  /** Between slices of a long read: lets the event loop and the lock's waiters have a turn. */
+  pause(): Promise<void>;
 }
 
 export const RECORD_COLUMNS = 'kind, uuid, owner, name, status, version, doc, detail, summary';

@@ -397,6 +397,10 @@ export class SqliteStore implements Store {
   }
 
   /** Runs a synchronous unit under the lock, in a transaction (account operations). */
+  pause(): Promise<void> {
+    return this.lock.pause();
+  }
+
   locked<T>(fn: () => T): Promise<T> {
     return this.lock.run(() => this.db.transaction(fn).immediate());
   }
