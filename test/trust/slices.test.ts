@@ -7,7 +7,7 @@ import { request } from 'node:http';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/store/types.js';
-import { ALICE, BOB, startTestApp, type TestApp } from '../support/app.js';
+import { ALICE, BOB, serverBody, startTestApp, type TestApp } from '../support/app.js';
 
 const SERVERS = 20_000;
 
@@ -137,4 +137,37 @@ describe('a whole list of thousands', () => {
     // The answer a client that left never reads: the list stopped at its next slice.
     expect((await logged())?.status).toBe(499);
   });
+});
+
+describe('a bulk create of a thousand', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(() => t.close());
+
+  it('creates nothing when its client goes away before the commit', async () => {
+    const objects = Array.from({ length: 1000 }, (_, i) =>
+      serverBody({ name: `s${i}`, meta: { note: 'n'.repeat(200) } }),
+    );
+    const auth = Buffer.from(`${ALICE.email}:${ALICE.password}`).toString('base64');
+    await new Promise<void>((resolve) => {
+      const req = request(`${t.origin}/api/2.0/servers/`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${auth}`, 'content-type': 'application/json' },
+      });
+      req.on('error', () => resolve());
+      req.on('close', () => resolve());
+      req.end(JSON.stringify({ objects }), () => req.destroy());
+    });
+    // Whatever the server was doing has ended by the time a later request of the same account
+    // is answered (its write queues behind the create's).
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect((await t.alice.post('/tags/', { name: 'after' })).status).toBe(201);
+    expect((await t.alice.get('/servers/')).json.meta.total_count).toBe(0);
+    // The same create, waited for, creates them all.
+    const r = await t.alice.post('/servers/', { objects });
+    expect(r.status).toBe(201);
+    expect((await t.alice.get('/servers/')).json.meta.total_count).toBe(1000);
+  }, 60_000);
 });
