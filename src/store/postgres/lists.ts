@@ -94,8 +94,11 @@ export async function cachedListPage(
   return { total: uuids.length, items: [], joined };
 }
 
-/** Objects a list reads from the database in one query (a page of a paged client: all at once). */
-const MISSING_SLICE = 2000;
+/**
+ * Objects a list reads from the database in one query: a page of a paged client, or a list of
+ * up to 10,000, at once (slices of 2,000 made the benchmark's whole list of 10,000 twice as slow).
+ */
+const MISSING_SLICE = 10_000;
 
 /** A row as the cache keeps it: both rendered forms as the bytes that are sent. */
 export function cachedRow(row: {
