@@ -115,6 +115,11 @@ describe('a whole list of thousands', () => {
       all.text.startsWith('{"meta":{"limit":0,"offset":0,"total_count":20000},"objects":[{'),
     ).toBe(true);
     expect(all.text.endsWith('}]}')).toBe(true);
+    // Picked fields come from each object.
+    const picked = await t.alice.get('/servers/detail/?limit=0&fields=name');
+    expect(picked.status).toBe(200);
+    expect(picked.json.objects).toHaveLength(SERVERS);
+    expect(picked.json.objects[SERVERS - 1]).toEqual({ name: `s${SERVERS - 1}` });
   });
 
   it('stops reading once its client goes away', async () => {

@@ -237,7 +237,9 @@ async function slicedList(
     const object = cachedObject(store, page[i]!);
     if (object) items.push(query.view === 'detail' ? object.detail : object.summary);
     if ((i & 255) === 255 && performance.now() - started > SLICE_MS) {
-      if (items.length > 0) slices.push(joinWithCommas(items));
+      // Items the caller picks from (`fields=`: not joined) stay one by one.
+      if (window === undefined) slices.push(...items);
+      else if (items.length > 0) slices.push(joinWithCommas(items));
       items = [];
       await store.pause();
       query.signal?.throwIfAborted();
@@ -245,8 +247,9 @@ async function slicedList(
       started = performance.now();
     }
   }
+  if (window === undefined) return { total, items: [...slices, ...items] };
   if (items.length > 0) slices.push(joinWithCommas(items));
-  if (window !== undefined && cache.epoch === epoch) {
+  if (cache.epoch === epoch) {
     // Nothing changed while it was read: joined once more (a copy, one slice's time per 50 MB
     // or so) and kept, the next reader of the list gets it at once.
     const joined = slices.length === 1 ? slices[0]! : joinWithCommas(slices);
