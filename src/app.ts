@@ -43,6 +43,7 @@ import { RESOURCE_MODULES } from './resources/modules.js';
 import { IpPool } from './resources/networking/ippool.js';
 import { networkSettings } from './resources/networking/settings.js';
 import { HttpsOnlyAccounts } from './resources/profile/https-only.js';
+import { parseQuotas } from './resources/quotas.js';
 import { tunnelTarget } from './resources/servers/actions.js';
 import { readSeedFile } from './seed/file.js';
 import { loadSeed, type SeedProgress } from './seed/load.js';
@@ -157,7 +158,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const logger = overrides.logger ?? pino({ level: config.logLevel }, logDestination);
   let store: Store;
   try {
+    // Checked before the store opens: a bad value writes nothing.
+    const quotas = parseQuotas(config.maxObjectsPerAccount);
     store = overrides.store ?? (await openStore(config, true, (message) => logger.warn(message)));
+    store.setQuotas(quotas);
   } catch (e) {
     logDestination?.close();
     throw e;
@@ -275,6 +279,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       tunnels: engine,
       ips,
       acpiTimeoutMs: config.acpiTimeout * 1000,
+      maxGeneratedKeys: config.maxGeneratedKeys,
       billing,
       allowedOrigins: parseAllowedOrigins(config.allowedOrigins),
     };

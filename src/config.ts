@@ -106,6 +106,10 @@ export interface Config {
   maxRequestItems: number;
   /** Characters in any string of a request body. */
   maxString: number;
+  /** Objects one account may own of each kind: `N`, and `KIND=N` overrides, comma-separated. */
+  maxObjectsPerAccount: string;
+  /** Keypairs one request may have sigmalite generate (those sent without `public_key`). */
+  maxGeneratedKeys: number;
   /** SQLite's `synchronous`: `FULL` survives a power loss, `NORMAL` only a process crash. */
   sqliteSynchronous: string;
   /** Websocket event streams one account may hold open. */
@@ -195,6 +199,8 @@ export const DEFAULTS: Config = {
   maxConnectionsPerAddress: 256,
   maxRequestItems: 1000,
   maxString: 65_536,
+  maxObjectsPerAccount: '200000',
+  maxGeneratedKeys: 10,
   sqliteSynchronous: 'FULL',
   maxStreamsPerAccount: 16,
   allowedOrigins: undefined,
@@ -609,6 +615,22 @@ export const OPTIONS: readonly OptionSpec[] = [
     type: 'integer',
     arg: 'CHARS',
     help: 'Characters in any string of a request body, keys included (more: 400)',
+  },
+  {
+    key: 'maxObjectsPerAccount',
+    flag: 'max-objects-per-account',
+    env: 'SIGMALITE_MAX_OBJECTS_PER_ACCOUNT',
+    type: 'string',
+    arg: 'N[,KIND=N...]',
+    help: 'Objects one account may own of each kind (servers, drives, snapshots, tags, keypairs, acls, fwpolicies, subscriptions); KIND=N sets one kind, e.g. 200000,tags=5000 (more: 403)',
+  },
+  {
+    key: 'maxGeneratedKeys',
+    flag: 'max-generated-keys',
+    env: 'SIGMALITE_MAX_GENERATED_KEYS',
+    type: 'integer',
+    arg: 'N',
+    help: 'Keypairs one request may ask sigmalite to generate (sent without public_key; each is an RSA key generation) (more: 400)',
   },
   {
     key: 'sqliteSynchronous',

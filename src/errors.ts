@@ -91,6 +91,13 @@ export const errors = {
     );
     return each.length === 1 ? each[0]! : new ApiErrors(each);
   },
+  /** More keypairs to generate in one request than `--max-generated-keys` allows. */
+  tooManyGeneratedKeys: (limit: number) =>
+    new ApiError(
+      'validation',
+      `At most ${limit} keypairs can be generated in one request (--max-generated-keys); send public_key for the others, or send them in several requests`,
+      'objects',
+    ),
   notYetSupported: (point: string, what: string) =>
     new ApiError('validation', `${what} are not supported by this sigmalite version`, point),
 
@@ -157,6 +164,13 @@ export const errors = {
       `Origin ${origin.slice(0, 200)} may not ${what} (allowed: the API's own origin and --allowed-origins)`,
       null,
     ),
+  /** An account already owns as many objects of a kind as it may (`--max-objects-per-account`). */
+  quotaExceeded: (kind: string, limit: number) =>
+    new ApiError(
+      'permission',
+      `An account may own at most ${limit} ${kind} (--max-objects-per-account); delete some first`,
+      null,
+    ),
 
   // 402 billing
   notEnoughFunds: (message: string) => new ApiError('billing', message, null),
@@ -199,6 +213,9 @@ export const errors = {
       challenges.length > 0 ? { 'www-authenticate': challenges } : {},
     ),
 
+  /** 499 (nginx's): the client went away before its answer; nobody reads it, the log line does. */
+  clientClosed: () =>
+    new ApiError('validation', 'The client closed the connection before the answer', null, 499),
   tooManyConnectionsFromAddress: (limit: number) =>
     new ApiError(
       'permission',

@@ -27,6 +27,11 @@ export interface RequestInfo {
   bodyStream?: Readable;
   /** The client's address (the login throttle counts attempts per address). */
   address?: string | undefined;
+  /**
+   * Aborted when the client goes away before its answer is sent (`http/disconnect.ts`): work
+   * not yet committed stops. Made on first call.
+   */
+  clientSignal?: () => AbortSignal;
 }
 
 /** A request whose account is known. */

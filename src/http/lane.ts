@@ -17,6 +17,7 @@ import { type ApiError, errors } from '../errors.js';
 import { type Body, bodyLength, isChunks } from './answer-body.js';
 import type { ApiContext, ApiHandler, ApiResult, ResultHeaders, RouteSpec } from './api.js';
 import type { Authenticator, AuthRequest, Principal } from './auth.js';
+import { disconnectSignal } from './disconnect.js';
 import { pathOf, type Query } from './query.js';
 import type { RequestLog } from './request-log.js';
 
@@ -211,6 +212,7 @@ async function serve(
       url,
       headers: req.headers,
       address: req.socket.remoteAddress,
+      clientSignal: disconnectSignal(res),
       principal,
       noteUnknownFields: (points) => {
         if (points.length === 0) return;

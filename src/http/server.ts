@@ -47,6 +47,7 @@ import {
   type ConnectionLimits,
   DEFAULT_CONNECTION_LIMITS,
 } from './connections.js';
+import { disconnectSignal } from './disconnect.js';
 import { errorBody } from './errors.js';
 import { gzipPieces } from './gzip.js';
 import { createLane, type Lane } from './lane.js';
@@ -346,6 +347,7 @@ function registerRoute(app: FastifyInstance, spec: RouteSpec, options: HttpOptio
       const method = (request.method === 'HEAD' ? 'GET' : request.method) as Method;
       const info = requestInfo(request, method, options);
       if (streams) info.bodyStream = request.raw;
+      info.clientSignal = disconnectSignal(reply.raw);
       let result: ApiResult;
       if (spec.public) {
         const handler = spec.handlers[method];
@@ -648,7 +650,12 @@ export function acceptsGzip(header: string | undefined): boolean {
  * `head item,item,... tail`. Stores may keep rendered objects as UTF-8 bytes; a page of them is
  * then joined as bytes, without decoding and encoding again.
  */
-function splice(head: string, items: readonly Rendered[], tail: string): Rendered {
+/**
+ * The envelope around its items: text for text, or the bytes as chunks, sent from where they are
+ * kept (a long list's slices are megabytes each: copying them into one buffer would hold the
+ * event loop for as long as reading them did).
+ */
+function splice(head: string, items: readonly Rendered[], tail: string): Body {
   if (items.length === 0 || typeof items[0] === 'string') return `${head}${items.join(',')}${tail}`;
   const chunks: Buffer[] = [Buffer.from(head)];
   for (let i = 0; i < items.length; i++) {
@@ -657,7 +664,7 @@ function splice(head: string, items: readonly Rendered[], tail: string): Rendere
     chunks.push(typeof item === 'string' ? Buffer.from(item) : item);
   }
   chunks.push(Buffer.from(tail));
-  return Buffer.concat(chunks);
+  return chunks;
 }
 
 const COMMA = Buffer.from(',');

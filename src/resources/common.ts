@@ -124,6 +124,33 @@ export const fields = {
   }),
 };
 
+/** The most a slice of a bulk request's preparation holds the event loop (`mapInSlices`). */
+const SLICE_MS = 20;
+
+/**
+ * `items.map(fn)` for a bulk request's preparation (up to `--max-request-items` objects read and
+ * checked): in slices of at most SLICE_MS, the event loop turning in between so that other
+ * requests keep answering. Throws once `signal` says the client went away (nothing is written
+ * yet). A short batch is mapped at once.
+ */
+export async function mapInSlices<T, U>(
+  items: readonly T[],
+  fn: (item: T) => U,
+  signal?: AbortSignal,
+): Promise<U[]> {
+  const out: U[] = [];
+  let started = performance.now();
+  for (const item of items) {
+    out.push(fn(item));
+    if (performance.now() - started > SLICE_MS) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      signal?.throwIfAborted();
+      started = performance.now();
+    }
+  }
+  return out;
+}
+
 /** The objects of a POST body: `{"objects": [...]}`, a bare list, or one bare object. */
 /** Unknown fields of the objects of a bulk body, pointed at as `objects.N.field`. */
 export function noteUnknownObjects(

@@ -38,8 +38,11 @@ export interface Created {
 
 export interface CollectionRules {
   def: ResourceDef;
-  /** Validates and stores new objects (all or nothing), in the order given. */
-  create(owner: string, items: unknown[]): Promise<Created[]>;
+  /**
+   * Validates and stores new objects (all or nothing), in the order given. `signal` is aborted
+   * once the client went away: what is not committed by then need not be.
+   */
+  create(owner: string, items: unknown[], signal?: AbortSignal): Promise<Created[]>;
   /**
    * Applies a PUT body to one object inside `tx`; returns the rendered detail. `caller` is the
    * account sending it: the owner, or a grantee with EDIT.
@@ -72,6 +75,10 @@ export function readRoutes(env: ResourceEnv, def: ResourceDef): RouteSpec[] {
           view: def.listFields ? view : 'detail',
           // Sent as kept, unless `fields=` picks from each item.
           joined: readProjection(ctx.query) === undefined,
+          // A long list stops being read once its client is gone.
+          ...((paging.limit === 0 || paging.limit >= 1000) && ctx.clientSignal
+            ? { signal: ctx.clientSignal() }
+            : {}),
         }),
       );
       const { grants } = page;
@@ -116,7 +123,9 @@ export function collectionRoutes(env: ResourceEnv, rules: CollectionRules): Rout
       POST: async (ctx) => {
         const items = readObjects(ctx.body);
         noteUnknownObjects(ctx, def.fields, items);
-        const created = await rules.create(ctx.principal.uuid, items);
+        // A single create (the hot path) is not worth watching the connection for.
+        const signal = items.length > 1 ? ctx.clientSignal?.() : undefined;
+        const created = await rules.create(ctx.principal.uuid, items, signal);
         const headers: Record<string, string> = {};
         if (created.length === 1)
           headers.location = ctx.origin + resourceUri(kind, created[0]!.uuid);
@@ -131,6 +140,7 @@ export function collectionRoutes(env: ResourceEnv, rules: CollectionRules): Rout
       PUT: async (ctx) => {
         const items = readObjects(ctx.body);
         noteUnknownObjects(ctx, def.fields, items);
+        const signal = items.length > 1 ? ctx.clientSignal?.() : undefined;
         const updated = await env.store.write(async (tx) => {
           await lockInOrder(tx, items);
           const out: string[] = [];
@@ -141,12 +151,15 @@ export function collectionRoutes(env: ResourceEnv, rules: CollectionRules): Rout
             const { record, access } = await loadAccessible(tx, kind, item.uuid, ctx, 'EDIT');
             out.push(await updateAs(tx, rules, record, access, item, ctx.principal.uuid));
           }
+          // The client went away meanwhile: the transaction rolls back.
+          signal?.throwIfAborted();
           return out;
         });
         return { type: 'object', json: `{"objects":[${updated.join(',')}]}` };
       },
       DELETE: async (ctx) => {
         const uuids = readUuids(ctx.body);
+        const signal = uuids.length > 1 ? ctx.clientSignal?.() : undefined;
         await env.store.write(async (tx) => {
           await tx.getMany(uuids);
           const records: ObjectRecord[] = [];
@@ -154,6 +167,8 @@ export function collectionRoutes(env: ResourceEnv, rules: CollectionRules): Rout
             records.push(await loadVisible(tx, kind, uuid, ctx, 'DELETE'));
           }
           await rules.remove(tx, records, ctx);
+          // The client went away meanwhile: the transaction rolls back.
+          signal?.throwIfAborted();
         });
         return { type: 'empty' };
       },

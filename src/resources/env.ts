@@ -21,6 +21,8 @@ export interface ResourceEnv {
   ips: IpPool;
   /** How long an ACPI shutdown waits for the guest before the server is `running` again. */
   acpiTimeoutMs: number;
+  /** Keypairs one request may have generated (`--max-generated-keys`; default 10). */
+  maxGeneratedKeys?: number;
   /** Balances and whether they are enforced (402 on a start the balance cannot pay for). */
   billing?: BillingSettings;
   /** `--allowed-origins`: pages of these origins may upload and download images too. */

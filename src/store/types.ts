@@ -59,6 +59,11 @@ export interface ListQuery {
    * the list changes).
    */
   joined?: boolean;
+  /**
+   * Aborted when nobody waits for the answer any more (its client went away): a long list stops
+   * being read, with the signal's reason thrown.
+   */
+  signal?: AbortSignal;
 }
 
 export interface ListPage {
@@ -387,8 +392,21 @@ export interface StoreStats {
   tasks: number;
 }
 
+/**
+ * How many objects of a kind one account may own (`--max-objects-per-account`), by kind; kinds
+ * not named are not limited here.
+ */
+export type ObjectQuotas = ReadonlyMap<string, number>;
+
 export interface Store {
   readonly engine: 'sqlite' | 'postgres';
+  /**
+   * Sets the quotas every later insert is held to: an insert of an account's object of a limited
+   * kind that takes the account past its quota throws a 403 `quotaExceeded`, so the transaction
+   * (a whole bulk create) changes nothing. The count is the list counts' row, which the insert
+   * updates anyway: no query of its own.
+   */
+  setQuotas(quotas: ObjectQuotas): void;
   readonly accounts: AccountRepo;
   readonly sessions: SessionRepo;
   readonly tokens: TokenRepo;

@@ -11,7 +11,7 @@ export function driveRoutes(env: ResourceEnv): RouteSpec[] {
     env,
     collectionRoutes(env, {
       def: DRIVES,
-      create: (owner, items) => createDrives(env, owner, items),
+      create: (owner, items, signal) => createDrives(env, owner, items, signal),
       update: (tx, record, body) => updateDrive(env, tx, record, body),
       remove: (tx, records) => deleteDrives(tx, records),
     }),

@@ -4,7 +4,7 @@ import { errors } from '../../errors.js';
 import { readInput } from '../../model/input.js';
 import type { ObjectRecord, WriteTx } from '../../store/types.js';
 import type { Capabilities } from '../capabilities/types.js';
-import { parseDoc, toRecord, toUpdate } from '../common.js';
+import { mapInSlices, parseDoc, toRecord, toUpdate } from '../common.js';
 import type { Created } from '../crud.js';
 import type { ResourceEnv } from '../env.js';
 import { addTask } from '../lifecycle.js';
@@ -18,11 +18,14 @@ export async function createDrives(
   env: ResourceEnv,
   owner: string,
   items: unknown[],
+  signal?: AbortSignal,
 ): Promise<Created[]> {
-  const docs = items.map((item) => newDrive(env, owner, item));
+  const docs = await mapInSlices(items, (item) => newDrive(env, owner, item), signal);
   return env.store.write(async (tx) => {
     const out: Created[] = [];
     for (const doc of docs) out.push({ uuid: doc.uuid, detail: await insertDrive(env, tx, doc) });
+    // The client went away meanwhile: the transaction rolls back.
+    signal?.throwIfAborted();
     return out;
   });
 }

@@ -27,7 +27,7 @@ const KIND = KEYPAIRS.kind;
 export function keypairRoutes(env: ResourceEnv): RouteSpec[] {
   const crud = collectionRoutes(env, {
     def: KEYPAIRS,
-    create: (owner, items) => createKeypairs(env, owner, items),
+    create: (owner, items, signal) => createKeypairs(env, owner, items, signal),
     update: (tx, record, body) => updateKeypair(tx, record, body),
     remove: (tx, records) => deleteKeypairs(tx, records),
   });

@@ -5,6 +5,7 @@
  */
 import { errors } from '../../errors.js';
 import { readInput } from '../../model/input.js';
+import { isPlainObject } from '../../model/json.js';
 import type { ObjectRecord, WriteTx } from '../../store/types.js';
 import { parseDoc, toUpdate } from '../common.js';
 import type { Created } from '../crud.js';
@@ -33,15 +34,30 @@ interface Keys {
   fingerprint: string;
 }
 
-/** Validates and stores new keypairs, all or nothing. */
+/** Keypairs one request may have generated unless `--max-generated-keys` says otherwise. */
+export const MAX_GENERATED_KEYS = 10;
+
+/**
+ * Validates and stores new keypairs, all or nothing. Pairs to generate (no key given) are at
+ * most `env.maxGeneratedKeys` a request, generated one after the other on libuv's threads (an
+ * RSA key is a quarter of a second of a core), and none is started once `signal` says the client
+ * went away.
+ */
 export async function createKeypairs(
   env: ResourceEnv,
   owner: string,
   items: unknown[],
+  signal?: AbortSignal,
 ): Promise<Created[]> {
+  const limit = env.maxGeneratedKeys ?? MAX_GENERATED_KEYS;
+  if (items.filter(generates).length > limit) throw errors.tooManyGeneratedKeys(limit);
   const docs: KeypairDoc[] = [];
   // Generation takes a while (RSA): it happens before the transaction, which may run again.
-  for (const item of items) docs.push(await newKeypair(env, owner, item));
+  for (const item of items) {
+    signal?.throwIfAborted();
+    docs.push(await newKeypair(env, owner, item));
+  }
+  signal?.throwIfAborted();
   return env.store.write(async (tx) => {
     const out: Created[] = [];
     for (const doc of docs) {
@@ -53,6 +69,11 @@ export async function createKeypairs(
     }
     return out;
   });
+}
+
+/** Whether sigmalite generates the pair of this item (it gives neither key). */
+function generates(item: unknown): boolean {
+  return isPlainObject(item) && item.public_key == null && item.private_key == null;
 }
 
 async function newKeypair(env: ResourceEnv, owner: string, item: unknown): Promise<KeypairDoc> {

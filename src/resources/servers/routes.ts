@@ -15,7 +15,7 @@ import {
 export function serverRoutes(env: ResourceEnv): RouteSpec[] {
   return collectionRoutes(env, {
     def: SERVERS,
-    create: (owner, items) => createServers(env, owner, items),
+    create: (owner, items, signal) => createServers(env, owner, items, signal),
     update: (tx, record, body, caller) => updateServer(env, tx, record, body, caller),
     remove: (tx, records, ctx) =>
       deleteServers(tx, records, readRecurse(last(ctx.query, 'recurse')), ctx.principal.uuid),

@@ -5,7 +5,7 @@ import { readInput } from '../../model/input.js';
 import type { Random } from '../../model/random.js';
 import type { ObjectRecord, WriteTx } from '../../store/types.js';
 import { accessOf, allows, notGranted } from '../acls/access.js';
-import { parseDoc, toRecord, toUpdate } from '../common.js';
+import { mapInSlices, parseDoc, toRecord, toUpdate } from '../common.js';
 import type { Created } from '../crud.js';
 import type { DriveDoc } from '../drives/model.js';
 import { deleteDrives } from '../drives/service.js';
@@ -39,13 +39,16 @@ export async function createServers(
   env: ResourceEnv,
   owner: string,
   items: unknown[],
+  signal?: AbortSignal,
 ): Promise<Created[]> {
-  const drafts = items.map((item) => newServer(env, owner, item));
+  const drafts = await mapInSlices(items, (item) => newServer(env, owner, item), signal);
   return env.store.write(async (tx) => {
     const out: Created[] = [];
     for (const draft of drafts) {
       out.push({ uuid: draft.doc.uuid, detail: await insertServer(env, tx, draft) });
     }
+    // The client went away meanwhile: the transaction rolls back.
+    signal?.throwIfAborted();
     return out;
   });
 }

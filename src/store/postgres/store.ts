@@ -16,6 +16,7 @@ import type {
   DetailView,
   LeaseScope,
   NewRecord,
+  ObjectQuotas,
   ObjectRecord,
   ReadTx,
   SessionRepo,
@@ -93,6 +94,7 @@ export class PostgresStore implements Store {
   private readonly channel: string;
   private listener: pg.Client | undefined;
   private readonly cache = new PgReadCache();
+  private quotas: ObjectQuotas = new Map();
   private readonly barrier = new Barrier(async (payload) => {
     await this.listener!.query('SELECT pg_notify($1, $2)', [this.channel, payload]);
   }, this.token);
@@ -187,6 +189,10 @@ export class PostgresStore implements Store {
     client.on('end', lost);
     client.on('error', lost);
     this.listener = client;
+  }
+
+  setQuotas(quotas: ObjectQuotas): void {
+    this.quotas = quotas;
   }
 
   onCommit(listener: (changes: readonly CommittedChange[]) => void): () => void {
@@ -319,7 +325,7 @@ export class PostgresStore implements Store {
       let grants = false;
       try {
         const result = await this.transaction(async (client) => {
-          const tx = new PgTx(client, true, changes);
+          const tx = new PgTx(client, true, changes, undefined, this.quotas);
           const value = await fn(tx);
           grants = tx.grantsWritten;
           // Delivered to the other processes only if this transaction commits.

@@ -2,7 +2,7 @@
  * A PostgreSQL transaction's reads and writes (`ReadTx`, `WriteTx`); outside a write the same
  * class reads through the pool. Inside a write transaction every read locks its row.
  */
-import { ConflictError } from '../../errors.js';
+import { ConflictError, errors } from '../../errors.js';
 import { accountRemoval } from '../tables.js';
 import {
   type CommittedChange,
@@ -12,6 +12,7 @@ import {
   type ListQuery,
   LOG_KINDS,
   type NewRecord,
+  type ObjectQuotas,
   type ObjectRecord,
   type Task,
   type WriteTx,
@@ -28,6 +29,8 @@ export class PgTx implements WriteTx {
     private readonly changes: CommittedChange[],
     /** The read cache, for the reader outside transactions. */
     private readonly cached?: ListCache,
+    /** Objects per account, by kind (`Store.setQuotas`). */
+    private readonly quotas: ObjectQuotas = new Map(),
   ) {}
 
   /** The transaction wrote grants (the caches' "anything granted" answers go). */
@@ -105,11 +108,15 @@ export class PgTx implements WriteTx {
         ],
       );
     }
-    await this.db.query(
+    const quota = record.owner === null ? undefined : this.quotas.get(record.kind);
+    // The upsert locks the account's count row until commit: concurrent creates of one account
+    // count one after the other, so the quota holds across processes.
+    const { rows } = await this.db.query<{ n: number }>(
       `INSERT INTO object_counts (owner, kind, n) VALUES ($1, $2, 1)
-       ON CONFLICT (owner, kind) DO UPDATE SET n = object_counts.n + 1`,
+       ON CONFLICT (owner, kind) DO UPDATE SET n = object_counts.n + 1${quota === undefined ? '' : ' RETURNING n::integer AS n'}`,
       [record.owner ?? '', record.kind],
     );
+    if (quota !== undefined && rows[0]!.n > quota) throw errors.quotaExceeded(record.kind, quota);
     this.changes.push(putChange(record));
   }
 

@@ -70,6 +70,8 @@ export class ReadCache {
   private readonly grantees = new Map<string, boolean>();
   private version: number | undefined;
   private checkedThisTurn = false;
+  /** Moves on whenever anything cached is changed or dropped (a long read checks it). */
+  epoch = 0;
 
   constructor(
     /** Reads SQLite's `PRAGMA data_version`. */
@@ -92,6 +94,7 @@ export class ReadCache {
   }
 
   clear(): void {
+    this.epoch++;
     this.objects.clear();
     this.lists.clear();
     this.joinedLists.clear();
@@ -187,6 +190,7 @@ export class ReadCache {
 
   /** This process's committed changes. */
   apply(changes: readonly Change[]): void {
+    if (changes.length > 0) this.epoch++;
     for (const change of changes) {
       const { record } = change;
       const key = listKey(record.owner, record.kind);

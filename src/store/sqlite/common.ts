@@ -1,6 +1,6 @@
 /** What the SQLite store's modules share: record columns, rows, and their view of the store. */
 import type { Statement } from 'better-sqlite3';
-import type { Task } from '../types.js';
+import type { ObjectQuotas, Task } from '../types.js';
 import type { Change, ReadCache } from './cache.js';
 
 /**
@@ -16,8 +16,12 @@ export interface SqliteAccess {
   readonly writing: boolean;
   tasksAdded: boolean;
   grantsWritten: boolean;
+  /** Objects per account, by kind (`Store.setQuotas`). */
+  readonly quotas: ObjectQuotas;
   statement(sql: string): Statement;
   locked<T>(fn: () => T): Promise<T>;
+  /** Between slices of a long read: lets the event loop and the lock's waiters have a turn. */
+  pause(): Promise<void>;
 }
 
 export const RECORD_COLUMNS = 'kind, uuid, owner, name, status, version, doc, detail, summary';

@@ -41,7 +41,9 @@ export async function listPage(store: SqliteAccess, query: ListQuery): Promise<L
     return sharedList(store, query, query.owner, query.sharedWith);
   }
   if (LOG_KINDS.includes(query.kind)) return logList(store, query);
-  if (query.filters.length === 0 && !query.order && !store.writing) return cachedList(store, query);
+  if (query.filters.length === 0 && !query.order && !store.writing) {
+    return cachedList(store, query);
+  }
   const where = ['kind = ?', query.owner === null ? 'owner IS NULL' : 'owner = ?'];
   const params: unknown[] = [query.kind];
   if (query.owner !== null) params.push(query.owner);
@@ -169,8 +171,15 @@ function sharedList(
   };
 }
 
+/**
+ * Lists longer than this are read in slices of at most SLICE_MS, the lock handed to whoever waits
+ * in between: shorter ones (every page of a paged client) are read at once, as before.
+ */
+export const SLICED_LIST_MIN = 2000;
+const SLICE_MS = 20;
+
 /** An unfiltered page in creation order, from the cached list of uuids and cached objects. */
-function cachedList(store: SqliteAccess, query: ListQuery): ListPage {
+function cachedList(store: SqliteAccess, query: ListQuery): ListPage | Promise<ListPage> {
   const { cache } = store;
   cache.validate();
   let uuids = cache.list(query.owner, query.kind);
@@ -192,6 +201,7 @@ function cachedList(store: SqliteAccess, query: ListQuery): ListPage {
     query.limit === 0
       ? uuids.slice(query.offset)
       : uuids.slice(query.offset, query.offset + query.limit);
+  if (page.length >= SLICED_LIST_MIN) return slicedList(store, query, uuids.length, page, window);
   const items: Buffer[] = [];
   for (const uuid of page) {
     const object = cachedObject(store, uuid);
@@ -201,6 +211,52 @@ function cachedList(store: SqliteAccess, query: ListQuery): ListPage {
   const joined = joinWithCommas(items);
   cache.rememberJoined(query.owner, query.kind, window, joined);
   return { total: uuids.length, items: [], joined };
+}
+
+/**
+ * A long page (a whole list of thousands: `?limit=0`) read a slice at a time, the store's lock
+ * handed to the requests waiting between slices, so that no slice holds the event loop or the
+ * store for long. Each slice's items are joined on their own: the items are those slices,
+ * comma-separated, which the answer joins with commas again. An object deleted meanwhile is left
+ * out, one changed meanwhile is sent as it is now; the whole join is kept for the next reader
+ * only if nothing was committed meanwhile. Stops (throws) once `query.signal` says the client went away.
+ */
+async function slicedList(
+  store: SqliteAccess,
+  query: ListQuery,
+  total: number,
+  page: readonly string[],
+  window: string | undefined,
+): Promise<ListPage> {
+  const { cache } = store;
+  const epoch = cache.epoch;
+  const slices: Buffer[] = [];
+  let items: Buffer[] = [];
+  let started = performance.now();
+  for (let i = 0; i < page.length; i++) {
+    const object = cachedObject(store, page[i]!);
+    if (object) items.push(query.view === 'detail' ? object.detail : object.summary);
+    if ((i & 255) === 255 && performance.now() - started > SLICE_MS) {
+      // Items the caller picks from (`fields=`: not joined) stay one by one.
+      if (window === undefined) slices.push(...items);
+      else if (items.length > 0) slices.push(joinWithCommas(items));
+      items = [];
+      await store.pause();
+      query.signal?.throwIfAborted();
+      cache.validate();
+      started = performance.now();
+    }
+  }
+  if (window === undefined) return { total, items: [...slices, ...items] };
+  if (items.length > 0) slices.push(joinWithCommas(items));
+  if (cache.epoch === epoch) {
+    // Nothing changed while it was read: joined once more (a copy, one slice's time per 50 MB
+    // or so) and kept, the next reader of the list gets it at once.
+    const joined = slices.length === 1 ? slices[0]! : joinWithCommas(slices);
+    cache.rememberJoined(query.owner, query.kind, window, joined);
+    return { total, items: [], joined };
+  }
+  return { total, items: slices };
 }
 
 function filterClause(filter: Filter): [string, string[]] {

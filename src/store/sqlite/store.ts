@@ -18,6 +18,7 @@ import type {
   DetailView,
   LeaseScope,
   NewRecord,
+  ObjectQuotas,
   ObjectRecord,
   ReadTx,
   SessionRepo,
@@ -109,6 +110,7 @@ export class SqliteStore implements Store {
   tasksAdded = false;
   /** The transaction wrote grants (the cache's per-account "anything granted" answers go). */
   grantsWritten = false;
+  quotas: ObjectQuotas = new Map();
   private readonly listeners = new Set<(changes: readonly CommittedChange[]) => void>();
 
   constructor(options: SqliteOptions) {
@@ -326,6 +328,10 @@ export class SqliteStore implements Store {
     }
   }
 
+  setQuotas(quotas: ObjectQuotas): void {
+    this.quotas = quotas;
+  }
+
   onCommit(listener: (changes: readonly CommittedChange[]) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -391,6 +397,10 @@ export class SqliteStore implements Store {
   }
 
   /** Runs a synchronous unit under the lock, in a transaction (account operations). */
+  pause(): Promise<void> {
+    return this.lock.pause();
+  }
+
   locked<T>(fn: () => T): Promise<T> {
     return this.lock.run(() => this.db.transaction(fn).immediate());
   }

@@ -2,7 +2,7 @@
  * A SQLite transaction's reads and writes (`ReadTx`, `WriteTx`). One instance serves the store:
  * the store's FIFO lock decides whose transaction it is.
  */
-import { ConflictError } from '../../errors.js';
+import { ConflictError, errors } from '../../errors.js';
 import { accountRemoval } from '../tables.js';
 import {
   fold,
@@ -97,12 +97,25 @@ export class SqliteTx implements WriteTx {
           record.summary,
         );
     }
-    this.store
-      .statement(
-        `INSERT INTO object_counts (owner, kind, n) VALUES (?, ?, 1)
-         ON CONFLICT (owner, kind) DO UPDATE SET n = n + 1`,
-      )
-      .run(record.owner ?? '', record.kind);
+    const quota = record.owner === null ? undefined : this.store.quotas.get(record.kind);
+    if (quota === undefined) {
+      this.store
+        .statement(
+          `INSERT INTO object_counts (owner, kind, n) VALUES (?, ?, 1)
+           ON CONFLICT (owner, kind) DO UPDATE SET n = n + 1`,
+        )
+        .run(record.owner ?? '', record.kind);
+    } else {
+      const count = this.store
+        .statement(
+          `INSERT INTO object_counts (owner, kind, n) VALUES (?, ?, 1)
+           ON CONFLICT (owner, kind) DO UPDATE SET n = n + 1 RETURNING n`,
+        )
+        .pluck()
+        .get(record.owner, record.kind) as number;
+      // The caller's transaction (its savepoint) rolls the insert back.
+      if (count > quota) throw errors.quotaExceeded(record.kind, quota);
+    }
     this.store.changes.push({ op: 'put', record, inserted: true });
   }
 
