@@ -74,6 +74,26 @@ describe('tunnels asked of a process that does not serve the host', () => {
     expect(tunnelAddress(own.json.vnc_url).host).toBe('localhost');
   });
 
+  it('count against the caps of the process serving the host, whose refusal is the answer', async () => {
+    const uuid = await serverOnFirstHost('tunnel-pw');
+    const limits = one.app.engine.tunnelLedger.limits;
+    const saved = limits.perAccount;
+    limits.perAccount = 0;
+    try {
+      const res = await two.alice.post(action(uuid, 'open_console'), {});
+      // The host's process refused it as the API would: no retries, no 500, no 10 s wait.
+      expect(res.status, res.text).toBe(429);
+      expect(res.json[0].error_type).toBe('permission');
+      expect(res.json[0].error_message).toMatch(/limit: 0/);
+    } finally {
+      limits.perAccount = saved;
+    }
+    const res = await two.alice.post(action(uuid, 'open_console'), {});
+    expect(res.status, res.text).toBe(202);
+    const alice = (await two.alice.get('/profile/')).json.uuid as string;
+    expect(one.app.engine.tunnelLedger.count(alice)).toBeGreaterThanOrEqual(1);
+  }, 30_000);
+
   it('answer 503 when no process serves the host', async () => {
     const uuid = await serverOnFirstHost('tunnel-pw');
     await one.app.engine.stop();
