@@ -197,7 +197,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       ? mkdtempSync(join(tmpdir(), 'sigmalite-images-'))
       : join(config.data, 'images');
     mkdirSync(imagesDir, { recursive: true });
-    const images = new FileImageStore(imagesDir);
+    const fileImages = new FileImageStore(imagesDir);
     const hosts = parseHosts(config.hosts);
     const drivers = await createDrivers(config.driver, {
       clock,
@@ -207,7 +207,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       tunnelHost: config.host,
       guestAcpi: config.guestAcpi,
       contextPorts,
-      images,
+      images: fileImages,
       dataDir: config.data,
       libvirt: {
         uri: config.libvirtUri,
@@ -223,6 +223,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       log: (level, context, message) => logger[level](context, message),
     });
     const { compute, storage, probe } = drivers;
+    // A driver that keeps images itself (libvirt: in the drives' volumes) takes the uploads.
+    const images = drivers.images ?? fileImages;
     logger.info({ probe }, 'drivers ready');
     for (const host of probe.hosts) {
       if (host.warning) logger.warn({ host: host.name }, host.warning);

@@ -7,8 +7,9 @@
  * 256 MiB (CloudSigma's minimum), TCG.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync, statSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
 import { type Client, startTestApp, type TestApp } from '../support/app.js';
@@ -142,26 +143,71 @@ describeLibvirt('--driver libvirt through the API', () => {
     test = await startTestApp({ ...config, settle: false });
   }
 
-  /** A drive whose volume holds the tiny guest's ISO, put there as an upload would. */
+  const basic = () =>
+    `Basic ${Buffer.from(`${test.alice.user!.email}:${test.alice.user!.password}`).toString('base64')}`;
+
+  /** The tiny guest's ISO through the raw upload (`POST /drives/upload/NAME`): the drive's uuid. */
   async function guestDrive(): Promise<string> {
-    const iso = tinyGuest().iso;
-    const size = statSync(iso).size;
-    const res = await alice().post('/drives/', {
-      name: 'tiny-guest',
-      media: 'cdrom',
-      size: 512 * 1024 * 1024, // CloudSigma's smallest
+    const image = readFileSync(tinyGuest().iso);
+    const res = await fetch(`${test.alice.origin}/api/2.0/drives/upload/tiny-guest`, {
+      method: 'POST',
+      headers: { authorization: basic(), 'content-type': 'application/octet-stream' },
+      body: image,
     });
-    expect(res.status, res.text).toBe(201);
-    const uuid: string = res.json.objects[0].uuid;
-    await waitFor(
-      'drive',
-      async () => (await alice().get(`/drives/${uuid}/`)).json.status,
-      (s) => s === 'unmounted',
-    );
-    // The drive's qcow2 volume exists (the driver made it); the image replaces it, raw.
-    virsh('vol-delete', '--pool', pool, uuid);
-    virsh('vol-create-as', pool, uuid, String(size), '--format', 'raw');
-    virsh('vol-upload', '--pool', pool, uuid, iso);
+    const uuid = await res.text();
+    expect(res.status, uuid).toBe(200);
+    const drive = (await alice().get(`/drives/${uuid}/`)).json;
+    // An ISO makes a cdrom; the bytes are in the drive's own volume, libvirt's format raw.
+    expect(drive).toMatchObject({ status: 'unmounted', media: 'cdrom' });
+    expect(virsh('vol-dumpxml', '--pool', pool, uuid)).toContain("<format type='raw'/>");
+    await expectDownload(uuid, image);
+    return uuid;
+  }
+
+  /** `GET /drives/UUID/download/` gives `image` back, byte for byte. */
+  async function expectDownload(uuid: string, image: Buffer): Promise<void> {
+    const res = await fetch(`${test.alice.origin}/api/2.0/drives/${uuid}/download/`, {
+      headers: { authorization: basic() },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-length')).toBe(String(image.length));
+    const back = Buffer.from(await res.arrayBuffer());
+    expect(back.length).toBe(image.length);
+    expect(back.equals(image), 'download equal to upload').toBe(true);
+  }
+
+  /**
+   * `image` through the resumable protocol (pycloudsigma's `Upload`, its one bug fixed): the
+   * chunks last first, then the drive's uuid.
+   */
+  async function resumableUpload(image: Buffer, chunkSize: number): Promise<string> {
+    const made = await alice().post('/initupload/', {
+      objects: [{ name: 'resumed', media: 'disk', size: image.length }],
+    });
+    expect(made.status, made.text).toBe(201);
+    const uuid: string = made.json.objects[0].uuid;
+    const count = Math.max(1, Math.floor(image.length / chunkSize));
+    for (let number = count; number >= 1; number--) {
+      const fields = {
+        resumableChunkNumber: String(number),
+        resumableChunkSize: String(chunkSize),
+        resumableTotalSize: String(image.length),
+        resumableIdentifier: 'image.raw',
+        resumableFilename: 'image.raw',
+      };
+      const asked = await alice().get(`/drives/${uuid}/upload/?${new URLSearchParams(fields)}`);
+      expect(asked.status).toBe(404);
+      const form = new FormData();
+      for (const [name, value] of Object.entries(fields)) form.append(name, value);
+      const end = number < count ? number * chunkSize : image.length;
+      form.append('file', new Blob([image.subarray((number - 1) * chunkSize, end)]), 'file');
+      const sent = await fetch(`${test.alice.origin}/api/2.0/drives/${uuid}/upload/`, {
+        method: 'POST',
+        headers: { authorization: basic() },
+        body: form,
+      });
+      expect(sent.status, await sent.text()).toBe(200);
+    }
     return uuid;
   }
 
@@ -347,6 +393,34 @@ describeLibvirt('--driver libvirt through the API', () => {
     await status(uuid, 'stopped', 30_000);
     expect(virsh('domstate', uuid).trim()).toBe('shut off');
   }, 240_000);
+
+  it('uploads: resumable into the volume and back; a qcow2 is a qcow2 volume', async () => {
+    // The tiny guest's ISO in 1 MiB chunks, last first.
+    const image = readFileSync(tinyGuest().iso);
+    const drive = await resumableUpload(image, 1024 * 1024);
+    expect((await alice().get(`/drives/${drive}/`)).json.status).toBe('unmounted');
+    expect(
+      Number(virsh('vol-info', '--pool', pool, drive, '--bytes').match(/Capacity:\s+(\d+)/)?.[1]),
+    ).toBe(image.length);
+    await expectDownload(drive, image);
+    // A qcow2 image (raw upload): libvirt reads its format from the content, so guests get a qcow2.
+    const qcow2Path = join(dir, 'small.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', qcow2Path, '64M']);
+    const qcow2 = readFileSync(qcow2Path);
+    const res = await fetch(`${test.alice.origin}/api/2.0/drives/upload/small`, {
+      method: 'POST',
+      headers: { authorization: basic(), 'content-type': 'application/octet-stream' },
+      body: qcow2,
+    });
+    const uuid = await res.text();
+    expect(res.status, uuid).toBe(200);
+    expect((await alice().get(`/drives/${uuid}/`)).json).toMatchObject({
+      status: 'unmounted',
+      size: 512 * 1024 * 1024, // at least the smallest drive, the image's 64 MiB
+    });
+    expect(virsh('vol-dumpxml', '--pool', pool, uuid)).toContain("<format type='qcow2'/>");
+    await expectDownload(uuid, qcow2);
+  }, 60_000);
 
   it('a start libvirt refuses ends stopped, with the error in its job and the audit log', async () => {
     const drive = await guestDrive();

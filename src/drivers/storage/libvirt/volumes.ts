@@ -77,6 +77,25 @@ export class LibvirtVolumes {
     };
   }
 
+  /**
+   * The bytes the volume's file has (what a download gives: a qcow2's file, not its virtual
+   * size), or null if there is no such volume.
+   */
+  async physicalSize(name: string): Promise<number | null> {
+    const answer = await runUnlessMissing(this.virsh, [
+      'vol-info',
+      '--pool',
+      this.pool,
+      name,
+      '--bytes',
+      '--physical',
+    ]);
+    if (answer === null) return null;
+    const size = /^Physical:\s+(\d+)/m.exec(answer)?.[1];
+    if (size === undefined) throw new VirshError(`no physical size in vol-info of ${name}`);
+    return Number(size);
+  }
+
   /** An empty volume: qcow2 (thin) unless said otherwise. */
   async create(
     name: string,
