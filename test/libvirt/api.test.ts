@@ -157,9 +157,10 @@ describeLibvirt('--driver libvirt through the API', () => {
     const uuid = await res.text();
     expect(res.status, uuid).toBe(200);
     const drive = (await alice().get(`/drives/${uuid}/`)).json;
-    // An ISO makes a cdrom; the bytes are in the drive's own volume, libvirt's format raw.
+    // An ISO makes a cdrom; the bytes are in the drive's own volume (an ISO to libvirt, raw
+    // bytes to the guest).
     expect(drive).toMatchObject({ status: 'unmounted', media: 'cdrom' });
-    expect(virsh('vol-dumpxml', '--pool', pool, uuid)).toContain("<format type='raw'/>");
+    expect(virsh('vol-dumpxml', '--pool', pool, uuid)).toContain("<format type='iso'/>");
     await expectDownload(uuid, image);
     return uuid;
   }
@@ -211,7 +212,11 @@ describeLibvirt('--driver libvirt through the API', () => {
     return uuid;
   }
 
-  async function guestServer(drive: string, name: string): Promise<string> {
+  async function guestServer(
+    drive: string,
+    name: string,
+    firewallPolicy: string | null = null,
+  ): Promise<string> {
     const res = await alice().post('/servers/', {
       name,
       // More than a core of this host: no CPU quota slows the emulated boot down.
@@ -219,7 +224,13 @@ describeLibvirt('--driver libvirt through the API', () => {
       mem: 256 * 1024 * 1024,
       vnc_password: 'guest-vnc-pass',
       drives: [{ drive, device: 'ide', dev_channel: '0:0', boot_order: 1 }],
-      nics: [{ ip_v4_conf: { conf: 'dhcp', ip: null }, model: 'virtio' }],
+      nics: [
+        {
+          ip_v4_conf: { conf: 'dhcp', ip: null },
+          model: 'virtio',
+          firewall_policy: firewallPolicy,
+        },
+      ],
     });
     expect(res.status, res.text).toBe(201);
     const uuid: string = res.json.objects[0].uuid;
@@ -278,7 +289,11 @@ describeLibvirt('--driver libvirt through the API', () => {
 
   it('boots a server from a drive: console, context, counters, VNC, restart of sigmalite', async () => {
     const drive = await guestDrive();
-    const uuid = await guestServer(drive, 'api-guest-one');
+    // A policy that lets everything in, for now.
+    const made = await alice().post('/fwpolicies/', { objects: [{ name: 'guest', rules: [] }] });
+    expect(made.status, made.text).toBe(201);
+    const policy: string = made.json.objects[0].uuid;
+    const uuid = await guestServer(drive, 'api-guest-one', policy);
     const t0 = Date.now();
     await action(uuid, 'start');
     const started = await running(uuid);
@@ -316,6 +331,21 @@ describeLibvirt('--driver libvirt through the API', () => {
     expect((await rfbAuthenticate(where, 'wrong-pw')).securityResult).toBe(1);
     await action(uuid, 'close_vnc');
 
+    // The NIC's policy is enforced, and new rules reach the running NIC (PUT /fwpolicies/).
+    const ip: string = leased.nics[0].runtime.ip_v4.uuid;
+    expect(await httpGet(ip, 8023)).toContain('tiny-guest api-guest-one');
+    const changed = await alice().put(`/fwpolicies/${policy}/`, {
+      rules: [{ action: 'drop', direction: 'in', ip_proto: 'tcp', dst_port: '8023' }],
+    });
+    expect(changed.status, changed.text).toBe(200);
+    await waitFor(
+      'port 8023 blocked',
+      () => httpGet(ip, 8023),
+      (body) => body === 'blocked',
+      30_000,
+    );
+    expect(await httpGet(ip, 8022)).toContain('tiny-guest api-guest-one');
+
     // sigmalite restarts; the guest runs on and is re-adopted.
     const since = counted.runtime.active_since;
     await test.close();
@@ -332,6 +362,27 @@ describeLibvirt('--driver libvirt through the API', () => {
     again.type('echo SUM-$((40+2))\n');
     await again.line(/^SUM-42/, 20_000);
     again.close();
+
+    // libvirtd restarts (by its pid, as scripts/libvirt-up.sh starts it): the guest runs on,
+    // its server stays running with the same active_since, and its console still answers.
+    const daemon = Number(readFileSync('/run/libvirtd.pid', 'utf8').trim());
+    process.kill(daemon, 'SIGTERM');
+    await waitFor(
+      'libvirtd ended',
+      async () => processState(daemon),
+      (s) => s === null || s === 'Z',
+    );
+    execFileSync('bash', [join(process.cwd(), 'scripts', 'libvirt-up.sh')], { stdio: 'ignore' });
+    expect(virsh('domstate', uuid).trim()).toBe('running');
+    await new Promise((resolve) => setTimeout(resolve, 3000)); // a reconcile or two
+    const kept = await server(uuid);
+    expect(kept.status).toBe('running');
+    expect(kept.runtime.active_since).toBe(since);
+    const still = await openConsole(uuid);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    still.type('echo SUM-$((40+3))\n');
+    await still.line(/^SUM-43/, 20_000);
+    still.close();
 
     // ACPI: the guest powers itself off.
     await action(uuid, 'shutdown');
@@ -441,4 +492,52 @@ describeLibvirt('--driver libvirt through the API', () => {
     expect(JSON.stringify(boot)).toMatch(/no image/);
     expect(virsh('list', '--all', '--name')).not.toContain(uuid);
   }, 60_000);
+
+  it('deleting a server undefines its domain; deleting its drives removes their volumes', async () => {
+    const uuid = servers[0]!;
+    expect(virsh('list', '--all', '--name')).toContain(uuid);
+    const drive: string = (await server(uuid)).drives[0].drive.uuid;
+    expect(virsh('vol-list', pool)).toContain(drive);
+    const res = await alice().delete(`/servers/${uuid}/?recurse=all_drives`);
+    expect(res.status, res.text).toBe(204);
+    await waitFor(
+      'domain undefined',
+      async () => virsh('list', '--all', '--name'),
+      (names) => !names.includes(uuid),
+      20_000,
+    );
+    await waitFor(
+      'volume removed',
+      async () => virsh('vol-list', pool),
+      (names) => !names.includes(drive),
+      20_000,
+    );
+  }, 60_000);
 });
+
+/** A process's state letter (`Z`: a zombie, which PID 1 here never reaps), or null if gone. */
+function processState(pid: number): string | null {
+  try {
+    return /^\d+ \(.*\) (.)/.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** GET / on the guest's port: its answer, or `blocked` when nothing comes within 5 s. */
+function httpGet(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    let body = '';
+    socket.setTimeout(5000, () => {
+      socket.destroy();
+      resolve('blocked');
+    });
+    socket.on('connect', () => socket.write(`GET / HTTP/1.0\r\nHost: ${host}\r\n\r\n`));
+    socket.on('data', (data) => {
+      body += data.toString('latin1');
+    });
+    socket.on('end', () => resolve(body));
+    socket.on('error', (error) => resolve(`error: ${error.message}`));
+  });
+}

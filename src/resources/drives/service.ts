@@ -1,5 +1,6 @@
 /** Drive definitions: create, update, delete, with the rules of api-reference.md §3. */
 
+import { randomUUID } from 'node:crypto';
 import { errors } from '../../errors.js';
 import { readInput } from '../../model/input.js';
 import type { ObjectRecord, WriteTx } from '../../store/types.js';
@@ -217,5 +218,21 @@ export async function deleteDrives(
     await detachEverywhere(tx, drive, deletingServers);
     await syncDriveRelations(tx, drive, null);
     await tx.remove(record);
+    await queueVolumeRemoval(tx, drive.uuid);
   }
+}
+
+/**
+ * The drive's volume goes once the deletion is committed (a task: the storage driver is called
+ * outside transactions, and again after a crash). Due at once whatever the clock says; the id
+ * is the task's own, never shown (so not taken from `--seed`'s sequence).
+ */
+async function queueVolumeRemoval(tx: WriteTx, drive: string): Promise<void> {
+  await tx.addTask({
+    id: randomUUID(),
+    type: TASKS.driveRemove,
+    target: drive,
+    payload: '{}',
+    dueAt: 0,
+  });
 }
