@@ -92,6 +92,7 @@ describeLibvirt('--driver libvirt through the API', () => {
   let pool: string;
   let network: string;
   const servers: string[] = [];
+  const policies: string[] = [];
 
   const alice = (): Client => test.alice;
 
@@ -271,6 +272,7 @@ describeLibvirt('--driver libvirt through the API', () => {
       virshQuietly('undefine', uuid);
     }
     await test?.close();
+    for (const policy of policies) virshQuietly('nwfilter-undefine', `sigmalite-fw-${policy}`);
     if (pool) {
       for (const line of virsh('vol-list', pool).split('\n')) {
         const name = line.trim().split(/\s+/)[0];
@@ -293,6 +295,7 @@ describeLibvirt('--driver libvirt through the API', () => {
     const made = await alice().post('/fwpolicies/', { objects: [{ name: 'guest', rules: [] }] });
     expect(made.status, made.text).toBe(201);
     const policy: string = made.json.objects[0].uuid;
+    policies.push(policy);
     const uuid = await guestServer(drive, 'api-guest-one', policy);
     const t0 = Date.now();
     await action(uuid, 'start');
