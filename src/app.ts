@@ -35,7 +35,7 @@ import { ServerContexts } from './resources/context/service.js';
 import { Uploads } from './resources/drives/uploads.js';
 import type { ResourceEnv } from './resources/env.js';
 import { eventSharedViews, eventUri } from './resources/events.js';
-import { installLibrary, loadLibrary } from './resources/libdrives/catalog.js';
+import { installLibrary, loadCatalog } from './resources/libdrives/catalog.js';
 import { auditRecorder } from './resources/logs/audit.js';
 import type { ModuleEnv } from './resources/module.js';
 import { RESOURCE_MODULES } from './resources/modules.js';
@@ -174,7 +174,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       ? []
       : await ensureAccounts(store, users, accountOptions);
     // The library drives of the catalog (--library), made the store's at every start.
-    const library = loadLibrary(config.library);
+    const catalog = loadCatalog(config.library);
+    const library = catalog.drives;
     if (!seed) await installLibrary(store, library);
     const clock = new ControlledClock();
     let transitions = parseTransitions(config.transitions);
@@ -225,6 +226,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     const { compute, storage, probe } = drivers;
     // A driver that keeps images itself (libvirt: in the drives' volumes) takes the uploads.
     const images = drivers.images ?? fileImages;
+    // Library drives' images become their read-only volumes (libvirt; ignored by the simulator).
+    for (const image of catalog.images) await storage.importBase?.(image.uuid, image.path);
     logger.info({ probe }, 'drivers ready');
     for (const host of probe.hosts) {
       if (host.warning) logger.warn({ host: host.name }, host.warning);

@@ -7,7 +7,8 @@
  * 256 MiB (CloudSigma's minimum), TCG.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -26,6 +27,8 @@ import {
 import { rfbAuthenticate } from '../support/rfb-client.js';
 
 const BOOT_MS = 150_000;
+/** The library drive whose image is the tiny guest's ISO (the catalog's `image`). */
+const LIBRARY_DRIVE = randomUUID();
 const subnet = `10.${100 + Math.floor(Math.random() * 100)}.${Math.floor(Math.random() * 250)}`;
 
 /** A console tunnel (docs/console.md): the password line, then the guest's console. */
@@ -166,6 +169,15 @@ describeLibvirt('--driver libvirt through the API', () => {
     return uuid;
   }
 
+  /** The first `length` bytes of a volume, read with virsh. */
+  function volumeHead(volume: string, length: number): Buffer {
+    const file = join(dir, `head-${volume}`);
+    virsh('vol-download', '--pool', pool, volume, file, '--length', String(length));
+    const bytes = readFileSync(file);
+    rmSync(file);
+    return bytes;
+  }
+
   /** `GET /drives/UUID/download/` gives `image` back, byte for byte. */
   async function expectDownload(uuid: string, image: Buffer): Promise<void> {
     const res = await fetch(`${test.alice.origin}/api/2.0/drives/${uuid}/download/`, {
@@ -250,6 +262,20 @@ describeLibvirt('--driver libvirt through the API', () => {
     dir = reachableTempDir('sigmalite-api-test-');
     pool = uniqueName('sl-test-pool-');
     network = uniqueName('sl-test-pub-');
+    const library = join(dir, 'library.json');
+    const iso = tinyGuest().iso;
+    writeFileSync(
+      library,
+      JSON.stringify([
+        {
+          uuid: LIBRARY_DRIVE,
+          name: 'Tiny guest',
+          media: 'cdrom',
+          size: statSync(iso).size,
+          image: iso,
+        },
+      ]),
+    );
     config = {
       driver: 'libvirt',
       memory: false,
@@ -262,6 +288,7 @@ describeLibvirt('--driver libvirt through the API', () => {
       dynamicPool: `${subnet}.0/24`,
       reconcileInterval: 2,
       acpiTimeout: 8,
+      library,
     };
     await start();
   }, 120_000);
@@ -457,6 +484,21 @@ describeLibvirt('--driver libvirt through the API', () => {
       Number(virsh('vol-info', '--pool', pool, drive, '--bytes').match(/Capacity:\s+(\d+)/)?.[1]),
     ).toBe(image.length);
     await expectDownload(drive, image);
+    // A clone (of the smallest drive size) copies the volume: libvirt reads it as an ISO, so it
+    // is copied as raw bytes, then grown.
+    const cloned = await alice().post(`/drives/${drive}/action/?do=clone`, {
+      name: 'copy',
+      size: 512 * 1024 * 1024,
+    });
+    expect(cloned.status, cloned.text).toBe(202);
+    const copy: string = cloned.json.objects[0].uuid;
+    await waitFor(
+      'clone',
+      async () => (await alice().get(`/drives/${copy}/`)).json.status,
+      (s) => s === 'unmounted',
+      30_000,
+    );
+    expect(volumeHead(copy, image.length).equals(image), 'the copy holds the image').toBe(true);
     // A qcow2 image (raw upload): libvirt reads its format from the content, so guests get a qcow2.
     const qcow2Path = join(dir, 'small.qcow2');
     execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', qcow2Path, '64M']);
@@ -474,6 +516,26 @@ describeLibvirt('--driver libvirt through the API', () => {
     });
     expect(virsh('vol-dumpxml', '--pool', pool, uuid)).toContain("<format type='qcow2'/>");
     await expectDownload(uuid, qcow2);
+  }, 60_000);
+
+  it("a library drive's image is its volume; a clone of it copies the image", async () => {
+    const image = readFileSync(tinyGuest().iso);
+    expect(volumeHead(LIBRARY_DRIVE, image.length).equals(image)).toBe(true);
+    const cloned = await alice().post(`/libdrives/${LIBRARY_DRIVE}/action/?do=clone`, {
+      name: 'from the library',
+      size: 512 * 1024 * 1024,
+    });
+    expect(cloned.status, cloned.text).toBe(202);
+    const copy: string = cloned.json.objects[0].uuid;
+    await waitFor(
+      'library clone',
+      async () => (await alice().get(`/drives/${copy}/`)).json.status,
+      (s) => s === 'unmounted',
+      30_000,
+    );
+    expect(volumeHead(copy, image.length).equals(image), 'the clone holds the image').toBe(true);
+    // The catalog's path is never shown.
+    expect((await alice().get(`/libdrives/${LIBRARY_DRIVE}/`)).text).not.toContain('image"');
   }, 60_000);
 
   it('a start libvirt refuses ends stopped, with the error in its job and the audit log', async () => {
