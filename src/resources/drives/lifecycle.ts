@@ -69,7 +69,7 @@ const driveResize: TaskHandler = async (task, ctx) => {
   await finishDrive(ctx, task, ['resizing']);
 };
 
-/** A deleted drive's volume goes (a drive of that uuid never comes back). */
+/** A deleted drive's or snapshot's volume goes (nothing of that uuid comes back). */
 const driveRemove: TaskHandler = async (task, ctx) => {
   await ctx.storage.remove(task.target);
   await dropTask(ctx, task);

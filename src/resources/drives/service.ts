@@ -1,6 +1,5 @@
 /** Drive definitions: create, update, delete, with the rules of api-reference.md §3. */
 
-import { randomUUID } from 'node:crypto';
 import { errors } from '../../errors.js';
 import { readInput } from '../../model/input.js';
 import type { ObjectRecord, WriteTx } from '../../store/types.js';
@@ -8,7 +7,7 @@ import type { Capabilities } from '../capabilities/types.js';
 import { parseDoc, toRecord, toUpdate } from '../common.js';
 import type { Created } from '../crud.js';
 import type { ResourceEnv } from '../env.js';
-import { addTask } from '../lifecycle.js';
+import { addTask, queueVolumeRemoval } from '../lifecycle.js';
 import { detachEverywhere } from '../mounts.js';
 import { TASKS } from '../tasks.js';
 import { DRIVES, type DriveDoc, driveKind, settledStatus } from './model.js';
@@ -220,19 +219,4 @@ export async function deleteDrives(
     await tx.remove(record);
     await queueVolumeRemoval(tx, drive.uuid);
   }
-}
-
-/**
- * The drive's volume goes once the deletion is committed (a task: the storage driver is called
- * outside transactions, and again after a crash). Due at once whatever the clock says; the id
- * is the task's own, never shown (so not taken from `--seed`'s sequence).
- */
-async function queueVolumeRemoval(tx: WriteTx, drive: string): Promise<void> {
-  await tx.addTask({
-    id: randomUUID(),
-    type: TASKS.driveRemove,
-    target: drive,
-    payload: '{}',
-    dueAt: 0,
-  });
 }
