@@ -395,6 +395,17 @@ describeLibvirt('--driver libvirt through the API', () => {
 
     // libvirtd restarts (by its pid, as scripts/libvirt-up.sh starts it): the guest runs on,
     // its server stays running with the same active_since, and its console still answers.
+    // Not while another test file's guest runs (files run in parallel): its events would stop.
+    await waitFor(
+      'no other guest running',
+      async () => virsh('list', '--name'),
+      (names) =>
+        names
+          .split('\n')
+          .map((name) => name.trim())
+          .every((name) => name === '' || name === uuid),
+      150_000,
+    );
     const daemon = Number(readFileSync('/run/libvirtd.pid', 'utf8').trim());
     process.kill(daemon, 'SIGTERM');
     await waitFor(
