@@ -19,6 +19,7 @@ import {
   reachableTempDir,
   removeTinyGuest,
   requireLibvirt,
+  restartLibvirtd,
   tinyGuest,
   uniqueName,
   virsh,
@@ -395,25 +396,7 @@ describeLibvirt('--driver libvirt through the API', () => {
 
     // libvirtd restarts (by its pid, as scripts/libvirt-up.sh starts it): the guest runs on,
     // its server stays running with the same active_since, and its console still answers.
-    // Not while another test file's guest runs (files run in parallel): its events would stop.
-    await waitFor(
-      'no other guest running',
-      async () => virsh('list', '--name'),
-      (names) =>
-        names
-          .split('\n')
-          .map((name) => name.trim())
-          .every((name) => name === '' || name === uuid),
-      150_000,
-    );
-    const daemon = Number(readFileSync('/run/libvirtd.pid', 'utf8').trim());
-    process.kill(daemon, 'SIGTERM');
-    await waitFor(
-      'libvirtd ended',
-      async () => processState(daemon),
-      (s) => s === null || s === 'Z',
-    );
-    execFileSync('bash', [join(process.cwd(), 'scripts', 'libvirt-up.sh')], { stdio: 'ignore' });
+    await restartLibvirtd();
     expect(virsh('domstate', uuid).trim()).toBe('running');
     await new Promise((resolve) => setTimeout(resolve, 3000)); // a reconcile or two
     const kept = await server(uuid);
@@ -590,15 +573,6 @@ describeLibvirt('--driver libvirt through the API', () => {
     );
   }, 60_000);
 });
-
-/** A process's state letter (`Z`: a zombie, which PID 1 here never reaps), or null if gone. */
-function processState(pid: number): string | null {
-  try {
-    return /^\d+ \(.*\) (.)/.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1] ?? null;
-  } catch {
-    return null;
-  }
-}
 
 /** GET / on the guest's port: its answer, or `blocked` when nothing comes within 5 s. */
 function httpGet(host: string, port: number): Promise<string> {
