@@ -36,7 +36,7 @@ import { ServerContexts } from './resources/context/service.js';
 import { Uploads } from './resources/drives/uploads.js';
 import type { ResourceEnv } from './resources/env.js';
 import { eventSharedViews, eventUri } from './resources/events.js';
-import { installLibrary, loadLibrary } from './resources/libdrives/catalog.js';
+import { installLibrary, loadCatalog } from './resources/libdrives/catalog.js';
 import { auditRecorder } from './resources/logs/audit.js';
 import type { ModuleEnv } from './resources/module.js';
 import { RESOURCE_MODULES } from './resources/modules.js';
@@ -180,7 +180,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       ? []
       : await ensureAccounts(store, users, accountOptions);
     // The library drives of the catalog (--library), made the store's at every start.
-    const library = loadLibrary(config.library);
+    const catalog = loadCatalog(config.library);
+    const library = catalog.drives;
     if (!seed) await installLibrary(store, library);
     const clock = new ControlledClock();
     let transitions = parseTransitions(config.transitions);
@@ -203,7 +204,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       ? mkdtempSync(join(tmpdir(), 'sigmalite-images-'))
       : join(config.data, 'images');
     mkdirSync(imagesDir, { recursive: true });
-    const images = new FileImageStore(imagesDir);
+    const fileImages = new FileImageStore(imagesDir);
     const hosts = parseHosts(config.hosts);
     const drivers = await createDrivers(config.driver, {
       clock,
@@ -213,7 +214,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       tunnelHost: config.host,
       guestAcpi: config.guestAcpi,
       contextPorts,
-      images,
+      images: fileImages,
       dataDir: config.data,
       libvirt: {
         uri: config.libvirtUri,
@@ -229,6 +230,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       log: (level, context, message) => logger[level](context, message),
     });
     const { compute, storage, probe } = drivers;
+    // A driver that keeps images itself (libvirt: in the drives' volumes) takes the uploads.
+    const images = drivers.images ?? fileImages;
+    // Library drives' images become their read-only volumes (libvirt; ignored by the simulator).
+    for (const image of catalog.images) await storage.importBase?.(image.uuid, image.path);
     logger.info({ probe }, 'drivers ready');
     for (const host of probe.hosts) {
       if (host.warning) logger.warn({ host: host.name }, host.warning);

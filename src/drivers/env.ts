@@ -51,4 +51,9 @@ export interface Drivers {
   probe: DriverProbe;
   /** The simulated compute driver's test controls, when that is the driver. */
   simulated: SimulatedCompute | undefined;
+  /**
+   * Where uploads go when the driver keeps them itself (libvirt: in drives' volumes); absent,
+   * the data directory's files (`env.images`).
+   */
+  images?: ImageStore;
 }

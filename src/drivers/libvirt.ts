@@ -19,6 +19,7 @@ import { probeAccelerator } from './compute/libvirt/probe.js';
 import type { DriverEnv, Drivers } from './env.js';
 import type { LibvirtSettings } from './libvirt-settings.js';
 import { LibvirtStorage } from './storage/libvirt/driver.js';
+import { VolumeImageStore } from './storage/libvirt/image-volumes.js';
 import { LibvirtVolumes } from './storage/libvirt/volumes.js';
 
 /** How long the event stream may take to prove it is subscribed. */
@@ -113,6 +114,11 @@ export async function createLibvirtDrivers(env: DriverEnv): Promise<Drivers> {
       storage: new LibvirtStorage({ volumes, poolPath: boot.pool.path, host: hostName }),
       probe: await compute.probe(),
       simulated: undefined,
+      images: new VolumeImageStore({
+        volumes,
+        virsh: host.shell,
+        root: join(env.dataDir, 'libvirt', 'uploads'),
+      }),
     };
   } catch (error) {
     await host.close();

@@ -9,10 +9,13 @@ export const TASKS = {
   serverShutdown: 'server.shutdown',
   serverRestart: 'server.restart',
   serverClone: 'server.clone',
+  serverForget: 'server.forget',
   driveCreate: 'drive.create',
   driveResize: 'drive.resize',
   driveClone: 'drive.clone',
+  driveRemove: 'drive.remove',
   snapshotCreate: 'snapshot.create',
   snapshotClone: 'snapshot.clone',
+  policyApply: 'policy.apply',
   subscriptionEnd: 'subscription.end',
 } as const;

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../src/config.js';
 import {
   installLibrary,
+  loadCatalog,
   loadLibrary,
   parseLibrary,
 } from '../../src/resources/libdrives/catalog.js';
@@ -432,6 +433,22 @@ describe('the catalog', () => {
     const notJson = join(mkdtempSync(join(tmpdir(), 'sigmalite-library-')), 'bad.json');
     writeFileSync(notJson, '[{');
     expect(() => loadLibrary(notJson)).toThrow(/not JSON/);
+  });
+
+  it("takes an entry's image path (absolute), kept apart from the drive; the simulator ignores it", async () => {
+    const ok = { uuid: '11111111-2222-4333-8444-555555555555', name: 'x', media: 'disk', size: 1 };
+    const file = catalogFile([
+      { ...ok, image: '/srv/images/x.qcow2' },
+      { ...ok, uuid: DEFAULT_ORDER[0], name: 'y' },
+    ]);
+    const { drives, images } = loadCatalog(file);
+    expect(images).toEqual([{ uuid: ok.uuid, path: '/srv/images/x.qcow2' }]);
+    expect(drives[0]).not.toHaveProperty('image');
+    expect(() => loadCatalog(catalogFile([{ ...ok, image: 'x.qcow2' }]))).toThrow(
+      /"image" must be an absolute path/,
+    );
+    t = await startTestApp({ library: file });
+    expect((await t.alice.get(`/libdrives/${ok.uuid}/`)).json).not.toHaveProperty('image');
   });
 
   it('an app does not start with a bad catalog', async () => {

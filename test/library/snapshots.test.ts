@@ -218,7 +218,19 @@ describe('snapshots: create, read, edit, delete', () => {
       await snapshot(t.alice, { drive: drive.uuid }),
     ];
     const kept = await snapshot(t.alice, { drive: keep.uuid });
+    const removes = async () => {
+      const text = await (await fetch(`${t!.origin}/metrics`)).text();
+      const line =
+        /sigmalite_driver_operations_total\{driver="storage",operation="remove",outcome="ok"\} (\d+)/.exec(
+          text,
+        );
+      return Number(line?.[1] ?? 0);
+    };
+    const before = await removes();
     expect((await t.alice.delete(`/drives/${drive.uuid}/`)).status).toBe(204);
+    await t.app.engine.settled();
+    // The storage driver removes the drive's volume and its snapshots' (libvirt keeps each as one).
+    expect(await removes()).toBe(before + 3);
     for (const s of gone) {
       expectError(await t.alice.get(`/snapshots/${s.uuid}/`), 404, 'notexist', null);
     }

@@ -7,8 +7,10 @@
  * 256 MiB (CloudSigma's minimum), TCG.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync, statSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
 import { type Client, startTestApp, type TestApp } from '../support/app.js';
@@ -17,6 +19,7 @@ import {
   reachableTempDir,
   removeTinyGuest,
   requireLibvirt,
+  restartLibvirtd,
   tinyGuest,
   uniqueName,
   virsh,
@@ -25,6 +28,8 @@ import {
 import { rfbAuthenticate } from '../support/rfb-client.js';
 
 const BOOT_MS = 150_000;
+/** The library drive whose image is the tiny guest's ISO (the catalog's `image`). */
+const LIBRARY_DRIVE = randomUUID();
 const subnet = `10.${100 + Math.floor(Math.random() * 100)}.${Math.floor(Math.random() * 250)}`;
 
 /** A console tunnel (docs/console.md): the password line, then the guest's console. */
@@ -91,6 +96,7 @@ describeLibvirt('--driver libvirt through the API', () => {
   let pool: string;
   let network: string;
   const servers: string[] = [];
+  const policies: string[] = [];
 
   const alice = (): Client => test.alice;
 
@@ -142,30 +148,89 @@ describeLibvirt('--driver libvirt through the API', () => {
     test = await startTestApp({ ...config, settle: false });
   }
 
-  /** A drive whose volume holds the tiny guest's ISO, put there as an upload would. */
+  const basic = () =>
+    `Basic ${Buffer.from(`${test.alice.user!.email}:${test.alice.user!.password}`).toString('base64')}`;
+
+  /** The tiny guest's ISO through the raw upload (`POST /drives/upload/NAME`): the drive's uuid. */
   async function guestDrive(): Promise<string> {
-    const iso = tinyGuest().iso;
-    const size = statSync(iso).size;
-    const res = await alice().post('/drives/', {
-      name: 'tiny-guest',
-      media: 'cdrom',
-      size: 512 * 1024 * 1024, // CloudSigma's smallest
+    const image = readFileSync(tinyGuest().iso);
+    const res = await fetch(`${test.alice.origin}/api/2.0/drives/upload/tiny-guest`, {
+      method: 'POST',
+      headers: { authorization: basic(), 'content-type': 'application/octet-stream' },
+      body: image,
     });
-    expect(res.status, res.text).toBe(201);
-    const uuid: string = res.json.objects[0].uuid;
-    await waitFor(
-      'drive',
-      async () => (await alice().get(`/drives/${uuid}/`)).json.status,
-      (s) => s === 'unmounted',
-    );
-    // The drive's qcow2 volume exists (the driver made it); the image replaces it, raw.
-    virsh('vol-delete', '--pool', pool, uuid);
-    virsh('vol-create-as', pool, uuid, String(size), '--format', 'raw');
-    virsh('vol-upload', '--pool', pool, uuid, iso);
+    const uuid = await res.text();
+    expect(res.status, uuid).toBe(200);
+    const drive = (await alice().get(`/drives/${uuid}/`)).json;
+    // An ISO makes a cdrom; the bytes are in the drive's own volume (an ISO to libvirt, raw
+    // bytes to the guest).
+    expect(drive).toMatchObject({ status: 'unmounted', media: 'cdrom' });
+    expect(virsh('vol-dumpxml', '--pool', pool, uuid)).toContain("<format type='iso'/>");
+    await expectDownload(uuid, image);
     return uuid;
   }
 
-  async function guestServer(drive: string, name: string): Promise<string> {
+  /** The first `length` bytes of a volume, read with virsh. */
+  function volumeHead(volume: string, length: number): Buffer {
+    const file = join(dir, `head-${volume}`);
+    virsh('vol-download', '--pool', pool, volume, file, '--length', String(length));
+    const bytes = readFileSync(file);
+    rmSync(file);
+    return bytes;
+  }
+
+  /** `GET /drives/UUID/download/` gives `image` back, byte for byte. */
+  async function expectDownload(uuid: string, image: Buffer): Promise<void> {
+    const res = await fetch(`${test.alice.origin}/api/2.0/drives/${uuid}/download/`, {
+      headers: { authorization: basic() },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-length')).toBe(String(image.length));
+    const back = Buffer.from(await res.arrayBuffer());
+    expect(back.length).toBe(image.length);
+    expect(back.equals(image), 'download equal to upload').toBe(true);
+  }
+
+  /**
+   * `image` through the resumable protocol (pycloudsigma's `Upload`, its one bug fixed): the
+   * chunks last first, then the drive's uuid.
+   */
+  async function resumableUpload(image: Buffer, chunkSize: number): Promise<string> {
+    const made = await alice().post('/initupload/', {
+      objects: [{ name: 'resumed', media: 'disk', size: image.length }],
+    });
+    expect(made.status, made.text).toBe(201);
+    const uuid: string = made.json.objects[0].uuid;
+    const count = Math.max(1, Math.floor(image.length / chunkSize));
+    for (let number = count; number >= 1; number--) {
+      const fields = {
+        resumableChunkNumber: String(number),
+        resumableChunkSize: String(chunkSize),
+        resumableTotalSize: String(image.length),
+        resumableIdentifier: 'image.raw',
+        resumableFilename: 'image.raw',
+      };
+      const asked = await alice().get(`/drives/${uuid}/upload/?${new URLSearchParams(fields)}`);
+      expect(asked.status).toBe(404);
+      const form = new FormData();
+      for (const [name, value] of Object.entries(fields)) form.append(name, value);
+      const end = number < count ? number * chunkSize : image.length;
+      form.append('file', new Blob([image.subarray((number - 1) * chunkSize, end)]), 'file');
+      const sent = await fetch(`${test.alice.origin}/api/2.0/drives/${uuid}/upload/`, {
+        method: 'POST',
+        headers: { authorization: basic() },
+        body: form,
+      });
+      expect(sent.status, await sent.text()).toBe(200);
+    }
+    return uuid;
+  }
+
+  async function guestServer(
+    drive: string,
+    name: string,
+    firewallPolicy: string | null = null,
+  ): Promise<string> {
     const res = await alice().post('/servers/', {
       name,
       // More than a core of this host: no CPU quota slows the emulated boot down.
@@ -173,7 +238,13 @@ describeLibvirt('--driver libvirt through the API', () => {
       mem: 256 * 1024 * 1024,
       vnc_password: 'guest-vnc-pass',
       drives: [{ drive, device: 'ide', dev_channel: '0:0', boot_order: 1 }],
-      nics: [{ ip_v4_conf: { conf: 'dhcp', ip: null }, model: 'virtio' }],
+      nics: [
+        {
+          ip_v4_conf: { conf: 'dhcp', ip: null },
+          model: 'virtio',
+          firewall_policy: firewallPolicy,
+        },
+      ],
     });
     expect(res.status, res.text).toBe(201);
     const uuid: string = res.json.objects[0].uuid;
@@ -192,6 +263,20 @@ describeLibvirt('--driver libvirt through the API', () => {
     dir = reachableTempDir('sigmalite-api-test-');
     pool = uniqueName('sl-test-pool-');
     network = uniqueName('sl-test-pub-');
+    const library = join(dir, 'library.json');
+    const iso = tinyGuest().iso;
+    writeFileSync(
+      library,
+      JSON.stringify([
+        {
+          uuid: LIBRARY_DRIVE,
+          name: 'Tiny guest',
+          media: 'cdrom',
+          size: statSync(iso).size,
+          image: iso,
+        },
+      ]),
+    );
     config = {
       driver: 'libvirt',
       memory: false,
@@ -204,6 +289,7 @@ describeLibvirt('--driver libvirt through the API', () => {
       dynamicPool: `${subnet}.0/24`,
       reconcileInterval: 2,
       acpiTimeout: 8,
+      library,
     };
     await start();
   }, 120_000);
@@ -214,6 +300,7 @@ describeLibvirt('--driver libvirt through the API', () => {
       virshQuietly('undefine', uuid);
     }
     await test?.close();
+    for (const policy of policies) virshQuietly('nwfilter-undefine', `sigmalite-fw-${policy}`);
     if (pool) {
       for (const line of virsh('vol-list', pool).split('\n')) {
         const name = line.trim().split(/\s+/)[0];
@@ -232,7 +319,12 @@ describeLibvirt('--driver libvirt through the API', () => {
 
   it('boots a server from a drive: console, context, counters, VNC, restart of sigmalite', async () => {
     const drive = await guestDrive();
-    const uuid = await guestServer(drive, 'api-guest-one');
+    // A policy that lets everything in, for now.
+    const made = await alice().post('/fwpolicies/', { objects: [{ name: 'guest', rules: [] }] });
+    expect(made.status, made.text).toBe(201);
+    const policy: string = made.json.objects[0].uuid;
+    policies.push(policy);
+    const uuid = await guestServer(drive, 'api-guest-one', policy);
     const t0 = Date.now();
     await action(uuid, 'start');
     const started = await running(uuid);
@@ -270,6 +362,21 @@ describeLibvirt('--driver libvirt through the API', () => {
     expect((await rfbAuthenticate(where, 'wrong-pw')).securityResult).toBe(1);
     await action(uuid, 'close_vnc');
 
+    // The NIC's policy is enforced, and new rules reach the running NIC (PUT /fwpolicies/).
+    const ip: string = leased.nics[0].runtime.ip_v4.uuid;
+    expect(await httpGet(ip, 8023)).toContain('tiny-guest api-guest-one');
+    const changed = await alice().put(`/fwpolicies/${policy}/`, {
+      rules: [{ action: 'drop', direction: 'in', ip_proto: 'tcp', dst_port: '8023' }],
+    });
+    expect(changed.status, changed.text).toBe(200);
+    await waitFor(
+      'port 8023 blocked',
+      () => httpGet(ip, 8023),
+      (body) => body === 'blocked',
+      30_000,
+    );
+    expect(await httpGet(ip, 8022)).toContain('tiny-guest api-guest-one');
+
     // sigmalite restarts; the guest runs on and is re-adopted.
     const since = counted.runtime.active_since;
     await test.close();
@@ -286,6 +393,20 @@ describeLibvirt('--driver libvirt through the API', () => {
     again.type('echo SUM-$((40+2))\n');
     await again.line(/^SUM-42/, 20_000);
     again.close();
+
+    // libvirtd restarts (by its pid, as scripts/libvirt-up.sh starts it): the guest runs on,
+    // its server stays running with the same active_since, and its console still answers.
+    await restartLibvirtd();
+    expect(virsh('domstate', uuid).trim()).toBe('running');
+    await new Promise((resolve) => setTimeout(resolve, 3000)); // a reconcile or two
+    const kept = await server(uuid);
+    expect(kept.status).toBe('running');
+    expect(kept.runtime.active_since).toBe(since);
+    const still = await openConsole(uuid);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    still.type('echo SUM-$((40+3))\n');
+    await still.line(/^SUM-43/, 20_000);
+    still.close();
 
     // ACPI: the guest powers itself off.
     await action(uuid, 'shutdown');
@@ -348,6 +469,69 @@ describeLibvirt('--driver libvirt through the API', () => {
     expect(virsh('domstate', uuid).trim()).toBe('shut off');
   }, 240_000);
 
+  it('uploads: resumable into the volume and back; a qcow2 is a qcow2 volume', async () => {
+    // The tiny guest's ISO in 1 MiB chunks, last first.
+    const image = readFileSync(tinyGuest().iso);
+    const drive = await resumableUpload(image, 1024 * 1024);
+    expect((await alice().get(`/drives/${drive}/`)).json.status).toBe('unmounted');
+    expect(
+      Number(virsh('vol-info', '--pool', pool, drive, '--bytes').match(/Capacity:\s+(\d+)/)?.[1]),
+    ).toBe(image.length);
+    await expectDownload(drive, image);
+    // A clone (of the smallest drive size) copies the volume: libvirt reads it as an ISO, so it
+    // is copied as raw bytes, then grown.
+    const cloned = await alice().post(`/drives/${drive}/action/?do=clone`, {
+      name: 'copy',
+      size: 512 * 1024 * 1024,
+    });
+    expect(cloned.status, cloned.text).toBe(202);
+    const copy: string = cloned.json.objects[0].uuid;
+    await waitFor(
+      'clone',
+      async () => (await alice().get(`/drives/${copy}/`)).json.status,
+      (s) => s === 'unmounted',
+      30_000,
+    );
+    expect(volumeHead(copy, image.length).equals(image), 'the copy holds the image').toBe(true);
+    // A qcow2 image (raw upload): libvirt reads its format from the content, so guests get a qcow2.
+    const qcow2Path = join(dir, 'small.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', qcow2Path, '64M']);
+    const qcow2 = readFileSync(qcow2Path);
+    const res = await fetch(`${test.alice.origin}/api/2.0/drives/upload/small`, {
+      method: 'POST',
+      headers: { authorization: basic(), 'content-type': 'application/octet-stream' },
+      body: qcow2,
+    });
+    const uuid = await res.text();
+    expect(res.status, uuid).toBe(200);
+    expect((await alice().get(`/drives/${uuid}/`)).json).toMatchObject({
+      status: 'unmounted',
+      size: 512 * 1024 * 1024, // at least the smallest drive, the image's 64 MiB
+    });
+    expect(virsh('vol-dumpxml', '--pool', pool, uuid)).toContain("<format type='qcow2'/>");
+    await expectDownload(uuid, qcow2);
+  }, 60_000);
+
+  it("a library drive's image is its volume; a clone of it copies the image", async () => {
+    const image = readFileSync(tinyGuest().iso);
+    expect(volumeHead(LIBRARY_DRIVE, image.length).equals(image)).toBe(true);
+    const cloned = await alice().post(`/libdrives/${LIBRARY_DRIVE}/action/?do=clone`, {
+      name: 'from the library',
+      size: 512 * 1024 * 1024,
+    });
+    expect(cloned.status, cloned.text).toBe(202);
+    const copy: string = cloned.json.objects[0].uuid;
+    await waitFor(
+      'library clone',
+      async () => (await alice().get(`/drives/${copy}/`)).json.status,
+      (s) => s === 'unmounted',
+      30_000,
+    );
+    expect(volumeHead(copy, image.length).equals(image), 'the clone holds the image').toBe(true);
+    // The catalog's path is never shown.
+    expect((await alice().get(`/libdrives/${LIBRARY_DRIVE}/`)).text).not.toContain('image"');
+  }, 60_000);
+
   it('a start libvirt refuses ends stopped, with the error in its job and the audit log', async () => {
     const drive = await guestDrive();
     const uuid = await guestServer(drive, 'api-guest-broken');
@@ -367,4 +551,43 @@ describeLibvirt('--driver libvirt through the API', () => {
     expect(JSON.stringify(boot)).toMatch(/no image/);
     expect(virsh('list', '--all', '--name')).not.toContain(uuid);
   }, 60_000);
+
+  it('deleting a server undefines its domain; deleting its drives removes their volumes', async () => {
+    const uuid = servers[0]!;
+    expect(virsh('list', '--all', '--name')).toContain(uuid);
+    const drive: string = (await server(uuid)).drives[0].drive.uuid;
+    expect(virsh('vol-list', pool)).toContain(drive);
+    const res = await alice().delete(`/servers/${uuid}/?recurse=all_drives`);
+    expect(res.status, res.text).toBe(204);
+    await waitFor(
+      'domain undefined',
+      async () => virsh('list', '--all', '--name'),
+      (names) => !names.includes(uuid),
+      20_000,
+    );
+    await waitFor(
+      'volume removed',
+      async () => virsh('vol-list', pool),
+      (names) => !names.includes(drive),
+      20_000,
+    );
+  }, 60_000);
 });
+
+/** GET / on the guest's port: its answer, or `blocked` when nothing comes within 5 s. */
+function httpGet(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    let body = '';
+    socket.setTimeout(5000, () => {
+      socket.destroy();
+      resolve('blocked');
+    });
+    socket.on('connect', () => socket.write(`GET / HTTP/1.0\r\nHost: ${host}\r\n\r\n`));
+    socket.on('data', (data) => {
+      body += data.toString('latin1');
+    });
+    socket.on('end', () => resolve(body));
+    socket.on('error', (error) => resolve(`error: ${error.message}`));
+  });
+}

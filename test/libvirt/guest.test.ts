@@ -33,6 +33,7 @@ import { LibvirtVolumes } from '../../src/drivers/storage/libvirt/volumes.js';
 import { serveContext } from '../../src/resources/context/protocol.js';
 import {
   describeLibvirt,
+  holdLibvirtd,
   LIBVIRT_URI,
   reachableTempDir,
   removeDomains,
@@ -96,8 +97,12 @@ describeLibvirt('the tiny guest under libvirt', () => {
       })),
     });
 
+  let release: (() => void) | undefined;
+
   beforeAll(async () => {
     requireLibvirt();
+    // libvirtd is not restarted (api.test.ts) while this file uses it.
+    release = await holdLibvirtd();
     const guest = tinyGuest();
     dir = reachableTempDir('sigmalite-guest-test-');
     let connected!: () => void;
@@ -199,6 +204,7 @@ describeLibvirt('the tiny guest under libvirt', () => {
     await contextEndpoint?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
     removeTinyGuest();
+    release?.();
   });
 
   it(

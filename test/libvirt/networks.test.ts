@@ -20,6 +20,7 @@ import {
 import { removePool } from '../../src/drivers/storage/libvirt/pool.js';
 import {
   describeLibvirt,
+  holdLibvirtd,
   LIBVIRT_URI,
   reachableTempDir,
   requireLibvirt,
@@ -50,8 +51,12 @@ describeLibvirt('libvirt networks, filters and the bootstrap', () => {
   let host: LibvirtHost;
   let dir: string;
 
-  beforeAll(() => {
+  let release: (() => void) | undefined;
+
+  beforeAll(async () => {
     requireLibvirt();
+    // libvirtd is not restarted (api.test.ts) while this file uses it.
+    release = await holdLibvirtd();
     host = new LibvirtHost({ uri: LIBVIRT_URI });
     dir = reachableTempDir('sigmalite-networks-test-');
   });
@@ -64,6 +69,7 @@ describeLibvirt('libvirt networks, filters and the bootstrap', () => {
       await host.close();
     }
     if (dir) rmSync(dir, { recursive: true, force: true });
+    release?.();
   });
 
   it('makes a network once, running and started with libvirtd, and reuses it', async () => {

@@ -13,6 +13,7 @@ import { ensurePool, removePool } from '../../src/drivers/storage/libvirt/pool.j
 import { LibvirtVolumes } from '../../src/drivers/storage/libvirt/volumes.js';
 import {
   describeLibvirt,
+  holdLibvirtd,
   LIBVIRT_URI,
   reachableTempDir,
   requireLibvirt,
@@ -46,8 +47,12 @@ describeLibvirt('volumes in a libvirt directory pool', () => {
   let shell: VirshShell;
   let volumes: LibvirtVolumes;
 
+  let release: (() => void) | undefined;
+
   beforeAll(async () => {
     requireLibvirt();
+    // libvirtd is not restarted (api.test.ts) while this file uses it.
+    release = await holdLibvirtd();
     dir = reachableTempDir('sigmalite-storage-test-');
     shell = new VirshShell({ uri: LIBVIRT_URI });
     volumes = new LibvirtVolumes({ virsh: shell, uri: LIBVIRT_URI, pool });
@@ -63,6 +68,7 @@ describeLibvirt('volumes in a libvirt directory pool', () => {
       await shell.close();
     }
     if (dir) rmSync(dir, { recursive: true, force: true });
+    release?.();
   });
 
   it('makes the pool once, 0711, and reuses it; a pool of that name elsewhere is an error', async () => {

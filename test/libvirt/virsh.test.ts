@@ -20,6 +20,7 @@ import { VirshShell } from '../../src/drivers/compute/libvirt/virsh-shell.js';
 import { buildXml } from '../../src/drivers/compute/libvirt/xml.js';
 import {
   describeLibvirt,
+  holdLibvirtd,
   LIBVIRT_URI,
   reachableTempDir,
   removeDomains,
@@ -166,8 +167,12 @@ describeLibvirt('the event stream of the real libvirtd', () => {
   let host: LibvirtHost;
   const names = [uniqueName('sl-test-ev-'), uniqueName('sl-test-ev-')];
 
+  let release: (() => void) | undefined;
+
   beforeAll(async () => {
     requireLibvirt();
+    // libvirtd is not restarted (api.test.ts) while this file uses it.
+    release = await holdLibvirtd();
     host = new LibvirtHost({
       uri: LIBVIRT_URI,
       eventBackoff: { initialMs: 100, maxMs: 1000 },
@@ -181,6 +186,7 @@ describeLibvirt('the event stream of the real libvirtd', () => {
   afterAll(async () => {
     removeDomains(...names);
     await host?.close();
+    release?.();
   });
 
   it('reports lifecycle events, typed, and none of its own probes', async () => {

@@ -315,6 +315,24 @@ describe('recursive server delete (§2.8)', () => {
     expect((await get(alice, `/drives/${otherDisk!.uuid}/`)).status).toBe('mounted');
   });
 
+  it("the deleted drives' volumes are removed by the storage driver (/metrics counts the calls)", async () => {
+    const removes = async () => {
+      const text = await (await fetch(`${t.origin}/metrics`)).text();
+      const line =
+        /sigmalite_driver_operations_total\{driver="storage",operation="remove",outcome="ok"\} (\d+)/.exec(
+          text,
+        );
+      return Number(line?.[1] ?? 0);
+    };
+    const before = await removes();
+    const { server } = await pair();
+    const [alone] = await made({ name: 'alone' });
+    expect((await alice.delete(`/servers/${server}/?recurse=all_drives`)).status).toBe(204);
+    expect((await alice.delete(`/drives/${alone!.uuid}/`)).status).toBe(204);
+    await drain(t.app);
+    expect(await removes()).toBe(before + 3);
+  });
+
   it('disks: deletes the disks and leaves the cdroms unmounted', async () => {
     const { server, disk, cdrom } = await pair();
     expect((await alice.delete(`/servers/${server}/?recurse=disks`)).status).toBe(204);

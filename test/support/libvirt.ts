@@ -7,7 +7,7 @@
  * `SIGMALITE_REQUIRE_LIBVIRT=1` (`.ci/run` sets it after `scripts/libvirt-up.sh`): there they
  * run and fail.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -115,4 +115,60 @@ export function removeDomains(...names: string[]): void {
     virshQuietly('destroy', name);
     virshQuietly('undefine', name);
   }
+}
+
+/**
+ * Test files run in parallel, and one of them restarts libvirtd (`restartLibvirtd`): the others
+ * hold this lock shared from their `beforeAll` to the end of their `afterAll`, the restart holds
+ * it alone. `flock -o`: the lock stays with flock, not with what its command starts (libvirtd,
+ * daemonised, would otherwise keep it for ever).
+ */
+const LIBVIRTD_LOCK = join(tmpdir(), 'sigmalite-test-libvirtd.lock');
+
+/** Holds the libvirtd lock shared (libvirtd is not restarted meanwhile); answers the release. */
+export async function holdLibvirtd(): Promise<() => void> {
+  // Held while this test process lives, should the release never come (a failed afterAll).
+  const wait = `echo held; while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done`;
+  const holder = spawn('flock', ['-o', '-s', LIBVIRTD_LOCK, 'bash', '-c', wait], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    holder.stdout.once('data', () => resolve());
+    holder.once('exit', (code) => reject(new Error(`flock on ${LIBVIRTD_LOCK} ended (${code})`)));
+  });
+  holder.unref();
+  return () => {
+    try {
+      process.kill(-holder.pid!, 'SIGKILL'); // flock, bash and sleep: the group's id
+    } catch {
+      // Gone already.
+    }
+  };
+}
+
+/**
+ * Restarts libvirtd once no other test file uses it: ends it by the pid in its pidfile, waits
+ * until it is gone (or a zombie: PID 1 here never reaps), and starts it as
+ * `scripts/libvirt-up.sh` does. Asynchronous: the caller's sigmalite keeps running meanwhile.
+ */
+export async function restartLibvirtd(): Promise<void> {
+  const script = [
+    'pid=$(cat /run/libvirtd.pid)',
+    'kill -TERM "$pid"',
+    'for i in $(seq 1 300); do',
+    '  state=$(sed -E "s/^[0-9]+ \\(.*\\) (.).*/\\1/" /proc/$pid/stat 2>/dev/null) || break',
+    '  [ "$state" = Z ] && break',
+    '  sleep 0.1',
+    'done',
+    `bash ${join(ROOT, 'scripts', 'libvirt-up.sh')}`,
+  ].join('\n');
+  await new Promise<void>((resolve, reject) => {
+    const restart = spawn('flock', ['-o', '-x', LIBVIRTD_LOCK, 'bash', '-c', script], {
+      stdio: 'ignore',
+    });
+    restart.once('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`restarting libvirtd ended with ${code}`)),
+    );
+  });
 }

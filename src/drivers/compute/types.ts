@@ -181,6 +181,17 @@ export interface ComputeDriver {
   /** Freezes a running machine (`paused`, "essentially dead"): only `kill` ends that. */
   pause(host: string, uuid: string): Promise<void>;
   status(host: string, uuid: string): Promise<MachineStatus>;
+  /**
+   * Removes what the host keeps of a deleted server's machine (libvirt: its domain's
+   * definition), powering it off first if it runs; nothing kept is no error. Drivers that keep
+   * nothing of a stopped machine need not have it.
+   */
+  forget?(host: string, uuid: string): Promise<void>;
+  /**
+   * A firewall policy's rules changed: NICs running with it on `host` follow the new rules. For
+   * drivers that enforce policies (libvirt); others need not have it.
+   */
+  applyPolicy?(host: string, policy: MachineFirewallPolicy): Promise<void>;
   /** The machines a host has that are not stopped (for reconciliation). */
   machines(host: string): Promise<MachineInfo[]>;
   /** A running machine's counters; null when it does not run. */

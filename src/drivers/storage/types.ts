@@ -31,4 +31,10 @@ export interface StorageDriver {
   /** Copies `snapshot` into a new drive `target` of `size` bytes. */
   cloneSnapshot(snapshot: string, target: string, size: number): Promise<VolumeHandle>;
   remove(uuid: string): Promise<void>;
+  /**
+   * Makes the image file at `path` (on this machine) the read-only volume of library drive
+   * `uuid`, unless it has one already (a changed file is not read again: remove the volume to
+   * renew it). Drivers without real storage need not have it (the path is then ignored).
+   */
+  importBase?(uuid: string, path: string): Promise<void>;
 }

@@ -69,6 +69,12 @@ const driveResize: TaskHandler = async (task, ctx) => {
   await finishDrive(ctx, task, ['resizing']);
 };
 
+/** A deleted drive's or snapshot's volume goes (nothing of that uuid comes back). */
+const driveRemove: TaskHandler = async (task, ctx) => {
+  await ctx.storage.remove(task.target);
+  await dropTask(ctx, task);
+};
+
 /** Marks a job (and its copy inside its parent) finished or advanced. */
 export async function updateJob(
   tx: WriteTx,
@@ -220,6 +226,7 @@ export function driveLifecycle(): EngineModule {
       [TASKS.driveCreate]: { run: driveCreate, failed: failedDrive },
       [TASKS.driveResize]: { run: driveResize, failed: failedDrive },
       [TASKS.driveClone]: { run: driveClone, failed: failedDrive },
+      [TASKS.driveRemove]: driveRemove,
     },
     // Storage is shared: any process may settle a drive; doing it at start is enough (a drive's
     // status changes only through its own tasks).

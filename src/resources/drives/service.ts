@@ -7,7 +7,7 @@ import type { Capabilities } from '../capabilities/types.js';
 import { mapInSlices, parseDoc, toRecord, toUpdate } from '../common.js';
 import type { Created } from '../crud.js';
 import type { ResourceEnv } from '../env.js';
-import { addTask } from '../lifecycle.js';
+import { addTask, queueVolumeRemoval } from '../lifecycle.js';
 import { detachEverywhere } from '../mounts.js';
 import { TASKS } from '../tasks.js';
 import { DRIVES, type DriveDoc, driveKind, settledStatus } from './model.js';
@@ -220,5 +220,6 @@ export async function deleteDrives(
     await detachEverywhere(tx, drive, deletingServers);
     await syncDriveRelations(tx, drive, null);
     await tx.remove(record);
+    await queueVolumeRemoval(tx, drive.uuid);
   }
 }

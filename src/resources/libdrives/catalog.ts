@@ -5,6 +5,7 @@
  * works too, its read-only keys ignored.
  */
 import { readFileSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import { ConfigError } from '../../config.js';
 import { isPlainObject } from '../../model/json.js';
 import type { Store, WriteTx } from '../../store/types.js';
@@ -42,14 +43,34 @@ const ENTRY_KEYS = new Set<string>([
   'paid',
   'licenses',
   'meta',
+  'image',
   ...TEXT_KEYS,
 ]);
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/**
+ * Where a library drive's image is on this machine (an entry's `image`): a driver with real
+ * storage makes it the library drive's read-only volume (libvirt); the simulator has no use for it.
+ */
+export interface LibraryImage {
+  uuid: string;
+  path: string;
+}
+
 /** The catalog in force: `file`'s, or the built-in one. Throws `ConfigError` on a bad file. */
 export function loadLibrary(file: string | undefined): LibdriveDoc[] {
-  if (file === undefined) return parseLibrary(DEFAULT_LIBRARY, 'the built-in library');
+  return loadCatalog(file).drives;
+}
+
+/** The catalog in force with the images its entries name (the built-in one names none). */
+export function loadCatalog(file: string | undefined): {
+  drives: LibdriveDoc[];
+  images: LibraryImage[];
+} {
+  if (file === undefined) {
+    return { drives: parseLibrary(DEFAULT_LIBRARY, 'the built-in library'), images: [] };
+  }
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -62,7 +83,23 @@ export function loadLibrary(file: string | undefined): LibdriveDoc[] {
   } catch (e) {
     throw new ConfigError(`--library ${file}: not JSON: ${(e as Error).message}`);
   }
-  return parseLibrary(json, `--library ${file}`);
+  const drives = parseLibrary(json, `--library ${file}`);
+  return { drives, images: imagesOf(json, `--library ${file}`) };
+}
+
+/** The entries' `image` paths (absolute; checked at start by the driver that reads them). */
+function imagesOf(json: unknown, source: string): LibraryImage[] {
+  const entries = isPlainObject(json) && Array.isArray(json.objects) ? json.objects : json;
+  const images: LibraryImage[] = [];
+  for (const [i, entry] of (entries as Record<string, unknown>[]).entries()) {
+    const path = entry.image;
+    if (path === undefined || path === null) continue;
+    if (typeof path !== 'string' || !isAbsolute(path)) {
+      throw new ConfigError(`${source}: entry ${i}: "image" must be an absolute path or null`);
+    }
+    images.push({ uuid: String(entry.uuid).toLowerCase(), path });
+  }
+  return images;
 }
 
 /** Checks a catalog (a list of entries, or `{"objects": [...]}`) and reads it into documents. */

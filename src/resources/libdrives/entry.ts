@@ -21,4 +21,6 @@ export interface CatalogEntry {
   default_user?: string | null;
   licenses?: unknown[];
   meta?: Record<string, string>;
+  /** The image on this machine (absolute path): the library drive's volume on libvirt. */
+  image?: string | null;
 }

@@ -3,6 +3,7 @@
  * whole), what subscriptions create and take away, and the IP records of dynamic addresses.
  */
 
+import { randomUUID } from 'node:crypto';
 import { errors } from '../../errors.js';
 import { readInput } from '../../model/input.js';
 import type { Random } from '../../model/random.js';
@@ -12,6 +13,7 @@ import type { Created } from '../crud.js';
 import type { ResourceEnv } from '../env.js';
 import { type ServerDoc, serverKind } from '../servers/model.js';
 import { checkTags, syncTags } from '../tags/relations.js';
+import { TASKS } from '../tasks.js';
 import { normalizeRule, type RuleInput } from './firewall.js';
 import { DYNAMIC_IPS, DYNAMIC_NETWORKS, type IpPool, leaseNetworks } from './ippool.js';
 import {
@@ -285,6 +287,17 @@ export async function updatePolicy(
   const updated = toUpdate(policyKind, record, next);
   await tx.update(updated);
   await syncTags(tx, 'fwpolicies', next.uuid, doc.tags, next.tags);
+  if (values.rules !== undefined) {
+    // Running NICs follow the new rules (libvirt: the policy's filter is redefined), once this is
+    // committed. The task's id is its own, never shown (so not taken from `--seed`'s sequence).
+    await tx.addTask({
+      id: randomUUID(),
+      type: TASKS.policyApply,
+      target: next.uuid,
+      payload: '{}',
+      dueAt: 0,
+    });
+  }
   return updated.detail;
 }
 

@@ -354,8 +354,25 @@ function serverTasks(deps: ServerLifecycleDeps): Record<string, TaskHandler> {
     });
   };
 
+  /** A deleted server's machine is forgotten by its host (it is stopped: deletion needs that). */
+  const serverForget: TaskHandler = async (task, ctx) => {
+    await ctx.compute.forget?.(await hostFor(ctx, task), task.target);
+    await ctx.store.write((tx) => tx.removeTask(task.id));
+  };
+
+  /** A policy's new rules reach the NICs running with it, on every host of this process. */
+  const policyApply: TaskHandler = async (task, ctx) => {
+    const policy = await ctx.store.read((tx) => firewallPolicy(tx, task.target));
+    if (policy && ctx.compute.applyPolicy) {
+      for (const host of ctx.compute.hosts) await ctx.compute.applyPolicy(host, policy);
+    }
+    await ctx.store.write((tx) => tx.removeTask(task.id));
+  };
+
   return {
     [TASKS.serverStart]: serverStart,
+    [TASKS.policyApply]: policyApply,
+    [TASKS.serverForget]: serverForget,
     [TASKS.serverStop]: serverStop,
     [TASKS.serverShutdown]: serverShutdown,
     [TASKS.serverRestart]: serverRestart,

@@ -1,5 +1,6 @@
 /** Server definitions: create, update (PUT merge), delete (with `recurse`). */
-import { unplace } from '../../engine/placement.js';
+import { randomUUID } from 'node:crypto';
+import { hostOf, unplace } from '../../engine/placement.js';
 import { errors } from '../../errors.js';
 import { readInput } from '../../model/input.js';
 import type { Random } from '../../model/random.js';
@@ -11,6 +12,7 @@ import type { DriveDoc } from '../drives/model.js';
 import { deleteDrives } from '../drives/service.js';
 import type { ResourceEnv } from '../env.js';
 import { applyMounts, checkAttachments } from '../mounts.js';
+import { TASKS } from '../tasks.js';
 import {
   type AttachmentDoc,
   type IpConf,
@@ -351,6 +353,16 @@ export async function deleteServers(
     if (!current) continue;
     await applyMounts(tx, server.uuid, server.drives, []);
     await tx.releaseAll(MAC_NAMESPACE, server.uuid);
+    // Its host forgets its machine (libvirt: the domain's definition), once this is committed;
+    // the task's id is its own, never shown (so not taken from `--seed`'s sequence).
+    await tx.addTask({
+      id: randomUUID(),
+      type: TASKS.serverForget,
+      target: server.uuid,
+      payload: '{}',
+      dueAt: 0,
+      host: await hostOf(tx, server.uuid),
+    });
     // Its host holds nothing of it any more.
     await unplace(tx, server.uuid);
     await syncServerRelations(tx, server, null);

@@ -11,7 +11,7 @@ import { parseDoc, toRecord, toUpdate } from '../common.js';
 import type { Created } from '../crud.js';
 import { type DriveDoc, driveKind } from '../drives/model.js';
 import type { ResourceEnv } from '../env.js';
-import { addTask } from '../lifecycle.js';
+import { addTask, queueVolumeRemoval } from '../lifecycle.js';
 import { checkTags, syncTags } from '../tags/relations.js';
 import { TASKS } from '../tasks.js';
 import {
@@ -202,6 +202,7 @@ async function removeSnapshot(tx: WriteTx, record: ObjectRecord, snapshot: Snaps
   }
   await syncTags(tx, SNAPSHOT_KIND, snapshot.uuid, snapshot.tags, null);
   await tx.remove(record);
+  await queueVolumeRemoval(tx, snapshot.uuid);
 }
 
 /** The drive's `runtime.snapshots_allocated_size` again, from its snapshots (engine and deletes). */

@@ -25,6 +25,7 @@ import type {
   MachineCounters,
   MachineEvent,
   MachineEventReason,
+  MachineFirewallPolicy,
   MachineInfo,
   MachineNic,
   MachineSpec,
@@ -39,6 +40,7 @@ import { GuestPorts } from './guest-ports.js';
 import type { LibvirtHost } from './host.js';
 import { defineFilter, ensureNetwork, setDhcpHost } from './networks.js';
 import { isNotFound, VirshError, VirshTimeoutError } from './virsh-command.js';
+import { runUnlessMissing } from './virsh-shell.js';
 import { startVncRelay } from './vnc-relay.js';
 
 export interface LibvirtComputeOptions {
@@ -296,7 +298,7 @@ export class LibvirtCompute implements ComputeDriver {
     let filter: string | null = null;
     const policy = nic.firewallPolicy;
     if (policy) {
-      filter = `sigmalite-fw-${policy.uuid}`;
+      filter = filterName(policy.uuid);
       const name = filter;
       await driverCall(`cannot apply firewall policy ${policy.uuid}`, () =>
         defineFilter(host.shell, { name, uuid: policy.uuid, rules: policy.rules }),
@@ -327,6 +329,31 @@ export class LibvirtCompute implements ComputeDriver {
     }
     await this.closeTunnels(uuid);
     await this.closePorts(uuid);
+  }
+
+  async applyPolicy(host: string, policy: MachineFirewallPolicy): Promise<void> {
+    this.checkHost(host);
+    const name = filterName(policy.uuid);
+    // A policy no NIC of this host was started with has no filter here: it is made at a start.
+    const existing = await driverCall(`cannot read the filter of policy ${policy.uuid}`, () =>
+      runUnlessMissing(this.options.host.shell, ['nwfilter-dumpxml', name]),
+    );
+    if (existing === null) return;
+    // Redefining a filter applies it to the running NICs that use it (docs/libvirt.md).
+    await driverCall(`cannot apply firewall policy ${policy.uuid}`, () =>
+      defineFilter(this.options.host.shell, { name, uuid: policy.uuid, rules: policy.rules }),
+    );
+  }
+
+  async forget(host: string, uuid: string): Promise<void> {
+    this.checkHost(host);
+    await this.options.host.locks.run(uuid, async () => {
+      if ((await this.domainState(uuid)) !== 'stopped') await this.destroy(uuid);
+      await driverCall(`libvirt could not undefine ${uuid}`, () =>
+        this.options.host.undefine(uuid),
+      );
+      await this.options.machines.delete(uuid);
+    });
   }
 
   async shutdown(host: string, uuid: string, timeoutMs: number): Promise<boolean> {
@@ -615,4 +642,9 @@ async function driverCall<T>(what: string, call: () => Promise<T>): Promise<T> {
   } catch (error) {
     throw wrap(error, what);
   }
+}
+
+/** The nwfilter a firewall policy is on a host. */
+function filterName(policy: string): string {
+  return `sigmalite-fw-${policy}`;
 }
