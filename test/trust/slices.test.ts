@@ -156,6 +156,16 @@ describe('a bulk create of a thousand', () => {
       serverBody({ name: `s${i}`, meta: { note: 'n'.repeat(200) } }),
     );
     const auth = Buffer.from(`${ALICE.email}:${ALICE.password}`).toString('base64');
+    // The store's writes are held until the client has gone, so that the create reaches its
+    // commit only after the disconnect, however fast this machine validates a thousand servers.
+    let gone: () => void = () => {};
+    const clientGone = new Promise<void>((resolve) => {
+      gone = resolve;
+    });
+    const held = t.app.store.write(async () => {
+      await clientGone;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    });
     await new Promise<void>((resolve) => {
       const req = request(`${t.origin}/api/2.0/servers/`, {
         method: 'POST',
@@ -165,6 +175,8 @@ describe('a bulk create of a thousand', () => {
       req.on('close', () => resolve());
       req.end(JSON.stringify({ objects }), () => req.destroy());
     });
+    gone();
+    await held;
     // Whatever the server was doing has ended by the time a later request of the same account
     // is answered (its write queues behind the create's).
     await new Promise((resolve) => setTimeout(resolve, 1000));
