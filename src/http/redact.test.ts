@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { REDACTED, redactBody, redactHeaders, redactPayload } from './redact.js';
+import {
+  isSecretKey,
+  REDACTED,
+  redactBody,
+  redactHeaders,
+  redactPayload,
+  withoutSecrets,
+} from './redact.js';
 
 describe('redaction for trace logs', () => {
   it('replaces secrets at any depth and keeps everything else', () => {
@@ -44,5 +51,19 @@ describe('redaction for trace logs', () => {
     expect(redactPayload('{"password":"x","a":1}')).toEqual({ password: REDACTED, a: 1 });
     expect(redactPayload(Buffer.from('not json'))).toEqual({ bytes: 8 });
     expect(redactPayload('')).toBeUndefined();
+  });
+
+  it('names secrets whatever their case, short ones too, and nothing else', () => {
+    for (const key of ['otp', 'OTP', 'Token', 'VNC_PASSWORD', 'admin_Passwd', 'api_key']) {
+      expect(isSecretKey(key), key).toBe(true);
+    }
+    for (const key of ['ot', 'otpx', 'name', 'meta', 'tok'])
+      expect(isSecretKey(key), key).toBe(false);
+    expect(
+      withoutSecrets({ name: 'a', OTP: '1', nics: [{ Token: 't', model: 'virtio' }] }),
+    ).toEqual({
+      name: 'a',
+      nics: [{ model: 'virtio' }],
+    });
   });
 });

@@ -30,9 +30,20 @@ const SECRET_HEADERS = new Set([
 /** Names that say a secret whatever they are prefixed or suffixed with (`admin_password`). */
 const SECRET_PARTS = /password|passwd|secret|private_key|api_key|token/i;
 
+/**
+ * The longest name of SECRET_KEYS the pattern does not match (`otp`): only keys this short need
+ * lower-casing for the set. Lower-casing every key of every audited body cost a create 1%.
+ */
+const SET_ONLY_LENGTH = Math.max(
+  0,
+  ...[...SECRET_KEYS].filter((key) => !SECRET_PARTS.test(key)).map((key) => key.length),
+);
+
 /** Whether a body key names a secret (`vnc_password`, `private_key`, `token`, ...). */
 export function isSecretKey(key: string): boolean {
-  return SECRET_KEYS.has(key.toLowerCase()) || SECRET_PARTS.test(key);
+  return (
+    SECRET_PARTS.test(key) || (key.length <= SET_ONLY_LENGTH && SECRET_KEYS.has(key.toLowerCase()))
+  );
 }
 
 /** A copy of a JSON value with every secret's value replaced; the input is not changed. */

@@ -19,6 +19,28 @@ const fields: Fields = {
 };
 
 describe('readInput', () => {
+  it('gives each read its own copy of list and object defaults', () => {
+    const withDefaults: Fields = {
+      name: { type: 'string', help: '', required: true },
+      tags: { type: 'list', help: '', default: [] },
+      meta: { type: 'dict', help: '', default: { a: ['b'] } },
+      size: { type: 'integer', help: '', default: 1 },
+      smp: { type: 'integer', help: '', default: 2, dynamicDefault: true },
+    };
+    const read = () =>
+      readInput(withDefaults, { name: 'x' }, { requireAll: true, defaults: true }).values;
+    const first = read();
+    expect(first).toEqual({ name: 'x', tags: [], meta: { a: ['b'] }, size: 1 });
+    (first.tags as string[]).push('t');
+    (first.meta as { a: string[] }).a.push('c');
+    expect(read()).toEqual({ name: 'x', tags: [], meta: { a: ['b'] }, size: 1 });
+    expect(withDefaults.meta!.default).toEqual({ a: ['b'] });
+    // Without `defaults`, nothing the client left out appears.
+    expect(readInput(withDefaults, { name: 'x' }, { requireAll: true }).values).toEqual({
+      name: 'x',
+    });
+  });
+
   it('reads writable fields, coerces numeric strings, drops read-only and unknown keys', () => {
     const { values, unknown } = readInput(
       fields,
