@@ -215,6 +215,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       guestAcpi: config.guestAcpi,
       contextPorts,
       images: fileImages,
+      sharedStore: store instanceof PostgresStore,
       dataDir: config.data,
       libvirt: {
         uri: config.libvirtUri,

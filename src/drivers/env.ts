@@ -30,6 +30,11 @@ export interface DriverEnv {
   contextPorts?: GuestContextPorts | undefined;
   /** Uploaded images (a clone of a drive that has one gets a copy). */
   images?: ImageStore | undefined;
+  /**
+   * Whether other processes may share this one's store (PostgreSQL): they then coordinate through
+   * it; without, a process claims its libvirt host alone (`host-claim.ts`).
+   */
+  sharedStore: boolean;
   /** The data directory (`--data`): the libvirt pool and sockets are below it. */
   dataDir: string;
   /** The libvirt driver's settings (`--libvirt-*`). */

@@ -15,6 +15,7 @@ import { bootstrapLibvirt } from './compute/libvirt/bootstrap.js';
 import type { Accelerator } from './compute/libvirt/domain-xml.js';
 import { LibvirtCompute } from './compute/libvirt/driver.js';
 import { LibvirtHost } from './compute/libvirt/host.js';
+import { claimLibvirtHost, type HostClaim } from './compute/libvirt/host-claim.js';
 import { probeAccelerator } from './compute/libvirt/probe.js';
 import type { DriverEnv, Drivers } from './env.js';
 import type { LibvirtSettings } from './libvirt-settings.js';
@@ -51,7 +52,16 @@ export async function createLibvirtDrivers(env: DriverEnv): Promise<Drivers> {
       env.log('warn', { uri: settings.uri, reason }, 'libvirt events stopped'),
     onNotice: (message) => env.log('warn', { uri: settings.uri }, message),
   });
+  let claim: HostClaim | undefined;
   try {
+    // Before anything is made or adopted there: a second process must change nothing.
+    if (!env.sharedStore) {
+      const { uuid } = await host.capabilities();
+      claim = await claimLibvirtHost(uuid, settings.uri, {
+        pid: process.pid,
+        dataDir: env.dataDir,
+      });
+    }
     const boot = await bootstrapLibvirt(host, {
       dataDir: env.dataDir,
       pool: { name: settings.pool },
@@ -75,6 +85,7 @@ export async function createLibvirtDrivers(env: DriverEnv): Promise<Drivers> {
     });
     compute = new LibvirtCompute({
       hostName,
+      claim,
       host,
       volumes,
       clock: env.clock,
@@ -122,6 +133,7 @@ export async function createLibvirtDrivers(env: DriverEnv): Promise<Drivers> {
     };
   } catch (error) {
     await host.close();
+    await claim?.release();
     throw error;
   }
 }

@@ -532,6 +532,24 @@ describeLibvirt('--driver libvirt through the API', () => {
     expect((await alice().get(`/libdrives/${LIBRARY_DRIVE}/`)).text).not.toContain('image"');
   }, 60_000);
 
+  it('a second process with a store of its own is refused the same libvirt host', async () => {
+    const other = reachableTempDir('sigmalite-api-test-other-');
+    try {
+      await expect(
+        startTestApp({ ...config, data: other, library: undefined, settle: false }),
+      ).rejects.toThrow(
+        new RegExp(
+          `already driven by another sigmalite process \\(pid ${process.pid}, --data ${dir}\\)`,
+        ),
+      );
+      // It made nothing there: the first process's pool and network are as they were.
+      expect(virsh('pool-info', pool)).toMatch(/State:\s+running/);
+      expect((await alice().get('/servers/')).status).toBe(200);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it('a start libvirt refuses ends stopped, with the error in its job and the audit log', async () => {
     const drive = await guestDrive();
     const uuid = await guestServer(drive, 'api-guest-broken');

@@ -38,6 +38,7 @@ import { domainXml } from './domain-xml.js';
 import { type DomainEvent, isLifecycle } from './events.js';
 import { GuestPorts } from './guest-ports.js';
 import type { LibvirtHost } from './host.js';
+import type { HostClaim } from './host-claim.js';
 import { defineFilter, ensureNetwork, setDhcpHost } from './networks.js';
 import { isNotFound, VirshError, VirshTimeoutError } from './virsh-command.js';
 import { runUnlessMissing } from './virsh-shell.js';
@@ -46,6 +47,8 @@ import { startVncRelay } from './vnc-relay.js';
 export interface LibvirtComputeOptions {
   /** The name sigmalite gives the host (`--hosts`). */
   hostName: string;
+  /** This process's claim on the host (no shared store), given back at close. */
+  claim?: HostClaim | undefined;
   host: LibvirtHost;
   /** The pool's volumes, to check each drive's image and read its format. */
   volumes: LibvirtVolumes;
@@ -596,6 +599,7 @@ export class LibvirtCompute implements ComputeDriver {
     await Promise.all([...uuids].map((uuid) => this.closeTunnels(uuid)));
     await Promise.all([...this.ports.keys()].map((uuid) => this.closePorts(uuid)));
     await this.options.host.close();
+    await this.options.claim?.release();
   }
 }
 
