@@ -56,8 +56,7 @@ export async function createLibvirtDrivers(env: DriverEnv): Promise<Drivers> {
   try {
     // Before anything is made or adopted there: a second process must change nothing.
     if (!env.sharedStore) {
-      const { uuid } = await host.capabilities();
-      claim = await claimLibvirtHost(uuid, settings.uri, {
+      claim = await claimLibvirtHost(await hostIdentity(host, settings.uri), settings.uri, {
         pid: process.pid,
         dataDir: env.dataDir,
       });
@@ -190,4 +189,20 @@ async function probeGuest(dataDir: string): Promise<{ kernel: string; initrd: st
   // QEMU runs as its own user.
   await Promise.all([chmod(kernel, 0o644), chmod(initrd, 0o644)]);
   return { kernel, initrd };
+}
+
+/**
+ * What names a libvirt host for the claim: its host name and the URI's path (`vm:/system`), as
+ * whatever URI reaches it. Not the host uuid of `virsh capabilities`: without SMBIOS (virtual
+ * machines often have none) libvirt makes a new one at every start of the daemon.
+ */
+async function hostIdentity(host: LibvirtHost, uri: string): Promise<string> {
+  const name = (await host.shell.run(['hostname'])).trim();
+  let path = '';
+  try {
+    path = new URL(uri).pathname;
+  } catch {
+    // An URI URL cannot read: the host name alone.
+  }
+  return `${name}:${path}`;
 }

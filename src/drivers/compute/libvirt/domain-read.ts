@@ -114,8 +114,6 @@ export interface HostCapabilities {
   domainTypes: string[];
   /** The user and group QEMU runs as (its DAC label), when libvirt says. */
   qemuUser: { uid: number; gid: number } | null;
-  /** The host's own uuid (`<host><uuid>`): what names it whatever URI reaches it. */
-  uuid: string;
 }
 
 /** `virsh capabilities`. */
@@ -152,6 +150,5 @@ export function readCapabilities(xml: string): HostCapabilities {
     arch: children(child(host, 'cpu'), 'arch')[0]?.['#text']?.toString() ?? '',
     domainTypes: [...domainTypes],
     qemuUser,
-    uuid: text(host, 'uuid') ?? '',
   };
 }

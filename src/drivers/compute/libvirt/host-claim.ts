@@ -5,12 +5,14 @@
  * store's task leases, so no claim is taken then.
  *
  * The claim is a listening socket in Linux's abstract namespace, named by the libvirt host's
- * own uuid (`virsh capabilities`): the kernel releases it the moment the process ends, however it
- * ends (SIGKILL included), so a crashed sigmalite never leaves a stale lock behind. It answers
- * whoever connects with who holds it, for the refusal's message. Its reach is one machine (one
- * network namespace): two sigmalite processes on different machines pointed at one remote libvirt
- * host are not caught (docs/libvirt.md).
+ * identity (its host name and the URI's path, `vm:/system`, hashed to fit a socket's name): the
+ * kernel releases it the moment the process ends, however it ends (SIGKILL included), so a
+ * crashed sigmalite never leaves a stale lock behind. It answers whoever connects with who holds
+ * it, for the refusal's message. Its reach is one machine (one network namespace): two sigmalite
+ * processes on different machines pointed at one remote libvirt host are not caught
+ * (docs/libvirt.md).
  */
+import { createHash } from 'node:crypto';
 import { createConnection, createServer, type Server } from 'node:net';
 
 export interface HostClaim {
@@ -23,19 +25,19 @@ export interface ClaimHolder {
   dataDir: string;
 }
 
-export function claimAddress(hostUuid: string): string {
-  return `\0sigmalite-libvirt-${hostUuid}`;
+export function claimAddress(hostId: string): string {
+  return `\0sigmalite-libvirt-${createHash('sha256').update(hostId).digest('hex').slice(0, 32)}`;
 }
 
 /**
- * Claims the libvirt host `hostUuid` for this process, or throws naming the process that holds it.
+ * Claims the libvirt host `hostId` for this process, or throws naming the process that holds it.
  */
 export async function claimLibvirtHost(
-  hostUuid: string,
+  hostId: string,
   uri: string,
   holder: ClaimHolder,
 ): Promise<HostClaim> {
-  const address = claimAddress(hostUuid);
+  const address = claimAddress(hostId);
   const server: Server = createServer((socket) => {
     socket.on('error', () => {});
     socket.end(`${JSON.stringify(holder)}\n`);
@@ -53,7 +55,7 @@ export async function claimLibvirtHost(
     const other = await askHolder(address);
     const who = other ? ` (pid ${other.pid}, --data ${other.dataDir})` : '';
     throw new Error(
-      `libvirt host ${hostUuid} (${uri}) is already driven by another sigmalite process${who}: two processes with stores of their own would fight over its domains; stop the other one, or share a PostgreSQL store (--store) between them`,
+      `libvirt host ${hostId} (${uri}) is already driven by another sigmalite process${who}: two processes with stores of their own would fight over its domains; stop the other one, or share a PostgreSQL store (--store) between them`,
     );
   }
   // The claim must not keep the process alive by itself.
