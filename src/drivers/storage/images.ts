@@ -5,6 +5,8 @@
  * with `vol-upload --offset --length` and `vol-download`. Nothing here ever holds an image in
  * memory: a chunk is a stream written as it arrives.
  */
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 
 /** Where one chunk goes in the image. */
@@ -60,4 +62,41 @@ export interface ImageStore {
   remove(drive: string): Promise<void>;
   /** The drives something is kept for (sweeps remove those whose drive is gone). */
   drives(): Promise<string[]>;
+}
+
+/** Where a received chunk lies in the image: what `ImageStore.chunks` answers per chunk number. */
+export interface ChunkRecord {
+  offset: number;
+  size: number;
+}
+
+/**
+ * Notes a received chunk in `dir` (one small file per chunk number, written whole by a rename, so
+ * a reader sees a chunk complete or not at all).
+ */
+export async function recordChunk(dir: string, place: ChunkPlace, size: number): Promise<void> {
+  const record = join(dir, String(place.number));
+  await mkdir(dir, { recursive: true });
+  await writeFile(`${record}.tmp`, JSON.stringify({ offset: place.offset, size }));
+  await rename(`${record}.tmp`, record);
+}
+
+/** The chunks `recordChunk` noted in `dir`, by number; none when the directory is gone. */
+export async function readChunkRecords(dir: string): Promise<Map<number, ChunkRecord>> {
+  const found = new Map<number, ChunkRecord>();
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return found;
+  }
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      found.set(Number(name), JSON.parse(await readFile(join(dir, name), 'utf8')) as ChunkRecord);
+    } catch {
+      // Removed meanwhile (a sweep): not there.
+    }
+  }
+  return found;
 }

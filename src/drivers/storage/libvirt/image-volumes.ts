@@ -11,11 +11,18 @@
  * was uploaded into (a resumable client asking after the end) and lets a sweep find the volume
  * of a drive deleted meanwhile.
  */
-import { mkdir, readdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, type Readable, Transform, Writable } from 'node:stream';
 import type { VirshRunner } from '../../compute/libvirt/virsh-shell.js';
-import { type ChunkPlace, ChunkSizeError, type ImageStore } from '../images.js';
+import {
+  type ChunkPlace,
+  type ChunkRecord,
+  ChunkSizeError,
+  type ImageStore,
+  readChunkRecords,
+  recordChunk,
+} from '../images.js';
 import type { LibvirtVolumes } from './volumes.js';
 
 export interface VolumeImageStoreOptions {
@@ -93,31 +100,12 @@ export class VolumeImageStore implements ImageStore {
     // Not `pipeline`: an error of the counter must reach the upload, which then ends virsh.
     await this.options.volumes.upload(drive, source.pipe(count.stream), { offset: place.offset });
     const size = count.received();
-    const record = join(this.chunkDir(drive), String(place.number));
-    await mkdir(this.chunkDir(drive), { recursive: true });
-    await writeFile(`${record}.tmp`, JSON.stringify({ offset: place.offset, size }));
-    await rename(`${record}.tmp`, record);
+    await recordChunk(this.chunkDir(drive), place, size);
     return size;
   }
 
-  async chunks(drive: string): Promise<Map<number, { offset: number; size: number }>> {
-    const found = new Map<number, { offset: number; size: number }>();
-    let names: string[];
-    try {
-      names = await readdir(this.chunkDir(drive));
-    } catch {
-      return found;
-    }
-    for (const name of names) {
-      if (!/^\d+$/.test(name)) continue;
-      try {
-        const text = await readFile(join(this.chunkDir(drive), name), 'utf8');
-        found.set(Number(name), JSON.parse(text) as { offset: number; size: number });
-      } catch {
-        // Removed meanwhile (a sweep): not there.
-      }
-    }
-    return found;
+  chunks(drive: string): Promise<Map<number, ChunkRecord>> {
+    return readChunkRecords(this.chunkDir(drive));
   }
 
   async head(drive: string, bytes: number): Promise<Buffer> {

@@ -6,21 +6,18 @@
  * when the store is in memory.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import {
-  copyFile,
-  mkdir,
-  open,
-  readdir,
-  readFile,
-  rename,
-  rm,
-  stat,
-  writeFile,
-} from 'node:fs/promises';
+import { copyFile, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type ChunkPlace, ChunkSizeError, type ImageStore } from '../images.js';
+import {
+  type ChunkPlace,
+  type ChunkRecord,
+  ChunkSizeError,
+  type ImageStore,
+  readChunkRecords,
+  recordChunk,
+} from '../images.js';
 
 /** Counts what passes and refuses more than `max` bytes, or an end short of `exact`. */
 function counter(max: number, exact: number | undefined, limit: number) {
@@ -97,30 +94,12 @@ export class FileImageStore implements ImageStore {
       await handle.close();
     }
     const size = count.received();
-    const record = join(this.chunkDir(drive), String(place.number));
-    await writeFile(`${record}.tmp`, JSON.stringify({ offset: place.offset, size }));
-    await rename(`${record}.tmp`, record);
+    await recordChunk(this.chunkDir(drive), place, size);
     return size;
   }
 
-  async chunks(drive: string): Promise<Map<number, { offset: number; size: number }>> {
-    const found = new Map<number, { offset: number; size: number }>();
-    let names: string[];
-    try {
-      names = await readdir(this.chunkDir(drive));
-    } catch {
-      return found;
-    }
-    for (const name of names) {
-      if (!/^\d+$/.test(name)) continue;
-      try {
-        const text = await readFile(join(this.chunkDir(drive), name), 'utf8');
-        found.set(Number(name), JSON.parse(text) as { offset: number; size: number });
-      } catch {
-        // Removed meanwhile (a sweep): not there.
-      }
-    }
-    return found;
+  chunks(drive: string): Promise<Map<number, ChunkRecord>> {
+    return readChunkRecords(this.chunkDir(drive));
   }
 
   async head(drive: string, bytes: number): Promise<Buffer> {
