@@ -19,16 +19,7 @@ export function disconnectSignal(res: ServerResponse): () => AbortSignal {
       if (!res.writableFinished) controller.abort(errors.clientClosed());
     };
     if (res.closed) closed();
-    else {
-      // A client that sent its whole request and left: Node keeps the response open (half-open)
-      // until it is written, so the end of what the client sends is the sign it went away.
-      const socket = res.socket;
-      socket?.once('end', closed);
-      res.once('close', () => {
-        socket?.off('end', closed);
-        closed();
-      });
-    }
+    else res.once('close', closed);
     return signal;
   };
 }

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { request } from 'node:http';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Store } from '../../src/store/types.js';
 import { ALICE, BOB, serverBody, startTestApp, type TestApp } from '../support/app.js';
 
@@ -162,9 +162,11 @@ describe('a bulk create of a thousand', () => {
     const clientGone = new Promise<void>((resolve) => {
       gone = resolve;
     });
-    const held = t.app.store.write(async () => {
-      await clientGone;
-      await new Promise((resolve) => setTimeout(resolve, 200));
+    const after = clientGone.then(() => new Promise((resolve) => setTimeout(resolve, 200)));
+    const write = t.app.store.write.bind(t.app.store);
+    const spy = vi.spyOn(t.app.store, 'write').mockImplementation(async (fn) => {
+      await after;
+      return write(fn);
     });
     await new Promise<void>((resolve) => {
       const req = request(`${t.origin}/api/2.0/servers/`, {
@@ -176,7 +178,8 @@ describe('a bulk create of a thousand', () => {
       req.end(JSON.stringify({ objects }), () => req.destroy());
     });
     gone();
-    await held;
+    await after;
+    spy.mockRestore();
     // Whatever the server was doing has ended by the time a later request of the same account
     // is answered (its write queues behind the create's).
     await new Promise((resolve) => setTimeout(resolve, 1000));
