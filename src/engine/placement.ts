@@ -8,8 +8,8 @@
  */
 import { DEFAULT_HOST } from '../drivers/registry.js';
 import type { ReadTx, Store, WriteTx } from '../store/types.js';
+import { HOSTS_STATE } from './hosts.js';
 
-export const HOSTS_STATE = 'engine.hosts';
 export const PLACEMENT_STATE = 'engine.placement';
 
 /**

@@ -9,6 +9,7 @@
  * outside) comes back as events; counters and the list of machines a host runs let the engine
  * reconcile periodically.
  */
+import type { NamedHost } from '../../engine/hosts.js';
 import type { VolumeHandle } from '../storage/types.js';
 
 export interface MachineDrive {
@@ -146,9 +147,25 @@ export interface MachineCounters {
 export interface DriverProbe {
   driver: string;
   /** The hosts it serves, each with what runs its guests. */
-  hosts: { name: string; accelerator: 'kvm' | 'tcg' | 'simulated'; warning: string | null }[];
+  hosts: {
+    name: string;
+    accelerator: 'kvm' | 'tcg' | 'simulated';
+    warning: string | null;
+    /** What the host offers servers (MHz of all its cores, memory bytes), when it says. */
+    capacity?: { mhz: number; memory: number };
+  }[];
   /** Optional abilities (`events`, `counters`, `vnc`, `console`, `hyperv`, `numa`...). */
   features: string[];
+}
+
+/** A host's hypervisor stopped or started answering (libvirt: its connection and keepalive). */
+export interface HostStateEvent {
+  host: string;
+  up: boolean;
+  /** Clock milliseconds. */
+  at: number;
+  /** Why it is down, when it is. */
+  reason?: string;
 }
 
 /** A VNC or console tunnel a host holds open. */
@@ -211,6 +228,18 @@ export interface ComputeDriver {
   closeConsole(host: string, uuid: string): Promise<void>;
   /** The tunnels a host holds open now (the engine caps them and closes idle ones). */
   tunnels(host: string): TunnelInfo[];
+  /**
+   * Calls `listener` when a host served stops or starts answering. Drivers whose hosts cannot
+   * go away (simulated, where the control API crashes hosts instead) need not have it.
+   */
+  onHostState?(listener: (event: HostStateEvent) => void): () => void;
+  /**
+   * Starts serving one more host (`sigmalite host add` while running): `hosts` then names it.
+   * Drivers with a fixed set of hosts need not have it.
+   */
+  addHost?(host: NamedHost): Promise<void>;
+  /** Stops serving a host (its machines run on, untouched); `hosts` no longer names it. */
+  removeHost?(name: string): Promise<void>;
   /** Releases listeners, event streams and timers; machines keep their state. */
   close(): Promise<void>;
 }
