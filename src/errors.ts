@@ -231,6 +231,14 @@ export const errors = {
       null,
       429,
     ),
+  /** 429: the account holds as many event streams (websockets) as allowed. */
+  tooManyEventStreams: (limit: number) =>
+    new ApiError(
+      'permission',
+      `Too many event streams for this account (limit: ${limit})`,
+      null,
+      429,
+    ),
   /** 429: the login attempts allowed per account or client address (`limit`) were spent. */
   throttled: (seconds: number, limit: string, per: 'account' | 'address') =>
     new ApiError(

@@ -20,7 +20,7 @@ import type { Duplex } from 'node:stream';
 import fastifyWebsocket from '@fastify/websocket';
 import { parse as parseCookies } from 'cookie';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
-import { ApiError, errors } from '../errors.js';
+import { errors } from '../errors.js';
 import { isPlainObject } from '../model/json.js';
 import { API_PREFIX } from '../model/refs.js';
 import type { CommittedChange, Rendered, Store } from '../store/types.js';
@@ -429,12 +429,7 @@ export async function installEvents(
           const principal = await authenticateUpgrade(options.authenticator, request);
           checkOrigin(request, principal, options);
           if (hub.count(principal.uuid) >= hub.maxPerAccount) {
-            throw new ApiError(
-              'permission',
-              `Too many event streams for this account (limit: ${hub.maxPerAccount})`,
-              null,
-              429,
-            );
+            throw errors.tooManyEventStreams(hub.maxPerAccount);
           }
           request.principal = principal;
           request.credVersion = options.credentials
