@@ -72,34 +72,24 @@ function reported<A extends unknown[]>(name: string, run: (...args: A) => Promis
   };
 }
 
-/** The flags of `host add`, by the declaration key each sets. */
-const FLAGS: Record<HostKey, { flag: string; help: string; number?: true; toggle?: true }> = {
-  uri: { flag: '--uri <URI>', help: "libvirt's URI for the host (qemu+tls://h1/system)" },
-  mhz: {
-    flag: '--mhz <N>',
-    help: 'CPU capacity servers may take, MHz of all cores (default: as the host reports)',
-    number: true,
-  },
-  memory: {
-    flag: '--memory <SIZE>',
-    help: 'Memory servers may take: bytes, or 16G, 512M... (default: as the host reports)',
-  },
-  pool: { flag: '--pool <NAME>', help: 'The libvirt storage pool (default --libvirt-pool)' },
-  pool_path: {
-    flag: '--pool-path <DIR>',
-    help: "The pool's directory on the host (default DATA/libvirt/pool)",
-  },
-  shared_pool: {
-    flag: '--shared-pool',
-    help: "The pool's directory is shared storage every host with the same --pool-path reaches (--no-shared-pool: it is not)",
-    toggle: true,
-  },
-  network: {
-    flag: '--network <NAME>',
-    help: 'The libvirt network public NICs join (default --libvirt-network)',
-  },
-  bridge: { flag: '--bridge <NAME>', help: "The network's bridge (default --libvirt-bridge)" },
+/** The flags of `host add`, by the declaration key each sets (their meaning: `HOST_KEYS`). */
+const FLAGS: Record<HostKey, { flag: string; number?: true; toggle?: true }> = {
+  uri: { flag: '--uri <URI>' },
+  mhz: { flag: '--mhz <N>', number: true },
+  memory: { flag: '--memory <SIZE>' },
+  pool: { flag: '--pool <NAME>' },
+  pool_path: { flag: '--pool-path <DIR>' },
+  shared_pool: { flag: '--shared-pool', toggle: true },
+  network: { flag: '--network <NAME>' },
+  bridge: { flag: '--bridge <NAME>' },
 };
+
+/** A key's meaning as a flag's help: without the docs' backquotes, with its default. */
+function flagHelp(key: HostKey): string {
+  const { help, absent } = HOST_KEYS[key];
+  const text = `${help[0]!.toUpperCase()}${help.slice(1)} (default: ${absent})`;
+  return text.replaceAll('`', '');
+}
 
 /** `host add`'s options as declaration keys and values (the file's, so one reader checks both). */
 function declaredBy(options: Record<string, unknown>): Record<string, unknown> {
@@ -224,8 +214,9 @@ export function addHostCommands(program: Command): void {
     .description('Add a host, or change the given fields of one')
     .exitOverride(usageExit);
   // Commander names each value as the record field it sets (`--pool-path` -> poolPath).
-  for (const spec of Object.values(FLAGS)) {
-    addCommand.addOption(new Option(spec.flag, spec.help));
+  for (const [key, spec] of Object.entries(FLAGS) as [HostKey, (typeof FLAGS)[HostKey]][]) {
+    const help = flagHelp(key) + (spec.toggle ? `; ${spec.flag.replace('--', '--no-')}: not` : '');
+    addCommand.addOption(new Option(spec.flag, help));
     if (spec.toggle) addCommand.addOption(new Option(spec.flag.replace('--', '--no-')).hideHelp());
   }
   addCommand.addOption(dataOption()).addOption(storeOption()).action(reported('add', add));

@@ -15,17 +15,63 @@ export class HostInputError extends Error {
 
 type FieldKind = 'uri' | 'name' | 'bridge' | 'path' | 'mhz' | 'size' | 'boolean';
 
-/** The declarable keys, the record field each fills, and how its value is read. */
+/**
+ * The declarable keys: the record field each fills, how its value is read, what it means and
+ * what its absence means (the configuration reference and `host add --help` show these).
+ */
 export const HOST_KEYS = {
-  uri: { field: 'uri', kind: 'uri' },
-  mhz: { field: 'mhz', kind: 'mhz' },
-  memory: { field: 'memory', kind: 'size' },
-  pool: { field: 'pool', kind: 'name' },
-  pool_path: { field: 'poolPath', kind: 'path' },
-  shared_pool: { field: 'sharedPool', kind: 'boolean' },
-  network: { field: 'network', kind: 'name' },
-  bridge: { field: 'bridge', kind: 'bridge' },
-} as const satisfies Record<string, { field: keyof HostRecord; kind: FieldKind }>;
+  uri: {
+    field: 'uri',
+    kind: 'uri',
+    help: "libvirt's URI for the host (`qemu+tls://h1/system`, `qemu+ssh://...`)",
+    absent: '`--libvirt-uri`',
+  },
+  mhz: {
+    field: 'mhz',
+    kind: 'mhz',
+    help: 'the CPU capacity servers may take, MHz of all its cores',
+    absent: 'as the host reports',
+  },
+  memory: {
+    field: 'memory',
+    kind: 'size',
+    help: 'the memory servers may take: bytes, or a size such as `16G` (K, M, G, T: powers of 1024)',
+    absent: 'as the host reports',
+  },
+  pool: {
+    field: 'pool',
+    kind: 'name',
+    help: 'the libvirt storage pool of drives',
+    absent: '`--libvirt-pool`',
+  },
+  pool_path: {
+    field: 'poolPath',
+    kind: 'path',
+    help: "the pool's directory on the host (absolute)",
+    absent: '`DATA/libvirt/pool`',
+  },
+  shared_pool: {
+    field: 'sharedPool',
+    kind: 'boolean',
+    help: "the pool's directory is shared storage that the hosts naming the same pool path reach",
+    absent: 'not shared',
+  },
+  network: {
+    field: 'network',
+    kind: 'name',
+    help: 'the libvirt network public NICs join',
+    absent: '`--libvirt-network`',
+  },
+  bridge: {
+    field: 'bridge',
+    kind: 'bridge',
+    help: "that network's Linux bridge (at most 15 characters)",
+    absent: '`--libvirt-bridge`',
+  },
+} as const satisfies Record<
+  string,
+  { field: keyof HostRecord; kind: FieldKind; help: string; absent: string }
+>;
 
 export type HostKey = keyof typeof HOST_KEYS;
 
