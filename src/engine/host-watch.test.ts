@@ -92,6 +92,16 @@ describe('the host watch', () => {
     expect(served).toEqual(['h1']);
     expect(warn).toHaveBeenCalledTimes(2);
   });
+
+  it('serves local when the registry is emptied, as at a start', async () => {
+    const { compute, added, removed } = fakeCompute(true);
+    const served = ['h1'];
+    const { watch: w } = watch(compute, served);
+    await w.refresh();
+    expect(removed).toEqual(['h1']);
+    expect(added).toEqual([{ name: 'local' }]);
+    expect(served).toEqual(['local']);
+  });
 });
 
 describe('hosts at the start', () => {

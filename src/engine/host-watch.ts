@@ -11,6 +11,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { ComputeDriver } from '../drivers/compute/types.js';
+import { DEFAULT_HOST } from '../drivers/registry.js';
 import type { Store } from '../store/types.js';
 import { type HostRecord, listHosts, type NamedHost } from './hosts.js';
 
@@ -79,7 +80,9 @@ export class HostWatch {
 
   private async follow(): Promise<void> {
     const { store, served } = this.options;
-    const registry = await store.read((tx) => listHosts(tx));
+    const listed = await store.read((tx) => listHosts(tx));
+    // As at the start: an empty registry means `local`, where `place()` then puts every server.
+    const registry = listed.length > 0 ? listed : [{ name: DEFAULT_HOST }];
     const wanted = new Map(registry.map((host) => [host.name, host]));
     let changed = false;
     for (const name of [...served]) {

@@ -84,6 +84,17 @@ describe("--hosts '*'", () => {
     expect((await t.app.drivers.simulated!.host('local').status(uuid)).state).toBe('running');
   });
 
+  it('keeps the registry, and so what it serves, through a reset of the test control', async () => {
+    await t.app.store.write((tx) => putHost(tx, 'h3', {}));
+    await t.app.hostWatch!.refresh();
+    expect(t.app.hosts).toEqual(['local', 'h3']);
+    await t.app.reset();
+    await t.app.hostWatch!.refresh();
+    expect(t.app.hosts).toEqual(['local', 'h3']);
+    const registry = await t.app.store.read((tx) => tx.listState('engine.hosts'));
+    expect(registry.map((row) => row.key)).toEqual(['h3', 'local']);
+  });
+
   it('says there is no such host', async () => {
     const attempt = t.app.store.write((tx) => releaseHost(tx, 'nowhere'));
     await expect(attempt).rejects.toThrow(/no host "nowhere"/);
