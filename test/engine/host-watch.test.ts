@@ -85,14 +85,17 @@ describe("--hosts '*'", () => {
   });
 
   it('keeps the registry, and so what it serves, through a reset of the test control', async () => {
-    await t.app.store.write((tx) => putHost(tx, 'h3', {}));
+    await t.app.store.write((tx) => putHost(tx, 'h3', { mhz: 5000 }));
     await t.app.hostWatch!.refresh();
     expect(t.app.hosts).toEqual(['local', 'h3']);
     await t.app.reset();
     await t.app.hostWatch!.refresh();
     expect(t.app.hosts).toEqual(['local', 'h3']);
     const registry = await t.app.store.read((tx) => tx.listState('engine.hosts'));
-    expect(registry.map((row) => row.key)).toEqual(['h3', 'local']);
+    expect(registry).toEqual([
+      { key: 'h3', value: '{"mhz":5000}' },
+      { key: 'local', value: '{}' },
+    ]);
   });
 
   it('says there is no such host', async () => {
