@@ -44,7 +44,7 @@ function someOf(uuids: readonly string[]): string {
  * Removes `name` from the registry (its record and last status), forgetting the placements of
  * the stopped servers on it. Refused, with nothing changed, while a server placed there is not
  * stopped, or an object that is not a server is placed there (its data may be on the host).
- * Returns how many placements were forgotten.
+ * Returns how many stopped servers forgot it.
  */
 export async function releaseHost(tx: WriteTx, name: string): Promise<number> {
   if ((await getHost(tx, name)) === undefined) {
@@ -67,5 +67,5 @@ export async function releaseHost(tx: WriteTx, name: string): Promise<number> {
   // Servers gone since (a placement outliving its object) are forgotten with the stopped ones.
   for (const row of placed) await unplace(tx, row.key);
   await removeHost(tx, name);
-  return placed.length;
+  return records.length;
 }
