@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { type Credentials, ensureAccounts, parseUsers } from './accounts/service.js';
 import type { Config } from './config.js';
-import { parseHosts } from './config.js';
+import { parseHosts, servesEveryHost } from './config.js';
 import { Control, type ControlHandle, controlLifecycle, installControl } from './control/index.js';
 import { openApiRoute } from './docs/openapi-route.js';
 import { ContextSockets } from './drivers/compute/simulated/context-sockets.js';
@@ -21,6 +21,8 @@ import { FileImageStore } from './drivers/storage/simulated/image-files.js';
 import { parseTransitions } from './drivers/transitions.js';
 import { ControlledClock } from './engine/clock.js';
 import { Engine } from './engine/engine.js';
+import { declareHosts, everyRegisteredHost } from './engine/host-declarations.js';
+import { HostWatch } from './engine/host-watch.js';
 import type { RouteSpec } from './http/api.js';
 import { Authenticator } from './http/auth.js';
 import { installEvents } from './http/events.js';
@@ -83,6 +85,10 @@ export interface App {
   reset(): Promise<void>;
   /** Servers' contexts and their serial protocol (docs/context.md), for drivers and tests. */
   contexts: ServerContexts;
+  /** The hosts this process serves now (with `--hosts '*'` it follows the registry). */
+  hosts: readonly string[];
+  /** With `--hosts '*'`: what follows the registry (`refresh()` reads it at once). */
+  hostWatch: HostWatch | undefined;
   close(): Promise<void>;
 }
 
@@ -205,7 +211,14 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       : join(config.data, 'images');
     mkdirSync(imagesDir, { recursive: true });
     const fileImages = new FileImageStore(imagesDir);
-    const hosts = parseHosts(config.hosts);
+    // The configuration's [[hypervisor]] tables are the registry's before any driver reads it.
+    await declareHosts(store, config.hypervisors);
+    const everyHost = servesEveryHost(config.hosts);
+    // One live array: the drivers' start, the engine (leases, events, tunnels) and the watcher
+    // of `--hosts '*'` (host-watch.ts), which changes it in place, all hold this one.
+    const hosts: string[] = everyHost
+      ? (await everyRegisteredHost(store)).map((host) => host.name)
+      : parseHosts(config.hosts);
     const drivers = await createDrivers(config.driver, {
       clock,
       hosts,
@@ -411,11 +424,26 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       : undefined;
     await engine.start();
     uploads.start((err) => logger.error({ err }, 'upload sweep failed'));
+    const hostWatch = everyHost
+      ? new HostWatch({
+          store,
+          compute,
+          served: hosts,
+          logger,
+          // New hosts' tasks are looked for, and their servers reconciled, at once.
+          onChange: () => {
+            engine.wake();
+            void engine.reconcileNow();
+          },
+        })
+      : undefined;
+    hostWatch?.start();
     try {
       // Machines that kept running while sigmalite was down get their context ports back.
       await drivers.simulated?.restoreContextPorts();
       await http.listen({ host: config.host, port: config.port });
     } catch (e) {
+      await hostWatch?.stop();
       await webConsole.close();
       await events.close();
       await uploads.stop();
@@ -453,7 +481,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       metrics,
       reset: () => controller.resetAll(),
       contexts,
+      hosts,
+      hostWatch,
       close: async () => {
+        await hostWatch?.stop();
         await webConsole.close();
         await events.close();
         await closeWithin(http, SHUTDOWN_GRACE_MS);

@@ -66,3 +66,71 @@ describe('configuration file', () => {
     expect(configFileValues({}, {})).toEqual({});
   });
 });
+
+describe('[[hypervisor]] tables', () => {
+  it('declare hosts: names, libvirt fields, capacity in MHz and memory as bytes or a size', () => {
+    const path = file(
+      [
+        'hosts = "*"',
+        '[[hypervisor]]',
+        'name = "h1"',
+        'uri = "qemu+tls://h1/system"',
+        'mhz = 20000',
+        'memory = "16G"',
+        'pool = "sigmalite"',
+        'pool_path = "/srv/pool"',
+        'shared_pool = true',
+        'network = "pub"',
+        'bridge = "slpub1"',
+        '[[hypervisor]]',
+        'name = "h2"',
+        'memory = 1073741824',
+        '',
+      ].join('\n'),
+    );
+    const values = readConfigFile(path);
+    expect(values.hypervisors).toEqual([
+      {
+        name: 'h1',
+        uri: 'qemu+tls://h1/system',
+        mhz: 20000,
+        memory: 16 * 2 ** 30,
+        pool: 'sigmalite',
+        poolPath: '/srv/pool',
+        sharedPool: true,
+        network: 'pub',
+        bridge: 'slpub1',
+      },
+      { name: 'h2', memory: 2 ** 30 },
+    ]);
+    const config = resolveConfig({}, {}, values);
+    expect(config.hosts).toBe('*');
+    expect(config.hypervisors).toHaveLength(2);
+    expect(DEFAULTS.hypervisors).toEqual([]);
+  });
+
+  it('refuse unknown keys, bad names, repeated names and bad values, naming them', () => {
+    const table = (hosts: unknown) => () => configFromTable({ hypervisor: hosts }, 'x.toml');
+    expect(table([{ name: 'h1', url: 'qemu:///system' }])).toThrow(
+      /x\.toml: \[\[hypervisor\]\] 1 \(h1\): unknown key "url" \(keys: name, uri, mhz/,
+    );
+    expect(table([{ uri: 'qemu:///system' }])).toThrow(/\[\[hypervisor\]\] 1 has no "name"/);
+    expect(table([{ name: 'h 1' }])).toThrow(/"h 1" is no host name/);
+    expect(table([{ name: 'h1' }, { name: 'h1' }])).toThrow(/"h1" is declared twice/);
+    expect(table([{ name: 'h1', mhz: -5 }])).toThrow(/"mhz" must be a positive whole number/);
+    expect(table([{ name: 'h1', memory: '16 apples' }])).toThrow(/"memory" must be a positive/);
+    expect(table([{ name: 'h1', uri: 'h1' }])).toThrow(/"uri" must be a libvirt URI/);
+    expect(table([{ name: 'h1', bridge: 'a-very-long-bridge' }])).toThrow(/at most 15/);
+    expect(table([{ name: 'h1', shared_pool: 'yes' }])).toThrow(/"shared_pool" must be true/);
+    expect(table([{ name: 'h1', pool_path: 'pool' }])).toThrow(/"pool_path" must be an absolute/);
+    expect(table({ name: 'h1' })).toThrow(/"hypervisor" must be tables/);
+    for (const bad of [table([{ name: 'h1', url: 'x' }]), table({})]) {
+      expect(bad).toThrow(ConfigError);
+    }
+  });
+
+  it('are no flag: --hosts takes * alone, or names', () => {
+    expect(resolveConfig({ hosts: '*' }, {}).hosts).toBe('*');
+    expect(() => resolveConfig({ hosts: 'h1,*' }, {})).toThrow(/nor \* alone/);
+  });
+});

@@ -1,11 +1,19 @@
 /**
  * The configuration file (`--config FILE`, TOML): the same keys as the options (`data`,
- * `transitions`, `dynamic_pool`... in snake_case), flags and environment over it. An unknown key
- * is an error naming it.
+ * `transitions`, `dynamic_pool`... in snake_case), flags and environment over it, and the
+ * hypervisor hosts (`[[hypervisor]]` tables, `engine/host-input.ts`). An unknown key is an error
+ * naming it.
  */
 import { readFileSync } from 'node:fs';
 import { parse } from 'smol-toml';
 import { type Config, ConfigError, OPTIONS, type OptionSpec } from './config.js';
+import { HostInputError, readHostTables } from './engine/host-input.js';
+
+/**
+ * The file key of the hosts' tables. Not `host`: that is the listen address's key, and TOML
+ * cannot hold `host = "..."` and `[[host]]` in one file.
+ */
+export const HYPERVISOR_KEY = 'hypervisor';
 
 /** The file key of an option: its config key in snake_case (`dynamicPool` → `dynamic_pool`). */
 export function fileKey(spec: OptionSpec): string {
@@ -44,10 +52,19 @@ export function configFromTable(table: Record<string, unknown>, source: string):
   );
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(table)) {
+    if (key === HYPERVISOR_KEY) {
+      try {
+        out.hypervisors = readHostTables(source, value);
+      } catch (e) {
+        if (e instanceof HostInputError) throw new ConfigError(e.message);
+        throw e;
+      }
+      continue;
+    }
     const spec = key === 'config' ? undefined : byKey.get(key);
     if (!spec) {
       throw new ConfigError(
-        `${source}: unknown key "${key}" (keys: ${[...byKey.keys()].join(', ')})`,
+        `${source}: unknown key "${key}" (keys: ${[...byKey.keys(), HYPERVISOR_KEY].join(', ')})`,
       );
     }
     const ok =

@@ -6,6 +6,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_HOST, driverProblem } from './drivers/registry.js';
+import { HOST_NAME, type NamedHost } from './engine/hosts.js';
 
 export interface Config {
   /** The TOML configuration file read under the environment and the flags. */
@@ -37,8 +38,16 @@ export interface Config {
   digest: boolean;
   /** The compute and storage drivers (`drivers/registry.ts`): `simulated` or `libvirt`. */
   driver: string;
-  /** The hypervisor hosts this process serves, comma-separated: it runs only their tasks. */
+  /**
+   * The hypervisor hosts this process serves, comma-separated: it runs only their tasks; `*`:
+   * every host of the registry, following `sigmalite host add|remove` while it runs.
+   */
   hosts: string;
+  /**
+   * The hosts the configuration file declares (`[[hypervisor]]` tables): written to the host
+   * registry at start. Not an option: there is no flag or variable for it.
+   */
+  hypervisors: NamedHost[];
   /** Seconds between two reconciliations of this process's hosts with the store. */
   reconcileInterval: number;
   /** The simulated hypervisor's transition times: `PRESET[,name=ms...]`. */
@@ -165,6 +174,7 @@ export const DEFAULTS: Config = {
   digest: false,
   driver: 'simulated',
   hosts: DEFAULT_HOST,
+  hypervisors: [],
   reconcileInterval: 30,
   transitions: 'default',
   guestAcpi: true,
@@ -346,7 +356,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'SIGMALITE_HOSTS',
     type: 'string',
     arg: 'NAMES',
-    help: "The hypervisor hosts this process serves, comma-separated: it runs their servers' tasks and reconciles them (several processes on one PostgreSQL each serve their own)",
+    help: "The hypervisor hosts this process serves, comma-separated: it runs their servers' tasks and reconciles them (several processes on one PostgreSQL each serve their own); * serves every host of the registry ([[hypervisor]] tables, sigmalite host add), following adds and removes while it runs",
   },
   {
     key: 'reconcileInterval',
@@ -760,17 +770,24 @@ export function resolveConfig(
       `--libvirt-accelerator: "${config.libvirtAccelerator}" is none of auto, kvm, tcg`,
     );
   }
-  parseHosts(config.hosts);
+  if (!servesEveryHost(config.hosts)) parseHosts(config.hosts);
   return config;
+}
+
+/** `--hosts` to serve every host of the registry, as it changes. */
+export const EVERY_HOST = '*';
+
+export function servesEveryHost(text: string): boolean {
+  return text.trim() === EVERY_HOST;
 }
 
 /** `--hosts` as a list: names of letters, digits, dots and dashes, at least one, no repeats. */
 export function parseHosts(text: string): string[] {
   const hosts = text.split(',').map((host) => host.trim());
   for (const host of hosts) {
-    if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(host)) {
+    if (!HOST_NAME.test(host)) {
       throw new ConfigError(
-        `--hosts: "${host}" is no host name (letters, digits, dots and dashes, at most 63)`,
+        `--hosts: "${host}" is no host name (letters, digits, dots and dashes, at most 63), nor * alone (every host)`,
       );
     }
   }

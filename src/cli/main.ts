@@ -16,6 +16,7 @@ import { createApp, openStore } from '../app.js';
 import { type Config, ConfigError, DEFAULTS, OPTIONS, resolveConfig } from '../config.js';
 import { configFileValues } from '../config-file.js';
 import type { Store } from '../store/types.js';
+import { addHostCommands } from './host-command.js';
 import { progressReporter } from './progress.js';
 import { addStateCommands } from './state-commands.js';
 import { addTlsCommands } from './tls-command.js';
@@ -179,6 +180,7 @@ export function buildCli(): Command {
     );
   addTlsCommands(program);
   addStateCommands(program);
+  addHostCommands(program);
   return program;
 }
 

@@ -11,6 +11,7 @@ import {
 } from '../drivers/transitions.js';
 import type { ClockState, ControlledClock } from '../engine/clock.js';
 import type { Engine } from '../engine/engine.js';
+import { HOSTS_STATE } from '../engine/hosts.js';
 import { ApiError, errors } from '../errors.js';
 import type { Random } from '../model/random.js';
 import { toRecord } from '../resources/common.js';
@@ -97,7 +98,7 @@ export class Control {
   /**
    * Everything back to a fresh start: every object, task, claim and machine goes; accounts, their
    * passwords, login sessions and API tokens stay, each with a fresh profile, and so do the objects of the
-   * cloud (owner null: the library drives of the catalog). Injected faults are dropped;
+   * cloud (owner null: the library drives of the catalog) and its host registry. Injected faults are dropped;
    * the clock, transitions, latency and guest ACPI settings stay as they are.
    */
   async resetAll(): Promise<void> {
@@ -115,7 +116,9 @@ export class Control {
         ],
         claims: [],
         tasks: [],
-        state: [],
+        // The hosts are the cloud's, as the accounts are: a process following the registry
+        // (`--hosts '*'`) would otherwise let them go.
+        state: snapshot.state.filter((entry) => entry.namespace === HOSTS_STATE),
         links: [],
         grants: [],
       });

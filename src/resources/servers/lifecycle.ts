@@ -499,6 +499,14 @@ const reconcileServers: ReconcileStep = async (ctx) => {
   for (const [host, mine] of known) {
     for (const machine of await compute.machines(host)) {
       if (machine.state !== 'running' || mine.has(machine.uuid)) continue;
+      // Started here since the live servers were read: it is live now (or its start under way).
+      const now = await store.read(async (tx) => ({
+        server: await tx.get(machine.uuid),
+        tasks: (await tx.tasksOf(machine.uuid)).length,
+        host: await hostOf(tx, machine.uuid),
+      }));
+      const live = now.tasks > 0 || LIVE_SERVER_STATUSES.includes(now.server?.status ?? '');
+      if (live && now.host === host) continue;
       logger.warn({ server: machine.uuid, host }, 'reconcile: stopping a machine no server owns');
       await compute.stop(host, machine.uuid);
     }

@@ -7,6 +7,7 @@
  * power itself off, a hypervisor process die, or a start fail.
  */
 import type { Clock } from '../../../engine/clock.js';
+import type { NamedHost } from '../../../engine/hosts.js';
 import { DriverError } from '../../errors.js';
 import type { Transitions } from '../../transitions.js';
 import type {
@@ -71,26 +72,55 @@ interface InjectedFailure {
 
 export class SimulatedCompute implements ComputeDriver {
   readonly name = 'simulated';
-  readonly hosts: readonly string[];
+  private readonly served: string[] = [];
   private readonly byHost = new Map<string, SimulatedHost>();
   private readonly listeners = new Set<(event: MachineEvent) => void>();
   private readonly shared: SharedSettings;
 
-  constructor(options: SimulatedComputeOptions) {
-    this.hosts = [...options.hosts];
+  constructor(private readonly options: SimulatedComputeOptions) {
     this.shared = {
       guestAcpi: options.guestAcpi ?? true,
       deafGuests: new Set(),
       failures: new Map(),
     };
-    for (const host of this.hosts) {
-      this.byHost.set(
-        host,
-        new SimulatedHost(host, options, options.machines(host), this.shared, (event) =>
-          this.emit(event),
-        ),
-      );
-    }
+    for (const host of options.hosts) this.serve(host);
+  }
+
+  get hosts(): readonly string[] {
+    return this.served;
+  }
+
+  private serve(name: string): void {
+    const host = new SimulatedHost(
+      name,
+      this.options,
+      this.options.machines(name),
+      this.shared,
+      (event) => this.emit(event),
+    );
+    this.byHost.set(name, host);
+    this.served.push(name);
+  }
+
+  /**
+   * Serves one more simulated host: its machines are those the store keeps under its name (a
+   * host served before, by this process or another, finds them again). Nothing to declare: a
+   * record's libvirt fields mean nothing here.
+   */
+  async addHost(host: NamedHost): Promise<void> {
+    if (this.byHost.has(host.name)) return;
+    this.serve(host.name);
+    // Its running machines get their context ports, as at a start of sigmalite.
+    await this.byHost.get(host.name)!.restoreContextPorts();
+  }
+
+  /** Stops serving a host: its tunnels and context ports close; its machines stay in the store. */
+  async removeHost(name: string): Promise<void> {
+    const host = this.byHost.get(name);
+    if (!host) return;
+    this.byHost.delete(name);
+    this.served.splice(this.served.indexOf(name), 1);
+    await host.detach();
   }
 
   /** The simulated host `name` (tests drive it directly). */
@@ -493,6 +523,16 @@ export class SimulatedHost {
       const machine = JSON.parse(row.value) as Machine;
       if (machine.state === 'running' && machine.context !== false) await ports.open(row.key);
     }
+  }
+
+  /**
+   * This process stops serving the host: what it holds open for the host's machines (tunnels,
+   * context ports) closes; the machines stay as they are (in the store).
+   */
+  async detach(): Promise<void> {
+    const machines = (await this.table.list()).map((row) => row.key);
+    const open = new Set([...this.vnc.keys(), ...this.consoles.keys(), ...machines]);
+    await Promise.all([...open].map((uuid) => this.closeTunnels(uuid)));
   }
 
   async close(): Promise<void> {
