@@ -13,15 +13,20 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MachineTable } from '../../src/drivers/compute/simulated/driver.js';
 import { DriverError } from '../../src/drivers/errors.js';
-import { HostPoolsStorage } from '../../src/drivers/storage/libvirt/host-pools.js';
+import {
+  HostPoolsStorage,
+  VOLUME_MOVES_STATE,
+} from '../../src/drivers/storage/libvirt/host-pools.js';
 import { copyTimeoutMs, copyVolume } from '../../src/drivers/storage/libvirt/volume-copy.js';
 import { LibvirtVolumes } from '../../src/drivers/storage/libvirt/volumes.js';
+import { hostOf, PLACEMENT_STATE } from '../../src/engine/placement.js';
 import {
   describeLabHosts,
   type LabHost,
   startLabHosts,
   stopLabHosts,
 } from '../support/lvhosts-volumes.js';
+import { openTestStore } from '../support/stores.js';
 
 const MiB = 1024 * 1024;
 
@@ -281,6 +286,50 @@ describeLabHosts('volumes moved between two libvirt hosts', () => {
       expect(await sld2.volumes.info('u1')).toBeNull();
       expect(readFileSync(join(sld1.poolPath, 'u1')).equals(bytes)).toBe(true);
       expect(moves.rows.has('u1')).toBe(false);
+    });
+
+    it('records locations where placement reads them (engine.placement in the store)', async () => {
+      const store = await openTestStore();
+      try {
+        const table = (namespace: string): MachineTable => ({
+          get: (key) => store.read((tx) => tx.getState(namespace, key)),
+          put: (key, value) => store.write((tx) => tx.putState(namespace, key, value)),
+          delete: (key) => store.write((tx) => tx.deleteState(namespace, key)),
+          list: () => store.read((tx) => tx.listState(namespace)),
+        });
+        const stored = new HostPoolsStorage({
+          pools: new Map(
+            hosts.map((host) => [host.name, { volumes: host.volumes, path: host.poolPath }]),
+          ),
+          locations: table(PLACEMENT_STATE),
+          moves: table(VOLUME_MOVES_STATE),
+          defaultHost: 'sld1',
+        });
+        await stored.create('st1', 16 * MiB);
+        expect(await store.read((tx) => hostOf(tx, 'st1'))).toBe('sld1');
+        await stored.moveTo('st1', 'sld2');
+        expect(await store.read((tx) => hostOf(tx, 'st1'))).toBe('sld2');
+        expect(await store.read((tx) => tx.listState(VOLUME_MOVES_STATE))).toEqual([]);
+
+        // Another process's view: it reads the records at load.
+        const other = new HostPoolsStorage({
+          pools: new Map(
+            hosts.map((host) => [host.name, { volumes: host.volumes, path: host.poolPath }]),
+          ),
+          locations: table(PLACEMENT_STATE),
+          moves: table(VOLUME_MOVES_STATE),
+          defaultHost: 'sld1',
+        });
+        expect(other.volume('st1').host).toBe('sld1');
+        expect(await other.load()).toBe(1);
+        expect(other.volume('st1').host).toBe('sld2');
+
+        await stored.remove('st1');
+        expect(await store.read((tx) => tx.getState(PLACEMENT_STATE, 'st1'))).toBeUndefined();
+        expect(await sld2.volumes.info('st1')).toBeNull();
+      } finally {
+        await store.close();
+      }
     });
 
     it('removes a volume wherever it is, with its records', async () => {

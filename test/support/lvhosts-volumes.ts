@@ -23,8 +23,11 @@ const LVHOST = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'script
 const LVHOSTS = '/var/lib/sld-lvhosts';
 /** Where their pools' directories are. */
 const POOLS = '/var/lib/sld-pools';
-/** The pool's name on every host. */
-export const LAB_POOL = 'sigmalite';
+/**
+ * The pool's name on every host: none the system libvirtd has (a lab host starts with a copy of its
+ * configuration, pools included).
+ */
+export const LAB_POOL = 'sld-volumes';
 
 const required = process.env.SIGMALITE_REQUIRE_LIBVIRT === '1';
 
@@ -71,8 +74,7 @@ export async function startLabHosts(names: readonly string[]): Promise<LabHost[]
   const hosts: LabHost[] = [];
   try {
     for (const name of names) {
-      destroyLabHost(name);
-      const uri = lvhost('start', name);
+      const uri = startAfresh(name);
       const shell = new VirshShell({ uri });
       const poolPath = join(POOLS, name);
       mkdirSync(POOLS, { recursive: true, mode: 0o711 });
@@ -97,6 +99,21 @@ export async function stopLabHosts(hosts: readonly LabHost[]): Promise<void> {
   for (const host of hosts) {
     await host.shell.close();
     destroyLabHost(host.name);
+  }
+}
+
+/**
+ * A new host of that name. The first start copies the system libvirtd's directories, in which
+ * other tests' guests come and go: a file gone during the copy fails it, so it is tried again.
+ */
+function startAfresh(name: string): string {
+  for (let attempt = 1; ; attempt++) {
+    destroyLabHost(name);
+    try {
+      return lvhost('start', name);
+    } catch (error) {
+      if (attempt === 3) throw error;
+    }
   }
 }
 
