@@ -338,6 +338,13 @@ describeLabHosts('volumes moved between two libvirt hosts', () => {
       expect(locations.rows.has('d1')).toBe(false);
       expect(storage.volume('d1').host).toBe('sld1');
       await storage.remove('d1');
+
+      // On a host this process does not serve: kept, records too, and retried later.
+      await locations.put('far', 'sld9');
+      const refused = storage.remove('far');
+      await expect(refused).rejects.toThrow('no storage pool on host sld9');
+      await expect(refused).rejects.toMatchObject({ permanent: false });
+      expect(locations.rows.get('far')).toBe('sld9');
     });
   });
 });

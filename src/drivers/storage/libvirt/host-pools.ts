@@ -140,9 +140,8 @@ export class HostPoolsStorage implements StorageDriver {
         recorded === undefined && move === null
           ? [...this.options.pools.keys()]
           : [recorded ?? this.options.defaultHost, ...(move ? [move.from, move.to] : [])];
-      for (const host of new Set(hosts)) {
-        if (this.options.pools.has(host)) await this.storage(host).remove(uuid);
-      }
+      // A host this process does not serve keeps the volume and its records: an error, retried.
+      for (const host of new Set(hosts)) await this.storage(host, false).remove(uuid);
       await this.options.moves.delete(uuid);
       await this.options.locations.delete(uuid);
       this.known.delete(uuid);
@@ -187,14 +186,14 @@ export class HostPoolsStorage implements StorageDriver {
       await this.copy(uuid, move.from, move.to);
       return this.finish(uuid, move);
     }
-    if (this.options.pools.has(move.to) && at !== move.to) await this.storage(move.to).remove(uuid);
+    await this.storage(move.to, false).remove(uuid);
     await this.options.moves.delete(uuid);
   }
 
   /** The copy is verified: the volume is on `to` from now on; the source goes. */
   private async finish(uuid: string, move: Move): Promise<void> {
     await this.record(uuid, move.to);
-    if (this.options.pools.has(move.from)) await this.storage(move.from).remove(uuid);
+    await this.storage(move.from, false).remove(uuid);
     await this.options.moves.delete(uuid);
   }
 
@@ -242,9 +241,10 @@ export class HostPoolsStorage implements StorageDriver {
     return value === undefined ? null : (JSON.parse(value) as Move);
   }
 
-  private storage(host: string): LibvirtStorage {
+  /** The host's storage; `permanent` tells whether its absence is for good (a caller's host). */
+  private storage(host: string, permanent = true): LibvirtStorage {
     const storage = this.storages.get(host);
-    if (!storage) throw new DriverError(`no storage pool on host ${host}`, true);
+    if (!storage) throw new DriverError(`no storage pool on host ${host}`, permanent);
     return storage;
   }
 
