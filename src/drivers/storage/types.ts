@@ -37,4 +37,15 @@ export interface StorageDriver {
    * renew it). Drivers without real storage need not have it (the path is then ignored).
    */
   importBase?(uuid: string, path: string): Promise<void>;
+  /**
+   * Where the volume is now, read from the store (`volume` may answer from what this process
+   * last knew). Drivers whose volumes never change place need not have it.
+   */
+  locate?(uuid: string): Promise<VolumeHandle>;
+  /**
+   * Makes `host` hold the volume (moving it there from wherever it is, through the hypervisor's
+   * streams), and answers it there; a volume already there is not touched. No guest may use the
+   * volume meanwhile. Drivers with only shared storage, or one host, need not have it.
+   */
+  moveTo?(uuid: string, host: string): Promise<VolumeHandle>;
 }
