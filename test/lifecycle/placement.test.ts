@@ -106,6 +106,17 @@ describe('a start', () => {
     expect(await start(alice, s5)).toBe('b');
   });
 
+  it('takes concurrent starts one at a time: room for one is given once', async () => {
+    const { alice } = await app('a,b');
+    await declare({ a: { memory: GB }, b: { memory: GB } });
+    const uuids = [];
+    for (let i = 0; i < 6; i++) uuids.push(await server(alice, GB, `race${i}`));
+    const answers = await Promise.all(uuids.map((uuid) => alice.post(action(uuid, 'start'))));
+    expect(answers.map((res) => res.status).sort()).toEqual([202, 202, 503, 503, 503, 503]);
+    const started = uuids.filter((_, i) => answers[i]!.status === 202);
+    expect(new Set(await Promise.all(started.map(placedOn)))).toEqual(new Set(['a', 'b']));
+  });
+
   it('counts MHz too, and takes the capacity a host reports when none is declared', async () => {
     const { alice } = await app('a,b');
     await declare({ a: { mhz: 1500 } });
@@ -166,10 +177,15 @@ describe('avoid', () => {
     const { alice } = await unequalHosts();
     const s1 = await server(alice);
     const s2 = await server(alice);
+    const s3 = await server(alice);
     expect(await start(alice, s1)).toBe('a');
     const res = await alice.post(`/servers/${s2}/action/?do=start?avoid=${s1}`);
     expect(res.status, res.text).toBe(202);
     expect(await placedOn(s2)).toBe('b');
+    // The first value (in `do`) comes first.
+    const again = await alice.post(`/servers/${s3}/action/?do=start?avoid=${s2}&avoid=${s1}`);
+    expect(again.status, again.text).toBe(202);
+    expect(await placedOn(s3)).toBe('a');
   });
 
   it('is ignored when it cannot be honoured, and never fails a start', async () => {
