@@ -174,11 +174,12 @@ export function serverActionRoutes(env: ResourceEnv): RouteSpec[] {
       await env.tunnels.closeConsole(ctx.params.uuid!);
       return accepted('close_console', ctx.params.uuid!);
     },
-    clone: async (ctx) => ({
-      type: 'object',
-      status: 202,
-      json: await cloneServer(env, ctx),
-    }),
+    clone: async (ctx) => {
+      // Drives have no location yet, so there is nothing to keep the copies away from: the
+      // request log says `avoid` was ignored.
+      if (actionList(ctx.query, 'avoid').length > 0) ctx.noteIgnoredParameters(['avoid']);
+      return { type: 'object', status: 202, json: await cloneServer(env, ctx) };
+    },
   };
   for (const [name, power] of Object.entries(POWER)) {
     actions[name] = (ctx) => powerAction(env, ctx, name, power);
