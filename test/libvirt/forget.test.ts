@@ -51,6 +51,24 @@ describe('forgetting a machine', () => {
     expect(machines.delete).toHaveBeenCalledWith(UUID);
   });
 
+  it('of a server that moved leaves a domain that runs alone (its start there came first)', async () => {
+    const { compute, host, machines } = driver(async () => ({
+      state: 'running',
+      reason: 'booted',
+    }));
+    await compute.forget('h1', UUID, { onlyStopped: true });
+    expect(host.destroy).not.toHaveBeenCalled();
+    expect(host.undefine).not.toHaveBeenCalled();
+    expect(machines.delete).not.toHaveBeenCalled();
+  });
+
+  it('of a deleted server powers a running domain off first', async () => {
+    const { compute, host } = driver(async () => ({ state: 'running', reason: 'booted' }));
+    await compute.forget('h1', UUID);
+    expect(host.undefine).toHaveBeenCalledWith(UUID);
+    expect(host.destroy).toHaveBeenCalled();
+  });
+
   it('of another host is refused', async () => {
     const { compute } = driver(async () => ({ state: 'shut off', reason: 'destroyed' }));
     await expect(compute.forget('h2', UUID)).rejects.toThrow();

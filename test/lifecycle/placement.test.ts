@@ -254,7 +254,9 @@ describe('a stopped server', () => {
     const { alice } = await app('a,b');
     const compute = t!.app.engine.ctx.compute as ComputeDriver;
     // The simulated hosts keep nothing of a stopped machine: a spy stands in for libvirt's.
-    const forget = vi.fn(async (_host: string, _uuid: string) => {});
+    const forget = vi.fn(
+      async (_host: string, _uuid: string, _options?: { onlyStopped?: boolean }) => {},
+    );
     compute.forget = forget;
     const s1 = await server(alice);
     expect(await start(alice, s1)).toBe('a');
@@ -267,7 +269,7 @@ describe('a stopped server', () => {
     await declare({ a: { drained: true } });
     expect(await start(alice, s1)).toBe('b');
     await t!.app.engine.settled();
-    expect(forget.mock.calls).toEqual([['a', s1]]);
+    expect(forget.mock.calls).toEqual([['a', s1, { onlyStopped: true }]]);
     expect(await running()).toEqual({ a: [], b: [s1] });
     // A restart stays on its host, drained or not.
     await declare({ a: {}, b: { drained: true } });
@@ -279,8 +281,8 @@ describe('a stopped server', () => {
     expect(await start(alice, s1)).toBe('a');
     await t!.app.engine.settled();
     expect(forget.mock.calls).toEqual([
-      ['a', s1],
-      ['b', s1],
+      ['a', s1, { onlyStopped: true }],
+      ['b', s1, { onlyStopped: true }],
     ]);
     expect(await t!.app.store.read((tx) => tx.tasksOf(s1))).toEqual([]);
   });
@@ -288,7 +290,9 @@ describe('a stopped server', () => {
   it('keeps its machine on a host it is placed on again before that host forgot it', async () => {
     const { alice } = await app('a,b');
     const compute = t!.app.engine.ctx.compute as ComputeDriver;
-    const forget = vi.fn(async (_host: string, _uuid: string) => {});
+    const forget = vi.fn(
+      async (_host: string, _uuid: string, _options?: { onlyStopped?: boolean }) => {},
+    );
     compute.forget = forget;
     const s1 = await server(alice);
     expect(await start(alice, s1)).toBe('a');

@@ -373,11 +373,8 @@ function serverTasks(deps: ServerLifecycleDeps): Record<string, TaskHandler> {
     const { machine } = JSON.parse(task.payload) as ForgetPayload;
     if (machine === undefined) {
       await ctx.compute.forget?.(host, task.target);
-    } else if (
-      !(await placedOn(ctx, machine, host)) &&
-      (await ctx.compute.status(host, machine)).state === 'stopped'
-    ) {
-      await ctx.compute.forget?.(host, machine);
+    } else if (!(await placedOn(ctx, machine, host))) {
+      await ctx.compute.forget?.(host, machine, { onlyStopped: true });
     }
     await ctx.store.write((tx) => tx.removeTask(task.id));
   };
