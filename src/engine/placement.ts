@@ -61,10 +61,13 @@ export async function placeWithoutHosts(tx: WriteTx, target: string): Promise<st
   return DEFAULT_HOST;
 }
 
-/** Places `target` on `host` (on `DEFAULT_HOST`: no record, as before hosts existed). */
+/**
+ * Places `target` on `host` (hosts are declared). The record is written even for
+ * `DEFAULT_HOST`, so that an object placed there is told from one never placed since hosts
+ * were declared (whose old host, if any, nobody knows).
+ */
 export async function setPlacement(tx: WriteTx, target: string, host: string): Promise<void> {
-  if (host === DEFAULT_HOST) await tx.deleteState(PLACEMENT_STATE, target);
-  else await tx.putState(PLACEMENT_STATE, target, host);
+  await tx.putState(PLACEMENT_STATE, target, host);
 }
 
 /**

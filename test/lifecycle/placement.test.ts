@@ -287,6 +287,27 @@ describe('a stopped server', () => {
     expect(await t!.app.store.read((tx) => tx.tasksOf(s1))).toEqual([]);
   });
 
+  it('forgets nothing at its first start, on the default host too', async () => {
+    const { alice } = await app('local,b');
+    const compute = t!.app.engine.ctx.compute as ComputeDriver;
+    const forget = vi.fn(
+      async (_host: string, _uuid: string, _options?: { onlyStopped?: boolean }) => {},
+    );
+    compute.forget = forget;
+    const s1 = await server(alice);
+    const s2 = await server(alice);
+    expect(await start(alice, s1)).toBe('b');
+    expect(await start(alice, s2)).toBe('local');
+    await t!.app.engine.settled();
+    expect(forget).not.toHaveBeenCalled();
+    // Moved off the default host: that host forgets it.
+    await stop(alice, s2);
+    await declare({ local: { drained: true } });
+    expect(await start(alice, s2)).toBe('b');
+    await t!.app.engine.settled();
+    expect(forget.mock.calls).toEqual([['local', s2, { onlyStopped: true }]]);
+  });
+
   it('keeps its machine on a host it is placed on again before that host forgot it', async () => {
     const { alice } = await app('a,b');
     const compute = t!.app.engine.ctx.compute as ComputeDriver;

@@ -92,14 +92,15 @@ export async function placeStart(
     avoid: await avoidedHosts(tx, holding, where, start),
   });
   if (chosen === undefined) throw errors.noHostRoom(server.cpu, server.mem);
-  const previous = placedHost(where, server.uuid);
+  const previous = where.get(server.uuid);
   if (chosen === previous) return chosen;
   await setPlacement(tx, server.uuid, chosen);
   // Back on a host it left before that host forgot it: the start there redefines the machine.
   for (const task of await tx.tasksOf(forgetTarget(server.uuid, chosen))) {
     await tx.removeTask(task.id);
   }
-  if (hosts.some((host) => host.name === previous)) {
+  // Its old host, if it had one since hosts were declared and is still declared, forgets it.
+  if (previous !== undefined && hosts.some((host) => host.name === previous)) {
     const payload: ForgetPayload = { machine: server.uuid };
     // A target of its own: the forget waits behind none of the server's tasks, so that a start
     // elsewhere does not wait for a host that may be down. The id is never shown (so not taken
