@@ -5,8 +5,8 @@
  * `host-choice.ts`; the servers' side, which knows what a server takes, is
  * `resources/servers/placement.ts`) and stays there while it runs (`engine.placement`, component
  * state under the object's uuid, so removing the object's account removes it too). An object
- * without a placement (all of them in data written before hosts existed, and those placed on it)
- * is on `DEFAULT_HOST`.
+ * without a placement (all of them in data written before hosts existed, and those started while
+ * no host is declared) is on `DEFAULT_HOST`.
  */
 import { DEFAULT_HOST } from '../drivers/registry.js';
 import type { ReadTx, Store, WriteTx } from '../store/types.js';
