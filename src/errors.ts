@@ -288,4 +288,15 @@ export const errors = {
     ),
   /** CloudSigma answers 503 when a location is out of capacity. */
   outOfCapacity: (message: string) => new ApiError('backend', message, null, 503),
+  /**
+   * A start found no host that takes new servers (not drained, not down) with room for this
+   * one's CPU and memory (docs/libvirt.md, placement).
+   */
+  noHostRoom: (mhz: number, memory: number) =>
+    new ApiError(
+      'backend',
+      `No host has room for this server now (${mhz} MHz, ${memory} bytes of memory); try again later or with a smaller server`,
+      null,
+      503,
+    ),
 };

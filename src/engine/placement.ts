@@ -1,16 +1,20 @@
 /**
- * Which host an object's machine runs on. Every process registers the hosts it serves when its
- * engine starts (`engine.hosts`, component state); an object is placed on one of the registered
- * hosts the first time it needs one (a server's first start) and stays there (`engine.placement`,
- * component state under the object's uuid, so removing the object's account removes it too).
- * An object without a placement (all of them in data written before hosts existed, and those
- * placed on it) is on `DEFAULT_HOST`.
+ * Which host an object's machine runs on, and where a drive's volume lives. Every process
+ * registers the hosts it serves when its engine starts (`engine.hosts`, component state); a
+ * server is placed on one of the declared hosts at each start from `stopped` (the rule is
+ * `host-choice.ts`; the servers' side, which knows what a server takes, is
+ * `resources/servers/placement.ts`) and stays there while it runs (`engine.placement`, component
+ * state under the object's uuid, so removing the object's account removes it too). An object
+ * without a placement (all of them in data written before hosts existed, and those started while
+ * no host is declared) is on `DEFAULT_HOST`.
  */
 import { DEFAULT_HOST } from '../drivers/registry.js';
 import type { ReadTx, Store, WriteTx } from '../store/types.js';
 import { HOSTS_STATE } from './hosts.js';
 
 export const PLACEMENT_STATE = 'engine.placement';
+/** Component state: the one row placements take turns on (`takePlacementTurn`). */
+const PLACEMENT_TURN_STATE = 'engine.placement-turn';
 
 /**
  * Records that `hosts` are served (by the calling process), idempotently. A process that serves
@@ -33,18 +37,47 @@ export async function hostOf(tx: ReadTx, target: string): Promise<string> {
 }
 
 /**
- * The host `target` is placed on, placing it now if it is not yet: on a registered host chosen
- * from its uuid (the same answer in every process, spread evenly), or `DEFAULT_HOST` if no
- * process registered any.
+ * Where each placed object is (objects without a record are on `DEFAULT_HOST`): one read of
+ * every placement, for rules that weigh every host's servers at once.
  */
-export async function place(tx: WriteTx, target: string): Promise<string> {
-  const placed = await tx.getState(PLACEMENT_STATE, target);
-  if (placed !== undefined) return placed;
-  const hosts = (await tx.listState(HOSTS_STATE)).map((row) => row.key).sort();
-  const host = hosts.length === 0 ? DEFAULT_HOST : hosts[spread(target) % hosts.length]!;
-  // An object without a record is on the default host.
-  if (host !== DEFAULT_HOST) await tx.putState(PLACEMENT_STATE, target, host);
-  return host;
+export async function placements(tx: ReadTx): Promise<Map<string, string>> {
+  return new Map((await tx.listState(PLACEMENT_STATE)).map((row) => [row.key, row.value]));
+}
+
+/** The host of `target` in what `placements` read. */
+export function placedHost(where: ReadonlyMap<string, string>, target: string): string {
+  return where.get(target) ?? DEFAULT_HOST;
+}
+
+/**
+ * Where `target` goes when no host is declared (one process serving `DEFAULT_HOST`): there, at
+ * the cost of one read, as before hosts existed. A placement left from a time hosts were declared
+ * goes too: no process serves that host now.
+ */
+export async function placeWithoutHosts(tx: WriteTx, target: string): Promise<string> {
+  if ((await tx.getState(PLACEMENT_STATE, target)) !== undefined) {
+    await tx.deleteState(PLACEMENT_STATE, target);
+  }
+  return DEFAULT_HOST;
+}
+
+/**
+ * Places `target` on `host` (hosts are declared). The record is written even for
+ * `DEFAULT_HOST`, so that an object placed there is told from one never placed since hosts
+ * were declared (whose old host, if any, nobody knows).
+ */
+export async function setPlacement(tx: WriteTx, target: string, host: string): Promise<void> {
+  await tx.putState(PLACEMENT_STATE, target, host);
+}
+
+/**
+ * Takes the placement turn for the rest of the transaction: every placement writes one row
+ * first, so that on PostgreSQL (read committed) a second placement waits for the first to commit
+ * and then reads what it placed, instead of both finding the same room free. SQLite runs one
+ * write at a time anyway.
+ */
+export async function takePlacementTurn(tx: WriteTx): Promise<void> {
+  await tx.putState(PLACEMENT_TURN_STATE, 'turn', '{}');
 }
 
 /** Forgets where `target` was (it is gone). */
@@ -52,9 +85,17 @@ export async function unplace(tx: WriteTx, target: string): Promise<void> {
   await tx.deleteState(PLACEMENT_STATE, target);
 }
 
-/** A number from a uuid's characters, the same in every process. */
-function spread(text: string): number {
-  let n = 0;
-  for (let i = 0; i < text.length; i++) n = (n * 31 + text.charCodeAt(i)) >>> 0;
-  return n;
+/**
+ * Where drives' volumes live, by drive: for now one storage every host reaches (drives have no
+ * host location yet), so every drive answers `SHARED_STORAGE`. Drive availability groups ask
+ * this, so that a later per-host or per-pool location changes only this function.
+ */
+export async function storageLocations(
+  _tx: ReadTx,
+  drives: readonly string[],
+): Promise<Map<string, string>> {
+  return new Map(drives.map((drive) => [drive, SHARED_STORAGE]));
 }
+
+/** The location of a volume on storage that every host reaches. */
+export const SHARED_STORAGE = 'shared';

@@ -4,7 +4,7 @@
 
 import { errors } from '../errors.js';
 import type { ApiResult, RequestInfo } from './api.js';
-import { last, type Query } from './query.js';
+import { all, last, type Query } from './query.js';
 
 /**
  * The action a request names. jclouds sends `?do=start?avoid=a&avoid=b`: what follows a second
@@ -12,6 +12,25 @@ import { last, type Query } from './query.js';
  */
 export function actionName(query: Query): string | undefined {
   return last(query, 'do')?.split('?', 1)[0];
+}
+
+/**
+ * The values of an action's list parameter (`avoid`), in the order the URL gives them: repeated
+ * parameters and comma-separated lists alike, and jclouds' `?do=start?avoid=a&avoid=b`, where
+ * the first one hides in `do`. Empty items are dropped.
+ */
+export function actionList(query: Query, name: string): string[] {
+  const values: string[] = [];
+  const action = last(query, 'do');
+  const hidden = action === undefined ? -1 : action.indexOf('?');
+  if (action !== undefined && hidden >= 0) {
+    values.push(...new URLSearchParams(action.slice(hidden + 1)).getAll(name));
+  }
+  values.push(...all(query, name));
+  return values
+    .flatMap((value) => value.split(','))
+    .map((item) => item.trim())
+    .filter(Boolean);
 }
 
 /** An action route's handler, which also tells the docs which actions it knows. */

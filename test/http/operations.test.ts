@@ -272,6 +272,21 @@ describe('unknown query parameters', () => {
       (await lineFor(lines, clean.headers.get('x-request-id')!)).ignored_parameters,
     ).toBeUndefined();
   });
+
+  it("name a server clone's avoid, which it accepts and ignores (drives have no location yet)", async () => {
+    const { t, lines } = await logged('info');
+    const server = (await t.alice.post('/servers/', serverBody())).json.objects[0].uuid as string;
+    const clone = await t.alice.post(`/servers/${server}/action/?do=clone&avoid=${server}`, {});
+    expect(clone.status, clone.text).toBe(202);
+    const line = await lineFor(lines, clone.headers.get('x-request-id')!);
+    expect(line.ignored_parameters).toEqual(['avoid']);
+    // A start's avoid is read, not ignored.
+    const start = await t.alice.post(`/servers/${server}/action/?do=start&avoid=${server}`);
+    expect(start.status, start.text).toBe(202);
+    expect(
+      (await lineFor(lines, start.headers.get('x-request-id')!)).ignored_parameters,
+    ).toBeUndefined();
+  });
 });
 
 describe('unknown fields', () => {

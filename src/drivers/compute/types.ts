@@ -200,10 +200,12 @@ export interface ComputeDriver {
   status(host: string, uuid: string): Promise<MachineStatus>;
   /**
    * Removes what the host keeps of a deleted server's machine (libvirt: its domain's
-   * definition), powering it off first if it runs; nothing kept is no error. Drivers that keep
-   * nothing of a stopped machine need not have it.
+   * definition), powering it off first if it runs; nothing kept is no error. With `onlyStopped`
+   * (a server that started on another host), a machine that is not stopped is left alone,
+   * decided under the machine's own lock so that a start under way there is never undone.
+   * Drivers that keep nothing of a stopped machine need not have it.
    */
-  forget?(host: string, uuid: string): Promise<void>;
+  forget?(host: string, uuid: string, options?: { onlyStopped?: boolean }): Promise<void>;
   /**
    * A firewall policy's rules changed: NICs running with it on `host` follow the new rules. For
    * drivers that enforce policies (libvirt); others need not have it.

@@ -5,11 +5,11 @@
  * messages, whose state names are internal ones (`started` for running).
  */
 
-import { place } from '../../engine/placement.js';
+import { hostOf } from '../../engine/placement.js';
 import { errors } from '../../errors.js';
-import { dispatchAction } from '../../http/actions.js';
+import { actionList, dispatchAction } from '../../http/actions.js';
 import type { ApiContext, ApiResult, RouteSpec } from '../../http/api.js';
-import type { Store, WriteTx } from '../../store/types.js';
+import type { ObjectRecord, Store, WriteTx } from '../../store/types.js';
 import type { Permission } from '../acls/access.js';
 import { checkStartFunds } from '../billing/usage.js';
 import { loadVisible, parseDoc, toUpdate } from '../common.js';
@@ -20,6 +20,7 @@ import { PoolExhaustedError, reserveAddresses } from '../networking/ippool.js';
 import { TASKS } from '../tasks.js';
 import { cloneServer } from './clone.js';
 import { SERVERS, type ServerDoc, type ServerStatus, serverKind } from './model.js';
+import { beginPlacement, placeStart } from './placement.js';
 import { wrongState } from './states.js';
 
 interface PowerAction {
@@ -56,20 +57,36 @@ async function powerAction(env: ResourceEnv, ctx: ApiContext, action: string, po
     const record = await loadVisible(tx, 'servers', uuid, ctx, power.permission);
     const server = parseDoc<ServerDoc>(record);
     if (server.status !== power.from) throw wrongState(action, server.status);
-    if (action === 'start') {
-      await checkStillAttachable(tx, record.owner ?? '', server.drives);
-      await reserveStartAddresses(env, tx, server);
-    }
-    if (action === 'start' && env.billing) {
-      await checkStartFunds(tx, env.billing, server, env.clock.now());
-    }
+    // A start goes to a host chosen now; the other actions to the host the server runs on.
+    const host =
+      action === 'start' ? await acceptStart(env, tx, ctx, record, server) : await hostOf(tx, uuid);
     server.status = power.to;
     await tx.update(toUpdate(serverKind, record, server));
-    // Its host: where it ran before, or one chosen now for its first start.
-    const host = await place(tx, uuid);
     await addTask(env, tx, power.task, uuid, power.payload?.(env) ?? {}, host);
   });
   return accepted(action, uuid);
+}
+
+/**
+ * What a start checks and reserves before it is accepted, and the host it chooses (best effort
+ * away from the servers `avoid` names: api-reference.md §2.5).
+ */
+async function acceptStart(
+  env: ResourceEnv,
+  tx: WriteTx,
+  ctx: ApiContext,
+  record: ObjectRecord,
+  server: ServerDoc,
+): Promise<string> {
+  const hosts = await beginPlacement(tx);
+  await checkStillAttachable(tx, record.owner ?? '', server.drives);
+  await reserveStartAddresses(env, tx, server);
+  if (env.billing) await checkStartFunds(tx, env.billing, server, env.clock.now());
+  return placeStart(tx, hosts, {
+    server,
+    caller: ctx.principal.uuid,
+    avoid: actionList(ctx.query, 'avoid'),
+  });
 }
 
 /** DHCP addresses are reserved when a start is accepted: a full pool answers 503 at once. */
@@ -157,11 +174,12 @@ export function serverActionRoutes(env: ResourceEnv): RouteSpec[] {
       await env.tunnels.closeConsole(ctx.params.uuid!);
       return accepted('close_console', ctx.params.uuid!);
     },
-    clone: async (ctx) => ({
-      type: 'object',
-      status: 202,
-      json: await cloneServer(env, ctx),
-    }),
+    clone: async (ctx) => {
+      // Drives have no location yet, so there is nothing to keep the copies away from: the
+      // request log says `avoid` was ignored.
+      if (actionList(ctx.query, 'avoid').length > 0) ctx.noteIgnoredParameters(['avoid']);
+      return { type: 'object', status: 202, json: await cloneServer(env, ctx) };
+    },
   };
   for (const [name, power] of Object.entries(POWER)) {
     actions[name] = (ctx) => powerAction(env, ctx, name, power);

@@ -1,18 +1,44 @@
 /**
- * Availability groups (api-reference.md §2.5) and `GET /servers/{uuid}/runtime/`. One host runs
- * every machine here, so all running servers form one group, and all drives one storage group.
+ * Availability groups (api-reference.md §2.5) and `GET /servers/{uuid}/runtime/`. A server
+ * group is the caller's running servers on one host (`engine/placement.ts`); a drive group the
+ * caller's drives on one storage location (for now one storage every host reaches, so one group).
  */
+import { hostOf, storageLocations } from '../../engine/placement.js';
 import type { RouteSpec } from '../../http/api.js';
+import type { ReadTx } from '../../store/types.js';
 import { loadVisible, parseDoc } from '../common.js';
 import { DRIVE_STATUSES } from '../drives/model.js';
 import type { ResourceEnv } from '../env.js';
 import type { ServerDoc } from './model.js';
 
+/** Uuids grouped by location: groups in the order of their locations' names, members in order. */
+function grouped(locations: ReadonlyMap<string, string>): Map<string, string[]> {
+  const groups = new Map<string, string[]>();
+  for (const location of [...new Set(locations.values())].sort()) groups.set(location, []);
+  for (const [uuid, location] of locations) groups.get(location)!.push(uuid);
+  return groups;
+}
+
+/** The host of each running server of `owner`, in creation order. */
+async function runningServerHosts(tx: ReadTx, owner: string): Promise<Map<string, string>> {
+  const hosts = new Map<string, string>();
+  for (const record of await tx.byStatus('servers', ['running'], owner)) {
+    hosts.set(record.uuid, await hostOf(tx, record.uuid));
+  }
+  return hosts;
+}
+
+/** The storage location of each drive of `owner`, in creation order. */
+async function driveLocations(tx: ReadTx, owner: string): Promise<Map<string, string>> {
+  const drives = (await tx.byStatus('drives', DRIVE_STATUSES, owner)).map((r) => r.uuid);
+  return storageLocations(tx, drives);
+}
+
 export function serverExtraRoutes(env: ResourceEnv): RouteSpec[] {
-  const runningOf = async (owner: string) =>
-    (await env.store.read((tx) => tx.byStatus('servers', ['running'], owner))).map((r) => r.uuid);
-  const drivesOf = async (owner: string) =>
-    (await env.store.read((tx) => tx.byStatus('drives', DRIVE_STATUSES, owner))).map((r) => r.uuid);
+  const serverGroups = (owner: string) =>
+    env.store.read(async (tx) => grouped(await runningServerHosts(tx, owner)));
+  const driveGroups = (owner: string) =>
+    env.store.read(async (tx) => grouped(await driveLocations(tx, owner)));
   return [
     {
       path: '/servers/:uuid/runtime/',
@@ -27,10 +53,10 @@ export function serverExtraRoutes(env: ResourceEnv): RouteSpec[] {
     {
       path: '/servers/availability_groups/',
       handlers: {
-        GET: async (ctx) => {
-          const running = await runningOf(ctx.principal.uuid);
-          return { type: 'value', body: running.length > 0 ? [running] : [] };
-        },
+        GET: async (ctx) => ({
+          type: 'value',
+          body: [...(await serverGroups(ctx.principal.uuid)).values()],
+        }),
       },
     },
     {
@@ -40,20 +66,20 @@ export function serverExtraRoutes(env: ResourceEnv): RouteSpec[] {
           const server = parseDoc<ServerDoc>(
             await loadVisible(env.store, 'servers', ctx.params.uuid!, ctx),
           );
-          return {
-            type: 'value',
-            body: server.status === 'running' ? await runningOf(ctx.principal.uuid) : [],
-          };
+          if (server.status !== 'running') return { type: 'value', body: [] };
+          const groups = await serverGroups(ctx.principal.uuid);
+          const group = [...groups.values()].find((uuids) => uuids.includes(server.uuid));
+          return { type: 'value', body: group ?? [] };
         },
       },
     },
     {
       path: '/drives/availability_groups/',
       handlers: {
-        GET: async (ctx) => {
-          const drives = await drivesOf(ctx.principal.uuid);
-          return { type: 'value', body: drives.length > 0 ? [drives] : [] };
-        },
+        GET: async (ctx) => ({
+          type: 'value',
+          body: [...(await driveGroups(ctx.principal.uuid)).values()],
+        }),
       },
     },
     {
@@ -61,7 +87,9 @@ export function serverExtraRoutes(env: ResourceEnv): RouteSpec[] {
       handlers: {
         GET: async (ctx) => {
           await loadVisible(env.store, 'drives', ctx.params.uuid!, ctx);
-          return { type: 'value', body: await drivesOf(ctx.principal.uuid) };
+          const groups = await driveGroups(ctx.principal.uuid);
+          const group = [...groups.values()].find((uuids) => uuids.includes(ctx.params.uuid!));
+          return { type: 'value', body: group ?? [] };
         },
       },
     },

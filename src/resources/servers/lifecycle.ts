@@ -28,6 +28,7 @@ import { recordDynamicAddresses, releaseDynamicAddresses } from '../networking/s
 import { isoTime, type Loaded, loadDrive, loadJob, loadServer, saveServer } from '../objects.js';
 import { TASKS } from '../tasks.js';
 import type { AttachmentDoc, DriveIo, NicDoc, NicIo, ServerDoc } from './model.js';
+import type { ForgetPayload } from './placement.js';
 
 export interface ShutdownPayload {
   timeoutMs: number;
@@ -69,6 +70,13 @@ async function finishServer(
     await finish(tx, server);
     await saveServer(tx, server);
   });
+}
+
+/** Whether server `uuid` exists and is placed on `host`. */
+async function placedOn(ctx: EngineContext, uuid: string, host: string): Promise<boolean> {
+  return ctx.store.read(
+    async (tx) => (await tx.get(uuid)) !== undefined && (await hostOf(tx, uuid)) === host,
+  );
 }
 
 async function serverIn(ctx: EngineContext, uuid: string, statuses: readonly string[]) {
@@ -354,9 +362,20 @@ function serverTasks(deps: ServerLifecycleDeps): Record<string, TaskHandler> {
     });
   };
 
-  /** A deleted server's machine is forgotten by its host (it is stopped: deletion needs that). */
+  /**
+   * A host forgets a server's machine: a deleted server's (it is stopped: deletion needs that),
+   * or that of a server that started on another host (`placement.ts`, the payload names it). The
+   * latter is kept if the server is placed on this host again, or if its machine runs here (the
+   * server's own, or one reconciliation powers off): only a stopped definition goes.
+   */
   const serverForget: TaskHandler = async (task, ctx) => {
-    await ctx.compute.forget?.(await hostFor(ctx, task), task.target);
+    const host = await hostFor(ctx, task);
+    const { machine } = JSON.parse(task.payload) as ForgetPayload;
+    if (machine === undefined) {
+      await ctx.compute.forget?.(host, task.target);
+    } else if (!(await placedOn(ctx, machine, host))) {
+      await ctx.compute.forget?.(host, machine, { onlyStopped: true });
+    }
     await ctx.store.write((tx) => tx.removeTask(task.id));
   };
 

@@ -348,10 +348,13 @@ export class LibvirtCompute implements ComputeDriver {
     );
   }
 
-  async forget(host: string, uuid: string): Promise<void> {
+  async forget(host: string, uuid: string, options?: { onlyStopped?: boolean }): Promise<void> {
     this.checkHost(host);
     await this.options.host.locks.run(uuid, async () => {
-      if ((await this.domainState(uuid)) !== 'stopped') await this.destroy(uuid);
+      if ((await this.domainState(uuid)) !== 'stopped') {
+        if (options?.onlyStopped) return;
+        await this.destroy(uuid);
+      }
       await driverCall(`libvirt could not undefine ${uuid}`, () =>
         this.options.host.undefine(uuid),
       );
