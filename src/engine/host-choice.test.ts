@@ -11,6 +11,7 @@ function input(
     used?: Record<string, Resources>;
     demand?: Resources;
     avoid?: string[];
+    drives?: Record<string, number>;
   } = {},
 ): HostChoiceInput {
   return {
@@ -19,6 +20,7 @@ function input(
     used: new Map(Object.entries(options.used ?? {})),
     demand: options.demand ?? { mhz: 1000, memory: GB },
     avoid: options.avoid ?? [],
+    drives: new Map(Object.entries(options.drives ?? {})),
   };
 }
 
@@ -120,5 +122,18 @@ describe('chooseHost', () => {
   it('ignores avoid when the only hosts with room run the avoided servers', () => {
     const hosts = [host('a'), host('b', { drained: true }), host('c', { memory: GB / 2 })];
     expect(chooseHost(input(hosts, { avoid: ['a'] }))).toBe('a');
+  });
+
+  it("prefers the host holding the server's drives, after avoid, before room", () => {
+    const hosts = [host('a', { memory: 8 * GB }), host('b', { memory: 4 * GB })];
+    expect(chooseHost(input(hosts))).toBe('a');
+    expect(chooseHost(input(hosts, { drives: { b: 1 } }))).toBe('b');
+    expect(chooseHost(input(hosts, { drives: { a: 1, b: 2 } }))).toBe('b');
+    // An avoided server there weighs more than moving the drives.
+    expect(chooseHost(input(hosts, { drives: { b: 2 }, avoid: ['b'] }))).toBe('a');
+    // A host without room is no choice, drives or not.
+    expect(
+      chooseHost(input(hosts, { drives: { b: 2 }, used: { b: { mhz: 0, memory: 4 * GB } } })),
+    ).toBe('a');
   });
 });

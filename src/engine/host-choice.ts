@@ -9,9 +9,11 @@
  * holds the server's MHz and memory. Among those, in this order:
  * 1. the one running the fewest of the servers to avoid, by priority: a host with the first
  *    avoided server is worse than any without it, whatever the later ones; then the second...
- * 2. the most free memory, then the most free MHz (an unbounded host has the most);
- * 3. the least memory used, then the fewest MHz used (spreads servers over unbounded hosts);
- * 4. the first by name.
+ * 2. the one holding the most of the server's drives (volumes in a pool of that host's own:
+ *    starting elsewhere first moves them there, docs/libvirt.md "Volumes on several hosts");
+ * 3. the most free memory, then the most free MHz (an unbounded host has the most);
+ * 4. the least memory used, then the fewest MHz used (spreads servers over unbounded hosts);
+ * 5. the first by name.
  */
 import type { HostStatus, NamedHost } from './hosts.js';
 
@@ -35,6 +37,8 @@ export interface HostChoiceInput {
    * (a host may appear more than once).
    */
   avoid: readonly string[];
+  /** How many of the server's drives each host holds in a pool of its own (none: no such drive). */
+  drives?: ReadonlyMap<string, number>;
 }
 
 const NOTHING: Resources = { mhz: 0, memory: 0 };
@@ -56,6 +60,8 @@ interface Candidate {
   name: string;
   /** For each avoided server in priority order: whether it runs here. */
   avoided: boolean[];
+  /** How many of the server's drives it holds. */
+  drives: number;
   free: Resources;
   used: Resources;
 }
@@ -73,6 +79,7 @@ export function chooseHost(input: HostChoiceInput): string | undefined {
     candidates.push({
       name: host.name,
       avoided: input.avoid.map((avoided) => avoided === host.name),
+      drives: input.drives?.get(host.name) ?? 0,
       free,
       used,
     });
@@ -87,6 +94,7 @@ function compareCandidates(a: Candidate, b: Candidate): number {
     if (a.avoided[i] !== b.avoided[i]) return a.avoided[i] ? 1 : -1;
   }
   return (
+    descending(a.drives, b.drives) ||
     descending(a.free.memory, b.free.memory) ||
     descending(a.free.mhz, b.free.mhz) ||
     ascending(a.used.memory, b.used.memory) ||

@@ -90,6 +90,7 @@ export async function placeStart(
     used: usageByHost(holding, where),
     demand: { mhz: server.cpu, memory: server.mem },
     avoid: await avoidedHosts(tx, holding, where, start),
+    drives: drivesByHost(server, where),
   });
   if (chosen === undefined) throw errors.noHostRoom(server.cpu, server.mem);
   const previous = where.get(server.uuid);
@@ -120,6 +121,19 @@ export async function placeStart(
 /** The target of the task that makes `host` forget `server`'s machine after it moved. */
 export function forgetTarget(server: string, host: string): string {
   return `forget:${host}:${server}`;
+}
+
+/**
+ * How many of the server's drives each host holds: a volume in a pool of one host's own has a
+ * placement record naming it (per-host pools); one on shared storage has none, and counts nowhere.
+ */
+function drivesByHost(server: ServerDoc, where: ReadonlyMap<string, string>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const { drive } of server.drives) {
+    const host = where.get(drive);
+    if (host !== undefined) counts.set(host, (counts.get(host) ?? 0) + 1);
+  }
+  return counts;
 }
 
 /** MHz and memory the servers holding them take, by host. */
