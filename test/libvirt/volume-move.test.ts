@@ -254,6 +254,26 @@ describeLabHosts('volumes moved between two libvirt hosts', () => {
       expect(await sld2.volumes.info('s1')).not.toBeNull();
     });
 
+    it('keeps library images on every host: never moved, no record', async () => {
+      const image = join(sld1.poolPath, '..', 'library-image.raw');
+      writeFileSync(image, Buffer.alloc(MiB, 0x33));
+      try {
+        await storage.importBase('lib1', image);
+      } finally {
+        rmSync(image, { force: true });
+      }
+      expect(await sld1.volumes.info('lib1')).not.toBeNull();
+      expect(await sld2.volumes.info('lib1')).not.toBeNull();
+      expect(storage.volume('lib1').host).toBeNull();
+      expect((await storage.locate('lib1')).host).toBeNull();
+      expect((await storage.moveTo('lib1', 'sld2')).host).toBeNull();
+      expect(await sld1.volumes.info('lib1')).not.toBeNull();
+      expect(locations.rows.has('lib1')).toBe(false);
+      await storage.remove('lib1');
+      expect(await sld1.volumes.info('lib1')).toBeNull();
+      expect(await sld2.volumes.info('lib1')).toBeNull();
+    });
+
     it('finishes a move interrupted after its copy, or resumes it when the same host is wanted', async () => {
       // Interrupted after the record switched: the source is still on sld1.
       await writtenQcow2(sld1, 'i1');

@@ -270,6 +270,21 @@ function logStep(
   );
 }
 
+/**
+ * Drives in a pool of another host's own move to the starting server's host first (per-host
+ * pools; shared storage and the simulator have no `moveTo`, and a volume there is not touched).
+ * A repeated start finds them moved.
+ */
+async function bringDrives(ctx: EngineContext, spec: MachineSpec, host: string): Promise<void> {
+  const { storage } = ctx;
+  if (!storage.moveTo) return;
+  for (const drive of spec.drives) {
+    const where = storage.locate ? await storage.locate(drive.uuid) : drive.volume;
+    drive.volume =
+      where.host === null || where.host === host ? where : await storage.moveTo(drive.uuid, host);
+  }
+}
+
 function serverTasks(deps: ServerLifecycleDeps): Record<string, TaskHandler> {
   const serverStart: TaskHandler = async (task, ctx) => {
     const spec = await ctx.store.read(async (tx) => {
@@ -278,6 +293,7 @@ function serverTasks(deps: ServerLifecycleDeps): Record<string, TaskHandler> {
     });
     if (!spec) return dropTask(ctx, task);
     const host = await hostFor(ctx, task);
+    await bringDrives(ctx, spec, host);
     const { activeSince } = await ctx.compute.start(host, spec);
     const counters = await ctx.compute.counters(host, task.target);
     await finishServer(ctx, task, ['starting'], async (tx, server) => {

@@ -59,6 +59,8 @@ export class HostPoolsStorage implements StorageDriver {
   private readonly storages = new Map<string, LibvirtStorage>();
   /** Where this process last saw each volume with a record (`volume` answers from it). */
   private readonly known = new Map<string, string>();
+  /** Library images (`importBase`): on every host, so never moved (their handle's host is null). */
+  private readonly everywhere = new Set<string>();
   /** Per volume, the operation under way: one at a time per volume in this process. */
   private readonly busy = new Map<string, Promise<unknown>>();
 
@@ -88,11 +90,18 @@ export class HostPoolsStorage implements StorageDriver {
    * move is seen by `locate`.
    */
   volume(uuid: string): VolumeHandle {
+    if (this.everywhere.has(uuid)) return this.libraryVolume(uuid);
     return this.storage(this.known.get(uuid) ?? this.options.defaultHost).volume(uuid);
   }
 
   async locate(uuid: string): Promise<VolumeHandle> {
+    if (this.everywhere.has(uuid)) return this.libraryVolume(uuid);
     return this.storage(await this.hostOf(uuid)).volume(uuid);
+  }
+
+  /** A library image, in every host's pool under one name. */
+  private libraryVolume(uuid: string): VolumeHandle {
+    return { ...this.storage(this.options.defaultHost).volume(uuid), host: null };
   }
 
   create(uuid: string, size: number): Promise<VolumeHandle> {
@@ -145,15 +154,18 @@ export class HostPoolsStorage implements StorageDriver {
       await this.options.moves.delete(uuid);
       await this.options.locations.delete(uuid);
       this.known.delete(uuid);
+      this.everywhere.delete(uuid);
     });
   }
 
   /** A library image: on every host (a linked clone anywhere reads it there). */
   async importBase(uuid: string, path: string): Promise<void> {
     for (const storage of this.storages.values()) await storage.importBase(uuid, path);
+    this.everywhere.add(uuid);
   }
 
   moveTo(uuid: string, host: string): Promise<VolumeHandle> {
+    if (this.everywhere.has(uuid)) return Promise.resolve(this.libraryVolume(uuid));
     return this.serially(uuid, async () => {
       const target = this.storage(host);
       await this.settle(uuid, host);
