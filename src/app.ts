@@ -21,6 +21,7 @@ import { FileImageStore } from './drivers/storage/simulated/image-files.js';
 import { parseTransitions } from './drivers/transitions.js';
 import { ControlledClock } from './engine/clock.js';
 import { Engine } from './engine/engine.js';
+import { listHosts } from './engine/hosts.js';
 import type { RouteSpec } from './http/api.js';
 import { Authenticator } from './http/auth.js';
 import { installEvents } from './http/events.js';
@@ -206,9 +207,14 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     mkdirSync(imagesDir, { recursive: true });
     const fileImages = new FileImageStore(imagesDir);
     const hosts = parseHosts(config.hosts);
+    // What the operator declared of each host (its libvirt URI, pool, network).
+    const hostRecords = new Map(
+      (await store.read((tx) => listHosts(tx))).map(({ name, ...record }) => [name, record]),
+    );
     const drivers = await createDrivers(config.driver, {
       clock,
       hosts,
+      hostRecords,
       state: (namespace) => stateTable(store, namespace),
       transitions: () => transitions,
       tunnelHost: config.host,
