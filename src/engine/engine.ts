@@ -306,7 +306,11 @@ export class Engine implements Tunnels {
    * events.
    */
   private hostEvent(event: HostStateEvent): void {
-    if (!this.ctx.hosts.includes(event.host) || this.stateValue !== 'running') return;
+    if (this.stateValue !== 'running') return;
+    // A host added while running (`ComputeDriver.addHost`) is the driver's before it is in `hosts`.
+    if (!this.ctx.hosts.includes(event.host) && !this.ctx.compute.hosts.includes(event.host)) {
+      return;
+    }
     if (event.up) this.down.delete(event.host);
     else this.down.add(event.host);
     this.events = this.events.then(async () => {

@@ -38,6 +38,7 @@ describeLibvirt('two libvirt hosts in one process', () => {
   let test: TestApp;
   let one: LvHost;
   let two: LvHost;
+  let poolPath: string;
   const servers: string[] = [];
 
   const alice = (): Client => test.alice;
@@ -120,7 +121,7 @@ describeLibvirt('two libvirt hosts in one process', () => {
       ]),
     );
     // Both hosts define the pool on one directory, outside their own libvirt directories.
-    const poolPath = join(dir, 'pool');
+    poolPath = join(dir, 'pool');
     data = lastingTestStore('sqlite');
     const store = await data.open();
     await store.write(async (tx) => {
@@ -213,5 +214,22 @@ describeLibvirt('two libvirt hosts in one process', () => {
     expect(again.runtime.active_since).toBe(since);
     expect(await hostStatus(HOSTS.one)).toMatchObject({ up: true });
     await stop(uuid);
+  }, 240_000);
+
+  it('a host removed while running leaves its machines running; added again, they are adopted', async () => {
+    const compute = test.app.engine.ctx.compute;
+    const uuid = await serverOn(HOSTS.two, 'through-removal');
+    const since = (await start(uuid)).runtime.active_since;
+    await compute.removeHost!(HOSTS.two);
+    expect(compute.hosts).toEqual([HOSTS.one]);
+    expect(domainState(two, uuid)).toBe('running');
+    await compute.addHost!({ name: HOSTS.two, uri: two.uri, poolPath, sharedPool: true });
+    expect(compute.hosts).toEqual([HOSTS.one, HOSTS.two]);
+    expect(await hostStatus(HOSTS.two)).toMatchObject({ up: true });
+    const kept = await server(uuid);
+    expect(kept.status).toBe('running');
+    expect(kept.runtime.active_since).toBe(since);
+    await stop(uuid);
+    expect(domainState(two, uuid)).toBe('shut off');
   }, 240_000);
 });

@@ -465,7 +465,10 @@ const reconcileServers: ReconcileStep = async (ctx) => {
  */
 async function reconcileHosts(ctx: EngineContext, hosts: readonly string[]): Promise<void> {
   const { store, compute, logger } = ctx;
-  const answering = hosts.filter((host) => !ctx.hostsDown?.has(host));
+  // A host the driver no longer serves (removed while running) is no one's to reconcile here.
+  const answering = hosts.filter(
+    (host) => compute.hosts.includes(host) && !ctx.hostsDown?.has(host),
+  );
   if (answering.length === 0) return;
   const servers = await store.read((tx) => tx.byStatus('servers', LIVE_SERVER_STATUSES));
   const known = new Map<string, Set<string>>(answering.map((host) => [host, new Set()]));
