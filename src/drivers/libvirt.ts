@@ -35,8 +35,8 @@ const EVENTS_READY_MS = 30_000;
  * daemon that goes away ends the stream at once), and its host reported down.
  */
 const EVENT_KEEPALIVE = { intervalS: 1, count: 3 };
-/** Reconnecting a host that went away: from 250 ms, doubling, up to 2 s between attempts. */
-const EVENT_BACKOFF = { initialMs: 250, maxMs: 2_000 };
+/** Reconnecting a host that went away: from 250 ms, doubling, up to 1 s between attempts. */
+const EVENT_BACKOFF = { initialMs: 250, maxMs: 1_000 };
 
 const execFileP = promisify(execFile);
 
