@@ -136,8 +136,8 @@ export async function createLibvirtDrivers(env: DriverEnv): Promise<Drivers> {
   let uri: string | (() => string);
   if (several) {
     virsh = {
-      run: (args, options) => cluster.answering().shell.run(args, options),
-      runWithFile: (content, args, options) =>
+      run: async (args, options) => cluster.answering().shell.run(args, options),
+      runWithFile: async (content, args, options) =>
         cluster.answering().shell.runWithFile(content, args, options),
     };
     uri = () => cluster.answering().uri;
