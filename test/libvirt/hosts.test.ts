@@ -5,7 +5,8 @@
  * 10 s, and when the host is back the server is what the hypervisor says (`stopped`: QEMU died
  * with the host); a host that hangs makes its server `unavailable`, and when it answers again
  * the server is `running` with the same `active_since`. One guest per host at most, TCG,
- * SQLite.
+ * SQLite. It uses no system libvirtd (so takes no `holdLibvirtd` lock: a restart of that one
+ * changes nothing here).
  */
 import { randomUUID } from 'node:crypto';
 import { rmSync, statSync, writeFileSync } from 'node:fs';
@@ -66,7 +67,8 @@ describeLibvirt('two libvirt hosts in one process', () => {
   async function serverOn(host: string, name: string): Promise<string> {
     const res = await alice().post('/servers/', {
       name,
-      cpu: 1000,
+      // More than a core of this host: no CPU quota slows the emulated boot down.
+      cpu: 2893,
       mem: 256 * 1024 * 1024,
       vnc_password: 'guest-vnc-pass',
       drives: [{ drive: LIBRARY_DRIVE, device: 'ide', dev_channel: '0:0', boot_order: 1 }],
@@ -88,6 +90,21 @@ describeLibvirt('two libvirt hosts in one process', () => {
   async function stop(uuid: string) {
     await alice().post(`/servers/${uuid}/action/?do=stop`, {});
     await status(uuid, 'stopped');
+  }
+
+  /**
+   * Waits until QEMU's console port on `host` is connected to this process at the bridge's
+   * address (QEMU's own view, `info chardev`): the guest's serial port crossed the namespace.
+   */
+  async function consoleConnected(host: LvHost, uuid: string, timeoutMs: number): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const chardevs = host.virsh('qemu-monitor-command', '--hmp', uuid, 'info chardev');
+      const line = chardevs.split('\n').find((l) => l.startsWith('charserial0:')) ?? '';
+      if (line.includes(`<-> ${NETWORK.gateway}:`)) return line;
+      if (Date.now() > deadline) throw new Error(`console of ${uuid} not connected: ${line}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
   }
 
   function domainState(host: LvHost, uuid: string): string {
@@ -177,6 +194,8 @@ describeLibvirt('two libvirt hosts in one process', () => {
     expect(domainState(one, second)).toBe('absent');
     expect(domainState(two, first)).toBe('absent');
     await stop(first);
+    // The guest's console reaches this process across the namespace, at the bridge's address.
+    await consoleConnected(two, second, 10_000);
 
     const killed = Date.now();
     two.kill();
