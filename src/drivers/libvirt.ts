@@ -37,6 +37,8 @@ const EVENTS_READY_MS = 30_000;
 const EVENT_KEEPALIVE = { intervalS: 1, count: 3 };
 /** Reconnecting a host that went away: from 250 ms, doubling, up to 1 s between attempts. */
 const EVENT_BACKOFF = { initialMs: 250, maxMs: 1_000 };
+/** Several hosts: one that cannot be connected at start is down, and tried again this often. */
+const CONNECT_RETRY_MS = 5_000;
 
 const execFileP = promisify(execFile);
 
@@ -120,10 +122,23 @@ export async function createLibvirtDrivers(env: DriverEnv): Promise<Drivers> {
       if (added) throw new Error(added);
       return connectHost(env, settings, report, several || served.length > 0);
     },
+    onUnreachable: (host, error) =>
+      env.log(
+        'warn',
+        { host, err: error },
+        `libvirt host ${host} cannot be connected: ${error.message}`,
+      ),
   });
   try {
     for (const host of env.hosts) {
-      await cluster.addHost({ ...env.hostRecords?.get(host), name: host });
+      const named = { ...env.hostRecords?.get(host), name: host };
+      // One host is the process's whole purpose: it must connect. Of several, those that answer
+      // are served, the others are down until they can be connected.
+      if (several) await cluster.serveWhenReachable(named, CONNECT_RETRY_MS);
+      else await cluster.addHost(named);
+    }
+    if (cluster.hosts.length === 0) {
+      throw new Error(`none of the libvirt hosts ${env.hosts.join(', ')} can be connected`);
     }
   } catch (error) {
     await cluster.close();

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type HostStatus, hostStatuses, putHost } from '../../src/engine/hosts.js';
 import { PLACEMENT_STATE } from '../../src/engine/placement.js';
-import { type Client, startTestApp, type TestApp } from '../support/app.js';
+import { type Client, startTestApp, type TestApp, type TestAppOptions } from '../support/app.js';
 import {
   describeLibvirt,
   reachableTempDir,
@@ -40,6 +40,7 @@ describeLibvirt('two libvirt hosts in one process', () => {
   let one: LvHost;
   let two: LvHost;
   let poolPath: string;
+  let config: TestAppOptions;
   const servers: string[] = [];
 
   const alice = (): Client => test.alice;
@@ -145,8 +146,7 @@ describeLibvirt('two libvirt hosts in one process', () => {
       await putHost(tx, HOSTS.one, { uri: one.uri, poolPath, sharedPool: true });
       await putHost(tx, HOSTS.two, { uri: two.uri, poolPath, sharedPool: true });
     });
-    test = await startTestApp({
-      withStore: store,
+    config = {
       settle: false,
       driver: 'libvirt',
       memory: false,
@@ -162,7 +162,8 @@ describeLibvirt('two libvirt hosts in one process', () => {
       dynamicPool: `${subnet}.0/24`,
       reconcileInterval: 5,
       library,
-    });
+    };
+    test = await startTestApp({ ...config, withStore: store });
   }, 120_000);
 
   afterAll(async () => {
@@ -250,5 +251,26 @@ describeLibvirt('two libvirt hosts in one process', () => {
     expect(kept.runtime.active_since).toBe(since);
     await stop(uuid);
     expect(domainState(two, uuid)).toBe('shut off');
+  }, 240_000);
+
+  it('a host that cannot be connected at start is down, and served once it can be', async () => {
+    await test.close();
+    two.kill();
+    test = await startTestApp({ ...config, withStore: await data.open() });
+    const compute = test.app.engine.ctx.compute;
+    expect(compute.hosts).toEqual([HOSTS.one]);
+    expect(await hostStatus(HOSTS.two)).toMatchObject({ up: false });
+    two.restart();
+    const deadline = Date.now() + 30_000;
+    while (!compute.hosts.includes(HOSTS.two)) {
+      if (Date.now() > deadline) throw new Error(`${HOSTS.two} not served within 30 s`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(await hostStatus(HOSTS.two)).toMatchObject({ up: true });
+    // It serves: a server placed there starts.
+    const uuid = await serverOn(HOSTS.two, 'after-late-connect');
+    await start(uuid);
+    expect(domainState(two, uuid)).toBe('running');
+    await stop(uuid);
   }, 240_000);
 });

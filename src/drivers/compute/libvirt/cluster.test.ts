@@ -132,6 +132,35 @@ describe('LibvirtCluster', () => {
     expect(made.answering().uri).toBe('test://h2');
   });
 
+  it('reports a host it cannot connect down, and serves it once it can', async () => {
+    let failures = 2;
+    const made = new LibvirtCluster({
+      clock: new ControlledClock(),
+      connect: async (host) => {
+        if (failures-- > 0) throw new Error('Failed to connect socket');
+        return fakeHost(host.name);
+      },
+    });
+    const told: HostStateEvent[] = [];
+    made.onHostState((event) => told.push(event));
+    await made.serveWhenReachable({ name: 'h1' }, 20);
+    expect(made.hosts).toEqual([]);
+    expect(told.map((e) => [e.host, e.up, e.reason])).toEqual([
+      ['h1', false, 'Failed to connect socket'],
+    ]);
+    // A new listener hears it too.
+    const later: HostStateEvent[] = [];
+    made.onHostState((event) => later.push(event));
+    expect(later.map((e) => e.up)).toEqual([false]);
+    for (let i = 0; i < 100 && made.hosts.length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(made.hosts).toEqual(['h1']);
+    // Down once (the second failure says nothing new), then up.
+    expect(told.map((e) => e.up)).toEqual([false, true]);
+    await made.close();
+  });
+
   it("passes machine events on; a removed host's are not, and it is closed", async () => {
     const { made, fakes } = await cluster();
     const events: string[] = [];

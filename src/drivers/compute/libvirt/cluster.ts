@@ -8,6 +8,8 @@
  * went away) and when it answers again (events flow): the cluster turns that into host events
  * (`onHostState`), each host's changes once, and tells a new listener every host's state at
  * once, so that the engine, which listens after the hosts were connected, knows them all.
+ *
+ * A host that cannot be connected (`serveWhenReachable`) is down, and tried again until it can.
  */
 import type { Clock } from '../../../engine/clock.js';
 import type { NamedHost } from '../../../engine/hosts.js';
@@ -39,6 +41,8 @@ export type ConnectHost = (
 export interface LibvirtClusterOptions {
   clock: Clock;
   connect: ConnectHost;
+  /** A host `serveWhenReachable` could not connect (each failure; the logs). */
+  onUnreachable?: (host: string, error: Error) => void;
 }
 
 interface Member {
@@ -56,6 +60,12 @@ export class LibvirtCluster implements ComputeDriver {
   private readonly connecting = new Map<string, Promise<void>>();
   private readonly listeners = new Set<(event: MachineEvent) => void>();
   private readonly hostListeners = new Set<(event: HostStateEvent) => void>();
+  /** Hosts to serve that could not be connected yet: their state (down) and the next try. */
+  private readonly unreachable = new Map<
+    string,
+    { state: HostStateEvent; timer: NodeJS.Timeout }
+  >();
+  private closed = false;
 
   constructor(private readonly options: LibvirtClusterOptions) {}
 
@@ -85,8 +95,37 @@ export class LibvirtCluster implements ComputeDriver {
     this.tell(state);
   }
 
+  /**
+   * Connects the host, or, when it cannot be connected now, reports it down (why: the error)
+   * and tries again every `retryMs` until it can (or it is removed, or the cluster closed).
+   */
+  async serveWhenReachable(host: NamedHost, retryMs: number): Promise<void> {
+    try {
+      await this.addHost(host);
+      this.unreachable.delete(host.name);
+    } catch (error) {
+      if (this.closed) return;
+      this.options.onUnreachable?.(host.name, error as Error);
+      const known = this.unreachable.get(host.name);
+      const reason = (error as Error).message;
+      const state: HostStateEvent = known?.state ?? {
+        host: host.name,
+        up: false,
+        at: this.options.clock.now(),
+        reason,
+      };
+      const timer = setTimeout(() => void this.serveWhenReachable(host, retryMs), retryMs);
+      timer.unref();
+      this.unreachable.set(host.name, { state, timer });
+      if (!known) this.tell(state);
+    }
+  }
+
   /** Stops serving the host: its event stream and virsh end, its machines run on. */
   async removeHost(name: string): Promise<void> {
+    const unreachable = this.unreachable.get(name);
+    if (unreachable) clearTimeout(unreachable.timer);
+    this.unreachable.delete(name);
     await this.connecting.get(name)?.catch(() => {});
     const member = this.members.get(name);
     if (!member) return;
@@ -117,6 +156,7 @@ export class LibvirtCluster implements ComputeDriver {
   onHostState(listener: (event: HostStateEvent) => void): () => void {
     this.hostListeners.add(listener);
     for (const member of this.members.values()) listener(member.state);
+    for (const { state } of this.unreachable.values()) listener(state);
     return () => this.hostListeners.delete(listener);
   }
 
@@ -218,6 +258,9 @@ export class LibvirtCluster implements ComputeDriver {
 
   /** Every host's streams and listeners end; machines keep their state. */
   async close(): Promise<void> {
+    this.closed = true;
+    for (const { timer } of this.unreachable.values()) clearTimeout(timer);
+    this.unreachable.clear();
     this.listeners.clear();
     this.hostListeners.clear();
     await Promise.allSettled([...this.connecting.values()]);
