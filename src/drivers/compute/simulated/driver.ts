@@ -112,7 +112,7 @@ export class SimulatedCompute implements ComputeDriver {
   /** The host, for a call about its machines: rejected while it does not answer. */
   private live(host: string): SimulatedHost {
     const simulated = this.host(host);
-    simulated.answering();
+    simulated.checkAnswering();
     return simulated;
   }
 
@@ -256,7 +256,7 @@ export class SimulatedHost {
   }
 
   /** Throws while the host does not answer. */
-  answering(): void {
+  checkAnswering(): void {
     if (this.silence !== null) {
       throw new DriverError(`host ${this.name} does not answer: ${this.silence}`, false);
     }
