@@ -23,6 +23,7 @@ import { ControlledClock } from './engine/clock.js';
 import { Engine } from './engine/engine.js';
 import { declareHosts, everyRegisteredHost } from './engine/host-declarations.js';
 import { HostWatch } from './engine/host-watch.js';
+import { listHosts } from './engine/hosts.js';
 import type { RouteSpec } from './http/api.js';
 import { Authenticator } from './http/auth.js';
 import { installEvents } from './http/events.js';
@@ -219,9 +220,14 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     const hosts: string[] = everyHost
       ? (await everyRegisteredHost(store)).map((host) => host.name)
       : parseHosts(config.hosts);
+    // What the operator declared of each host (its libvirt URI, pool, network).
+    const hostRecords = new Map(
+      (await store.read((tx) => listHosts(tx))).map(({ name, ...record }) => [name, record]),
+    );
     const drivers = await createDrivers(config.driver, {
       clock,
       hosts,
+      hostRecords,
       state: (namespace) => stateTable(store, namespace),
       transitions: () => transitions,
       tunnelHost: config.host,

@@ -5,6 +5,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Clock } from '../engine/clock.js';
+import type { HostRecord } from '../engine/hosts.js';
 import type { GuestContextPorts } from './compute/simulated/context-sockets.js';
 import type { MachineTable, SimulatedCompute } from './compute/simulated/driver.js';
 import type { ComputeDriver, DriverProbe } from './compute/types.js';
@@ -18,6 +19,11 @@ export interface DriverEnv {
   clock: Clock;
   /** The hosts this process serves (`--hosts`). */
   hosts: readonly string[];
+  /**
+   * What the operator declared of hosts (`engine/hosts.ts`), by name, as the store had it when
+   * the drivers were built; a host without a record takes the process's settings.
+   */
+  hostRecords?: ReadonlyMap<string, HostRecord>;
   /** A namespace of the store's component state, for drivers that keep records there. */
   state: (namespace: string) => MachineTable;
   /** The simulated transition times (`--transitions`), as they are now. */

@@ -1,22 +1,27 @@
 /**
- * `--driver libvirt`: the compute and storage drivers on one libvirt host (`--libvirt-uri`).
- * Building them connects to libvirt, makes what the host needs if it is absent (the pool, the
- * public network, the socket directory: `bootstrapLibvirt`), decides the accelerator, starts the
- * event stream (waiting until it is proven subscribed, so no event of a re-adopted machine is
- * missed) and listens again on the serial ports of the machines that already run.
+ * `--driver libvirt`: the compute and storage drivers on the libvirt hosts of the process
+ * (`--hosts`; each host's URI, pool and network from its host record, else the `--libvirt-*`
+ * settings). Connecting a host makes what it needs if it is absent (the pool, the public network,
+ * the socket directory: `bootstrapLibvirt`), decides the accelerator, starts its event stream
+ * (waiting until it is proven subscribed, so no event of a re-adopted machine is missed) and
+ * listens again on the serial ports of the machines that already run there. Several hosts are
+ * one `LibvirtCluster`, and share one storage pool: a directory every host reaches.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import type { NamedHost } from '../engine/hosts.js';
 import { bootstrapLibvirt } from './compute/libvirt/bootstrap.js';
+import { LibvirtCluster } from './compute/libvirt/cluster.js';
 import type { Accelerator } from './compute/libvirt/domain-xml.js';
 import { LibvirtCompute } from './compute/libvirt/driver.js';
 import { LibvirtHost } from './compute/libvirt/host.js';
 import { claimLibvirtHost, type HostClaim } from './compute/libvirt/host-claim.js';
 import { probeAccelerator } from './compute/libvirt/probe.js';
+import type { VirshRunner } from './compute/libvirt/virsh-shell.js';
 import type { DriverEnv, Drivers } from './env.js';
 import type { LibvirtSettings } from './libvirt-settings.js';
 import { LibvirtStorage } from './storage/libvirt/driver.js';
@@ -25,49 +30,205 @@ import { LibvirtVolumes } from './storage/libvirt/volumes.js';
 
 /** How long the event stream may take to prove it is subscribed. */
 const EVENTS_READY_MS = 30_000;
+/**
+ * The event stream's keepalive: a daemon that stops answering is given up after about 3-4 s (a
+ * daemon that goes away ends the stream at once), and its host reported down.
+ */
+const EVENT_KEEPALIVE = { intervalS: 1, count: 3 };
+/** Reconnecting a host that went away: from 250 ms, doubling, up to 1 s between attempts. */
+const EVENT_BACKOFF = { initialMs: 250, maxMs: 1_000 };
+/** Several hosts: one that cannot be connected at start is down, and tried again this often. */
+const CONNECT_RETRY_MS = 5_000;
 
 const execFileP = promisify(execFile);
 
-export async function createLibvirtDrivers(env: DriverEnv): Promise<Drivers> {
+/** A host's settings: its record's, else the process's `--libvirt-*`. */
+export interface HostSettings {
+  name: string;
+  uri: string;
+  pool: string;
+  /** The pool's directory, absolute. */
+  poolPath: string;
+  /** Whether the pool's directory is shared storage every host reaches. */
+  sharedPool: boolean;
+  network: string;
+  bridge: string;
+}
+
+export function hostSettings(env: DriverEnv, host: NamedHost): HostSettings {
   const settings = env.libvirt;
-  if (env.hosts.length !== 1) {
-    throw new Error(
-      `--driver libvirt serves one host per process (--hosts names ${env.hosts.length}): run a process per libvirt host`,
-    );
+  return {
+    name: host.name,
+    uri: host.uri ?? settings.uri,
+    pool: host.pool ?? settings.pool,
+    poolPath: resolve(host.poolPath ?? join(env.dataDir, 'libvirt', 'pool')),
+    sharedPool: host.sharedPool === true,
+    network: host.network ?? settings.network,
+    bridge: host.bridge ?? settings.bridge,
+  };
+}
+
+/**
+ * Why these hosts cannot be served together, or undefined: several hosts need one pool every
+ * one of them reaches (the same directory, declared shared, or on this machine's filesystem:
+ * hosts whose URI is local), and each its own libvirt.
+ */
+export function clusterProblem(hosts: readonly HostSettings[]): string | undefined {
+  if (hosts.length < 2) return undefined;
+  const uris = new Map<string, string>();
+  for (const host of hosts) {
+    const other = uris.get(host.uri);
+    if (other !== undefined) {
+      return `libvirt hosts ${other} and ${host.name} both name ${host.uri}: give each host the URI of its own libvirt`;
+    }
+    uris.set(host.uri, host.name);
   }
-  const hostName = env.hosts[0]!;
+  const [first] = hosts;
+  for (const host of hosts) {
+    if (host.pool !== first!.pool || host.poolPath !== first!.poolPath) {
+      return `libvirt hosts ${first!.name} and ${host.name} have different pools (${first!.pool} on ${first!.poolPath}, ${host.pool} on ${host.poolPath}): several hosts in one process share one pool, for now (docs/libvirt.md, "Several hosts")`;
+    }
+    if (!host.sharedPool && !isLocalUri(host.uri)) {
+      return `libvirt host ${host.name} (${host.uri}) is not on this machine and its pool ${host.poolPath} is not declared shared (sharedPool): several hosts in one process need a pool on shared storage, for now (docs/libvirt.md, "Several hosts")`;
+    }
+  }
+  return undefined;
+}
+
+/** Whether a libvirt URI reaches a daemon on this machine (its files are this machine's). */
+function isLocalUri(uri: string): boolean {
+  try {
+    const url = new URL(uri);
+    return url.host === '' && (url.protocol === 'qemu:' || url.protocol === 'qemu+unix:');
+  } catch {
+    return false;
+  }
+}
+
+export async function createLibvirtDrivers(env: DriverEnv): Promise<Drivers> {
+  const hosts = env.hosts.map((name) =>
+    hostSettings(env, { ...(env.hostRecords?.get(name) ?? {}), name }),
+  );
+  const problem = clusterProblem(hosts);
+  if (problem) throw new Error(problem);
+  const several = hosts.length > 1;
+  const cluster: LibvirtCluster = new LibvirtCluster({
+    clock: env.clock,
+    connect: async (named, report) => {
+      const settings = hostSettings(env, named);
+      // A host added while running must share the pool of those served.
+      const served = cluster.records().filter((record) => record.name !== named.name);
+      const added = clusterProblem([...served.map((r) => hostSettings(env, r)), settings]);
+      if (added) throw new Error(added);
+      return connectHost(env, settings, report, several || served.length > 0);
+    },
+    onUnreachable: (host, error) =>
+      env.log(
+        'warn',
+        { host, err: error },
+        `libvirt host ${host} cannot be connected: ${error.message}`,
+      ),
+  });
+  try {
+    for (const host of env.hosts) {
+      const named = { ...env.hostRecords?.get(host), name: host };
+      // One host is the process's whole purpose: it must connect. Of several, those that answer
+      // are served, the others are down until they can be connected.
+      if (several) await cluster.serveWhenReachable(named, CONNECT_RETRY_MS);
+      else await cluster.addHost(named);
+    }
+    if (cluster.hosts.length === 0) {
+      throw new Error(`none of the libvirt hosts ${env.hosts.join(', ')} can be connected`);
+    }
+  } catch (error) {
+    await cluster.close();
+    throw error;
+  }
+  const first = hosts[0]!;
+  // One host: its pool, through its virsh. Several: the shared pool, through any host that
+  // answers (whichever one the call comes to: each call asks again).
+  let virsh: VirshRunner;
+  let uri: string | (() => string);
+  if (several) {
+    virsh = {
+      run: async (args, options) => cluster.answering().shell.run(args, options),
+      runWithFile: async (content, args, options) =>
+        cluster.answering().shell.runWithFile(content, args, options),
+    };
+    uri = () => cluster.answering().uri;
+  } else {
+    const host = cluster.answering();
+    virsh = host.shell;
+    uri = host.uri;
+  }
+  const volumes = new LibvirtVolumes({ virsh, uri, pool: first.pool, shared: several });
+  return {
+    name: 'libvirt',
+    compute: cluster,
+    storage: new LibvirtStorage({
+      volumes,
+      poolPath: first.poolPath,
+      host: several ? null : first.name,
+    }),
+    probe: await cluster.probe(),
+    simulated: undefined,
+    images: new VolumeImageStore({
+      volumes,
+      virsh,
+      root: join(env.dataDir, 'libvirt', 'uploads'),
+    }),
+  };
+}
+
+/**
+ * Connects one host: claims it (no shared store), makes what it needs, starts its event stream
+ * and re-adopts its running machines. `report` hears when it stops and starts answering.
+ */
+async function connectHost(
+  env: DriverEnv,
+  settings: HostSettings,
+  report: (up: boolean, reason?: string) => void,
+  sharedPool: boolean,
+): Promise<{ compute: LibvirtCompute; libvirt: LibvirtHost }> {
+  const hostName = settings.name;
+  const uri = settings.uri;
   let compute: LibvirtCompute | undefined;
   let connected!: () => void;
   const ready = new Promise<void>((resolve) => {
     connected = resolve;
   });
   const host = new LibvirtHost({
-    uri: settings.uri,
+    uri,
+    eventKeepalive: EVENT_KEEPALIVE,
+    eventBackoff: EVENT_BACKOFF,
     onEvent: (event) => compute?.domainEvent(event),
     onConnected: () => {
       connected();
-      env.log('info', { uri: settings.uri }, 'libvirt events flow');
+      env.log('info', { host: hostName, uri }, 'libvirt events flow');
+      report(true);
     },
-    onDisconnected: (reason) =>
-      env.log('warn', { uri: settings.uri, reason }, 'libvirt events stopped'),
-    onNotice: (message) => env.log('warn', { uri: settings.uri }, message),
+    onDisconnected: (reason) => {
+      env.log('warn', { host: hostName, uri, reason }, 'libvirt events stopped');
+      report(false, reason);
+    },
+    onNotice: (message) => env.log('warn', { host: hostName, uri }, message),
   });
   let claim: HostClaim | undefined;
   try {
     // Before anything is made or adopted there: a second process must change nothing.
     if (!env.sharedStore) {
-      claim = await claimLibvirtHost(await hostIdentity(host, settings.uri), settings.uri, {
+      claim = await claimLibvirtHost(await hostIdentity(host, uri), uri, {
         pid: process.pid,
         dataDir: env.dataDir,
       });
     }
     const boot = await bootstrapLibvirt(host, {
       dataDir: env.dataDir,
-      pool: { name: settings.pool },
+      pool: { name: settings.pool, path: settings.poolPath },
       network: {
         name: settings.network,
         bridge: settings.bridge,
-        forward: settings.forward,
+        forward: env.libvirt.forward,
         ipv4: {
           address: env.publicNetwork.gateway,
           prefix: env.publicNetwork.prefix,
@@ -75,12 +236,13 @@ export async function createLibvirtDrivers(env: DriverEnv): Promise<Drivers> {
         },
       },
     });
-    const { mhz } = await host.nodeInfo();
-    const accelerator = await decideAccelerator(host, settings.accelerator, env);
+    const node = await host.nodeInfo();
+    const accelerator = await decideAccelerator(host, env.libvirt.accelerator, env);
     const volumes = new LibvirtVolumes({
       virsh: host.shell,
-      uri: settings.uri,
+      uri,
       pool: boot.pool.name,
+      shared: sharedPool,
     });
     compute = new LibvirtCompute({
       hostName,
@@ -91,14 +253,16 @@ export async function createLibvirtDrivers(env: DriverEnv): Promise<Drivers> {
       machines: env.state(`libvirt.machines.${hostName}`),
       accelerator: accelerator.accelerator,
       acceleratorWarning: accelerator.warning,
-      hostMhz: mhz,
+      hostMhz: node.mhz,
+      capacity: { mhz: node.mhz * node.cpus, memory: node.memoryKiB * 1024 },
       publicNetwork: settings.network,
       poolPath: boot.pool.path,
       socketDir: boot.socketDir,
       serialHost: env.serialHost,
       tunnelHost: env.tunnelHost,
       serveContext: env.serveContext,
-      onError: (error, context) => env.log('warn', { ...context, err: error }, error.message),
+      onError: (error, context) =>
+        env.log('warn', { ...context, host: hostName, err: error }, error.message),
     });
     host.open();
     // The timer is what keeps the process alive meanwhile: virsh's processes are unref'd.
@@ -108,7 +272,7 @@ export async function createLibvirtDrivers(env: DriverEnv): Promise<Drivers> {
         ready,
         new Promise((_, reject) => {
           timer = setTimeout(
-            () => reject(new Error(`libvirt at ${settings.uri} sent no events within 30 s`)),
+            () => reject(new Error(`libvirt at ${uri} sent no events within 30 s`)),
             EVENTS_READY_MS,
           );
         }),
@@ -117,19 +281,10 @@ export async function createLibvirtDrivers(env: DriverEnv): Promise<Drivers> {
       clearTimeout(timer);
     }
     const adopted = await compute.adopt();
-    if (adopted.length > 0) env.log('info', { machines: adopted }, 'libvirt: re-adopted machines');
-    return {
-      name: 'libvirt',
-      compute,
-      storage: new LibvirtStorage({ volumes, poolPath: boot.pool.path, host: hostName }),
-      probe: await compute.probe(),
-      simulated: undefined,
-      images: new VolumeImageStore({
-        volumes,
-        virsh: host.shell,
-        root: join(env.dataDir, 'libvirt', 'uploads'),
-      }),
-    };
+    if (adopted.length > 0) {
+      env.log('info', { host: hostName, machines: adopted }, 'libvirt: re-adopted machines');
+    }
+    return { compute, libvirt: host };
   } catch (error) {
     await host.close();
     await claim?.release();
@@ -200,7 +355,11 @@ async function hostIdentity(host: LibvirtHost, uri: string): Promise<string> {
   const name = (await host.shell.run(['hostname'])).trim();
   let path = '';
   try {
-    path = new URL(uri).pathname;
+    const url = new URL(uri);
+    path = url.pathname;
+    // Daemons of one machine on sockets of their own (test hosts in namespaces) are different hosts.
+    const socket = url.searchParams.get('socket');
+    if (socket !== null) path += `?socket=${socket}`;
   } catch {
     // An URI URL cannot read: the host name alone.
   }

@@ -11,12 +11,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
-import type { ComputeDriver, MachineEvent } from '../drivers/compute/types.js';
+import type { ComputeDriver, HostStateEvent, MachineEvent } from '../drivers/compute/types.js';
 import { DriverError } from '../drivers/errors.js';
 import type { StorageDriver } from '../drivers/storage/types.js';
 import { ApiError, errors } from '../errors.js';
 import type { Store, Task } from '../store/types.js';
 import type { Clock } from './clock.js';
+import { putHostStatus } from './hosts.js';
 import { hostOf, registerHosts } from './placement.js';
 import { DEFAULT_TUNNEL_LIMITS, TunnelLedger, type TunnelLimits } from './tunnel-limits.js';
 
@@ -33,6 +34,11 @@ export interface EngineContext {
    * processes that ask it to open a tunnel; absent: they name their own.
    */
   tunnelAddress?: string;
+  /**
+   * The hosts of this process whose hypervisor does not answer now (the driver's host events),
+   * kept by the engine: reconciliation leaves their servers alone until they answer again.
+   */
+  hostsDown?: ReadonlySet<string>;
 }
 
 /** Finishes one task. Must be idempotent, and end by removing the task in its last write. */
@@ -55,12 +61,16 @@ export type ReconcileStep = (ctx: EngineContext, startup: boolean) => Promise<vo
 /** What a module does when a host of this process reports a machine's state change. */
 export type MachineEventHandler = (event: MachineEvent, ctx: EngineContext) => Promise<void>;
 
+/** What a module does when a host of this process stops or starts answering. */
+export type HostEventHandler = (event: HostStateEvent, ctx: EngineContext) => Promise<void>;
+
 /** What a resource (or the test control) contributes to the engine. */
 export interface EngineModule {
   name: string;
   tasks?: Readonly<Record<string, TaskHandler | TaskKind>>;
   reconcile?: ReconcileStep;
   machineEvents?: MachineEventHandler;
+  hostEvents?: HostEventHandler;
 }
 
 export interface EngineOptions {
@@ -158,6 +168,9 @@ export class Engine implements Tunnels {
   /** The reconciliation under way, if any (one at a time). */
   private reconciling: Promise<void> | undefined;
   private stopEvents: (() => void) | undefined;
+  private stopHostEvents: (() => void) | undefined;
+  /** Hosts of this process whose hypervisor does not answer (`ctx.hostsDown`). */
+  private readonly down = new Set<string>();
   /** Machine events are handled one after another, in the order they came. */
   private events: Promise<void> = Promise.resolve();
   private readonly kinds = new Map<string, TaskKind>();
@@ -165,11 +178,14 @@ export class Engine implements Tunnels {
   readonly tunnelLedger: TunnelLedger;
   private idleTimer: NodeJS.Timeout | undefined;
 
+  readonly ctx: EngineContext;
+
   constructor(
-    readonly ctx: EngineContext,
+    ctx: EngineContext,
     private readonly modules: readonly EngineModule[],
     private readonly options: EngineOptions = {},
   ) {
+    this.ctx = { ...ctx, hostsDown: this.down };
     for (const module of modules) {
       for (const [type, handler] of Object.entries(module.tasks ?? {})) {
         if (this.kinds.has(type)) throw new Error(`task type ${type} is registered twice`);
@@ -211,6 +227,7 @@ export class Engine implements Tunnels {
       if (changes.some((change) => change.op === 'task')) this.wake();
     });
     this.stopEvents = this.ctx.compute.onEvent((event) => this.machineEvent(event));
+    this.stopHostEvents = this.ctx.compute.onHostState?.((event) => this.hostEvent(event));
     this.renewTimer = setInterval(() => void this.renew(), RENEW_EVERY_MS);
     this.renewTimer.unref();
     const every = this.options.reconcileIntervalMs ?? 0;
@@ -283,6 +300,55 @@ export class Engine implements Tunnels {
     });
   }
 
+  /**
+   * A host of this process stopped or started answering: its status is written (with the
+   * capacity its driver reports when it is up), then the modules see it, in order with machine
+   * events.
+   */
+  private hostEvent(event: HostStateEvent): void {
+    if (this.stateValue !== 'running') return;
+    // A host added while running (`ComputeDriver.addHost`) is the driver's before it is in `hosts`.
+    if (!this.ctx.hosts.includes(event.host) && !this.ctx.compute.hosts.includes(event.host)) {
+      return;
+    }
+    if (event.up) this.down.delete(event.host);
+    else this.down.add(event.host);
+    this.events = this.events.then(async () => {
+      try {
+        await this.writeHostStatus(event);
+      } catch (e) {
+        this.ctx.logger.error({ err: e, host: event.host }, 'engine: writing a host status failed');
+      }
+      for (const module of this.modules) {
+        if (!module.hostEvents) continue;
+        try {
+          await module.hostEvents(event, this.ctx);
+        } catch (e) {
+          this.ctx.logger.error(
+            { err: e, module: module.name, host: event.host, up: event.up },
+            'engine: handling a host event failed',
+          );
+        }
+      }
+    });
+  }
+
+  private async writeHostStatus(event: HostStateEvent): Promise<void> {
+    const capacity = event.up
+      ? (await this.ctx.compute.probe()).hosts.find((h) => h.name === event.host)?.capacity
+      : undefined;
+    await this.ctx.store.write((tx) =>
+      putHostStatus(tx, event.host, {
+        up: event.up,
+        since: event.at,
+        ...(capacity ? { mhz: capacity.mhz, memory: capacity.memory } : {}),
+        ...(event.reason !== undefined ? { reason: event.reason } : {}),
+      }),
+    );
+    if (event.up) this.ctx.logger.info({ host: event.host }, 'host answers');
+    else this.ctx.logger.warn({ host: event.host, reason: event.reason }, 'host does not answer');
+  }
+
   /** Resolves once the machine events reported so far are handled (tests). */
   async eventsHandled(): Promise<void> {
     await this.events;
@@ -308,6 +374,7 @@ export class Engine implements Tunnels {
   private async windDown(): Promise<void> {
     this.stopListening?.();
     this.stopEvents?.();
+    this.stopHostEvents?.();
     if (this.renewTimer) clearInterval(this.renewTimer);
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
     if (this.idleTimer) clearInterval(this.idleTimer);

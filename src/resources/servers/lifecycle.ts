@@ -9,6 +9,7 @@ import type { MachineCounters, MachineSpec } from '../../drivers/compute/types.j
 import type {
   EngineContext,
   EngineModule,
+  HostEventHandler,
   MachineEventHandler,
   ReconcileStep,
   TaskHandler,
@@ -490,9 +491,22 @@ const machineStopped: MachineEventHandler = async (event, ctx) => {
  * server of its own are powered off.
  */
 const reconcileServers: ReconcileStep = async (ctx) => {
+  await reconcileHosts(ctx, ctx.hosts);
+};
+
+/**
+ * The reconciliation of the servers of `hosts` (those of this process that answer: a host that
+ * does not is left alone, its servers `unavailable`, until it answers again).
+ */
+async function reconcileHosts(ctx: EngineContext, hosts: readonly string[]): Promise<void> {
   const { store, compute, logger } = ctx;
+  // A host the driver no longer serves (removed while running) is no one's to reconcile here.
+  const answering = hosts.filter(
+    (host) => compute.hosts.includes(host) && !ctx.hostsDown?.has(host),
+  );
+  if (answering.length === 0) return;
   const servers = await store.read((tx) => tx.byStatus('servers', LIVE_SERVER_STATUSES));
-  const known = new Map<string, Set<string>>(ctx.hosts.map((host) => [host, new Set()]));
+  const known = new Map<string, Set<string>>(answering.map((host) => [host, new Set()]));
   for (const record of servers) {
     const host = await store.read((tx) => hostOf(tx, record.uuid));
     const mine = known.get(host);
@@ -546,6 +560,40 @@ const reconcileServers: ReconcileStep = async (ctx) => {
       await compute.stop(host, machine.uuid);
     }
   }
+}
+
+/** Statuses of servers whose machine a host that stops answering may still run. */
+const RUNNING_STATUSES = ['running', 'starting'];
+
+/**
+ * A host of this process stopped answering: its `running` (and `starting`) servers become
+ * `unavailable` (what runs there is unknown), except those with a task under way, which the task
+ * ends (a start on a host that does not answer fails or retries as any start). When it answers
+ * again the hypervisor is the authority: its servers are reconciled at once (a machine that ran
+ * through the outage is `running` again with the same `active_since`; one that is gone
+ * `stopped`).
+ */
+const hostChanged: HostEventHandler = async (event, ctx) => {
+  if (event.up) {
+    await reconcileHosts(ctx, [event.host]);
+    return;
+  }
+  const servers = await ctx.store.read((tx) => tx.byStatus('servers', RUNNING_STATUSES));
+  for (const record of servers) {
+    await ctx.store.write(async (tx) => {
+      const server = await loadServer(tx, record.uuid);
+      if (!server || !RUNNING_STATUSES.includes(server.doc.status)) return;
+      if ((await hostOf(tx, record.uuid)) !== event.host) return;
+      if ((await tx.tasksOf(record.uuid)).length > 0) return;
+      const before = server.doc.status;
+      server.doc.status = 'unavailable';
+      await saveServer(tx, server);
+      ctx.logger.warn(
+        { server: record.uuid, host: event.host, from: before, reason: event.reason },
+        'server unavailable: its host does not answer',
+      );
+    });
+  }
 };
 
 /** Servers' tasks, failure states, machine events and reconciliation, for the engine. */
@@ -564,5 +612,6 @@ export function serverLifecycle(deps: ServerLifecycleDeps): EngineModule {
     },
     reconcile: reconcileServers,
     machineEvents: machineStopped,
+    hostEvents: hostChanged,
   };
 }

@@ -59,6 +59,8 @@ export interface LibvirtComputeOptions {
   acceleratorWarning: string | null;
   /** The host's MHz per core, for CPU quotas. */
   hostMhz: number;
+  /** What the host offers servers (MHz of all its cores, memory bytes), for the probe. */
+  capacity?: { mhz: number; memory: number };
   /** The public network (made by the bootstrap). */
   publicNetwork: string;
   /** The pool's directory (a qcow2's base image must be in it). */
@@ -175,6 +177,7 @@ export class LibvirtCompute implements ComputeDriver {
           name: this.options.hostName,
           accelerator: this.options.accelerator,
           warning: this.options.acceleratorWarning,
+          ...(this.options.capacity ? { capacity: this.options.capacity } : {}),
         },
       ],
       features: ['events', 'counters', 'vnc', 'console'],

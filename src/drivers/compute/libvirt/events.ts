@@ -1,9 +1,11 @@
 /**
- * A libvirt host's domain events: one `virsh -k 5 -K 3 event --all --loop --timestamp` per host,
- * its lines parsed into typed events.
+ * A libvirt host's domain events: one `virsh -k I -K N event --all --loop --timestamp` per host
+ * (keepalive every I s, given up after N unanswered; 5 and 3 by default, 1 and 3 as the driver
+ * runs it), its lines parsed into typed events.
  *
  * The process ends when the connection does (a daemon restart ends it at once; a hung daemon
- * after the keepalive gives up, about 15-20 s). It is then started again with backoff, and the
+ * after the keepalive gives up: about 15-20 s with 5 x 3, 3-4 s with 1 x 3). It is then started
+ * again with backoff, and the
  * caller is told `onDisconnected` once and `onConnected` when events flow again, so that it can
  * resync (list the domains and their states): events sent meanwhile are lost.
  *

@@ -37,6 +37,11 @@ export interface LibvirtHostOptions {
   commandTimeoutMs?: number;
   /** Restarts of the event stream: doubling from `initialMs` up to `maxMs`; 250 ms, 30 s. */
   eventBackoff?: { initialMs: number; maxMs: number };
+  /**
+   * The event stream's keepalive (interval in s, missed answers before it gives the connection
+   * up): how soon a hung daemon is noticed; default 5 and 3.
+   */
+  eventKeepalive?: { intervalS: number; count: number };
   onEvent?: (event: DomainEvent) => void;
   /** Events flow (again): resync every domain's state now. */
   onConnected?: () => void;
@@ -64,6 +69,7 @@ export class LibvirtHost {
       uri: this.uri,
       binary: options.binary,
       backoff: options.eventBackoff,
+      ...(options.eventKeepalive ? { keepalive: options.eventKeepalive } : {}),
       confirm: (name) => this.touch(name),
       onEvent: options.onEvent ?? (() => {}),
       onConnected: options.onConnected ?? (() => {}),

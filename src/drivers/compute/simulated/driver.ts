@@ -13,6 +13,7 @@ import type { Transitions } from '../../transitions.js';
 import type {
   ComputeDriver,
   DriverProbe,
+  HostStateEvent,
   MachineCounters,
   MachineEvent,
   MachineEventReason,
@@ -75,6 +76,7 @@ export class SimulatedCompute implements ComputeDriver {
   private readonly served: string[] = [];
   private readonly byHost = new Map<string, SimulatedHost>();
   private readonly listeners = new Set<(event: MachineEvent) => void>();
+  private readonly hostListeners = new Set<(event: HostStateEvent) => void>();
   private readonly shared: SharedSettings;
 
   constructor(private readonly options: SimulatedComputeOptions) {
@@ -97,6 +99,9 @@ export class SimulatedCompute implements ComputeDriver {
       this.options.machines(name),
       this.shared,
       (event) => this.emit(event),
+      (event) => {
+        for (const listener of this.hostListeners) listener(event);
+      },
     );
     this.byHost.set(name, host);
     this.served.push(name);
@@ -130,6 +135,13 @@ export class SimulatedCompute implements ComputeDriver {
     return host;
   }
 
+  /** The host, for a call about its machines: rejected while it does not answer. */
+  private live(host: string): SimulatedHost {
+    const simulated = this.host(host);
+    simulated.checkAnswering();
+    return simulated;
+  }
+
   private emit(event: MachineEvent): void {
     for (const listener of this.listeners) listener(event);
   }
@@ -142,41 +154,47 @@ export class SimulatedCompute implements ComputeDriver {
     };
   }
 
-  start(host: string, spec: MachineSpec): Promise<{ activeSince: number }> {
-    return this.host(host).start(spec);
+  async start(host: string, spec: MachineSpec): Promise<{ activeSince: number }> {
+    return this.live(host).start(spec);
   }
 
-  stop(host: string, uuid: string): Promise<void> {
-    return this.host(host).stop(uuid);
+  async stop(host: string, uuid: string): Promise<void> {
+    return this.live(host).stop(uuid);
   }
 
-  shutdown(host: string, uuid: string, timeoutMs: number): Promise<boolean> {
-    return this.host(host).shutdown(uuid, timeoutMs);
+  async shutdown(host: string, uuid: string, timeoutMs: number): Promise<boolean> {
+    return this.live(host).shutdown(uuid, timeoutMs);
   }
 
-  kill(host: string, uuid: string): Promise<void> {
-    return this.host(host).kill(uuid);
+  async kill(host: string, uuid: string): Promise<void> {
+    return this.live(host).kill(uuid);
   }
 
-  pause(host: string, uuid: string): Promise<void> {
-    return this.host(host).pause(uuid);
+  async pause(host: string, uuid: string): Promise<void> {
+    return this.live(host).pause(uuid);
   }
 
-  status(host: string, uuid: string): Promise<MachineStatus> {
-    return this.host(host).status(uuid);
+  async status(host: string, uuid: string): Promise<MachineStatus> {
+    return this.live(host).status(uuid);
   }
 
-  machines(host: string): Promise<MachineInfo[]> {
-    return this.host(host).machines();
+  async machines(host: string): Promise<MachineInfo[]> {
+    return this.live(host).machines();
   }
 
-  counters(host: string, uuid: string): Promise<MachineCounters | null> {
-    return this.host(host).counters(uuid);
+  async counters(host: string, uuid: string): Promise<MachineCounters | null> {
+    return this.live(host).counters(uuid);
   }
 
   onEvent(listener: (event: MachineEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Simulated hosts stop answering only when a test says so (`SimulatedHost.stopAnswering`). */
+  onHostState(listener: (event: HostStateEvent) => void): () => void {
+    this.hostListeners.add(listener);
+    return () => this.hostListeners.delete(listener);
   }
 
   openVnc(host: string, uuid: string, password: string, name: string): Promise<{ port: number }> {
@@ -211,6 +229,7 @@ export class SimulatedCompute implements ComputeDriver {
 
   async close(): Promise<void> {
     this.listeners.clear();
+    this.hostListeners.clear();
     await Promise.all([...this.byHost.values()].map((host) => host.close()));
   }
 }
@@ -239,7 +258,35 @@ export class SimulatedHost {
     private readonly table: MachineTable,
     private readonly shared: SharedSettings,
     private readonly emit: (event: MachineEvent) => void,
+    private readonly emitHostState: (event: HostStateEvent) => void,
   ) {}
+
+  /** Why the host does not answer (`stopAnswering`), or null while it does. */
+  private silence: string | null = null;
+
+  /**
+   * Tests: the host stops answering (a hung or unreachable hypervisor): it says so, and every
+   * call for its machines fails (worth retrying) until `answerAgain`. Its machines run on.
+   */
+  stopAnswering(reason = 'the simulated host does not answer'): void {
+    if (this.silence !== null) return;
+    this.silence = reason;
+    this.emitHostState({ host: this.name, up: false, at: this.options.clock.now(), reason });
+  }
+
+  /** Tests: the host answers again (after `stopAnswering`). */
+  answerAgain(): void {
+    if (this.silence === null) return;
+    this.silence = null;
+    this.emitHostState({ host: this.name, up: true, at: this.options.clock.now() });
+  }
+
+  /** Throws while the host does not answer. */
+  checkAnswering(): void {
+    if (this.silence !== null) {
+      throw new DriverError(`host ${this.name} does not answer: ${this.silence}`, false);
+    }
+  }
 
   /** Control: whether guests (all, of every host, or one machine) answer ACPI. */
   setGuestAcpi(answers: boolean, uuid?: string): void {

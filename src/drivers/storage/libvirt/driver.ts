@@ -17,8 +17,11 @@ export interface LibvirtStorageOptions {
   volumes: LibvirtVolumes;
   /** The pool's directory on the host. */
   poolPath: string;
-  /** The host the pool is on (a directory pool is local to its host). */
-  host: string;
+  /**
+   * The host the pool is on (a directory pool is local to its host), or null for a pool every
+   * host of the process reaches (a directory on shared storage).
+   */
+  host: string | null;
 }
 
 export class LibvirtStorage implements StorageDriver {

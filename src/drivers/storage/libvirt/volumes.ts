@@ -36,9 +36,18 @@ export interface VolumeHandle {
 export interface LibvirtVolumesOptions {
   /** The pool's host's commands. */
   virsh: VirshRunner;
-  /** The same host's URI, for the streams' own virsh processes. */
-  uri: string;
+  /**
+   * The same host's URI, for the streams' own virsh processes (a function where the host may
+   * change between calls: a shared pool reached through whichever host answers).
+   */
+  uri: string | (() => string);
   pool: string;
+  /**
+   * Whether other libvirt hosts write to the pool too (a directory on shared storage): a volume
+   * this host does not know may only be unknown to it yet, so the pool is refreshed before the
+   * volume is taken as missing.
+   */
+  shared?: boolean;
   /** The virsh executable; default `virsh`. */
   binary?: string;
 }
@@ -62,7 +71,11 @@ export class LibvirtVolumes {
 
   /** The volume, or null if it does not exist. */
   async info(name: string): Promise<VolumeHandle | null> {
-    const xml = await runUnlessMissing(this.virsh, ['vol-dumpxml', '--pool', this.pool, name]);
+    let xml = await runUnlessMissing(this.virsh, ['vol-dumpxml', '--pool', this.pool, name]);
+    if (xml === null && this.options.shared) {
+      await this.refresh();
+      xml = await runUnlessMissing(this.virsh, ['vol-dumpxml', '--pool', this.pool, name]);
+    }
     if (xml === null) return null;
     const volume = child(parseXml(xml), 'volume');
     const target = child(volume, 'target');
@@ -82,6 +95,7 @@ export class LibvirtVolumes {
    * size), or null if there is no such volume.
    */
   async physicalSize(name: string): Promise<number | null> {
+    if (this.options.shared && !(await this.info(name))) return null;
     const answer = await runUnlessMissing(this.virsh, [
       'vol-info',
       '--pool',
@@ -162,11 +176,18 @@ export class LibvirtVolumes {
 
   /** Deletes a volume; one that does not exist is no error. */
   async remove(name: string): Promise<void> {
+    // Another host's new volume must be known here before it can go.
+    if (this.options.shared && !(await this.info(name))) return;
     try {
       await this.virsh.run(['vol-delete', '--pool', this.pool, name]);
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }
+  }
+
+  /** Reads the pool's directory again (volumes other hosts made or removed). */
+  private async refresh(): Promise<void> {
+    await this.virsh.run(['pool-refresh', this.pool]);
   }
 
   /** Writes what `source` gives into the volume, from `offset` on. */
@@ -203,7 +224,8 @@ export class LibvirtVolumes {
     stdio: ['pipe' | 'ignore', 'pipe' | 'ignore', 'pipe'],
     signal: AbortSignal | undefined,
   ): ChildProcess {
-    const virsh = [this.options.binary ?? 'virsh', '-q', '-c', this.options.uri, ...args];
+    const uri = typeof this.options.uri === 'string' ? this.options.uri : this.options.uri();
+    const virsh = [this.options.binary ?? 'virsh', '-q', '-c', uri, ...args];
     const child = spawn('bash', ['-c', `set -o pipefail; ${pipe}`, 'bash', ...virsh], {
       stdio,
       detached: true,
