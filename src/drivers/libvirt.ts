@@ -5,7 +5,8 @@
  * the socket directory: `bootstrapLibvirt`), decides the accelerator, starts its event stream
  * (waiting until it is proven subscribed, so no event of a re-adopted machine is missed) and
  * listens again on the serial ports of the machines that already run there. Several hosts are
- * one `LibvirtCluster`, and share one storage pool: a directory every host reaches.
+ * one `LibvirtCluster`, and either share one storage pool (a directory every host reaches) or have
+ * a pool each, between which volumes move (`poolLayout`).
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -25,6 +26,11 @@ import type { VirshRunner } from './compute/libvirt/virsh-shell.js';
 import type { DriverEnv, Drivers } from './env.js';
 import type { LibvirtSettings } from './libvirt-settings.js';
 import { LibvirtStorage } from './storage/libvirt/driver.js';
+import {
+  HostPoolsStorage,
+  VOLUME_LOCATIONS_STATE,
+  VOLUME_MOVES_STATE,
+} from './storage/libvirt/host-pools.js';
 import { VolumeImageStore } from './storage/libvirt/image-volumes.js';
 import { LibvirtVolumes } from './storage/libvirt/volumes.js';
 
@@ -69,30 +75,70 @@ export function hostSettings(env: DriverEnv, host: NamedHost): HostSettings {
 }
 
 /**
- * Why these hosts cannot be served together, or undefined: several hosts need one pool every
- * one of them reaches (the same directory, declared shared, or on this machine's filesystem:
- * hosts whose URI is local), and each its own libvirt.
+ * How the hosts' drives are stored: `one` host's pool; one pool that several hosts reach
+ * (`shared`: the same directory, on shared storage or on this machine); or a pool of each host's
+ * own (`per-host`: a volume is on one host, and moves when a server using it starts elsewhere).
  */
-export function clusterProblem(hosts: readonly HostSettings[]): string | undefined {
-  if (hosts.length < 2) return undefined;
+export type PoolLayout = 'one' | 'shared' | 'per-host';
+
+/**
+ * The hosts' pool layout, or why they cannot be served together: each host needs its own
+ * libvirt, and either every host reaches one pool (declared shared, or on this machine's
+ * filesystem: hosts whose URI is local), or none is declared shared and each has its own (hosts
+ * on this machine in directories of their own).
+ */
+export function poolLayout(hosts: readonly HostSettings[]): PoolLayout | { problem: string } {
   const uris = new Map<string, string>();
   for (const host of hosts) {
     const other = uris.get(host.uri);
     if (other !== undefined) {
-      return `libvirt hosts ${other} and ${host.name} both name ${host.uri}: give each host the URI of its own libvirt`;
+      return {
+        problem: `libvirt hosts ${other} and ${host.name} both name ${host.uri}: give each host the URI of its own libvirt`,
+      };
     }
     uris.set(host.uri, host.name);
   }
-  const [first] = hosts;
-  for (const host of hosts) {
-    if (host.pool !== first!.pool || host.poolPath !== first!.poolPath) {
-      return `libvirt hosts ${first!.name} and ${host.name} have different pools (${first!.pool} on ${first!.poolPath}, ${host.pool} on ${host.poolPath}): several hosts in one process share one pool, for now (docs/libvirt.md, "Several hosts")`;
+  if (hosts.length < 2) return 'one';
+  const [first] = hosts as [HostSettings, ...HostSettings[]];
+  const samePool = hosts.every(
+    (host) => host.pool === first.pool && host.poolPath === first.poolPath,
+  );
+  const declared = hosts.filter((host) => host.sharedPool);
+  // One directory on this machine is one pool, whether declared shared or not.
+  const allLocal = hosts.every((host) => isLocalUri(host.uri));
+  if (declared.length === hosts.length || (declared.length === 0 && samePool && allLocal)) {
+    if (!samePool) {
+      const other = hosts.find((h) => h.pool !== first.pool || h.poolPath !== first.poolPath)!;
+      return {
+        problem: `libvirt hosts ${first.name} and ${other.name} declare a shared pool but name different ones (${first.pool} on ${first.poolPath}, ${other.pool} on ${other.poolPath}): a shared pool is one pool every host defines on one directory (docs/libvirt.md, "Several hosts in one process")`,
+      };
     }
-    if (!host.sharedPool && !isLocalUri(host.uri)) {
-      return `libvirt host ${host.name} (${host.uri}) is not on this machine and its pool ${host.poolPath} is not declared shared (sharedPool): several hosts in one process need a pool on shared storage, for now (docs/libvirt.md, "Several hosts")`;
-    }
+    return 'shared';
   }
-  return undefined;
+  if (declared.length > 0) {
+    const shared = declared.map((host) => host.name).join(', ');
+    const own = hosts.filter((host) => !host.sharedPool).map((host) => host.name);
+    return {
+      problem: `libvirt hosts ${shared} declare a shared pool and ${own.join(', ')} do not: either every host reaches one shared pool, or each has its own (docs/libvirt.md, "Several hosts in one process")`,
+    };
+  }
+  const local = new Map<string, string>();
+  for (const host of hosts.filter((h) => isLocalUri(h.uri))) {
+    const other = local.get(host.poolPath);
+    if (other !== undefined) {
+      return {
+        problem: `libvirt hosts ${other} and ${host.name} are on this machine with their pools in one directory (${host.poolPath}) while other hosts have pools of their own: give each a directory of its own, or every host the same shared pool (docs/libvirt.md, "Several hosts in one process")`,
+      };
+    }
+    local.set(host.poolPath, host.name);
+  }
+  return 'per-host';
+}
+
+/** Why these hosts cannot be served together, or undefined (`poolLayout`'s problem). */
+export function clusterProblem(hosts: readonly HostSettings[]): string | undefined {
+  const layout = poolLayout(hosts);
+  return typeof layout === 'string' ? undefined : layout.problem;
 }
 
 /** Whether a libvirt URI reaches a daemon on this machine (its files are this machine's). */
@@ -109,18 +155,44 @@ export async function createLibvirtDrivers(env: DriverEnv): Promise<Drivers> {
   const hosts = env.hosts.map((name) =>
     hostSettings(env, { ...(env.hostRecords?.get(name) ?? {}), name }),
   );
-  const problem = clusterProblem(hosts);
-  if (problem) throw new Error(problem);
-  const several = hosts.length > 1;
+  const layout = poolLayout(hosts);
+  if (typeof layout !== 'string') throw new Error(layout.problem);
+  const first = hosts[0]!;
+  // A pool per host: volumes are recorded where placement reads them, and move between hosts.
+  const perHost =
+    layout === 'per-host'
+      ? new HostPoolsStorage({
+          pools: new Map(),
+          locations: env.state(VOLUME_LOCATIONS_STATE),
+          moves: env.state(VOLUME_MOVES_STATE),
+          defaultHost: first.name,
+        })
+      : undefined;
   const cluster: LibvirtCluster = new LibvirtCluster({
     clock: env.clock,
     connect: async (named, report) => {
       const settings = hostSettings(env, named);
-      // A host added while running must share the pool of those served.
+      // A host added while running must fit the pools of those served.
       const served = cluster.records().filter((record) => record.name !== named.name);
-      const added = clusterProblem([...served.map((r) => hostSettings(env, r)), settings]);
-      if (added) throw new Error(added);
-      return connectHost(env, settings, report, several || served.length > 0);
+      const grown = poolLayout([...served.map((r) => hostSettings(env, r)), settings]);
+      if (typeof grown !== 'string') throw new Error(grown.problem);
+      const expected = layout === 'one' ? 'shared' : layout;
+      if (served.length > 0 && grown !== expected) {
+        throw new Error(
+          `libvirt host ${named.name} would make the pools ${grown} where this process keeps them ${expected}: restart it to change (docs/libvirt.md, "Several hosts in one process")`,
+        );
+      }
+      const connected = await connectHost(
+        env,
+        settings,
+        report,
+        layout === 'shared' || (layout === 'one' && served.length > 0),
+      );
+      await perHost?.addPool(settings.name, {
+        volumes: connected.volumes,
+        path: connected.poolPath,
+      });
+      return connected;
     },
     onUnreachable: (host, error) =>
       env.log(
@@ -129,7 +201,9 @@ export async function createLibvirtDrivers(env: DriverEnv): Promise<Drivers> {
         `libvirt host ${host} cannot be connected: ${error.message}`,
       ),
   });
+  const several = hosts.length > 1;
   try {
+    await perHost?.load();
     for (const host of env.hosts) {
       const named = { ...env.hostRecords?.get(host), name: host };
       // One host is the process's whole purpose: it must connect. Of several, those that answer
@@ -144,9 +218,19 @@ export async function createLibvirtDrivers(env: DriverEnv): Promise<Drivers> {
     await cluster.close();
     throw error;
   }
-  const first = hosts[0]!;
-  // One host: its pool, through its virsh. Several: the shared pool, through any host that
-  // answers (whichever one the call comes to: each call asks again).
+  const root = join(env.dataDir, 'libvirt', 'uploads');
+  if (perHost) {
+    return {
+      name: 'libvirt',
+      compute: cluster,
+      storage: perHost,
+      probe: await cluster.probe(),
+      simulated: undefined,
+      images: new VolumeImageStore({ volumesOf: (drive) => perHost.volumesOf(drive), root }),
+    };
+  }
+  // One host: its pool, through its virsh. Shared: the one pool, through any host that answers
+  // (whichever one the call comes to: each call asks again).
   let virsh: VirshRunner;
   let uri: string | (() => string);
   if (several) {
@@ -172,11 +256,7 @@ export async function createLibvirtDrivers(env: DriverEnv): Promise<Drivers> {
     }),
     probe: await cluster.probe(),
     simulated: undefined,
-    images: new VolumeImageStore({
-      volumes,
-      virsh,
-      root: join(env.dataDir, 'libvirt', 'uploads'),
-    }),
+    images: new VolumeImageStore({ volumesOf: () => volumes, root }),
   };
 }
 
@@ -189,7 +269,13 @@ async function connectHost(
   settings: HostSettings,
   report: (up: boolean, reason?: string) => void,
   sharedPool: boolean,
-): Promise<{ compute: LibvirtCompute; libvirt: LibvirtHost }> {
+): Promise<{
+  compute: LibvirtCompute;
+  libvirt: LibvirtHost;
+  /** The host's pool (a pool per host: this host's own). */
+  volumes: LibvirtVolumes;
+  poolPath: string;
+}> {
   const hostName = settings.name;
   const uri = settings.uri;
   let compute: LibvirtCompute | undefined;
@@ -284,7 +370,7 @@ async function connectHost(
     if (adopted.length > 0) {
       env.log('info', { host: hostName, machines: adopted }, 'libvirt: re-adopted machines');
     }
-    return { compute, libvirt: host };
+    return { compute, libvirt: host, volumes, poolPath: boot.pool.path };
   } catch (error) {
     await host.close();
     await claim?.release();

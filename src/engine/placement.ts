@@ -86,15 +86,19 @@ export async function unplace(tx: WriteTx, target: string): Promise<void> {
 }
 
 /**
- * Where drives' volumes live, by drive: for now one storage every host reaches (drives have no
- * host location yet), so every drive answers `SHARED_STORAGE`. Drive availability groups ask
- * this, so that a later per-host or per-pool location changes only this function.
+ * Where drives' volumes live, by drive: the host whose own pool holds it (its placement record,
+ * written by a storage driver with a pool per host), else `SHARED_STORAGE` (one storage every
+ * host reaches: a shared pool, the simulator). Drive availability groups ask this.
  */
 export async function storageLocations(
-  _tx: ReadTx,
+  tx: ReadTx,
   drives: readonly string[],
 ): Promise<Map<string, string>> {
-  return new Map(drives.map((drive) => [drive, SHARED_STORAGE]));
+  const locations = new Map<string, string>();
+  for (const drive of drives) {
+    locations.set(drive, (await tx.getState(PLACEMENT_STATE, drive)) ?? SHARED_STORAGE);
+  }
+  return locations;
 }
 
 /** The location of a volume on storage that every host reaches. */

@@ -8,11 +8,13 @@
  * SQLite. It uses no system libvirtd (so takes no `holdLibvirtd` lock: a restart of that one
  * changes nothing here).
  */
+
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type HostStatus, hostStatuses, putHost } from '../../src/engine/hosts.js';
+import { getHost, type HostStatus, hostStatuses, putHost } from '../../src/engine/hosts.js';
 import { PLACEMENT_STATE } from '../../src/engine/placement.js';
 import { type Client, startTestApp, type TestApp, type TestAppOptions } from '../support/app.js';
 import {
@@ -42,6 +44,8 @@ describeLibvirt('two libvirt hosts in one process', () => {
   let poolPath: string;
   let config: TestAppOptions;
   const servers: string[] = [];
+  /** Where each server of `serverOn` is meant to run. */
+  const intended = new Map<string, string>();
 
   const alice = (): Client => test.alice;
   const server = async (uuid: string) => (await alice().get(`/servers/${uuid}/`)).json;
@@ -77,16 +81,38 @@ describeLibvirt('two libvirt hosts in one process', () => {
     expect(res.status, res.text).toBe(201);
     const uuid: string = res.json.objects[0].uuid;
     servers.push(uuid);
-    // Where it runs, decided here rather than by placement (a start keeps a placement made).
-    await test.app.store.write((tx) => tx.putState(PLACEMENT_STATE, uuid, host));
+    intended.set(uuid, host);
     return uuid;
   }
 
-  async function start(uuid: string) {
-    const res = await alice().post(`/servers/${uuid}/action/?do=start`, {});
-    expect(res.status, res.text).toBe(202);
-    return status(uuid, 'running', 60_000);
+  /** Drains (or takes back) every host but `host`: placement then has only that one. */
+  async function drainAllBut(host: string | undefined, drained: boolean) {
+    await test.app.store.write(async (tx) => {
+      for (const name of Object.values(HOSTS)) {
+        if (name === host) continue;
+        const record = await getHost(tx, name);
+        if (record) await putHost(tx, name, { ...record, drained });
+      }
+    });
   }
+
+  /** Starts a server, on the host `serverOn` meant it for (the others drained meanwhile). */
+  async function start(uuid: string) {
+    const host = intended.get(uuid);
+    if (host) await drainAllBut(host, true);
+    try {
+      const res = await alice().post(`/servers/${uuid}/action/?do=start`, {});
+      expect(res.status, res.text).toBe(202);
+    } finally {
+      if (host) await drainAllBut(host, false);
+    }
+    const running = await status(uuid, 'running', 60_000);
+    if (host) expect(await placement(uuid)).toBe(host);
+    return running;
+  }
+
+  const placement = (uuid: string) =>
+    test.app.store.read((tx) => tx.getState(PLACEMENT_STATE, uuid));
 
   async function stop(uuid: string) {
     await alice().post(`/servers/${uuid}/action/?do=stop`, {});
@@ -271,6 +297,94 @@ describeLibvirt('two libvirt hosts in one process', () => {
     const uuid = await serverOn(HOSTS.two, 'after-late-connect');
     await start(uuid);
     expect(domainState(two, uuid)).toBe('running');
+    await stop(uuid);
+  }, 240_000);
+
+  it('honours avoid over room: a start goes away from the servers it names', async () => {
+    // sl-h1 declares far more memory: by room alone every start would go there.
+    await test.app.store.write(async (tx) => {
+      await putHost(tx, HOSTS.one, { uri: one.uri, poolPath, sharedPool: true, memory: 2 ** 40 });
+      await putHost(tx, HOSTS.two, { uri: two.uri, poolPath, sharedPool: true, memory: 2 ** 31 });
+    });
+    const first = await serverOn(HOSTS.one, 'avoided');
+    await start(first);
+    const second = await serverOn(HOSTS.two, 'avoiding');
+    intended.delete(second);
+    const res = await alice().post(`/servers/${second}/action/?do=start&avoid=${first}`, {});
+    expect(res.status, res.text).toBe(202);
+    await status(second, 'running', 60_000);
+    expect(await placement(second)).toBe(HOSTS.two);
+    expect(domainState(two, second)).toBe('running');
+    const groups = (await alice().get('/servers/availability_groups/')).json as string[][];
+    expect(groups.map((group) => group.sort())).toEqual(
+      expect.arrayContaining([[first], [second]]),
+    );
+    await stop(first);
+    await stop(second);
+    await test.app.store.write(async (tx) => {
+      await putHost(tx, HOSTS.one, { uri: one.uri, poolPath, sharedPool: true });
+      await putHost(tx, HOSTS.two, { uri: two.uri, poolPath, sharedPool: true });
+    });
+  }, 240_000);
+
+  it('keeps a pool on each host: a drive moves to the host its server starts on, and then keeps it there', async () => {
+    await test.close();
+    const pools = { one: join(dir, `pool-${HOSTS.one}`), two: join(dir, `pool-${HOSTS.two}`) };
+    const pool = uniqueName('sl-own-pool-');
+    const store = await data.open();
+    await store.write(async (tx) => {
+      await putHost(tx, HOSTS.one, { uri: one.uri, pool, poolPath: pools.one });
+      await putHost(tx, HOSTS.two, { uri: two.uri, pool, poolPath: pools.two });
+    });
+    test = await startTestApp({ ...config, withStore: store });
+    const made = await alice().post('/drives/', {
+      objects: [{ name: 'moving', size: 64 * 1024 * 1024, media: 'disk' }],
+    });
+    expect(made.status, made.text).toBe(201);
+    const drive: string = made.json.objects[0].uuid;
+    for (let i = 0; (await alice().get(`/drives/${drive}/`)).json.status !== 'unmounted'; i++) {
+      if (i > 300) throw new Error('drive not made');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    // Made on the first host, in its own pool, and recorded there.
+    expect(await placement(drive)).toBe(HOSTS.one);
+    expect(existsSync(join(pools.one, drive))).toBe(true);
+    execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x5a 1M 1M', join(pools.one, drive)], {
+      stdio: 'pipe',
+    });
+
+    const res = await alice().post('/servers/', {
+      name: 'with-its-drive',
+      cpu: 1000,
+      mem: 128 * 1024 * 1024,
+      vnc_password: 'guest-vnc-pass',
+      drives: [{ drive, device: 'virtio', dev_channel: '0:0', boot_order: 1 }],
+    });
+    expect(res.status, res.text).toBe(201);
+    const uuid: string = res.json.objects[0].uuid;
+    servers.push(uuid);
+    // sl-h1 drained: the server starts on sl-h2, and its drive moves there first.
+    intended.set(uuid, HOSTS.two);
+    await start(uuid);
+    expect(domainState(two, uuid)).toBe('running');
+    expect(await placement(drive)).toBe(HOSTS.two);
+    expect(existsSync(join(pools.one, drive))).toBe(false);
+    const moved = execFileSync(
+      'qemu-io',
+      ['-r', '-U', '-f', 'qcow2', '-c', 'read -P 0x5a 1M 1M', join(pools.two, drive)],
+      { encoding: 'utf8' },
+    );
+    expect(moved).not.toMatch(/Pattern verification failed/);
+    // Its availability group is its host's: it alone is on sl-h2.
+    expect((await alice().get('/drives/availability_groups/')).json).toContainEqual([drive]);
+    await stop(uuid);
+
+    // Nothing drained now: the server starts where its drive is, and nothing moves.
+    intended.delete(uuid);
+    expect((await alice().post(`/servers/${uuid}/action/?do=start`, {})).status).toBe(202);
+    await status(uuid, 'running', 60_000);
+    expect(await placement(uuid)).toBe(HOSTS.two);
+    expect(await placement(drive)).toBe(HOSTS.two);
     await stop(uuid);
   }, 240_000);
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ControlledClock } from '../../../engine/clock.js';
-import { clusterProblem, type HostSettings } from '../../libvirt.js';
+import { clusterProblem, type HostSettings, poolLayout } from '../../libvirt.js';
 import type { HostStateEvent, MachineEvent } from '../types.js';
 import { LibvirtCluster } from './cluster.js';
 import type { LibvirtCompute } from './driver.js';
@@ -19,26 +19,40 @@ function settings(name: string, overrides: Partial<HostSettings> = {}): HostSett
   };
 }
 
-describe('clusterProblem', () => {
-  it('takes one host as it is, and several on this machine sharing one pool directory', () => {
-    expect(clusterProblem([settings('a', { uri: 'qemu+tls://far/system' })])).toBeUndefined();
-    expect(clusterProblem([settings('a'), settings('b')])).toBeUndefined();
+describe('poolLayout', () => {
+  it('takes one host as it is, and several sharing one pool: on this machine, or declared shared', () => {
+    expect(poolLayout([settings('a', { uri: 'qemu+tls://far/system' })])).toBe('one');
+    expect(poolLayout([settings('a'), settings('b')])).toBe('shared');
     const far = { poolPath: '/shared/pool', sharedPool: true };
     expect(
-      clusterProblem([
+      poolLayout([
         settings('a', { uri: 'qemu+tls://h1/system', ...far }),
         settings('b', { uri: 'qemu+ssh://h2/system', ...far }),
       ]),
-    ).toBeUndefined();
+    ).toBe('shared');
   });
 
-  it('refuses several hosts without one shared pool, or two hosts on one libvirt', () => {
-    expect(clusterProblem([settings('a'), settings('b', { poolPath: '/other' })])).toMatch(
-      /libvirt hosts a and b have different pools .*share one pool, for now/,
+  it('takes several hosts with pools of their own, none declared shared', () => {
+    expect(poolLayout([settings('a'), settings('b', { poolPath: '/other' })])).toBe('per-host');
+    // Another machine's directory of the same path is its own.
+    expect(poolLayout([settings('a'), settings('b', { uri: 'qemu+tls://h2/system' })])).toBe(
+      'per-host',
     );
-    expect(clusterProblem([settings('a'), settings('b', { uri: 'qemu+tls://h2/system' })])).toMatch(
-      /libvirt host b \(qemu\+tls:\/\/h2\/system\) is not on this machine and its pool .* is not declared shared/,
-    );
+  });
+
+  it('refuses mixed pools, shared pools that differ, and two hosts on one libvirt', () => {
+    expect(
+      clusterProblem([
+        settings('a', { sharedPool: true }),
+        settings('b', { poolPath: '/other', sharedPool: true }),
+      ]),
+    ).toMatch(/libvirt hosts a and b declare a shared pool but name different ones/);
+    expect(
+      clusterProblem([settings('a', { sharedPool: true }), settings('b', { poolPath: '/other' })]),
+    ).toMatch(/libvirt hosts a declare a shared pool and b do not/);
+    expect(
+      clusterProblem([settings('a'), settings('b'), settings('c', { poolPath: '/other' })]),
+    ).toMatch(/libvirt hosts a and b are on this machine with their pools in one directory/);
     expect(
       clusterProblem([
         settings('a', { uri: 'qemu:///system' }),

@@ -34,17 +34,26 @@ export interface HostPool {
 export type StateTable = MachineTable;
 
 export interface HostPoolsStorageOptions {
-  /** Each host's pool, by host name. */
+  /** Each host's pool, by host name (hosts added later: `addPool`). */
   pools: ReadonlyMap<string, HostPool>;
   /** Where volumes are: `engine.placement` (key = uuid, value = host). */
   locations: StateTable;
   /** Moves under way (key = uuid, value = JSON `{"from","to"}`), a namespace of its own. */
   moves: StateTable;
-  /** The host of a volume without a record; one of `pools`. */
+  /**
+   * The host of a volume without a record (one made before its pools were per host); while it
+   * is not served (down at start), what is there waits for it.
+   */
   defaultHost: string;
   /** How long a move may take (`volume-copy.ts` has the default). */
   copyTimeout?: CopyTimeout;
 }
+
+/**
+ * Where volumes are: the namespace of placement's records (`PLACEMENT_STATE` of
+ * engine/placement.ts, which drivers do not import), so that placement reads a volume's host.
+ */
+export const VOLUME_LOCATIONS_STATE = 'engine.placement';
 
 /** The namespace of moves under way (`engine.placement` holds where volumes are). */
 export const VOLUME_MOVES_STATE = 'storage.moves';
@@ -59,28 +68,40 @@ export class HostPoolsStorage implements StorageDriver {
   private readonly storages = new Map<string, LibvirtStorage>();
   /** Where this process last saw each volume with a record (`volume` answers from it). */
   private readonly known = new Map<string, string>();
-  /** Library images (`importBase`): on every host, so never moved (their handle's host is null). */
-  private readonly everywhere = new Set<string>();
+  /** The pools served: `options.pools`, and those added since. */
+  private readonly pools: Map<string, HostPool>;
+  /**
+   * Library images (`importBase`), by uuid with their image file: on every host (a pool added
+   * later imports them too), so never moved (their handle's host is null).
+   */
+  private readonly everywhere = new Map<string, string>();
   /** Per volume, the operation under way: one at a time per volume in this process. */
   private readonly busy = new Map<string, Promise<unknown>>();
 
   constructor(private readonly options: HostPoolsStorageOptions) {
-    if (!options.pools.has(options.defaultHost)) {
-      throw new Error(`the default host ${options.defaultHost} has no pool`);
-    }
-    for (const [host, pool] of options.pools) {
-      this.storages.set(
-        host,
-        new LibvirtStorage({ volumes: pool.volumes, poolPath: pool.path, host }),
-      );
-    }
+    this.pools = new Map(options.pools);
+    for (const [host, pool] of this.pools) this.storages.set(host, storageOn(host, pool));
+  }
+
+  /** A host served from now on (added while running): its pool gets the library images. */
+  async addPool(host: string, pool: HostPool): Promise<void> {
+    const storage = storageOn(host, pool);
+    for (const [uuid, path] of this.everywhere) await storage.importBase(uuid, path);
+    this.pools.set(host, pool);
+    this.storages.set(host, storage);
+  }
+
+  /** The pool holding a volume now (uploads and downloads go there). */
+  async volumesOf(uuid: string): Promise<LibvirtVolumes> {
+    if (this.everywhere.has(uuid)) return this.pool(this.options.defaultHost).volumes;
+    return this.pool(await this.hostOf(uuid)).volumes;
   }
 
   /** Reads every location record, so that `volume` knows them; answers how many there are. */
   async load(): Promise<number> {
     const rows = await this.options.locations.list();
     for (const { key, value } of rows) {
-      if (this.options.pools.has(value)) this.known.set(key, value);
+      if (this.pools.has(value)) this.known.set(key, value);
     }
     return rows.length;
   }
@@ -147,7 +168,7 @@ export class HostPoolsStorage implements StorageDriver {
       // No record: a library image (on every host) or a volume on the default host.
       const hosts =
         recorded === undefined && move === null
-          ? [...this.options.pools.keys()]
+          ? [...this.pools.keys()]
           : [recorded ?? this.options.defaultHost, ...(move ? [move.from, move.to] : [])];
       // A host this process does not serve keeps the volume and its records: an error, retried.
       for (const host of new Set(hosts)) await this.storage(host, false).remove(uuid);
@@ -161,7 +182,7 @@ export class HostPoolsStorage implements StorageDriver {
   /** A library image: on every host (a linked clone anywhere reads it there). */
   async importBase(uuid: string, path: string): Promise<void> {
     for (const storage of this.storages.values()) await storage.importBase(uuid, path);
-    this.everywhere.add(uuid);
+    this.everywhere.set(uuid, path);
   }
 
   moveTo(uuid: string, host: string): Promise<VolumeHandle> {
@@ -232,7 +253,7 @@ export class HostPoolsStorage implements StorageDriver {
 
   private async hostOf(uuid: string): Promise<string> {
     const host = (await this.options.locations.get(uuid)) ?? this.options.defaultHost;
-    if (!this.options.pools.has(host)) {
+    if (!this.pools.has(host)) {
       throw new DriverError(
         `volume ${uuid} is on host ${host}, which this process does not serve`,
         false,
@@ -261,7 +282,7 @@ export class HostPoolsStorage implements StorageDriver {
   }
 
   private pool(host: string): HostPool {
-    const pool = this.options.pools.get(host);
+    const pool = this.pools.get(host);
     if (!pool) throw new DriverError(`no storage pool on host ${host}`, true);
     return pool;
   }
@@ -277,4 +298,8 @@ export class HostPoolsStorage implements StorageDriver {
     });
     return run;
   }
+}
+
+function storageOn(host: string, pool: HostPool): LibvirtStorage {
+  return new LibvirtStorage({ volumes: pool.volumes, poolPath: pool.path, host });
 }

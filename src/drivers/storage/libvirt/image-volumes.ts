@@ -14,7 +14,6 @@
 import { mkdir, readdir, rm, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, type Readable, Transform, Writable } from 'node:stream';
-import type { VirshRunner } from '../../compute/libvirt/virsh-shell.js';
 import {
   type ChunkPlace,
   type ChunkRecord,
@@ -26,9 +25,11 @@ import {
 import type { LibvirtVolumes } from './volumes.js';
 
 export interface VolumeImageStoreOptions {
-  volumes: LibvirtVolumes;
-  /** The pool's host's commands (a refresh after a local truncate). */
-  virsh: VirshRunner;
+  /**
+   * The pool holding a drive's volume: the one pool of one host or of shared storage, or, with a
+   * pool per host, the pool of the host the drive is on.
+   */
+  volumesOf: (drive: string) => LibvirtVolumes | Promise<LibvirtVolumes>;
   /** Where chunk records are kept (a local directory of sigmalite's). */
   root: string;
 }
@@ -76,9 +77,8 @@ export class VolumeImageStore implements ImageStore {
     const under = this.making.get(drive);
     if (under) return under;
     const work = (async () => {
-      if (!(await this.options.volumes.info(drive))) {
-        await this.options.volumes.create(drive, capacity, 'raw');
-      }
+      const volumes = await this.options.volumesOf(drive);
+      if (!(await volumes.info(drive))) await volumes.create(drive, capacity, 'raw');
     })().finally(() => this.making.delete(drive));
     this.making.set(drive, work);
     return work;
@@ -98,7 +98,8 @@ export class VolumeImageStore implements ImageStore {
     const count = counter(place.size ?? room, place.size, limit);
     source.on('error', (error) => count.stream.destroy(error));
     // Not `pipeline`: an error of the counter must reach the upload, which then ends virsh.
-    await this.options.volumes.upload(drive, source.pipe(count.stream), { offset: place.offset });
+    const volumes = await this.options.volumesOf(drive);
+    await volumes.upload(drive, source.pipe(count.stream), { offset: place.offset });
     const size = count.received();
     await recordChunk(this.chunkDir(drive), place, size);
     return size;
@@ -109,7 +110,8 @@ export class VolumeImageStore implements ImageStore {
   }
 
   async head(drive: string, bytes: number): Promise<Buffer> {
-    const volume = await this.options.volumes.info(drive);
+    const volumes = await this.options.volumesOf(drive);
+    const volume = await volumes.info(drive);
     if (!volume) return Buffer.alloc(0);
     const length = Math.min(bytes, volume.capacity);
     const parts: Buffer[] = [];
@@ -119,17 +121,17 @@ export class VolumeImageStore implements ImageStore {
         callback();
       },
     });
-    await this.options.volumes.download(drive, sink, { length });
+    await volumes.download(drive, sink, { length });
     return Buffer.concat(parts);
   }
 
   async finish(drive: string, size: number): Promise<void> {
-    const { volumes } = this.options;
+    const volumes = await this.options.volumesOf(drive);
     const volume = await volumes.info(drive);
     // A raw upload of unknown length made its volume as large as a drive may be: cut to the image.
     if (volume && volume.capacity > size) {
       try {
-        await this.options.virsh.run([
+        await volumes.virsh.run([
           'vol-resize',
           '--pool',
           volumes.pool,
@@ -141,7 +143,7 @@ export class VolumeImageStore implements ImageStore {
         // libvirt refuses to cut below the bytes allocated (a fully written image whose end is
         // not block-aligned): the pool is a local directory (bootstrap.ts), so cut the file here.
         await truncate(volume.path, size);
-        await this.options.virsh.run(['pool-refresh', volumes.pool]);
+        await volumes.virsh.run(['pool-refresh', volumes.pool]);
       }
     }
     await rm(this.chunkDir(drive), { recursive: true, force: true });
@@ -149,10 +151,11 @@ export class VolumeImageStore implements ImageStore {
 
   async read(drive: string): Promise<{ size: number; stream: Readable } | null> {
     if (await exists(this.chunkDir(drive))) return null; // Still uploading.
-    const size = await this.options.volumes.physicalSize(drive);
+    const volumes = await this.options.volumesOf(drive);
+    const size = await volumes.physicalSize(drive);
     if (size === null) return null;
     const stream = new PassThrough();
-    this.options.volumes.download(drive, stream).catch((error: Error) => stream.destroy(error));
+    volumes.download(drive, stream).catch((error: Error) => stream.destroy(error));
     return { size, stream };
   }
 
@@ -172,7 +175,7 @@ export class VolumeImageStore implements ImageStore {
   async copy(): Promise<void> {}
 
   async remove(drive: string): Promise<void> {
-    await this.options.volumes.remove(drive);
+    await (await this.options.volumesOf(drive)).remove(drive);
     await rm(this.dir(drive), { recursive: true, force: true });
   }
 

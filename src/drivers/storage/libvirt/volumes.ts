@@ -62,7 +62,8 @@ export interface StreamRange {
 
 export class LibvirtVolumes {
   readonly pool: string;
-  private readonly virsh: VirshRunner;
+  /** The commands of the pool's host (or of whichever host answers, for a shared pool). */
+  readonly virsh: VirshRunner;
 
   constructor(private readonly options: LibvirtVolumesOptions) {
     this.pool = options.pool;
