@@ -338,7 +338,7 @@ describeLibvirt('two libvirt hosts in one process', () => {
     });
     test = await startTestApp({ ...config, withStore: store });
     const made = await alice().post('/drives/', {
-      objects: [{ name: 'moving', size: 64 * 1024 * 1024, media: 'disk' }],
+      objects: [{ name: 'moving', size: 512 * 1024 * 1024, media: 'disk' }],
     });
     expect(made.status, made.text).toBe(201);
     const drive: string = made.json.objects[0].uuid;
@@ -356,7 +356,7 @@ describeLibvirt('two libvirt hosts in one process', () => {
     const res = await alice().post('/servers/', {
       name: 'with-its-drive',
       cpu: 1000,
-      mem: 128 * 1024 * 1024,
+      mem: 256 * 1024 * 1024,
       vnc_password: 'guest-vnc-pass',
       drives: [{ drive, device: 'virtio', dev_channel: '0:0', boot_order: 1 }],
     });
