@@ -8,8 +8,7 @@
  */
 import { type Command, Option } from 'commander';
 import { openStore } from '../app.js';
-import { type Config, ConfigError, resolveConfig } from '../config.js';
-import { configFileValues } from '../config-file.js';
+import { ConfigError } from '../config.js';
 import {
   checkHostName,
   formatSize,
@@ -29,25 +28,14 @@ import {
 } from '../engine/hosts.js';
 import { busyServersByHost, HostInUseError, releaseHost } from '../resources/servers/host-use.js';
 import type { Store } from '../store/types.js';
-
-/** The command line asked for something that cannot be (exit 2). */
-class UsageError extends Error {}
+import { dataOption, placeOf, storeOption, UsageError, usageExit } from './state-commands.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
 /** The store the `--data`/`--store` options (or the environment, or the config file) name. */
 async function withStore<T>(command: Command, fn: (store: Store) => Promise<T>): Promise<T> {
-  const options = command.opts<{ data?: string; store?: string }>();
-  if (options.data !== undefined && options.store !== undefined) {
-    throw new UsageError('--data and --store exclude each other');
-  }
-  const flags: Partial<Record<keyof Config, string>> = {};
-  if (options.data !== undefined) flags.data = options.data;
-  if (options.store !== undefined) flags.store = options.store;
-  const config = resolveConfig(flags, process.env, configFileValues(flags, process.env));
-  if (config.memory) throw new UsageError('needs a data directory or --store, not --memory');
-  const store = await openStore(config);
+  const store = await openStore(placeOf(command).config);
   try {
     return await fn(store);
   } finally {
@@ -193,14 +181,6 @@ async function drain(name: string, options: { undo?: boolean }, command: Command
     );
   });
 }
-
-const dataOption = () =>
-  new Option('--data <DIR>', 'Directory of the SQLite database (env SIGMALITE_DATA)');
-const storeOption = () =>
-  new Option('--store <URL>', 'PostgreSQL URL instead of SQLite (env SIGMALITE_STORE)');
-
-/** Commander's own usage errors (a missing argument, an unknown option) exit 2 too. */
-const usageExit = (err: { exitCode: number }): never => process.exit(err.exitCode === 0 ? 0 : 2);
 
 /** Adds `host` and its subcommands to the command line. */
 export function addHostCommands(program: Command): void {

@@ -48,7 +48,7 @@ import { type Store, StoreBusyError } from '../store/types.js';
 import { progressReporter } from './progress.js';
 
 /** The command line asked for something that cannot be (exit 2). */
-class UsageError extends Error {}
+export class UsageError extends Error {}
 
 /** The work failed: a bad dump, a store unreachable or in use, a write that failed (exit 1). */
 class StateError extends Error {}
@@ -56,13 +56,13 @@ class StateError extends Error {}
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
 /** Where the state is: the store options of `user`, `export` and `import`. */
-interface Place {
-  config: Pick<Config, 'data' | 'store'>;
+export interface Place {
+  config: Pick<Config, 'data' | 'store' | 'memory'>;
   /** For messages: the SQLite file, or the PostgreSQL URL without its password. */
   label: string;
 }
 
-function placeOf(command: Command): Place {
+export function placeOf(command: Command): Place {
   const options = command.opts<{ data?: string; store?: string }>();
   if (options.data !== undefined && options.store !== undefined) {
     throw new UsageError('--data and --store exclude each other');
@@ -292,13 +292,14 @@ function reported<A extends unknown[]>(name: string, run: (...args: A) => Promis
   };
 }
 
-const dataOption = () =>
+export const dataOption = () =>
   new Option('--data <DIR>', 'Directory of the SQLite database (env SIGMALITE_DATA)');
-const storeOption = () =>
+export const storeOption = () =>
   new Option('--store <URL>', 'PostgreSQL URL instead of SQLite (env SIGMALITE_STORE)');
 
 /** Commander's own usage errors (a missing argument, an unknown option) exit 2 too. */
-const usageExit = (err: { exitCode: number }): never => process.exit(err.exitCode === 0 ? 0 : 2);
+export const usageExit = (err: { exitCode: number }): never =>
+  process.exit(err.exitCode === 0 ? 0 : 2);
 
 /** Adds `export` and `import` to the command line. */
 export function addStateCommands(program: Command): void {

@@ -148,8 +148,8 @@ describeLibvirt('two libvirt hosts in one process', () => {
     if (problem) throw new Error(`namespaced libvirt hosts cannot run here: ${problem}`);
     tinyGuest();
     dir = reachableTempDir('sigmalite-hosts-test-');
-    one = LvHost.start(HOSTS.one, NETWORK, '10.231.7.2');
-    two = LvHost.start(HOSTS.two, NETWORK, '10.231.7.3');
+    one = LvHost.start(HOSTS.one, { network: NETWORK, address: '10.231.7.2' });
+    two = LvHost.start(HOSTS.two, { network: NETWORK, address: '10.231.7.3' });
     const library = join(dir, 'library.json');
     const iso = tinyGuest().iso;
     writeFileSync(

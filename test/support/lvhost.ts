@@ -42,17 +42,17 @@ export class LvHost {
   }
 
   /**
-   * Starts host `name` (made on its first start), linked to `network` at `address` (the host
-   * part: `10.231.7.2`); answers it with its URI.
+   * Starts host `name` (made on its first start), linked to `link.network` at `link.address`
+   * (the host part: `10.231.7.2`), or to nothing (hosts that only keep volumes); answers it with
+   * its URI.
    */
-  static start(name: string, network: LvNetwork, address: string): LvHost {
-    const env = {
-      ...process.env,
-      LVHOSTS,
-      LV_BRIDGE: network.bridge,
-      LV_GATEWAY: `${network.gateway}/${network.prefix}`,
-      LV_ADDRESS: `${address}/${network.prefix}`,
-    };
+  static start(name: string, link?: { network: LvNetwork; address: string }): LvHost {
+    const env: NodeJS.ProcessEnv = { ...process.env, LVHOSTS };
+    if (link) {
+      env.LV_BRIDGE = link.network.bridge;
+      env.LV_GATEWAY = `${link.network.gateway}/${link.network.prefix}`;
+      env.LV_ADDRESS = `${link.address}/${link.network.prefix}`;
+    }
     const host = new LvHost(name, env);
     host.run('start');
     return host;
