@@ -589,6 +589,16 @@ describeLibvirt('--driver libvirt through the API', () => {
       (names) => !names.includes(drive),
       20_000,
     );
+    // Its firewall policy, deleted, leaves no filter on the host.
+    const policy = policies[0]!;
+    expect(virsh('nwfilter-list')).toContain(`sigmalite-fw-${policy}`);
+    expect((await alice().delete(`/fwpolicies/${policy}/`)).status).toBe(204);
+    await waitFor(
+      'filter removed',
+      async () => virsh('nwfilter-list'),
+      (names) => !names.includes(`sigmalite-fw-${policy}`),
+      20_000,
+    );
   }, 60_000);
 });
 

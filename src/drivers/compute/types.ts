@@ -211,6 +211,11 @@ export interface ComputeDriver {
    * drivers that enforce policies (libvirt); others need not have it.
    */
   applyPolicy?(host: string, policy: MachineFirewallPolicy): Promise<void>;
+  /**
+   * A firewall policy was deleted: `host` drops what it kept of it (libvirt: its nwfilter), once
+   * no NIC runs with it (deletion needs its servers stopped). Absent: no error.
+   */
+  removePolicy?(host: string, policy: string): Promise<void>;
   /** The machines a host has that are not stopped (for reconciliation). */
   machines(host: string): Promise<MachineInfo[]>;
   /** A running machine's counters; null when it does not run. */

@@ -328,5 +328,13 @@ export async function deletePolicies(tx: WriteTx, records: readonly ObjectRecord
     }
     await syncTags(tx, 'fwpolicies', policy.uuid, policy.tags, null);
     await tx.remove(record);
+    // Its hosts drop its filter (libvirt), once this is committed.
+    await tx.addTask({
+      id: randomUUID(),
+      type: TASKS.policyApply,
+      target: policy.uuid,
+      payload: '{}',
+      dueAt: 0,
+    });
   }
 }

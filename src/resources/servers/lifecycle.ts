@@ -396,11 +396,16 @@ function serverTasks(deps: ServerLifecycleDeps): Record<string, TaskHandler> {
     await ctx.store.write((tx) => tx.removeTask(task.id));
   };
 
-  /** A policy's new rules reach the NICs running with it, on every host of this process. */
+  /**
+   * A policy's hosts follow it as it is now, on every host of this process: its new rules reach
+   * the NICs running with it; a deleted policy's filter goes.
+   */
   const policyApply: TaskHandler = async (task, ctx) => {
     const policy = await ctx.store.read((tx) => firewallPolicy(tx, task.target));
     if (policy && ctx.compute.applyPolicy) {
       for (const host of ctx.compute.hosts) await ctx.compute.applyPolicy(host, policy);
+    } else if (!policy && ctx.compute.removePolicy) {
+      for (const host of ctx.compute.hosts) await ctx.compute.removePolicy(host, task.target);
     }
     await ctx.store.write((tx) => tx.removeTask(task.id));
   };

@@ -223,6 +223,10 @@ export class LibvirtCluster implements ComputeDriver {
     return this.member(host).applyPolicy(host, policy);
   }
 
+  async removePolicy(host: string, policy: string): Promise<void> {
+    return this.member(host).removePolicy(host, policy);
+  }
+
   async machines(host: string): Promise<MachineInfo[]> {
     return this.member(host).machines(host);
   }

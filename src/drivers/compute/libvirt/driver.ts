@@ -39,7 +39,7 @@ import { type DomainEvent, isLifecycle } from './events.js';
 import { GuestPorts } from './guest-ports.js';
 import type { LibvirtHost } from './host.js';
 import type { HostClaim } from './host-claim.js';
-import { defineFilter, ensureNetwork, setDhcpHost } from './networks.js';
+import { defineFilter, ensureNetwork, removeFilter, setDhcpHost } from './networks.js';
 import { isNotFound, VirshError, VirshTimeoutError } from './virsh-command.js';
 import { runUnlessMissing } from './virsh-shell.js';
 import { startVncRelay } from './vnc-relay.js';
@@ -348,6 +348,13 @@ export class LibvirtCompute implements ComputeDriver {
     // Redefining a filter applies it to the running NICs that use it (docs/libvirt.md).
     await driverCall(`cannot apply firewall policy ${policy.uuid}`, () =>
       defineFilter(this.options.host.shell, { name, uuid: policy.uuid, rules: policy.rules }),
+    );
+  }
+
+  async removePolicy(host: string, policy: string): Promise<void> {
+    this.checkHost(host);
+    await driverCall(`cannot remove the filter of policy ${policy}`, () =>
+      removeFilter(this.options.host.shell, filterName(policy)),
     );
   }
 
