@@ -354,7 +354,7 @@ describeLibvirt('two libvirt hosts in one process', () => {
     /** Opens the tunnel and authenticates through it, with the right password and a wrong one. */
     const handshake = async () => {
       const opened = await alice().post(`/servers/${uuid}/action/?do=open_vnc`, {});
-      expect(opened.status, opened.text).toBe(202);
+      expect(opened.status, opened.text).toBeLessThan(300);
       const vnc = new URL((opened.json.vnc_url as string).replace(/^vnc:/, 'http:'));
       const where = { host: vnc.hostname, port: Number(vnc.port) };
       // QEMU's own answers: its password is the first 8 characters.
