@@ -70,6 +70,7 @@ const FLAGS: Record<HostKey, { flag: string; number?: true; toggle?: true }> = {
   shared_pool: { flag: '--shared-pool', toggle: true },
   network: { flag: '--network <NAME>' },
   bridge: { flag: '--bridge <NAME>' },
+  vnc_listen: { flag: '--vnc-listen <ADDRESS>' },
 };
 
 /** A key's meaning as a flag's help: without the docs' backquotes, with its default. */

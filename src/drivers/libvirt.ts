@@ -59,6 +59,8 @@ export interface HostSettings {
   sharedPool: boolean;
   network: string;
   bridge: string;
+  /** Where its machines' VNC servers listen on TCP; null: unix sockets (`HostRecord.vncListen`). */
+  vncListen: string | null;
 }
 
 export function hostSettings(env: DriverEnv, host: NamedHost): HostSettings {
@@ -71,6 +73,7 @@ export function hostSettings(env: DriverEnv, host: NamedHost): HostSettings {
     sharedPool: host.sharedPool === true,
     network: host.network ?? settings.network,
     bridge: host.bridge ?? settings.bridge,
+    vncListen: host.vncListen ?? null,
   };
 }
 
@@ -344,6 +347,7 @@ async function connectHost(
       publicNetwork: settings.network,
       poolPath: boot.pool.path,
       socketDir: boot.socketDir,
+      vncListen: settings.vncListen,
       serialHost: env.serialHost,
       tunnelHost: env.tunnelHost,
       serveContext: env.serveContext,

@@ -34,4 +34,14 @@ describe('host fields', () => {
     expect(() => readHostFields('x', { pool: '' })).toThrow(HostInputError);
     expect(() => readHostFields('x', { pool: 'a b' })).toThrow(/"pool" must be a non-empty/);
   });
+
+  it('read the VNC listen address as an IP address of the host, which sigmalite can reach', () => {
+    expect(readHostFields('x', { vnc_listen: '10.0.0.7' })).toEqual({ vncListen: '10.0.0.7' });
+    expect(readHostFields('x', { vnc_listen: 'fd00::7' })).toEqual({ vncListen: 'fd00::7' });
+    for (const value of ['h1.example.com', '0.0.0.0', '::', '10.0.0.256', 5900]) {
+      expect(() => readHostFields('x', { vnc_listen: value }), String(value)).toThrow(
+        /"vnc_listen" must be (an IPv4 or IPv6 address|a non-empty)/,
+      );
+    }
+  });
 });

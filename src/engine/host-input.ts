@@ -3,6 +3,7 @@
  * `[[hypervisor]]` tables and from `sigmalite host add`'s flags alike: one set of rules, one set of
  * messages. Keys are the file's (snake_case); the CLI maps its flags onto them.
  */
+import { isIP } from 'node:net';
 import { HOST_NAME, type HostRecord, type NamedHost } from './hosts.js';
 
 /** A declaration that cannot be: the message names the key and what is wrong. */
@@ -13,7 +14,7 @@ export class HostInputError extends Error {
   }
 }
 
-type FieldKind = 'uri' | 'name' | 'bridge' | 'path' | 'mhz' | 'size' | 'boolean';
+type FieldKind = 'uri' | 'name' | 'bridge' | 'path' | 'address' | 'mhz' | 'size' | 'boolean';
 
 /**
  * The declarable keys: the record field each fills, how its value is read, what it means and
@@ -67,6 +68,12 @@ export const HOST_KEYS = {
     kind: 'bridge',
     help: "that network's Linux bridge (at most 15 characters)",
     absent: '`--libvirt-bridge`',
+  },
+  vnc_listen: {
+    field: 'vncListen',
+    kind: 'address',
+    help: "an IP address of the host, reachable from sigmalite, where its machines' VNC servers listen on TCP (ports from 5900)",
+    absent: 'unix sockets in `DATA/libvirt/sockets` (a host on this machine)',
   },
 } as const satisfies Record<
   string,
@@ -137,6 +144,11 @@ function readValue(source: string, key: HostKey, value: unknown): HostRecord[key
     throw problem(source, key, 'a Linux bridge name (at most 15 characters)');
   }
   if (kind === 'path' && !value.startsWith('/')) throw problem(source, key, 'an absolute path');
+  // libvirt listens on an address, not a name it would resolve on the host; and sigmalite
+  // connects to it, so "every address" (0.0.0.0, ::) names none it could reach.
+  if (kind === 'address' && (isIP(value) === 0 || /^(0\.0\.0\.0|[:0]+)$/.test(value))) {
+    throw problem(source, key, 'an IPv4 or IPv6 address of the host (not 0.0.0.0 or ::)');
+  }
   return value;
 }
 

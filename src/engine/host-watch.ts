@@ -31,8 +31,8 @@ export interface HostWatchOptions {
 
 /** What the driver connects a host with: a change of these makes it serve the host anew. */
 function connectionOf(host: HostRecord): string {
-  const { uri, pool, poolPath, sharedPool, network, bridge } = host;
-  return JSON.stringify({ uri, pool, poolPath, sharedPool, network, bridge });
+  const { uri, pool, poolPath, sharedPool, network, bridge, vncListen } = host;
+  return JSON.stringify({ uri, pool, poolPath, sharedPool, network, bridge, vncListen });
 }
 
 export class HostWatch {

@@ -17,9 +17,11 @@ describe('host records', () => {
           pool: 7,
           sharedPool: 'yes',
           drained: true,
+          vncListen: '192.0.2.10',
         }),
       ),
-    ).toEqual({ uri: 'qemu+tls://h1/system', mhz: 8000, drained: true });
+    ).toEqual({ uri: 'qemu+tls://h1/system', mhz: 8000, drained: true, vncListen: '192.0.2.10' });
+    expect(parseHostRecord('{"vncListen":5900}')).toEqual({});
   });
 
   it('reads a status only with its up flag and time', () => {

@@ -35,6 +35,12 @@ export interface HostRecord {
   /** The public network's name and bridge there; absent: `--libvirt-network`, `--libvirt-bridge`. */
   network?: string;
   bridge?: string;
+  /**
+   * An address of the host, reachable from sigmalite, where its machines' VNC servers listen on
+   * TCP (QEMU's ports from 5900); absent: on unix sockets in the data directory (a host on this
+   * machine, or sharing its filesystem).
+   */
+  vncListen?: string;
   /** No new server is placed on it; those running there stay (`sigmalite host drain`). */
   drained?: boolean;
 }
@@ -70,7 +76,7 @@ export function parseHostRecord(text: string): HostRecord {
   if (typeof value !== 'object' || value === null) return {};
   const row = value as Record<string, unknown>;
   const record: HostRecord = {};
-  for (const key of ['uri', 'pool', 'poolPath', 'network', 'bridge'] as const) {
+  for (const key of ['uri', 'pool', 'poolPath', 'network', 'bridge', 'vncListen'] as const) {
     if (typeof row[key] === 'string') record[key] = row[key];
   }
   for (const key of ['mhz', 'memory'] as const) {

@@ -81,7 +81,17 @@ describe('sigmalite host', () => {
       data,
     ]);
     expect(add).toEqual({ code: 0, stdout: '', stderr: 'sigmalite host: added h2\n' });
-    const change = await runCli(['host', 'add', 'h2', '--pool', 'fast', '--data', data]);
+    const change = await runCli([
+      'host',
+      'add',
+      'h2',
+      '--pool',
+      'fast',
+      '--vnc-listen',
+      '10.0.0.2',
+      '--data',
+      data,
+    ]);
     expect(change.stderr).toBe('sigmalite host: changed h2\n');
     expect((await hostList(data)).h2).toEqual({
       uri: 'qemu+ssh://h2/system',
@@ -143,6 +153,7 @@ describe('sigmalite host', () => {
       [['add', 'h1', '--memory', '16X'], /"memory" must be a positive number of bytes/],
       [['add', 'h1', '--uri', 'h1'], /"uri" must be a libvirt URI/],
       [['add', 'h1', '--colour', 'red'], /unknown option '--colour'/],
+      [['add', 'h1', '--vnc-listen', 'h1.example.com'], /"vnc_listen" must be an IPv4 or IPv6/],
       [['remove', 'nowhere'], /there is no host "nowhere" in the registry/],
       [['drain', 'nowhere'], /there is no host "nowhere" in the registry/],
     ];

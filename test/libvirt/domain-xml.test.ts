@@ -304,6 +304,21 @@ describe('domain XML', () => {
     expect(child(child(domain(spec({ vnc: null })), 'devices'), 'graphics')).toBeUndefined();
   });
 
+  it("gives VNC a TCP port at the host's address when the host names one (no unix socket)", () => {
+    const screen = { address: '10.231.7.2', password: 'testserver' };
+    const xml = domainXml(spec({ vnc: screen }));
+    expect(readDomain(xml).graphics).toEqual([
+      { type: 'vnc', port: null, socket: null, address: '10.231.7.2' },
+    ]);
+    const graphics = child(child(domain(spec({ vnc: screen })), 'devices'), 'graphics');
+    expect(attr(graphics, 'autoport')).toBe('yes');
+    expect(attr(graphics, 'passwd')).toBe('testserv');
+    expect(attr(child(graphics, 'listen'), 'type')).toBe('address');
+    expect(attr(child(graphics, 'listen'), 'address')).toBe('10.231.7.2');
+    expect(attr(child(graphics, 'listen'), 'socket')).toBeUndefined();
+    expect(xml).not.toContain('type="socket"');
+  });
+
   it('escapes whatever a name or path holds', () => {
     const xml = domainXml(
       spec({ title: `a'b"<c>&\nd`, vnc: { socket: "/x'/<y>", password: `p"<&'` } }),

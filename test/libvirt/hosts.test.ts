@@ -26,6 +26,7 @@ import {
   uniqueName,
 } from '../support/libvirt.js';
 import { LvHost, type LvNetwork, lvhostProblem } from '../support/lvhost.js';
+import { rfbAuthenticate } from '../support/rfb-client.js';
 import { type LastingTestStore, lastingTestStore } from '../support/stores.js';
 
 /** The issue's bound: a host that stops answering is marked down within 10 s. */
@@ -33,6 +34,8 @@ const DOWN_MS = 10_000;
 const LIBRARY_DRIVE = randomUUID();
 const NETWORK: LvNetwork = { bridge: 'slhostsbr0', gateway: '10.231.7.1', prefix: 24 };
 const HOSTS = { one: 'sl-h1', two: 'sl-h2' } as const;
+/** sl-h1's address on the bridge, reachable from this process (the root namespace). */
+const ONE_ADDRESS = '10.231.7.2';
 const subnet = `10.${100 + Math.floor(Math.random() * 100)}.${Math.floor(Math.random() * 250)}`;
 
 describeLibvirt('two libvirt hosts in one process', () => {
@@ -148,7 +151,7 @@ describeLibvirt('two libvirt hosts in one process', () => {
     if (problem) throw new Error(`namespaced libvirt hosts cannot run here: ${problem}`);
     tinyGuest();
     dir = reachableTempDir('sigmalite-hosts-test-');
-    one = LvHost.start(HOSTS.one, { network: NETWORK, address: '10.231.7.2' });
+    one = LvHost.start(HOSTS.one, { network: NETWORK, address: ONE_ADDRESS });
     two = LvHost.start(HOSTS.two, { network: NETWORK, address: '10.231.7.3' });
     const library = join(dir, 'library.json');
     const iso = tinyGuest().iso;
@@ -324,6 +327,52 @@ describeLibvirt('two libvirt hosts in one process', () => {
     await test.app.store.write(async (tx) => {
       await putHost(tx, HOSTS.one, { uri: one.uri, poolPath, sharedPool: true });
       await putHost(tx, HOSTS.two, { uri: two.uri, poolPath, sharedPool: true });
+    });
+  }, 240_000);
+
+  it("serves VNC of a host's machines on TCP at its vncListen address, re-adopted ones too", async () => {
+    await test.close();
+    const store = await data.open();
+    await store.write(async (tx) => {
+      await putHost(tx, HOSTS.one, {
+        uri: one.uri,
+        poolPath,
+        sharedPool: true,
+        vncListen: ONE_ADDRESS,
+      });
+    });
+    test = await startTestApp({ ...config, withStore: store });
+    const uuid = await serverOn(HOSTS.one, 'screen-over-tcp');
+    await start(uuid);
+    // QEMU listens at the host's address, on no unix socket (one on another machine is unreachable).
+    const xml = one.virsh('dumpxml', uuid);
+    const graphics = /<graphics type='vnc'[\s\S]*?<\/graphics>/.exec(xml)?.[0] ?? '';
+    expect(graphics, xml).toMatch(/port='59\d\d'/);
+    expect(graphics).toContain(`<listen type='address' address='${ONE_ADDRESS}'/>`);
+    expect(xml).not.toContain("type='socket'");
+
+    /** Opens the tunnel and authenticates through it, with the right password and a wrong one. */
+    const handshake = async () => {
+      const opened = await alice().post(`/servers/${uuid}/action/?do=open_vnc`, {});
+      expect(opened.status, opened.text).toBeLessThan(300);
+      const vnc = new URL((opened.json.vnc_url as string).replace(/^vnc:/, 'http:'));
+      const where = { host: vnc.hostname, port: Number(vnc.port) };
+      // QEMU's own answers: its password is the first 8 characters.
+      const right = await rfbAuthenticate(where, 'guest-vn');
+      expect(right.securityResult).toBe(0);
+      expect(right.width).toBeGreaterThan(0);
+      expect((await rfbAuthenticate(where, 'wrong-pw')).securityResult).toBe(1);
+      await alice().post(`/servers/${uuid}/action/?do=close_vnc`, {});
+    };
+    await handshake();
+    // A later process re-adopts the machine, and finds its screen's port in its live definition.
+    await test.close();
+    test = await startTestApp({ ...config, withStore: await data.open() });
+    await status(uuid, 'running', 30_000);
+    await handshake();
+    await stop(uuid);
+    await test.app.store.write(async (tx) => {
+      await putHost(tx, HOSTS.one, { uri: one.uri, poolPath, sharedPool: true });
     });
   }, 240_000);
 

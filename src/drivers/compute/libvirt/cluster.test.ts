@@ -15,6 +15,7 @@ function settings(name: string, overrides: Partial<HostSettings> = {}): HostSett
     sharedPool: false,
     network: 'sigmalite-public',
     bridge: 'slpub0',
+    vncListen: null,
     ...overrides,
   };
 }

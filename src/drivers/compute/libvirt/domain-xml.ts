@@ -98,11 +98,8 @@ export interface DomainSpec {
   memBytes: number;
   drives: DomainDrive[];
   nics: DomainNic[];
-  /**
-   * The screen: VNC on a unix socket (in a directory QEMU can write), with this password; null
-   * for none (a probe's throwaway domain).
-   */
-  vnc: { socket: string; password: string } | null;
+  /** The screen: QEMU's VNC server with this password; null for none (a probe's throwaway domain). */
+  vnc: VncScreen | null;
   /** The first serial port (ttyS0), the server's console. */
   console: SerialTarget;
   /** The second serial port (ttyS1), the server context; null when `context` is off. */
@@ -192,8 +189,25 @@ export function domainXml(spec: DomainSpec): string {
   });
 }
 
+/**
+ * Where a machine's VNC server listens: on a unix socket (in a directory QEMU can write: a host
+ * on this machine, or sharing its filesystem), or on TCP at an address of its host reachable from
+ * sigmalite (`vncListen`), where QEMU takes the first free port from 5900.
+ */
+export type VncListen = { socket: string } | { address: string };
+
+export type VncScreen = VncListen & { password: string };
+
 /** The `<graphics>` element; `update-device` with a new one changes the password live. */
-export function vncGraphics(vnc: { socket: string; password: string }): XmlElement {
+export function vncGraphics(vnc: VncScreen): XmlElement {
+  if ('address' in vnc) {
+    return {
+      '@type': 'vnc',
+      '@autoport': 'yes',
+      '@passwd': vncPassword(vnc.password),
+      listen: { '@type': 'address', '@address': vnc.address },
+    };
+  }
   return {
     '@type': 'vnc',
     '@passwd': vncPassword(vnc.password),

@@ -33,7 +33,7 @@ import type {
   MachineStatus,
   TunnelInfo,
 } from '../types.js';
-import type { Accelerator, DomainDrive, DomainNic, DomainSpec } from './domain-xml.js';
+import type { Accelerator, DomainDrive, DomainNic, DomainSpec, VncListen } from './domain-xml.js';
 import { domainXml } from './domain-xml.js';
 import { type DomainEvent, isLifecycle } from './events.js';
 import { GuestPorts } from './guest-ports.js';
@@ -42,7 +42,7 @@ import type { HostClaim } from './host-claim.js';
 import { defineFilter, ensureNetwork, removeFilter, setDhcpHost } from './networks.js';
 import { isNotFound, VirshError, VirshTimeoutError } from './virsh-command.js';
 import { runUnlessMissing } from './virsh-shell.js';
-import { startVncRelay } from './vnc-relay.js';
+import { startVncRelay, type VncRelayOptions } from './vnc-relay.js';
 
 export interface LibvirtComputeOptions {
   /** The name sigmalite gives the host (`--hosts`). */
@@ -65,8 +65,13 @@ export interface LibvirtComputeOptions {
   publicNetwork: string;
   /** The pool's directory (a qcow2's base image must be in it). */
   poolPath: string;
-  /** Where QEMU puts the VNC sockets. */
+  /** Where QEMU puts the VNC sockets (when it listens on no address). */
   socketDir: string;
+  /**
+   * An address of the host, reachable from this process, where QEMU's VNC servers listen on
+   * TCP instead (the host's `vncListen`: a host on another machine); null: unix sockets.
+   */
+  vncListen: string | null;
   /** The address QEMU's serial ports connect to. */
   serialHost: string;
   /** The address VNC and console tunnels listen on. */
@@ -275,7 +280,7 @@ export class LibvirtCompute implements ComputeDriver {
       memBytes: spec.memBytes,
       drives,
       nics,
-      vnc: { socket: this.vncSocket(spec.uuid), password: spec.vncPassword },
+      vnc: { ...this.vncListen(spec.uuid), password: spec.vncPassword },
       console: { host: this.options.serialHost, port: ports.consolePort },
       context:
         ports.contextPort === null
@@ -313,8 +318,39 @@ export class LibvirtCompute implements ComputeDriver {
     return { mac: nic.mac, model: nic.model, network, filter, bootOrder: nic.bootOrder };
   }
 
-  private vncSocket(uuid: string): string {
-    return join(this.options.socketDir, `${uuid}.vnc`);
+  /** Where a machine started now has its VNC server. */
+  private vncListen(uuid: string): VncListen {
+    const address = this.options.vncListen;
+    return address === null ? { socket: join(this.options.socketDir, `${uuid}.vnc`) } : { address };
+  }
+
+  /**
+   * Where a running machine's VNC server is, as its live definition says: a machine started
+   * before its host had its `vncListen` (or another one) keeps its screen where it was, and a TCP
+   * screen's port is known only once QEMU runs (re-adopted machines alike).
+   */
+  private async liveScreen(
+    uuid: string,
+  ): Promise<{ listen: VncListen; target: VncRelayOptions['target'] }> {
+    const description = await driverCall(`cannot read the screen of ${uuid}`, () =>
+      this.options.host.describe(uuid),
+    );
+    const graphics = description.graphics.find((g) => g.type === 'vnc');
+    if (graphics?.socket) {
+      return { listen: { socket: graphics.socket }, target: { path: graphics.socket } };
+    }
+    if (graphics?.address && graphics.port !== null && graphics.port > 0) {
+      return {
+        listen: { address: graphics.address },
+        target: { host: graphics.address, port: graphics.port },
+      };
+    }
+    throw new DriverError(
+      graphics
+        ? `machine ${uuid} is not running: its VNC server has no port`
+        : `machine ${uuid} has no VNC screen`,
+      false,
+    );
   }
 
   async stop(host: string, uuid: string): Promise<void> {
@@ -546,14 +582,14 @@ export class LibvirtCompute implements ComputeDriver {
 
   async openVnc(host: string, uuid: string, password: string): Promise<{ port: number }> {
     this.checkHost(host);
-    const socket = this.vncSocket(uuid);
+    const screen = await this.liveScreen(uuid);
     // The server's password may have changed since it started: new connections need the new one.
     await driverCall(`cannot set the VNC password of ${uuid}`, () =>
-      this.options.host.setVncPassword(uuid, socket, password),
+      this.options.host.setVncPassword(uuid, screen.listen, password),
     );
     const relay = await startVncRelay({
       host: this.options.tunnelHost,
-      socket,
+      target: screen.target,
       onError: (error) => this.options.onError(error, { server: uuid, tunnel: 'vnc' }),
     });
     const previous = this.vnc.get(uuid);

@@ -12,7 +12,7 @@ import {
   readCapabilities,
   readDomain,
 } from './domain-read.js';
-import { vncGraphics } from './domain-xml.js';
+import { type VncListen, vncGraphics } from './domain-xml.js';
 import { type DomainStats, parseDomstats } from './domstats.js';
 import { type DomainEvent, DomainEventStream } from './events.js';
 import {
@@ -147,11 +147,12 @@ export class LibvirtHost {
   }
 
   /**
-   * Changes the VNC password (the first 8 bytes count) of a domain's screen on `socket`: live on
-   * a running domain (new connections need the new one) and in its definition.
+   * Changes the VNC password (the first 8 bytes count) of a domain's screen listening at
+   * `listen` (libvirt refuses to move a running screen: it must be where the domain's is): live
+   * on a running domain (new connections need the new one) and in its definition.
    */
-  async setVncPassword(name: string, socket: string, password: string): Promise<void> {
-    const xml = buildXml({ graphics: vncGraphics({ socket, password }) });
+  async setVncPassword(name: string, listen: VncListen, password: string): Promise<void> {
+    const xml = buildXml({ graphics: vncGraphics({ ...listen, password }) });
     try {
       await this.shell.runWithFile(xml, (path) => [
         'update-device',
