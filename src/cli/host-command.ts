@@ -118,6 +118,16 @@ function capacityOf(
   return reported === undefined ? '-' : `${show(reported)}(reported)`;
 }
 
+/** The host's other declared settings (pool, network, `vnc_listen`...), as `key=value`. */
+function declaredSettings(host: NamedHost): string[] {
+  const shown: HostKey[] = ['pool', 'pool_path', 'shared_pool', 'network', 'bridge', 'vnc_listen'];
+  return shown.flatMap((key) => {
+    const value = host[HOST_KEYS[key].field];
+    if (value === undefined) return [];
+    return [`${key}=${typeof value === 'boolean' ? (value ? 'yes' : 'no') : String(value)}`];
+  });
+}
+
 /** One line per host: its name, then `key=value` fields (`-`: not declared, not known). */
 function listLine(
   host: NamedHost,
@@ -130,6 +140,7 @@ function listLine(
     `uri=${host.uri ?? '-'}`,
     `mhz=${capacityOf(host, status, 'mhz')}`,
     `memory=${capacityOf(host, status, 'memory')}`,
+    ...declaredSettings(host),
     `drained=${host.drained ? 'yes' : 'no'}`,
     `state=${status === undefined ? 'unknown' : status.up ? 'up' : 'down'}`,
     `since=${status === undefined ? '-' : new Date(status.since).toISOString()}`,

@@ -97,6 +97,8 @@ describe('sigmalite host', () => {
       uri: 'qemu+ssh://h2/system',
       mhz: '20000',
       memory: '16G',
+      pool: 'fast',
+      vnc_listen: '10.0.0.2',
       drained: 'no',
       state: 'unknown',
       since: '-',
