@@ -15,7 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { NamedHost } from '../engine/hosts.js';
-import { bootstrapLibvirt } from './compute/libvirt/bootstrap.js';
+import { type BootstrapOptions, bootstrapLibvirt } from './compute/libvirt/bootstrap.js';
 import { LibvirtCluster } from './compute/libvirt/cluster.js';
 import type { Accelerator } from './compute/libvirt/domain-xml.js';
 import { LibvirtCompute } from './compute/libvirt/driver.js';
@@ -286,7 +286,23 @@ async function connectHost(
   const ready = new Promise<void>((resolve) => {
     connected = resolve;
   });
-  const host = new LibvirtHost({
+  const bootstrap: BootstrapOptions = {
+    dataDir: env.dataDir,
+    pool: { name: settings.pool, path: settings.poolPath },
+    network: {
+      name: settings.network,
+      bridge: settings.bridge,
+      forward: env.libvirt.forward,
+      ipv4: {
+        address: env.publicNetwork.gateway,
+        prefix: env.publicNetwork.prefix,
+        dhcp: env.publicNetwork.dhcp,
+      },
+    },
+  };
+  /** Whether the event stream was connected before (a later connection follows an outage). */
+  let connectedBefore = false;
+  const host: LibvirtHost = new LibvirtHost({
     uri,
     eventKeepalive: EVENT_KEEPALIVE,
     eventBackoff: EVENT_BACKOFF,
@@ -294,7 +310,21 @@ async function connectHost(
     onConnected: () => {
       connected();
       env.log('info', { host: hostName, uri }, 'libvirt events flow');
-      report(true);
+      if (!connectedBefore) {
+        connectedBefore = true;
+        return report(true);
+      }
+      // Back after an outage: a host reinstalled meanwhile lacks the pool and the network
+      // (making what is there already changes nothing); up once that is done, or tried.
+      void bootstrapLibvirt(host, bootstrap)
+        .catch((error: Error) =>
+          env.log(
+            'warn',
+            { host: hostName, uri, err: error },
+            `libvirt host ${hostName}: ${error.message}`,
+          ),
+        )
+        .finally(() => report(true));
     },
     onDisconnected: (reason) => {
       env.log('warn', { host: hostName, uri, reason }, 'libvirt events stopped');
@@ -311,20 +341,7 @@ async function connectHost(
         dataDir: env.dataDir,
       });
     }
-    const boot = await bootstrapLibvirt(host, {
-      dataDir: env.dataDir,
-      pool: { name: settings.pool, path: settings.poolPath },
-      network: {
-        name: settings.network,
-        bridge: settings.bridge,
-        forward: env.libvirt.forward,
-        ipv4: {
-          address: env.publicNetwork.gateway,
-          prefix: env.publicNetwork.prefix,
-          dhcp: env.publicNetwork.dhcp,
-        },
-      },
-    });
+    const boot = await bootstrapLibvirt(host, bootstrap);
     const node = await host.nodeInfo();
     const accelerator = await decideAccelerator(host, env.libvirt.accelerator, env);
     const volumes = new LibvirtVolumes({

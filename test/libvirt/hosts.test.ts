@@ -303,6 +303,29 @@ describeLibvirt('two libvirt hosts in one process', () => {
     await stop(uuid);
   }, 240_000);
 
+  it('a host reinstalled while down is made ready again when it answers: pool and network', async () => {
+    two.destroy();
+    const gone = Date.now() + DOWN_MS;
+    while ((await hostStatus(HOSTS.two))?.up !== false) {
+      if (Date.now() > gone) throw new Error(`${HOSTS.two} not down within ${DOWN_MS} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    // A new libvirtd in its place: none of sigmalite's pool, network or domains.
+    two = LvHost.start(HOSTS.two, { network: NETWORK, address: '10.231.7.3' });
+    expect(two.virsh('net-list', '--all', '--name')).not.toContain(config.libvirtNetwork);
+    const back = Date.now() + 30_000;
+    while ((await hostStatus(HOSTS.two))?.up !== true) {
+      if (Date.now() > back) throw new Error(`${HOSTS.two} not up within 30 s`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(two.virsh('pool-list', '--name')).toContain(config.libvirtPool);
+    expect(two.virsh('net-list', '--name')).toContain(config.libvirtNetwork);
+    const uuid = await serverOn(HOSTS.two, 'after-reinstall');
+    await start(uuid);
+    expect(domainState(two, uuid)).toBe('running');
+    await stop(uuid);
+  }, 240_000);
+
   it('honours avoid over room: a start goes away from the servers it names', async () => {
     // sl-h1 declares far more memory: by room alone every start would go there.
     await test.app.store.write(async (tx) => {
