@@ -15,6 +15,7 @@ import type { MachineTable } from '../../src/drivers/compute/simulated/driver.js
 import { DriverError } from '../../src/drivers/errors.js';
 import {
   HostPoolsStorage,
+  VOLUME_LOCATIONS_STATE,
   VOLUME_MOVES_STATE,
 } from '../../src/drivers/storage/libvirt/host-pools.js';
 import { copyTimeoutMs, copyVolume } from '../../src/drivers/storage/libvirt/volume-copy.js';
@@ -62,6 +63,12 @@ function memoryTable(): MachineTable & { rows: Map<string, string> } {
     list: async () => [...rows].map(([key, value]) => ({ key, value })),
   };
 }
+
+describe('volume locations', () => {
+  it("are placement's records (drivers name the table without importing the engine)", () => {
+    expect(VOLUME_LOCATIONS_STATE).toBe(PLACEMENT_STATE);
+  });
+});
 
 describe('copy timeouts', () => {
   it('grow with the size: a minute plus 10 MiB/s by default', () => {
