@@ -28,7 +28,7 @@ export function onFrame(listener: Listener): () => void {
   return () => listeners.delete(listener);
 }
 
-/** Hears every reconnection (frames may have been missed meanwhile). */
+/** Hears every opening of the stream (frames may have been missed before it). */
 export function onReconnect(listener: () => void): () => void {
   reconnectListeners.add(listener);
   return () => reconnectListeners.delete(listener);
@@ -39,12 +39,12 @@ export function connected(): boolean {
   return socket?.readyState === WebSocket.OPEN;
 }
 
-async function open(reconnecting: boolean): Promise<void> {
+async function open(): Promise<void> {
   if (stopped) return;
   try {
     await post('/accounts/action/?do=authenticate_asynchronous', {});
   } catch {
-    schedule(reconnecting);
+    schedule();
     return;
   }
   if (stopped) return;
@@ -54,7 +54,9 @@ async function open(reconnecting: boolean): Promise<void> {
   ws.addEventListener('open', () => {
     backoffMs = 500;
     document.documentElement.dataset.events = 'open';
-    if (reconnecting) for (const listener of reconnectListeners) listener();
+    // Also at the first opening: a page that read its list before the stream was open may have
+    // missed a change in between.
+    for (const listener of reconnectListeners) listener();
   });
   ws.addEventListener('message', (event) => {
     if (typeof event.data !== 'string') return;
@@ -69,15 +71,15 @@ async function open(reconnecting: boolean): Promise<void> {
   ws.addEventListener('close', () => {
     document.documentElement.dataset.events = 'closed';
     if (socket === ws) socket = undefined;
-    schedule(true);
+    schedule();
   });
 }
 
-function schedule(reconnecting: boolean): void {
+function schedule(): void {
   if (stopped || retry !== undefined) return;
   retry = window.setTimeout(() => {
     retry = undefined;
-    void open(reconnecting);
+    void open();
   }, backoffMs);
   backoffMs = Math.min(backoffMs * 2, 15_000);
 }
@@ -85,7 +87,7 @@ function schedule(reconnecting: boolean): void {
 export function startEvents(): void {
   if (!stopped) return;
   stopped = false;
-  void open(false);
+  void open();
 }
 
 export function stopEvents(): void {

@@ -4,7 +4,7 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import { get, type Obj, put, uuidOf } from '../api';
-import { onFrame } from '../events';
+import { onFrame, onReconnect } from '../events';
 import { Screen } from '../screen';
 import { Serial } from '../serial';
 import {
@@ -351,13 +351,18 @@ export function ServerPage({ uuid }: { uuid: string }) {
       if (frame.object) setServer(frame.object);
       else setError(new Error('This server was deleted.'));
     });
-    get<Obj>(`/servers/${uuid}/`).then(
-      (s) => live && setServer(s),
-      (e: unknown) => live && setError(e),
-    );
+    const read = () =>
+      get<Obj>(`/servers/${uuid}/`).then(
+        (s) => live && setServer(s),
+        (e: unknown) => live && setError(e),
+      );
+    // Frames missed while the stream was down: the server is read again once it is back.
+    const stopReconnect = onReconnect(() => void read());
+    void read();
     return () => {
       live = false;
       stop();
+      stopReconnect();
     };
   }, [uuid]);
 
