@@ -9,10 +9,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
 import { createServer } from '../support/api.js';
 import { ALICE, BOB, startTestApp, type TestApp, type User } from '../support/app.js';
 import { type Browser, launchBrowser, screenshot } from '../support/browser.js';
+
+/** How long the page may take to show a change (CI's machine can be very busy). */
+const WAIT_MS = 30_000;
 
 let t: TestApp;
 let browser: Browser;
@@ -27,8 +30,10 @@ beforeAll(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'sigmalite-upload-'));
   browser = await launchBrowser();
   page = await browser.context.newPage();
-  // Below vitest's own timeout, so that a wait that fails says what it waited for.
-  page.setDefaultTimeout(10_000);
+  // Generous, since CI's two cores are shared with QEMU guests and other suites (a wait is not a
+  // measure of speed), and below the tests' own timeout so that a wait that fails says what it
+  // waited for.
+  page.setDefaultTimeout(WAIT_MS);
   page.on('dialog', (dialog) => void dialog.accept());
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
   page.on('console', (message) => {
@@ -72,7 +77,31 @@ function serverRow(name: string) {
   return page.getByRole('row').filter({ has: page.getByRole('link', { name, exact: true }) });
 }
 
-describe('the web console', () => {
+describe('the web console', { timeout: 4 * WAIT_MS }, () => {
+  beforeEach(() => {
+    // What a failed wait cannot say: what the page showed, and whether its event stream was open.
+    onTestFailed(async ({ task }) => {
+      const name = `failed-${task.name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`;
+      await screenshot(page, name).catch(() => {});
+      const events = await page
+        .evaluate(
+          () =>
+            (globalThis as { document?: { documentElement: { dataset: Record<string, string> } } })
+              .document?.documentElement.dataset.events,
+        )
+        .catch((e: unknown) => String(e));
+      const shown = await page
+        .locator('main')
+        .ariaSnapshot({ timeout: 2000 })
+        .catch((e: unknown) => String(e));
+      console.log(`${task.name}: the page showed:\n${shown.slice(0, 4000)}`);
+      console.log(
+        `${task.name}: event stream ${events}; screenshot ${name}.png; problems:`,
+        problems,
+      );
+    });
+  });
+
   it('logs in with the API session', async () => {
     await page.goto(`${t.origin}/console/`);
     await page.getByRole('form', { name: 'Log in' }).waitFor();
@@ -99,7 +128,7 @@ describe('the web console', () => {
     const row = serverRow('web-01');
     await row.getByText('stopped', { exact: true }).waitFor();
     await row.getByRole('button', { name: 'Start' }).click();
-    await row.locator('[data-status="running"]').waitFor({ timeout: 15_000 });
+    await row.locator('[data-status="running"]').waitFor();
     expect(await row.locator('[data-status]').textContent()).toBe('running');
     expect(
       await page.evaluate(() => (globalThis as unknown as { notReloaded?: boolean }).notReloaded),
@@ -110,7 +139,7 @@ describe('the web console', () => {
   it("opens the server's screen and sees it drawn", async () => {
     await page.getByRole('link', { name: 'web-01', exact: true }).click();
     await page.getByRole('tab', { name: 'Screen' }).click();
-    await page.locator('[data-state="connected"]').waitFor({ timeout: 15_000 });
+    await page.locator('[data-state="connected"]').waitFor();
     const canvas = page.locator('.screen canvas');
     await canvas.waitFor();
     await expect
@@ -126,7 +155,7 @@ describe('the web console', () => {
             }
             return colours.size;
           }),
-        { timeout: 15_000 },
+        { timeout: WAIT_MS },
       )
       .toBeGreaterThan(4);
     await screenshot(page, 'screen');
@@ -158,7 +187,7 @@ describe('the web console', () => {
 
   it('types into the serial console and sees the answer', async () => {
     await page.getByRole('tab', { name: 'Serial console' }).click();
-    await page.locator('.serial-panel [data-state="connected"]').waitFor({ timeout: 15_000 });
+    await page.locator('.serial-panel [data-state="connected"]').waitFor();
     await page.locator('.serial .xterm-rows').getByText('sigmalite console for web-01').waitFor();
     await page.locator('.serial .xterm').click();
     await page.keyboard.type('hello');
@@ -200,9 +229,15 @@ describe('the web console', () => {
     const form = page.getByRole('form', { name: 'Create a drive' });
     await form.getByLabel('Name').fill('data-01');
     await form.getByLabel('Size (GiB)').fill('2');
+    // The page renders again while the form is being filled (a frame of another drive): what
+    // was typed stays (a field rendered with `value` was reset to its default, as CI once saw).
+    await t.alice.post('/drives/', {
+      objects: [{ name: 'meanwhile', size: 1024 ** 3, media: 'disk' }],
+    });
+    await page.getByRole('row').filter({ hasText: 'meanwhile' }).first().waitFor();
     await form.getByRole('button', { name: 'Create drive' }).click();
     const row = page.getByRole('row').filter({ hasText: 'data-01' }).first();
-    await row.locator('[data-status="unmounted"]').waitFor({ timeout: 15_000 });
+    await row.locator('[data-status="unmounted"]').waitFor();
     await row.getByLabel('New size of data-01 (GiB)').fill('3');
     await row.getByRole('button', { name: 'Resize' }).click();
     await row.getByText('3 GiB').waitFor();
@@ -226,7 +261,7 @@ describe('the web console', () => {
     await form.getByLabel('Image file').setInputFiles(image);
     await form.getByLabel('Name').fill('uploaded');
     await form.getByRole('button', { name: 'Upload' }).click();
-    await form.locator('[data-percent="100"]').waitFor({ timeout: 30_000 });
+    await form.locator('[data-percent="100"]').waitFor({ timeout: 2 * WAIT_MS });
     await form.getByRole('status').waitFor();
     const bar = form.getByLabel('Upload progress');
     const value = (element: unknown) => (element as { value: number }).value;

@@ -40,7 +40,7 @@ function CreateDrive() {
         Name <input name="name" required />
       </label>
       <label>
-        Size (GiB) <input name="size" type="number" min="0" step="any" value="10" required />
+        Size (GiB) <input name="size" type="number" min="0" step="any" defaultValue="10" required />
       </label>
       <MediaField />
       <button type="submit" disabled={busy}>

@@ -1,4 +1,5 @@
 /** Servers: the list with live statuses, creation, and the power actions. */
+import { useState } from 'preact/hooks';
 import { del, type Obj, post } from '../api';
 import { Errors, ListTable, MIB, Section, Status, sure, useCollection, useRunner } from '../ui';
 
@@ -57,6 +58,9 @@ export function ServerActions({ server }: { server: Obj }) {
 
 function CreateServer() {
   const { busy, error, run } = useRunner();
+  // Fields read with FormData take defaults, never `value`: a `value` would be written again over
+  // what was typed each time the page renders (a list's frame arriving, say).
+  const [password] = useState(randomPassword);
   const submit = (event: Event) => {
     event.preventDefault();
     const form = event.currentTarget as HTMLFormElement;
@@ -82,13 +86,13 @@ function CreateServer() {
         Name <input name="name" required />
       </label>
       <label>
-        CPU (MHz) <input name="cpu" type="number" min="1" value="1000" required />
+        CPU (MHz) <input name="cpu" type="number" min="1" defaultValue="1000" required />
       </label>
       <label>
-        Memory (MiB) <input name="mem" type="number" min="1" value="512" required />
+        Memory (MiB) <input name="mem" type="number" min="1" defaultValue="512" required />
       </label>
       <label>
-        VNC password <input name="vnc_password" value={randomPassword()} required />
+        VNC password <input name="vnc_password" defaultValue={password} required />
       </label>
       <button type="submit" disabled={busy}>
         Create server
