@@ -26,9 +26,15 @@ export function tlsFiles(dir: string): TlsFiles {
 
 const YEAR_MS = 365 * 24 * 3600 * 1000;
 
-function serial(): string {
-  // Positive (leading 0 nibble) random serial number.
-  return `0${forge.util.bytesToHex(forge.random.getBytesSync(15))}`.slice(0, 32);
+/**
+ * A random serial number of 16 bytes, positive and minimally encoded: the first byte has its top
+ * bit clear and is not zero. (Once a leading zero nibble was put before random bytes: about one
+ * certificate in a hundred had a DER integer with illegal padding, which OpenSSL refuses to read.)
+ */
+export function serial(): string {
+  const bytes = forge.random.getBytesSync(16);
+  const first = (bytes.charCodeAt(0) & 0x7f) | 0x40;
+  return forge.util.bytesToHex(String.fromCharCode(first) + bytes.slice(1));
 }
 
 function newCa(): { cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey } {
