@@ -15,10 +15,10 @@ import type { ComputeDriver, HostStateEvent, MachineEvent } from '../drivers/com
 import { DriverError } from '../drivers/errors.js';
 import type { StorageDriver } from '../drivers/storage/types.js';
 import { ApiError, errors } from '../errors.js';
-import type { Store, Task } from '../store/types.js';
+import type { Store, Task, WriteTx } from '../store/types.js';
 import type { Clock } from './clock.js';
 import { putHostStatus } from './hosts.js';
-import { hostOf, registerHosts } from './placement.js';
+import { hostOf, PLACEMENT_STATE, registerHosts } from './placement.js';
 import { DEFAULT_TUNNEL_LIMITS, TunnelLedger, type TunnelLimits } from './tunnel-limits.js';
 
 export interface EngineContext {
@@ -97,18 +97,25 @@ export interface TunnelEndpoint {
 export interface Tunnels {
   /** Opens the server's VNC tunnel for `account` (counted against its cap and the process's). */
   openVnc(uuid: string, password: string, name: string, account: string): Promise<TunnelEndpoint>;
-  closeVnc(uuid: string): Promise<void>;
+  /**
+   * Closes the server's VNC tunnels: here, and through a task on the process serving its host if
+   * that is another (inside `tx` when the caller writes one, so that it goes with the change).
+   */
+  closeVnc(uuid: string, tx?: WriteTx): Promise<void>;
   openConsole(
     uuid: string,
     password: string,
     name: string,
     account: string,
   ): Promise<TunnelEndpoint>;
-  closeConsole(uuid: string): Promise<void>;
+  /** As `closeVnc`, for its console tunnels. */
+  closeConsole(uuid: string, tx?: WriteTx): Promise<void>;
 }
 
 /** The task that asks the process serving a server's host to open a tunnel to it. */
 const OPEN_TUNNEL_TASK = 'engine.open_tunnel';
+/** The task that asks the process serving a server's host to close its tunnels there. */
+const CLOSE_TUNNEL_TASK = 'engine.close_tunnel';
 /** Component state where that process answers (key: the request's id). */
 const TUNNEL_REPLIES = 'tunnel-replies';
 /** How long a process waits for another to open a tunnel. */
@@ -121,6 +128,11 @@ interface TunnelRequest {
   name: string;
   /** Whose tunnel it is: the host's process counts it against that account's cap. */
   account: string;
+}
+
+interface TunnelClosing {
+  tunnel: 'vnc' | 'console';
+  uuid: string;
 }
 
 type TunnelReply =
@@ -196,6 +208,7 @@ export class Engine implements Tunnels {
       run: (task) => this.openRequestedTunnel(task),
       failed: (task, error) => this.replyTunnel(task, failureReply(error)),
     });
+    this.kinds.set(CLOSE_TUNNEL_TASK, { run: (task) => this.closeRequestedTunnels(task) });
     this.tunnelLedger = new TunnelLedger(
       ctx.compute,
       ctx.hosts,
@@ -426,15 +439,16 @@ export class Engine implements Tunnels {
   }
 
   /**
-   * Closing asks no store: it is done on every host of this process (closing what is not open is
-   * nothing), since a PUT closes tunnels inside its write transaction, where a read through the
-   * pool could wait for a connection that concurrent writers of the same object hold (a deadlock
-   * on PostgreSQL). A tunnel another process opened (a host of its own) is left to it: it closes
-   * when its server stops there (docs/operations.md, several processes).
+   * Closing is done on every host of this process (closing what is not open is nothing) and, when
+   * the server is placed on a host another process serves, asked of that process by a task. A PUT
+   * closes tunnels inside its write transaction and passes it: the task is written there, since a
+   * read through the pool could wait for a connection that concurrent writers of the same object
+   * hold (a deadlock on PostgreSQL).
    */
-  async closeVnc(uuid: string): Promise<void> {
+  async closeVnc(uuid: string, tx?: WriteTx): Promise<void> {
     for (const host of this.ctx.hosts) await this.ctx.compute.closeVnc(host, uuid);
     this.tunnelLedger.closed('vnc', uuid);
+    await this.askToClose({ tunnel: 'vnc', uuid }, tx);
   }
 
   async openConsole(
@@ -541,10 +555,42 @@ export class Engine implements Tunnels {
     });
   }
 
-  /** As `closeVnc`: on every host of this process, without reading the store. */
-  async closeConsole(uuid: string): Promise<void> {
+  /** As `closeVnc`, for its console tunnels. */
+  async closeConsole(uuid: string, tx?: WriteTx): Promise<void> {
     for (const host of this.ctx.hosts) await this.ctx.compute.closeConsole(host, uuid);
     this.tunnelLedger.closed('console', uuid);
+    await this.askToClose({ tunnel: 'console', uuid }, tx);
+  }
+
+  /**
+   * A task of the server's host when another process serves it (tunnels there are that process's
+   * to close). A server never placed has no record: it is on a host of this process or never ran.
+   */
+  private async askToClose(closing: TunnelClosing, tx?: WriteTx): Promise<void> {
+    const ask = async (w: WriteTx) => {
+      const host = await w.getState(PLACEMENT_STATE, closing.uuid);
+      if (host === undefined || this.ctx.hosts.includes(host)) return;
+      const id = randomUUID();
+      await w.addTask({
+        id,
+        type: CLOSE_TUNNEL_TASK,
+        target: `tunnel:${id}`,
+        payload: JSON.stringify(closing),
+        dueAt: this.ctx.clock.now(),
+        host,
+      });
+    };
+    await (tx ? ask(tx) : this.ctx.store.write(ask));
+  }
+
+  /** Another process asked: the server's tunnels on this host close. */
+  private async closeRequestedTunnels(task: Task): Promise<void> {
+    const { tunnel, uuid } = JSON.parse(task.payload) as TunnelClosing;
+    const host = task.host!;
+    if (tunnel === 'vnc') await this.ctx.compute.closeVnc(host, uuid);
+    else await this.ctx.compute.closeConsole(host, uuid);
+    this.tunnelLedger.closed(tunnel, uuid);
+    await this.ctx.store.write((tx) => tx.removeTask(task.id));
   }
 
   /**

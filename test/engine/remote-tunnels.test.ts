@@ -94,6 +94,31 @@ describe('tunnels asked of a process that does not serve the host', () => {
     expect(one.app.engine.tunnelLedger.count(alice)).toBeGreaterThanOrEqual(1);
   }, 30_000);
 
+  it('close on the process serving the host when another is asked to close them', async () => {
+    const uuid = await serverOnFirstHost('tunnel-pw');
+    const open = () => one.app.engine.ctx.compute.tunnels('h1').filter((t) => t.uuid === uuid);
+    const alice = (await two.alice.get('/profile/')).json.uuid as string;
+    const counted = () => one.app.engine.tunnelLedger.count(alice);
+    const before = counted();
+    expect((await two.alice.post(action(uuid, 'open_vnc'), {})).status).toBe(202);
+    expect((await two.alice.post(action(uuid, 'open_console'), {})).status).toBe(202);
+    expect(
+      open()
+        .map((t) => t.kind)
+        .sort(),
+    ).toEqual(['console', 'vnc']);
+
+    expect((await two.alice.post(action(uuid, 'close_vnc'), {})).status).toBe(202);
+    await expect.poll(() => open().map((t) => t.kind), { timeout: 10_000 }).toEqual(['console']);
+    // A new password (a PUT through the other process) closes the rest there too.
+    const server = (await two.alice.get(`/servers/${uuid}/`)).json;
+    const put = await two.alice.put(`/servers/${uuid}/`, { ...server, vnc_password: 'new-pw' });
+    expect(put.status, put.text).toBe(200);
+    await expect.poll(() => open(), { timeout: 10_000 }).toEqual([]);
+    // Its process counts them no more against the account's cap.
+    expect(counted()).toBe(before);
+  }, 30_000);
+
   it('answer 503 when no process serves the host', async () => {
     const uuid = await serverOnFirstHost('tunnel-pw');
     await one.app.engine.stop();

@@ -305,10 +305,10 @@ export async function updateServer(
   await applyMounts(tx, doc.uuid, doc.drives, next.drives);
   await syncServerRelations(tx, doc, next);
   if (next.vnc_password !== doc.vnc_password) {
-    // The old password must stop opening anything: this process's tunnels of the server close
-    // (a new open_vnc or open_console gives ones keyed by the new password).
-    await env.tunnels.closeVnc(doc.uuid);
-    await env.tunnels.closeConsole(doc.uuid);
+    // The old password must stop opening anything: the server's tunnels close, here and on its
+    // host's process (a new open_vnc or open_console gives ones keyed by the new password).
+    await env.tunnels.closeVnc(doc.uuid, tx);
+    await env.tunnels.closeConsole(doc.uuid, tx);
   }
   return updated.detail;
 }
