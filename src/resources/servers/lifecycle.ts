@@ -5,6 +5,7 @@
  * this process's hosts. Every handler is idempotent: after a crash it runs again from the start,
  * and statuses tell it what is already done.
  */
+import { randomUUID } from 'node:crypto';
 import type { MachineCounters, MachineSpec } from '../../drivers/compute/types.js';
 import type {
   EngineContext,
@@ -14,6 +15,7 @@ import type {
   ReconcileStep,
   TaskHandler,
 } from '../../engine/engine.js';
+import { listHosts } from '../../engine/hosts.js';
 import { hostOf } from '../../engine/placement.js';
 import type { Random } from '../../model/random.js';
 import { resourceUri } from '../../model/refs.js';
@@ -30,6 +32,11 @@ import { isoTime, type Loaded, loadDrive, loadJob, loadServer, saveServer } from
 import { TASKS } from '../tasks.js';
 import type { AttachmentDoc, DriveIo, NicDoc, NicIo, ServerDoc } from './model.js';
 import type { ForgetPayload } from './placement.js';
+
+/** A host's own `policy.apply` task names its policy (its target is the policy at the host). */
+interface PolicyApplyPayload {
+  policy?: string;
+}
 
 export interface ShutdownPayload {
   timeoutMs: number;
@@ -397,17 +404,39 @@ function serverTasks(deps: ServerLifecycleDeps): Record<string, TaskHandler> {
   };
 
   /**
-   * A policy's hosts follow it as it is now, on every host of this process: its new rules reach
-   * the NICs running with it; a deleted policy's filter goes.
+   * A policy's hosts follow it as it is now: its new rules reach the NICs running with it; a
+   * deleted policy's filter goes. The task written with the change runs on every host of the
+   * process that takes it, and hands each other registered host a task of its own (its process
+   * applies it there, when that host is served again if none does now).
    */
   const policyApply: TaskHandler = async (task, ctx) => {
-    const policy = await ctx.store.read((tx) => firewallPolicy(tx, task.target));
+    const { policy: uuid = task.target } = JSON.parse(task.payload) as PolicyApplyPayload;
+    const policy = await ctx.store.read((tx) => firewallPolicy(tx, uuid));
+    const hosts = task.host ? [task.host] : [...ctx.compute.hosts];
     if (policy && ctx.compute.applyPolicy) {
-      for (const host of ctx.compute.hosts) await ctx.compute.applyPolicy(host, policy);
+      for (const host of hosts) await ctx.compute.applyPolicy(host, policy);
     } else if (!policy && ctx.compute.removePolicy) {
-      for (const host of ctx.compute.hosts) await ctx.compute.removePolicy(host, task.target);
+      for (const host of hosts) await ctx.compute.removePolicy(host, uuid);
     }
-    await ctx.store.write((tx) => tx.removeTask(task.id));
+    await ctx.store.write(async (tx) => {
+      await tx.removeTask(task.id);
+      if (task.host) return;
+      for (const { name } of await listHosts(tx)) {
+        // A target per host, so that a host nobody serves holds up no other host's task. Of two
+        // waiting there, the second has not begun (one target's tasks run in order): it will read
+        // the policy as it is then, so a third would add nothing.
+        const target = `${uuid}@${name}`;
+        if (hosts.includes(name) || (await tx.tasksOf(target)).length >= 2) continue;
+        await tx.addTask({
+          id: randomUUID(),
+          type: TASKS.policyApply,
+          target,
+          payload: JSON.stringify({ policy: uuid } satisfies PolicyApplyPayload),
+          dueAt: ctx.clock.now(),
+          host: name,
+        });
+      }
+    });
   };
 
   return {
