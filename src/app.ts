@@ -142,12 +142,20 @@ function serialHostFor(host: string): string {
   return host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host;
 }
 
-/** Ready when the store answers a real query and the engine runs; with what the drivers can do. */
+/**
+ * Ready when the store answers a real query and the engine runs; with what the drivers can do and
+ * the hosts served now (a host down leaves the process ready: it serves the others and the API).
+ */
 async function readiness(
   store: Store,
   engine: Engine,
   probe: DriverProbe,
-): Promise<{ ready: boolean; checks: Record<string, string>; drivers: DriverProbe }> {
+): Promise<{
+  ready: boolean;
+  checks: Record<string, string>;
+  drivers: DriverProbe;
+  hosts: Record<string, string>;
+}> {
   const checks: Record<string, string> = {};
   try {
     await store.ping();
@@ -156,7 +164,12 @@ async function readiness(
     checks.store = `unreachable: ${(e as Error).message}`;
   }
   checks.engine = engine.state === 'running' ? 'ok' : engine.state;
-  return { ready: Object.values(checks).every((v) => v === 'ok'), checks, drivers: probe };
+  return {
+    ready: Object.values(checks).every((v) => v === 'ok'),
+    checks,
+    drivers: probe,
+    hosts: engine.hostStates(),
+  };
 }
 
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {

@@ -220,6 +220,16 @@ export class Engine implements Tunnels {
     return this.stateValue;
   }
 
+  /**
+   * The hosts this process serves now (hosts added while running too), each `up`, or `down` while
+   * its hypervisor does not answer.
+   */
+  hostStates(): Record<string, 'up' | 'down'> {
+    return Object.fromEntries(
+      this.ctx.hosts.map((host) => [host, this.down.has(host) ? 'down' : 'up'] as const),
+    );
+  }
+
   /** Tasks leased and running in this process. */
   get running(): number {
     return this.inFlight.size;

@@ -80,9 +80,15 @@ export interface HttpOptions {
 export interface Operations {
   /**
    * Whether the app can serve (store reachable, engine running), with a word per check, and what
-   * runs the guests (the drivers' probe), shown by `/readyz?verbose`.
+   * runs the guests (the drivers' probe) and the hosts served now, up or down, shown by
+   * `/readyz?verbose`.
    */
-  readiness(): Promise<{ ready: boolean; checks: Record<string, string>; drivers?: unknown }>;
+  readiness(): Promise<{
+    ready: boolean;
+    checks: Record<string, string>;
+    drivers?: unknown;
+    hosts?: Record<string, string>;
+  }>;
   /** The Prometheus exposition. */
   metrics(): Promise<{ contentType: string; text: string }>;
   /** One API request done: its method, route pattern (bounded labels) and status. */
@@ -453,13 +459,13 @@ function installOperations(app: FastifyInstance, operations: Operations): void {
     method: ['GET', 'HEAD'],
     url: '/readyz',
     handler: async (request, reply) => {
-      const { ready, checks, drivers } = await operations.readiness();
+      const { ready, checks, drivers, hosts } = await operations.readiness();
       const verbose = Object.hasOwn(request.query as object, 'verbose');
       const answer = { status: ready ? 'ready' : 'not ready', checks };
       return reply
         .code(ready ? 200 : 503)
         .type(JSON_TYPE)
-        .send(JSON.stringify(verbose ? { ...answer, drivers } : answer));
+        .send(JSON.stringify(verbose ? { ...answer, drivers, hosts } : answer));
     },
   });
   app.route({

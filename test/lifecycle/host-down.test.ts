@@ -38,6 +38,10 @@ describe('a host that stops answering', () => {
     await t.app.engine.eventsHandled();
     expect((await get(t.alice, `/servers/${uuid}/`)).status).toBe('unavailable');
     expect(await hostStatus()).toMatchObject({ up: false, reason: 'hung' });
+    // The process stays ready (it serves the API and its other hosts); verbose says which is down.
+    const readyz = await fetch(`${t.origin}/readyz?verbose`);
+    expect(readyz.status).toBe(200);
+    expect(((await readyz.json()) as { hosts: unknown }).hosts).toEqual({ local: 'down' });
 
     t.app.compute.answerAgain();
     await t.app.engine.eventsHandled();
@@ -45,6 +49,10 @@ describe('a host that stops answering', () => {
     expect(server.status).toBe('running');
     expect(server.runtime.active_since).toBe(activeSince);
     expect(await hostStatus()).toMatchObject({ up: true });
+    const again = (await fetch(`${t.origin}/readyz?verbose`).then((r) => r.json())) as {
+      hosts: unknown;
+    };
+    expect(again.hosts).toEqual({ local: 'up' });
     await t.alice.post(action(uuid, 'stop'));
     await waitStatus(t.alice, `/servers/${uuid}/`, 'stopped');
   });

@@ -123,6 +123,7 @@ describe('drivers', () => {
       hosts: [{ name: 'local', accelerator: 'simulated', warning: null }],
       features: ['events', 'counters', 'vnc', 'console'],
     });
+    expect(verbose.hosts).toEqual({ local: 'up' });
   });
 
   it('--driver and --hosts are checked', () => {
