@@ -7,24 +7,18 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { PLACEMENT_STATE } from '../../src/engine/placement.js';
 import { action, get, waitStatus } from '../lifecycle/support.js';
 import { createServer } from '../support/api.js';
-import { startTestApp, type TestApp } from '../support/app.js';
-import { type LastingTestStore, lastingTestStore } from '../support/stores.js';
+import type { TestApp } from '../support/app.js';
+import { type TwoProcesses, twoProcesses } from '../support/processes.js';
 
-let data: LastingTestStore;
+let processes: TwoProcesses | undefined;
 let one: TestApp;
 let two: TestApp;
 
 beforeAll(async () => {
-  data = lastingTestStore('postgres');
-  const options = { settle: false, reconcileInterval: 0 } as const;
-  one = await startTestApp({ ...options, hosts: 'h1', withStore: await data.open() });
-  two = await startTestApp({ ...options, hosts: 'h2', withStore: await data.open() });
+  processes = await twoProcesses({ settle: false, reconcileInterval: 0 });
+  ({ one, two } = processes);
 });
-afterAll(async () => {
-  await one?.close();
-  await two?.close();
-  await data?.dispose();
-});
+afterAll(() => processes?.close());
 
 async function hostOf(uuid: string): Promise<string | undefined> {
   return one.app.store.read((tx) => tx.getState(PLACEMENT_STATE, uuid));

@@ -6,24 +6,18 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { MachineFirewallPolicy } from '../../src/drivers/compute/types.js';
-import { startTestApp, type TestApp } from '../support/app.js';
-import { type LastingTestStore, lastingTestStore } from '../support/stores.js';
+import type { TestApp } from '../support/app.js';
+import { type TwoProcesses, twoProcesses } from '../support/processes.js';
 
-let data: LastingTestStore;
+let processes: TwoProcesses | undefined;
 let one: TestApp;
 let two: TestApp;
 
 beforeAll(async () => {
-  data = lastingTestStore('postgres');
-  const options = { settle: false, reconcileInterval: 0, transitions: 'fast' } as const;
-  one = await startTestApp({ ...options, hosts: 'h1', withStore: await data.open() });
-  two = await startTestApp({ ...options, hosts: 'h2', withStore: await data.open() });
+  processes = await twoProcesses({ settle: false, reconcileInterval: 0, transitions: 'fast' });
+  ({ one, two } = processes);
 });
-afterAll(async () => {
-  await one?.close();
-  await two?.close();
-  await data?.dispose();
-});
+afterAll(() => processes?.close());
 
 /** The calls a process's driver gets, as `[host, policy uuid, rule count]` (no rules: removal). */
 function watch(app: TestApp): Array<[string, string, number?]> {

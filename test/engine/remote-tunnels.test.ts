@@ -7,31 +7,23 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { PLACEMENT_STATE } from '../../src/engine/placement.js';
 import { action, TcpClient, tunnelAddress, waitStatus } from '../lifecycle/support.js';
 import { createServer } from '../support/api.js';
-import { startTestApp, type TestApp } from '../support/app.js';
+import type { TestApp } from '../support/app.js';
+import { type TwoProcesses, twoProcesses } from '../support/processes.js';
 import { rfbAuthenticate } from '../support/rfb-client.js';
-import { type LastingTestStore, lastingTestStore } from '../support/stores.js';
 
-let data: LastingTestStore;
+let processes: TwoProcesses | undefined;
 let one: TestApp;
 let two: TestApp;
 
 beforeAll(async () => {
-  data = lastingTestStore('postgres');
-  const options = { settle: false, reconcileInterval: 0, transitions: 'fast' } as const;
   // The first process's public host is `localhost`, the second's 127.0.0.1: the URL tells.
-  one = await startTestApp({
-    ...options,
-    hosts: 'h1',
-    publicUrl: 'http://localhost:8080',
-    withStore: await data.open(),
-  });
-  two = await startTestApp({ ...options, hosts: 'h2', withStore: await data.open() });
+  processes = await twoProcesses(
+    { settle: false, reconcileInterval: 0, transitions: 'fast' },
+    { publicUrl: 'http://localhost:8080' },
+  );
+  ({ one, two } = processes);
 });
-afterAll(async () => {
-  await one?.close();
-  await two?.close();
-  await data?.dispose();
-});
+afterAll(() => processes?.close());
 
 /** A running server placed on the first process's host, started through the second. */
 async function serverOnFirstHost(password: string): Promise<string> {
