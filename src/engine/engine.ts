@@ -610,7 +610,7 @@ export class Engine implements Tunnels {
    */
   async settled(pollMs = 5): Promise<void> {
     for (;;) {
-      const due = await this.ctx.store.nextTaskDue();
+      const due = await this.ctx.store.nextTaskDue({ hosts: this.ctx.hosts });
       if (this.inFlight.size === 0 && (due === undefined || due > this.ctx.clock.now())) return;
       this.wake();
       await new Promise((resolve) => setTimeout(resolve, pollMs));
@@ -727,7 +727,7 @@ export class Engine implements Tunnels {
       this.wakeUp = resolve;
     });
     const waits: Promise<unknown>[] = [woken, sleepReal(POLL_MS, controller.signal)];
-    const due = await this.ctx.store.nextTaskDue().catch(() => undefined);
+    const due = await this.ctx.store.nextTaskDue({ hosts: this.ctx.hosts }).catch(() => undefined);
     if (due !== undefined && due > this.ctx.clock.now()) {
       waits.push(
         this.ctx.clock.sleep(due - this.ctx.clock.now(), controller.signal).catch(() => {}),

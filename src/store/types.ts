@@ -449,8 +449,12 @@ export interface Store {
    * frees them all; PostgreSQL leaves other processes' live leases alone (they expire).
    */
   recoverLeases(): Promise<void>;
-  /** When the earliest task is due (clock time), or undefined when there is none. */
-  nextTaskDue(): Promise<number | undefined>;
+  /**
+   * When the earliest task is due (clock time), or undefined when there is none; with a `scope`,
+   * of the tasks it may lease (its hosts' and host-less ones: another host's task waiting for a
+   * process that serves it is not this process's to wait for).
+   */
+  nextTaskDue(scope?: LeaseScope): Promise<number | undefined>;
   /** Calls `listener` after every commit (of this process; PostgreSQL: of every process). */
   onCommit(listener: (changes: readonly CommittedChange[]) => void): () => void;
   /**

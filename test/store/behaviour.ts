@@ -650,7 +650,12 @@ export function storeBehaviour(name: string, open: () => Promise<Store>): void {
         await tx.addTask(task('a2', 'srv-a', 'host-a'));
         await tx.addTask(task('b1', 'srv-b', 'host-b'));
         await tx.addTask(task('n1', 'sub-1'));
+        await tx.addTask({ ...task('c1', 'srv-c', 'host-c'), dueAt: 5 });
       });
+      // The earliest due: of every task, or of those a scope may lease.
+      expect(await store.nextTaskDue()).toBe(5);
+      expect(await store.nextTaskDue({ hosts: ['host-a'] })).toBe(10);
+      expect(await store.nextTaskDue({ hosts: ['host-c'] })).toBe(5);
       expect((await store.read((tx) => tx.tasksOf('srv-a')))[0]).toEqual(
         task('a1', 'srv-a', 'host-a'),
       );

@@ -254,9 +254,12 @@ export class PostgresStore implements Store {
     // Nothing to do: a dead process's leases are free as soon as its liveness lock is gone.
   }
 
-  async nextTaskDue(): Promise<number | undefined> {
+  async nextTaskDue(scope?: LeaseScope): Promise<number | undefined> {
     const { rows } = await this.pool.query<{ due: string | null }>(
-      'SELECT min(due_at) AS due FROM tasks',
+      scope
+        ? 'SELECT min(due_at) AS due FROM tasks WHERE host IS NULL OR host = ANY($1::text[])'
+        : 'SELECT min(due_at) AS due FROM tasks',
+      scope ? [[...scope.hosts]] : [],
     );
     const due = rows[0]?.due;
     return due === null || due === undefined ? undefined : Number(due);

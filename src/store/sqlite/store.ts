@@ -388,12 +388,17 @@ export class SqliteStore implements Store {
     );
   }
 
-  async nextTaskDue(): Promise<number | undefined> {
-    return this.lock.run(
-      () =>
-        (this.statement('SELECT min(due_at) FROM tasks').pluck().get() as number | null) ??
-        undefined,
-    );
+  async nextTaskDue(scope?: LeaseScope): Promise<number | undefined> {
+    return this.lock.run(() => {
+      const due = scope
+        ? this.statement(
+            'SELECT min(due_at) FROM tasks WHERE host IS NULL OR host IN (SELECT value FROM json_each(?))',
+          )
+            .pluck()
+            .get(JSON.stringify(scope.hosts))
+        : this.statement('SELECT min(due_at) FROM tasks').pluck().get();
+      return (due as number | null) ?? undefined;
+    });
   }
 
   /** Runs a synchronous unit under the lock, in a transaction (account operations). */
