@@ -4,11 +4,16 @@
  * daemon), and the real libvirtd for events. Also the KVM probe.
  */
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type DomainEvent, DomainEventStream } from '../../src/drivers/compute/libvirt/events.js';
+import {
+  type DomainEvent,
+  DomainEventStream,
+  EVENT_PROBE_PREFIX,
+} from '../../src/drivers/compute/libvirt/events.js';
 import { LibvirtHost } from '../../src/drivers/compute/libvirt/host.js';
 import { probeAccelerator } from '../../src/drivers/compute/libvirt/probe.js';
 import {
@@ -166,6 +171,7 @@ describeLibvirt('the event stream of the real libvirtd', () => {
   const disconnects: string[] = [];
   let host: LibvirtHost;
   const names = [uniqueName('sl-test-ev-'), uniqueName('sl-test-ev-')];
+  const staleProbe = uniqueName(EVENT_PROBE_PREFIX);
 
   let release: (() => void) | undefined;
 
@@ -173,6 +179,11 @@ describeLibvirt('the event stream of the real libvirtd', () => {
     requireLibvirt();
     // libvirtd is not restarted (api.test.ts) while this file uses it.
     release = await holdLibvirtd();
+    // A probe a killed process left defined (it died between its define and its undefine).
+    const file = join(tmpdir(), `${staleProbe}.xml`);
+    writeFileSync(file, domainXmlNamed(staleProbe));
+    virsh('define', file);
+    rmSync(file);
     host = new LibvirtHost({
       uri: LIBVIRT_URI,
       eventBackoff: { initialMs: 100, maxMs: 1000 },
@@ -184,9 +195,13 @@ describeLibvirt('the event stream of the real libvirtd', () => {
   });
 
   afterAll(async () => {
-    removeDomains(...names);
+    removeDomains(...names, staleProbe);
     await host?.close();
     release?.();
+  });
+
+  it('undefines the probes a killed process left, once connected', async () => {
+    await until(() => !virsh('list', '--all', '--name').split('\n').includes(staleProbe));
   });
 
   it('reports lifecycle events, typed, and none of its own probes', async () => {

@@ -19,6 +19,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 
+/**
+ * Names of the short-lived domains a stream defines and undefines to see its own event arrive
+ * (its proof of being connected); their events are not passed on.
+ */
+export const EVENT_PROBE_PREFIX = 'sigmalite-event-probe-';
+
 /** libvirt's lifecycle event types (`virDomainEventType`), as virsh names them. */
 export const LIFECYCLE_EVENTS = [
   'Defined',
@@ -169,7 +175,7 @@ export class DomainEventStream {
       '--timestamp',
     ]);
     this.child = child;
-    const probe = `sigmalite-event-probe-${randomBytes(6).toString('hex')}`;
+    const probe = `${EVENT_PROBE_PREFIX}${randomBytes(6).toString('hex')}`;
     this.probeName = probe;
     createInterface({ input: child.stdout! }).on('line', (line) => this.line(child, line));
     createInterface({ input: child.stderr! }).on('line', (line) => {
@@ -204,7 +210,7 @@ export class DomainEventStream {
     if (child !== this.child) return;
     const event = parseEventLine(line);
     if (!event) return;
-    if (event.domain.startsWith('sigmalite-event-probe-')) {
+    if (event.domain.startsWith(EVENT_PROBE_PREFIX)) {
       if (event.domain === this.probeName && this.state === 'starting') {
         clearTimeout(this.confirmTimer);
         clearTimeout(this.confirmRetry);

@@ -14,7 +14,7 @@ import {
 } from './domain-read.js';
 import { type VncListen, vncGraphics } from './domain-xml.js';
 import { type DomainStats, parseDomstats } from './domstats.js';
-import { type DomainEvent, DomainEventStream } from './events.js';
+import { type DomainEvent, DomainEventStream, EVENT_PROBE_PREFIX } from './events.js';
 import {
   type DhcpLease,
   type ListedDomain,
@@ -56,6 +56,8 @@ export class LibvirtHost {
   readonly shell: VirshShell;
   readonly events: DomainEventStream;
   readonly locks = new DomainLocks();
+  /** Whether probes left by others have been looked for (once, at the first connection). */
+  private swept = false;
 
   constructor(options: LibvirtHostOptions = {}) {
     this.uri = options.uri ?? 'qemu:///system';
@@ -190,6 +192,10 @@ export class LibvirtHost {
    * that never runs (the event stream's proof that it is subscribed).
    */
   private async touch(name: string): Promise<void> {
+    if (!this.swept) {
+      await this.sweepProbes(name);
+      this.swept = true;
+    }
     await this.define(
       buildXml({
         domain: {
@@ -201,6 +207,19 @@ export class LibvirtHost {
       }),
     );
     await this.undefine(name);
+  }
+
+  /**
+   * Undefines the probes a process left when it died between defining and undefining one (`name`
+   * is this stream's own). Another process's probe under way may go too: its event has come
+   * already, and its undefine ignores a domain that is gone.
+   */
+  private async sweepProbes(name: string): Promise<void> {
+    for (const domain of await this.list()) {
+      if (domain.name.startsWith(EVENT_PROBE_PREFIX) && domain.name !== name) {
+        await this.undefine(domain.name);
+      }
+    }
   }
 }
 
