@@ -5,15 +5,14 @@
  * `npm start`, and TLS.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
+  cliTestFile,
   get,
-  killAll,
   LISTENING,
   lines,
   runCli,
@@ -25,19 +24,7 @@ import {
 const execFileAsync = promisify(execFile);
 const GENERATED_PASSWORD = /^[A-Za-z0-9]{16}$/;
 
-const tempDirs: string[] = [];
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'sigmalite-cli-'));
-  tempDirs.push(dir);
-  return dir;
-}
-
-afterEach(killAll, 30_000);
-
-afterAll(async () => {
-  await killAll();
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-}, 30_000);
+const tempDir = cliTestFile('sigmalite-cli-');
 
 /** The account the credentials prove, or the status when they do not. */
 async function whoami(server: Server, email: string, password: string): Promise<string | number> {

@@ -1,27 +1,7 @@
-/**
- * `sigmalite host add|list|remove|drain` on the built CLI, on the data directory of a server
- * started with `--hosts '*'` (issue 16, item 1): a host added while it runs is served within the
- * registry's poll, and a server started afterwards can be placed and run there; removing it is
- * refused (exit 1) while that server runs, and forgets its placement once it is stopped.
- */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { basic, killAll, lines, runCli, type Server, startServer } from './process.js';
+import { describe, expect, it } from 'vitest';
+import { basic, cliTestFile, lines, runCli, type Server, startServer } from './process.js';
 
-const tempDirs: string[] = [];
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'sigmalite-hosts-'));
-  tempDirs.push(dir);
-  return dir;
-}
-
-afterEach(killAll, 30_000);
-afterAll(async () => {
-  await killAll();
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-}, 30_000);
+const tempDir = cliTestFile('sigmalite-hosts-');
 
 const USER: [string, string] = ['a@x.io', 'pw-a'];
 

@@ -4,9 +4,12 @@
  * Every process started here is tracked, so a test file can kill what is left in `afterEach`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach } from 'vitest';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = join(ROOT, 'dist', 'cli', 'bin.js');
@@ -162,6 +165,25 @@ export function startServer(args: string[], options: StartOptions = {}): Promise
       );
     });
   });
+}
+
+/**
+ * A test file's hooks: what a test left running is killed after it; returns a maker of scratch
+ * directories (`prefix` and a random suffix, under the system's temporary directory), removed
+ * after the file with every child still running.
+ */
+export function cliTestFile(prefix: string): () => string {
+  const dirs: string[] = [];
+  afterEach(killAll, 30_000);
+  afterAll(async () => {
+    await killAll();
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  }, 30_000);
+  return () => {
+    const dir = mkdtempSync(join(tmpdir(), prefix));
+    dirs.push(dir);
+    return dir;
+  };
 }
 
 /** Kills every child still running (SIGKILL to stragglers after a grace period). */

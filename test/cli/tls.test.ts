@@ -6,29 +6,18 @@
  * same directory keeps the CA.
  */
 import { X509Certificate } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import { request } from 'node:https';
 import type { LookupFunction } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { basic, killAll, lines, runCli, startServer } from './process.js';
+import { describe, expect, it } from 'vitest';
+import { basic, cliTestFile, lines, runCli, startServer } from './process.js';
 
 const USER = { email: 'tls@example.com', password: 'tls-secret' };
 const NAME = 'zrh.cloudsigma.com';
 
-const tempDirs: string[] = [];
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'sigmalite-tls-'));
-  tempDirs.push(dir);
-  return dir;
-}
-
-afterEach(killAll, 30_000);
-afterAll(() => {
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-});
+const tempDir = cliTestFile('sigmalite-tls-');
 
 /** The names `lookup` was asked for: proof that the request went by name. */
 const looked: string[] = [];

@@ -8,7 +8,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -21,6 +21,7 @@ import {
   requireLibvirt,
   restartLibvirtd,
   tinyGuest,
+  tinyGuestLibrary,
   uniqueName,
   virsh,
   virshQuietly,
@@ -263,20 +264,7 @@ describeLibvirt('--driver libvirt through the API', () => {
     dir = reachableTempDir('sigmalite-api-test-');
     pool = uniqueName('sl-test-pool-');
     network = uniqueName('sl-test-pub-');
-    const library = join(dir, 'library.json');
-    const iso = tinyGuest().iso;
-    writeFileSync(
-      library,
-      JSON.stringify([
-        {
-          uuid: LIBRARY_DRIVE,
-          name: 'Tiny guest',
-          media: 'cdrom',
-          size: statSync(iso).size,
-          image: iso,
-        },
-      ]),
-    );
+    const library = tinyGuestLibrary(dir, LIBRARY_DRIVE);
     config = {
       driver: 'libvirt',
       memory: false,

@@ -11,7 +11,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { getHost, type HostStatus, hostStatuses, putHost } from '../../src/engine/hosts.js';
@@ -23,6 +23,7 @@ import {
   removeTinyGuest,
   requireLibvirt,
   tinyGuest,
+  tinyGuestLibrary,
   uniqueName,
 } from '../support/libvirt.js';
 import { LvHost, type LvNetwork, lvhostProblem } from '../support/lvhost.js';
@@ -153,20 +154,7 @@ describeLibvirt('two libvirt hosts in one process', () => {
     dir = reachableTempDir('sigmalite-hosts-test-');
     one = LvHost.start(HOSTS.one, { network: NETWORK, address: ONE_ADDRESS });
     two = LvHost.start(HOSTS.two, { network: NETWORK, address: '10.231.7.3' });
-    const library = join(dir, 'library.json');
-    const iso = tinyGuest().iso;
-    writeFileSync(
-      library,
-      JSON.stringify([
-        {
-          uuid: LIBRARY_DRIVE,
-          name: 'Tiny guest',
-          media: 'cdrom',
-          size: statSync(iso).size,
-          image: iso,
-        },
-      ]),
-    );
+    const library = tinyGuestLibrary(dir, LIBRARY_DRIVE);
     // Both hosts define the pool on one directory, outside their own libvirt directories.
     poolPath = join(dir, 'pool');
     data = lastingTestStore('sqlite');

@@ -65,6 +65,18 @@ async function stop(client: Client, uuid: string): Promise<void> {
   expect((await get(client, `/servers/${uuid}/`)).status).toBe('stopped');
 }
 
+/**
+ * The driver's `forget`, as a spy: the simulated hosts keep nothing of a stopped machine, so the
+ * spy stands in for libvirt's and records which host was asked to forget which machine.
+ */
+function spyOnForget() {
+  const forget = vi.fn(
+    async (_host: string, _uuid: string, _options?: { onlyStopped?: boolean }) => {},
+  );
+  (t!.app.engine.ctx.compute as ComputeDriver).forget = forget;
+  return forget;
+}
+
 /** What each host runs, from the driver. */
 async function running(): Promise<Record<string, string[]>> {
   const compute = t!.app.engine.ctx.compute;
@@ -252,12 +264,7 @@ describe('avoid', () => {
 describe('a stopped server', () => {
   it('is placed again at its next start; its old host forgets its machine', async () => {
     const { alice } = await app('a,b');
-    const compute = t!.app.engine.ctx.compute as ComputeDriver;
-    // The simulated hosts keep nothing of a stopped machine: a spy stands in for libvirt's.
-    const forget = vi.fn(
-      async (_host: string, _uuid: string, _options?: { onlyStopped?: boolean }) => {},
-    );
-    compute.forget = forget;
+    const forget = spyOnForget();
     const s1 = await server(alice);
     expect(await start(alice, s1)).toBe('a');
     await stop(alice, s1);
@@ -289,11 +296,7 @@ describe('a stopped server', () => {
 
   it('forgets nothing at its first start, on the default host too', async () => {
     const { alice } = await app('local,b');
-    const compute = t!.app.engine.ctx.compute as ComputeDriver;
-    const forget = vi.fn(
-      async (_host: string, _uuid: string, _options?: { onlyStopped?: boolean }) => {},
-    );
-    compute.forget = forget;
+    const forget = spyOnForget();
     const s1 = await server(alice);
     const s2 = await server(alice);
     expect(await start(alice, s1)).toBe('b');
@@ -310,11 +313,7 @@ describe('a stopped server', () => {
 
   it('keeps its machine on a host it is placed on again before that host forgot it', async () => {
     const { alice } = await app('a,b');
-    const compute = t!.app.engine.ctx.compute as ComputeDriver;
-    const forget = vi.fn(
-      async (_host: string, _uuid: string, _options?: { onlyStopped?: boolean }) => {},
-    );
-    compute.forget = forget;
+    const forget = spyOnForget();
     const s1 = await server(alice);
     expect(await start(alice, s1)).toBe('a');
     // A forget of a that comes late (its process was away) while the server runs there again.

@@ -9,7 +9,7 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -77,6 +77,18 @@ export interface TinyGuest {
 }
 
 let guest: TinyGuest | undefined;
+
+/**
+ * Writes `dir/library.json`, a library of one drive `uuid` whose image is the tiny guest's ISO
+ * (the catalog's `image`), and returns its path.
+ */
+export function tinyGuestLibrary(dir: string, uuid: string): string {
+  const library = join(dir, 'library.json');
+  const iso = tinyGuest().iso;
+  const drive = { uuid, name: 'Tiny guest', media: 'cdrom', size: statSync(iso).size, image: iso };
+  writeFileSync(library, JSON.stringify([drive]));
+  return library;
+}
 
 /** The tiny guest (scripts/tiny-guest/), built once per test process; removed by `removeTinyGuest`. */
 export function tinyGuest(): TinyGuest {
